@@ -1,0 +1,21 @@
+/** prosodyctl's help listing: Prosody's header lines and layout, with the commands this host has. */
+const SECTIONS: Array<[string, Array<[string, string]>]> = [
+  ["Process management:", [["start", "Start the server in the foreground (stop it with Ctrl-C or SIGTERM)"]]],
+  ["Plugin management:", [["mod_<name>", "Run the command of a plugin, e.g. mod_invites_api create example.com"]]],
+  ["Informative:", [["about", "Show where this host finds its config, data and plugins"]]],
+];
+
+export function helpText(argv0: string): string {
+  const lines = ["prosodyctl - Manage a Prosody server", "", `Usage: ${argv0} COMMAND [OPTIONS]`, "", "Where COMMAND may be one of:"];
+  for (const [title, cmds] of SECTIONS) {
+    lines.push("", title);
+    for (const [name, desc] of cmds) lines.push(` ${name.padEnd(11)}    ${desc}`);
+  }
+  lines.push(
+    "",
+    "Options (before COMMAND): --config FILE, -v/--verbose, --quiet, --silent, --root, -h/--help",
+    "Config: --config FILE, else $PROSODY_CONFIG, else ./prosody.cfg.lua, else the embedded default.",
+    "",
+  );
+  return lines.join("\n");
+}

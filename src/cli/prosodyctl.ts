@@ -1,0 +1,141 @@
+/**
+ * The prosodyctl shim: `prosodyctl [OPTIONS] COMMAND [ARGS]`, with Prosody's dispatch rules,
+ * messages and exit codes (spec §4): `mod_<name> args…` runs a plugin's command on the global
+ * pseudo-host "*"; `start` runs the server in the foreground; anything else prints the help
+ * listing and exits 0.
+ */
+import { ConfigError, findAndLoadConfig, type Config } from "../core/config/index.js";
+import { createLogger, setLogLevel } from "../core/logger.js";
+import { ModuleLoadError } from "../core/modulemanager.js";
+import { Runtime } from "../core/runtime.js";
+import type { CommandContext } from "../core/types.js";
+import { describeConfigSource, startServer, stopOnSignals } from "../server.js";
+import { helpText } from "./help.js";
+import { parseArgs } from "./options.js";
+
+export interface CliIO {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  argv0: string;
+}
+
+const defaultIO = (): CliIO => ({
+  stdout: (t) => void process.stdout.write(t),
+  stderr: (t) => void process.stderr.write(t),
+  env: process.env,
+  cwd: process.cwd(),
+  argv0: "prosodyctl",
+});
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+async function loadConfig(explicit: string | undefined, io: CliIO): Promise<Config | number> {
+  try {
+    return await findAndLoadConfig({ explicit, env: io.env, cwd: io.cwd });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      io.stdout(`${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+/** Runs one prosodyctl invocation; resolves to the process exit code. */
+export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Promise<number> {
+  const io = { ...defaultIO(), ...ioOverrides };
+  const parsed = parseArgs(argv);
+  if (!parsed.ok) {
+    io.stdout(`${parsed.error}\n`);
+    return 1;
+  }
+  const { options, command, args } = parsed;
+  setLogLevel(options.silent ? "silent" : options.quiet ? "error" : options.verbose ? "debug" : command === "start" ? "info" : "warn");
+
+  if (!command || options.help) {
+    io.stdout(helpText(io.argv0));
+    return 0;
+  }
+
+  if (command === "start") {
+    if (args.includes("--help") || args.includes("-h")) {
+      io.stdout(`Usage: ${io.argv0} [--config FILE] start\n\nStart the server in the foreground; SIGINT/SIGTERM stop it cleanly.\n`);
+      return 0;
+    }
+    const config = await loadConfig(options.config, io);
+    if (typeof config === "number") return config;
+    let runtime: Runtime;
+    try {
+      runtime = await startServer(config, { cwd: io.cwd });
+    } catch (err) {
+      io.stderr(`Failed to start: ${errorText(err)}\n`);
+      return 1;
+    }
+    await stopOnSignals(runtime);
+    return 0;
+  }
+
+  if (command === "about") {
+    const config = await loadConfig(options.config, io);
+    if (typeof config === "number") return config;
+    const rt = new Runtime({ config, processType: "prosodyctl", cwd: io.cwd });
+    io.stdout(
+      [
+        `Config:  ${describeConfigSource(config)}`,
+        `Data:    ${rt.paths.data}`,
+        `Plugins: ${[...rt.pluginPaths(), rt.paths.plugins].join(", ")}`,
+        `Hosts:   ${config.hosts().join(", ") || "(none)"}`,
+        "",
+      ].join("\n"),
+    );
+    return 0;
+  }
+
+  if (command.startsWith("mod_")) return runModuleCommand(command.slice(4), args, options.config, io);
+
+  io.stdout(helpText(io.argv0));
+  return 0;
+}
+
+async function runModuleCommand(name: string, args: string[], configPath: string | undefined, io: CliIO): Promise<number> {
+  const config = await loadConfig(configPath, io);
+  if (typeof config === "number") return config;
+  const log = createLogger("prosodyctl");
+  for (const w of config.warnings) log("warn", "Configuration warning: %s", w);
+  const runtime = new Runtime({ config, processType: "prosodyctl", cwd: io.cwd });
+  try {
+    let mod;
+    try {
+      mod = await runtime.modules.load("*", name);
+    } catch (err) {
+      const msg = err instanceof ModuleLoadError && err.code === "module-not-found" ? "module not found" : errorText(err);
+      io.stdout(`Failed to load module '${name}': ${msg}\n`);
+      return 1;
+    }
+    if (typeof mod.command !== "function") {
+      io.stdout(`Fail: mod_${name} does not support any commands\n`);
+      return 1;
+    }
+    const ctx: CommandContext = {
+      module: mod,
+      print: (...text) => io.stdout(`${text.map((t) => (t === undefined || t === null ? "nil" : String(t))).join("\t")}\n`),
+    };
+    let result: unknown;
+    try {
+      result = await mod.command(args, ctx);
+    } catch (err) {
+      io.stdout(`Failed to execute command: Error: ${errorText(err)}\n`);
+      return 1;
+    }
+    if (typeof result === "number") return Number.isInteger(result) && result >= 0 && result <= 255 ? result : 1;
+    if (typeof result === "string") io.stdout(`${result}\n`);
+    return 0;
+  } finally {
+    // Flush every store the command wrote to before the process exits.
+    await runtime.stop().catch((err) => log("error", "Error while closing: %s", errorText(err)));
+  }
+}

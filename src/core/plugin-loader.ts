@@ -1,0 +1,84 @@
+/**
+ * Finding plugin files by name, like util/pluginloader.lua: each directory in turn
+ * (plugin_paths, then the host's built-in modules, then the bundled plugins folder), and in
+ * each directory a fixed list of file names. The first that exists wins.
+ */
+import { existsSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { BUILTIN_MODULES } from "../modules/index.js";
+import type { PluginFile } from "./types.js";
+
+/** True when this code runs from TypeScript sources (tsx), so .ts plugins can be imported. */
+export const RUNNING_FROM_SOURCE = import.meta.url.endsWith(".ts");
+
+const EXTENSIONS = RUNNING_FROM_SOURCE ? [".js", ".mjs", ".ts"] : [".js", ".mjs"];
+
+export interface FoundPlugin {
+  name: string;
+  /** File path, or "builtin:<name>" for modules compiled into the host. */
+  path: string;
+  import(): Promise<PluginFile>;
+}
+
+export function candidateFiles(dir: string, name: string): string[] {
+  const stems = [
+    `mod_${name}/${name}/mod_${name}`,
+    `mod_${name}/mod_${name}`,
+    `mod_${name}/index`,
+    `${name}/mod_${name}`,
+    `mod_${name}`,
+  ];
+  const out: string[] = [];
+  for (const stem of stems) for (const ext of EXTENSIONS) out.push(join(dir, stem + ext));
+  return out;
+}
+
+function isFile(p: string): boolean {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+export class PluginNotFoundError extends Error {
+  override name = "PluginNotFoundError";
+  constructor(
+    readonly pluginName: string,
+    readonly searched: string[],
+  ) {
+    super(`mod_${pluginName} not found (searched ${searched.length ? searched.join(", ") : "no directories"} and the built-in modules)`);
+  }
+}
+
+/**
+ * @param pluginPaths directories from the `plugin_paths` option, in order (absolute)
+ * @param bundledDir the plugins shipped with this host
+ */
+export function findPlugin(name: string, pluginPaths: string[], bundledDir: string): FoundPlugin {
+  if (!/^[A-Za-z0-9_.-]+$/.test(name) || name.includes("..")) {
+    throw new PluginNotFoundError(name, []);
+  }
+  const searched: string[] = [];
+  const tryDir = (dir: string): FoundPlugin | undefined => {
+    const abs = resolve(dir);
+    if (!existsSync(abs)) return undefined;
+    searched.push(abs);
+    for (const file of candidateFiles(abs, name)) {
+      if (isFile(file)) {
+        return { name, path: file, import: () => import(pathToFileURL(file).href) as Promise<PluginFile> };
+      }
+    }
+    return undefined;
+  };
+  for (const dir of pluginPaths) {
+    const found = tryDir(dir);
+    if (found) return found;
+  }
+  const builtin = BUILTIN_MODULES[name];
+  if (builtin) return { name, path: `builtin:${name}`, import: builtin };
+  const found = tryDir(bundledDir);
+  if (found) return found;
+  throw new PluginNotFoundError(name, searched);
+}

@@ -1,0 +1,148 @@
+/**
+ * One process's state (Prosody's global `prosody` table): config, hosts and their event buses,
+ * the module manager, the storage manager and the shared-table registry.
+ *
+ * In a server every activated host has its own bus; in prosodyctl every configured section is a
+ * host and all share the global bus, as in Prosody.
+ */
+import { dirname, isAbsolute, resolve } from "node:path";
+import type { Config } from "./config/index.js";
+import { modulesForHost } from "./config/index.js";
+import { EventBus } from "./events.js";
+import { createLogger } from "./logger.js";
+import { ModuleLoadError, ModuleManager } from "./modulemanager.js";
+import { BUNDLED_PLUGINS_DIR, PACKAGE_ROOT } from "./paths.js";
+import { StorageManager } from "./storagemanager.js";
+import type { Paths, ServerContext } from "./types.js";
+
+const log = createLogger("general");
+
+export interface RuntimeOptions {
+  config: Config;
+  processType: "server" | "prosodyctl";
+  /** Working directory that relative paths resolve against (default process.cwd()). */
+  cwd?: string;
+}
+
+export class Runtime implements ServerContext {
+  readonly processType: "server" | "prosodyctl";
+  readonly config: Config;
+  readonly paths: Paths;
+  readonly globalEvents = new EventBus();
+  readonly modules: ModuleManager;
+  readonly storage: StorageManager;
+  private readonly buses = new Map<string, EventBus>();
+  private readonly active = new Set<string>();
+  private readonly sharedTables = new Map<string, object>();
+  private readonly warnedMissing = new Set<string>();
+  private stopping?: Promise<void>;
+
+  constructor(opts: RuntimeOptions) {
+    this.processType = opts.processType;
+    this.config = opts.config;
+    const cwd = opts.cwd ?? process.cwd();
+    const dataPath = this.config.get("*", "data_path");
+    this.paths = {
+      data: resolve(cwd, typeof dataPath === "string" ? dataPath : "data"),
+      config: this.config.file ? dirname(resolve(cwd, this.config.file)) : cwd,
+      source: PACKAGE_ROOT,
+      plugins: BUNDLED_PLUGINS_DIR,
+    };
+    this.modules = new ModuleManager(this);
+    this.storage = new StorageManager(this);
+  }
+
+  // --- ServerContext ---
+
+  hostNames(): string[] {
+    return this.config.hosts();
+  }
+
+  hostType(host: string): "local" | "component" | "global" | undefined {
+    if (host === "*") return "global";
+    const section = this.config.sections.get(host);
+    if (!section) return undefined;
+    return section.kind === "Component" ? "component" : "local";
+  }
+
+  isHostActive(host: string): boolean {
+    return this.processType === "prosodyctl" ? this.hasHost(host) : this.active.has(host);
+  }
+
+  // --- internals used by modules ---
+
+  hasHost(host: string): boolean {
+    return host !== "*" && this.config.sections.has(host);
+  }
+
+  eventsFor(host: string): EventBus {
+    if (host === "*" || this.processType === "prosodyctl") return this.globalEvents;
+    let bus = this.buses.get(host);
+    if (!bus) this.buses.set(host, (bus = new EventBus()));
+    return bus;
+  }
+
+  pluginPaths(): string[] {
+    const v = this.config.get("*", "plugin_paths");
+    const list = Array.isArray(v) ? v : typeof v === "string" ? [v] : [];
+    return list
+      .filter((p): p is string => typeof p === "string")
+      .map((p) => (isAbsolute(p) ? p : resolve(this.paths.data, p)));
+  }
+
+  shared(path: string): object {
+    let t = this.sharedTables.get(path);
+    if (!t) this.sharedTables.set(path, (t = {}));
+    return t;
+  }
+
+  // --- lifecycle ---
+
+  /** Activates one host: fires host-activated and loads its modules. Missing modules are skipped. */
+  async activateHost(host: string): Promise<void> {
+    if (!this.hasHost(host)) throw new Error(`Unknown host: ${host}`);
+    if (this.active.has(host)) return;
+    this.active.add(host);
+    this.eventsFor(host);
+    this.globalEvents.fire("host-activated", host);
+    const { modules, autoloaded } = modulesForHost(this.config, host);
+    for (const name of modules) {
+      if (this.modules.isLoaded(host, name)) continue;
+      try {
+        await this.modules.load(host, name);
+      } catch (err) {
+        if (err instanceof ModuleLoadError && err.code === "module-not-found") {
+          // Real configs list dozens of modules this host doesn't implement (roster, c2s, …).
+          if (!autoloaded.has(name) && !this.warnedMissing.has(name)) {
+            this.warnedMissing.add(name);
+            log("warn", "Module '%s' is not implemented by this host, skipping it", name);
+          }
+        } else if (!(err instanceof ModuleLoadError && err.code === "module-already-loaded")) {
+          log("error", "Failed to load module '%s' on %s: %s", name, host, err instanceof Error ? err.message : err);
+        }
+      }
+    }
+    log("info", "Activated host: %s", host);
+  }
+
+  /** Server start-up: every enabled section becomes an active host. */
+  async start(): Promise<void> {
+    const hosts = this.config.hosts().filter((h) => this.config.isEnabled(h));
+    if (!hosts.some((h) => this.hostType(h) === "local")) {
+      throw new Error("No enabled VirtualHost entries found in the config file.");
+    }
+    this.globalEvents.fire("server-starting");
+    for (const host of hosts) await this.activateHost(host);
+    this.globalEvents.fire("server-started");
+  }
+
+  /** Stops cleanly: HTTP closes (in-flight requests finish), then modules unload, stores flush. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.globalEvents.fire("server-stopping", { reason: "shutdown" });
+      await this.modules.unloadAll();
+      this.globalEvents.fire("server-stopped");
+    })();
+    return this.stopping;
+  }
+}

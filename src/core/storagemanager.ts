@@ -1,0 +1,122 @@
+/**
+ * Opening stores per host with Prosody's driver resolution (core/storagemanager.lua):
+ * `storage` (a driver name, or a table store → driver), else `default_storage`, else "internal".
+ * Driver "X" is the `storage-provider` item named X on the host, loading mod_storage_X there
+ * on first use; an unloadable driver falls back to the null driver with a warning.
+ */
+import { mapOverKeyval } from "../storage/map-shim.js";
+import {
+  StorageError,
+  type KeyvalStore,
+  type MapStore,
+  type Store,
+  type StorageProvider,
+  type StoreType,
+} from "../storage/types.js";
+import { createLogger } from "./logger.js";
+import type { Runtime } from "./runtime.js";
+
+const log = createLogger("storagemanager");
+
+const NO_STORAGE = "no data storage active";
+
+/** Reads find nothing; writes fail loudly so no caller believes its data was kept. */
+export const nullProvider: StorageProvider = {
+  name: "null",
+  open(_store: string, type: StoreType): Store {
+    const fail = async (): Promise<never> => {
+      throw new StorageError(NO_STORAGE);
+    };
+    if (type === "map") {
+      const m: MapStore = {
+        type: "map",
+        get: async () => undefined,
+        set: fail,
+        setKeys: fail,
+        getAll: async () => new Map(),
+        deleteAll: fail,
+      };
+      return m;
+    }
+    const kv: KeyvalStore = { type: "keyval", get: async () => undefined, set: fail, users: async () => [] };
+    return kv;
+  },
+};
+
+export interface StoreOpenedEvent {
+  host: string;
+  store_name: string;
+  store_type: StoreType;
+  store: Store;
+}
+
+export class StorageManager {
+  private readonly warned = new Set<string>();
+
+  constructor(private readonly runtime: Runtime) {}
+
+  driverName(host: string, store: string): string {
+    const config = this.runtime.config;
+    const storage = config.get(host, "storage");
+    let driver: unknown;
+    if (typeof storage === "string") driver = storage;
+    else if (storage && typeof storage === "object" && !Array.isArray(storage)) driver = storage[store];
+    if (typeof driver !== "string") {
+      const def = config.get(host, "default_storage");
+      driver = typeof def === "string" ? def : "internal";
+    }
+    if (driver === "sql2") {
+      log("error", "The 'sql2' storage module has now been renamed to 'sql', please update your config file: %s", config.file ?? "(embedded)");
+      driver = "sql";
+    }
+    return driver as string;
+  }
+
+  async provider(host: string, driver: string): Promise<StorageProvider> {
+    const find = () =>
+      this.runtime.modules.hostItems(host, "storage-provider").find((p) => (p as StorageProvider).name === driver) as
+        | StorageProvider
+        | undefined;
+    let provider = find();
+    if (provider) return provider;
+    if (driver === "null" || driver === "none") return nullProvider;
+    try {
+      await this.runtime.modules.load(host, `storage_${driver}`);
+    } catch (err) {
+      if (!this.runtime.modules.isLoaded(host, `storage_${driver}`)) {
+        const key = `${host}\0${driver}`;
+        if (!this.warned.has(key)) {
+          this.warned.add(key);
+          log("error", "Failed to load storage driver plugin %s on %s: %s", driver, host, err instanceof Error ? err.message : err);
+        }
+      }
+    }
+    provider = find();
+    return provider ?? nullProvider;
+  }
+
+  async open(host: string, store: string, type: StoreType = "keyval"): Promise<Store> {
+    if (typeof store !== "string" || store === "") throw new TypeError("openStore: store name must be a non-empty string");
+    const driver = this.driverName(host, store);
+    const provider = await this.provider(host, driver);
+    if (provider === nullProvider && driver !== "null" && driver !== "none") {
+      log("warn", "Falling back to null driver for %s storage on %s", store, host);
+    }
+    let opened = provider.open(store, type);
+    if (!opened && type === "map") {
+      const kv = provider.open(store, "keyval");
+      if (kv && kv.type === "keyval") opened = mapOverKeyval(kv);
+    }
+    if (!opened) opened = nullProvider.open(store, type)!;
+    const event: StoreOpenedEvent = { host, store_name: store, store_type: type, store: opened };
+    this.runtime.eventsFor(host).fire("store-opened", event);
+    return event.store;
+  }
+
+  /** Deletes every record of `user` on `host` in every driver loaded there. */
+  async purge(user: string, host: string): Promise<void> {
+    for (const p of this.runtime.modules.hostItems(host, "storage-provider") as StorageProvider[]) {
+      await p.purge?.(user);
+    }
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * The public module API: what a plugin receives as `module`, modelled on Prosody's
+ * core/moduleapi.lua in TypeScript idiom (see README "Writing plugins" for the mapping).
+ */
+import type { Store, StoreType } from "../storage/types.js";
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+export type EventHandler<T = any> = (data: T) => unknown;
+/** Returned by hook(): calling it removes the handler. */
+export type Unhook = () => void;
+
+/** Option values as they come out of prosody.cfg.lua (tables: arrays or objects). */
+export type OptionValue = string | number | boolean | OptionValue[] | { [key: string]: OptionValue };
+
+export interface ItemEvent<T = any> {
+  source: Module;
+  item: T;
+}
+
+/** What a plugin file exports. Only `default` (the module body) is required. */
+export interface PluginFile {
+  default?: (module: Module) => unknown;
+  /** prosodyctl mod_<name> ARGS: a number is the exit code, a string is printed. */
+  command?: (args: string[], ctx: CommandContext) => unknown;
+}
+
+export interface CommandContext {
+  /** The module instance, loaded on the global pseudo-host "*". */
+  module: Module;
+  /** Write a line to the command's standard output. */
+  print(...text: unknown[]): void;
+}
+
+export interface Paths {
+  /** Data directory (data_path), absolute. */
+  data: string;
+  /** Directory of the config file (or cwd for the embedded default). */
+  config: string;
+  /** Root of this package. */
+  source: string;
+  /** Bundled plugins directory. */
+  plugins: string;
+}
+
+/** Process-wide state a module may read (Prosody's global `prosody` table). */
+export interface ServerContext {
+  readonly processType: "server" | "prosodyctl";
+  readonly paths: Paths;
+  /** Names of configured hosts (VirtualHosts and Components), incl. disabled ones. */
+  hostNames(): string[];
+  hostType(host: string): "local" | "component" | "global" | undefined;
+  /** Whether the host is enabled and activated (server) / configured (prosodyctl). */
+  isHostActive(host: string): boolean;
+}
+
+export interface Module {
+  /** Module name without the `mod_` prefix. */
+  readonly name: string;
+  /** Host name, or "*" for a global module. */
+  readonly host: string;
+  /** undefined for per-host modules, true after setGlobal(), false in an addHost wrapper. */
+  readonly global: boolean | undefined;
+  /** File the module was loaded from. */
+  readonly path: string;
+  readonly server: ServerContext;
+  /** What `depends(name)` returns to other modules (Prosody: the module environment). */
+  exports: Record<string, any>;
+
+  /** Optional lifecycle functions the body may set (Prosody: module.load / unload / add_host / command). */
+  load?: () => unknown;
+  unload?: () => unknown;
+  addHost?: (hostModule: Module) => unknown;
+  command?: (args: string[], ctx: CommandContext) => unknown;
+
+  // --- events ---
+  hook<T = any>(event: string, handler: EventHandler<T>, priority?: number): Unhook;
+  hookGlobal<T = any>(event: string, handler: EventHandler<T>, priority?: number): Unhook;
+  unhook(event: string, handler: EventHandler): void;
+  fireEvent<T = any>(event: string, data?: T): unknown;
+  fireGlobalEvent<T = any>(event: string, data?: T): unknown;
+
+  // --- modules ---
+  depends<T = Record<string, any>>(name: string): Promise<T>;
+  setGlobal(): void;
+  /** Proxy of this module acting for another host (`"*"` when omitted). */
+  context(host?: string): Module;
+
+  // --- items ---
+  provides(kind: string, item?: Record<string, any>): void;
+  addItem(key: string, value: unknown): void;
+  removeItem(key: string, value: unknown): void;
+  getHostItems<T = any>(key: string): T[];
+  handleItems<T = any>(
+    key: string,
+    added: (event: ItemEvent<T>) => void,
+    removed: (event: ItemEvent<T>) => void,
+    existing?: boolean,
+  ): void;
+
+  // --- options (host value, else global value, else default) ---
+  getOption(name: string, defaultValue?: OptionValue): OptionValue | undefined;
+  getOptionString(name: string, defaultValue?: string): string | undefined;
+  getOptionNumber(name: string, defaultValue?: number): number | undefined;
+  getOptionBoolean(name: string, defaultValue?: boolean): boolean | undefined;
+  getOptionArray(name: string, defaultValue?: OptionValue[]): OptionValue[] | undefined;
+  getOptionSet(name: string, defaultValue?: OptionValue[]): Set<OptionValue> | undefined;
+  getOptionInheritedSet(name: string, defaultValue?: OptionValue[]): Set<OptionValue> | undefined;
+  getOptionPath(name: string, defaultValue?: string, parent?: string): string | undefined;
+
+  // --- storage, shared state, logging, HTTP, timers ---
+  openStore(name?: string, type?: "keyval"): Promise<import("../storage/types.js").KeyvalStore>;
+  openStore(name: string | undefined, type: "map"): Promise<import("../storage/types.js").MapStore>;
+  openStore(name?: string, type?: StoreType): Promise<Store>;
+  shared<T extends object = Record<string, any>>(path: string): T;
+  log(level: LogLevel, format: string, ...args: unknown[]): void;
+  httpUrl(app?: string, defaultPath?: string): string;
+  /** Run fn after `seconds`; if it returns a number, run again after that many seconds. */
+  addTimer(seconds: number, fn: () => number | void | Promise<number | void>): () => void;
+}

@@ -1,0 +1,58 @@
+/** Running the host: activate every enabled host, serve until SIGINT/SIGTERM, stop cleanly. */
+import type { Config } from "./core/config/index.js";
+import { createLogger } from "./core/logger.js";
+import { Runtime } from "./core/runtime.js";
+
+const log = createLogger("general");
+
+export function describeConfigSource(config: Config): string {
+  switch (config.source) {
+    case "embedded":
+      return "no config file found (tried --config, PROSODY_CONFIG, ./prosody.cfg.lua): using the embedded default config";
+    case "argument":
+      return `using config file ${config.file} (from --config)`;
+    case "PROSODY_CONFIG":
+      return `using config file ${config.file} (from PROSODY_CONFIG)`;
+    default:
+      return `using config file ${config.file} (found in the working directory)`;
+  }
+}
+
+export async function startServer(config: Config, opts: { cwd?: string } = {}): Promise<Runtime> {
+  log("info", "Prosody-compatible host starting: %s", describeConfigSource(config));
+  for (const w of config.warnings) log("warn", "Configuration warning: %s", w);
+  const runtime = new Runtime({ config, processType: "server", cwd: opts.cwd });
+  try {
+    await runtime.start();
+  } catch (err) {
+    await runtime.stop().catch(() => undefined);
+    throw err;
+  }
+  return runtime;
+}
+
+/** Stops on the first SIGINT/SIGTERM; a second one exits at once. Resolves when stopped. */
+export function stopOnSignals(runtime: Runtime): Promise<void> {
+  return new Promise((resolveStopped) => {
+    let signalled = false;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (signalled) {
+        log("warn", "Received %s again, exiting now", sig);
+        process.exit(1);
+      }
+      signalled = true;
+      log("info", "Received %s, shutting down", sig);
+      runtime
+        .stop()
+        .catch((err) => log("error", "Error while stopping: %s", err))
+        .finally(() => {
+          process.off("SIGINT", onSignal);
+          process.off("SIGTERM", onSignal);
+          log("info", "Shutdown complete");
+          resolveStopped();
+        });
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
+}

@@ -1,0 +1,62 @@
+/**
+ * Storage interfaces, shaped after Prosody's storagemanager (core/storagemanager.lua).
+ *
+ * Values are plain data: strings, finite numbers, booleans, arrays and objects of those
+ * (a Lua table becomes an array when it is a pure 1..n sequence, else an object).
+ * `user === null` addresses the host-wide record (Prosody's `nil` user).
+ *
+ * Every method is async because drivers do I/O; a resolved promise from a write means the
+ * data is durable on disk for drivers that persist (Prosody's `true` return).
+ * Expected absence is `undefined`; I/O and corruption problems reject with a StorageError.
+ */
+
+export type StoreType = "keyval" | "map";
+
+/** A plain-data value a store can hold. */
+export type StoreValue = string | number | boolean | StoreValue[] | { [key: string]: StoreValue };
+export type StoreRecord = { [key: string]: StoreValue };
+
+/** Marker for `MapStore.setKeys`: delete this key (Prosody's `store.remove`). */
+export const REMOVE: unique symbol = Symbol("storage.remove");
+export type Remove = typeof REMOVE;
+
+export interface KeyvalStore {
+  readonly type: "keyval";
+  /** The record, or undefined when there is none (Prosody: absent and empty are the same). */
+  get(user: string | null): Promise<StoreRecord | undefined>;
+  /** Replace the record; `undefined`/`null`/`{}` deletes it. */
+  set(user: string | null, data: StoreRecord | null | undefined): Promise<void>;
+  /** Users that have a record (`null` is not listed; SQL lists the host-wide record as ""). */
+  users(): Promise<string[]>;
+}
+
+export interface MapStore {
+  readonly type: "map";
+  get(user: string | null, key: string): Promise<StoreValue | undefined>;
+  /** `undefined` deletes the key. */
+  set(user: string | null, key: string, value: StoreValue | undefined): Promise<void>;
+  /** Several keys of one user in one atomic write. */
+  setKeys(user: string | null, changes: Record<string, StoreValue | Remove>): Promise<void>;
+  /** Every user's value for `key`; the host-wide record appears under user "" (as Prosody's SQL does). */
+  getAll(key: string): Promise<Map<string, StoreValue>>;
+  /** Delete `key` for every user. */
+  deleteAll(key: string): Promise<void>;
+}
+
+export type Store = KeyvalStore | MapStore;
+
+/**
+ * What a storage module provides (Prosody: `module:provides("storage", driver)`), one per host.
+ * `open` returns undefined for a store type the driver does not support; the manager then
+ * builds a map view over the keyval store of the same name, as Prosody does.
+ */
+export interface StorageProvider {
+  name?: string;
+  open(store: string, type: StoreType): Store | undefined;
+  /** Delete every record of `user` in every store of this host. */
+  purge?(user: string): Promise<void>;
+}
+
+export class StorageError extends Error {
+  override name = "StorageError";
+}

@@ -1,0 +1,21 @@
+import { readdirSync, existsSync } from "node:fs";
+import { defineConfig } from "tsup";
+
+// Each bundled plugin is its own entry, so the host finds it on disk at dist/plugins/mod_x/mod_x.js
+// exactly as it finds a third-party plugin in a plugin_paths folder.
+const plugins: Record<string, string> = {};
+for (const dir of existsSync("plugins") ? readdirSync("plugins") : []) {
+  const file = `plugins/${dir}/${dir}.ts`;
+  if (dir.startsWith("mod_") && existsSync(file)) plugins[`plugins/${dir}/${dir}`] = file;
+}
+
+export default defineConfig({
+  entry: { index: "src/index.ts", cli: "src/cli/bin.ts", ...plugins },
+  format: ["esm"],
+  target: "node20",
+  platform: "node",
+  splitting: true,
+  sourcemap: true,
+  clean: true,
+  dts: { entry: { index: "src/index.ts" } },
+});
