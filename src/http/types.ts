@@ -1,0 +1,147 @@
+/**
+ * Types shared by the HTTP layer (server, routes, mod_http). The shapes follow Prosody's
+ * `event.request` / `event.response` (net/http/server.lua) in TypeScript casing.
+ */
+
+export type HttpLogLevel = "debug" | "info" | "warn" | "error";
+export type HttpLog = (level: HttpLogLevel, msg: string) => void;
+
+export interface HttpUrl {
+  /** Raw request path ("//" collapsed, NOT percent-decoded). */
+  path: string;
+  /** Raw query string without the "?"; undefined when the target had no "?". */
+  query?: string;
+  /** Only for absolute-form targets (`GET http://host:port/path`). */
+  scheme?: string;
+  host?: string;
+  port?: number;
+}
+
+export interface HttpRequest {
+  method: string;
+  /** Normalised path: "//" collapsed, percent-decoded, always starts with "/". */
+  path: string;
+  url: HttpUrl;
+  /** "1.0" or "1.1". */
+  httpVersion: string;
+  /** Keys lower-case with '-' → '_' (content_type); duplicates joined with ','. */
+  headers: Record<string, string>;
+  /** Body decoded as UTF-8 ("" when empty). */
+  body: string;
+  rawBody: Buffer;
+  /** Client address (X-Forwarded-For applied behind a trusted proxy). */
+  ip: string;
+  /** True behind a trusted proxy that sent `X-Forwarded-Proto: https`. */
+  secure: boolean;
+}
+
+export interface HttpResponse {
+  statusCode: number;
+  /** Custom reason phrase; the standard one for statusCode when unset. */
+  status?: string;
+  /** Any key style: `content_type`, `Content-Type` and `content-type` all emit `Content-Type`. */
+  headers: Record<string, string>;
+  body?: string | Buffer;
+  /** Sends the response (once; later calls are ignored). For handlers that returned `true`. */
+  send(body?: string | Buffer): void;
+  /** True once the response has been handed to the connection. */
+  readonly sent: boolean;
+}
+
+export interface HttpEvent {
+  request: HttpRequest;
+  response: HttpResponse;
+}
+
+/** A response description returned by a handler. `status_code` is accepted as an alias. */
+export interface HttpResultObject {
+  statusCode?: number;
+  status_code?: number;
+  status?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+}
+
+/** util.error-like object: status `code` (default 500), `text` shown as the page's extra line. */
+export interface HttpErrorResult {
+  code?: number;
+  text?: string;
+  type?: string;
+  condition?: string;
+}
+
+export type HttpResult =
+  | undefined
+  | null
+  | void
+  | true
+  | number
+  | string
+  | Buffer
+  | HttpResultObject
+  | HttpErrorResult;
+
+export type HttpHandler = (event: HttpEvent, rest?: string) => HttpResult | Promise<HttpResult>;
+
+export interface RouteSpec {
+  /** HTTP host key (exact match against the Host header minus port); null = global app. */
+  host: string | null;
+  method: string;
+  /** Full path; a trailing "/*" matches any deeper path and passes the remainder as `rest`. */
+  path: string;
+  handler: HttpHandler;
+  /** Higher runs first among routes of equal specificity. Default 0. */
+  priority?: number;
+}
+
+export interface ErrorPageConfig {
+  /** Per-status message overrides (http_errors_messages). */
+  messages?: Record<number, string>;
+  /** Message for statuses without a specific one (http_errors_default_message). */
+  defaultMessage?: string;
+  /** Show handler exception messages on the 500 page (http_errors_detailed). Default false. */
+  detailed?: boolean;
+}
+
+export interface HttpServerOptions {
+  log: HttpLog;
+  /** Largest accepted request body in bytes (http_max_content_size). Default 10 MiB. */
+  maxContentSize?: number;
+  /** Largest accepted request head (node's maxHeaderSize). Default 10 KiB like Prosody. */
+  maxHeaderSize?: number;
+  errorMessages?: ErrorPageConfig;
+  /** Peers whose X-Forwarded-For / X-Forwarded-Proto are honoured. Default 127.0.0.1, ::1. */
+  trustedProxies?: string[];
+  /** Host key used when the Host header is unknown (http_default_host). */
+  defaultHost?: string;
+  /** How long close() waits for in-flight requests before cutting connections. Default 5000 ms. */
+  closeTimeoutMs?: number;
+  /** Idle keep-alive timeout. Default 30 s. */
+  keepAliveTimeoutMs?: number;
+}
+
+export interface InjectOptions {
+  method?: string;
+  /** Request target as sent on the request line: "/path?query" or "http://host/path". */
+  url: string;
+  headers?: Record<string, string> | Array<[string, string]>;
+  body?: string | Buffer;
+  httpVersion?: "1.0" | "1.1";
+  ip?: string;
+}
+
+export interface InjectResult {
+  statusCode: number;
+  status: string;
+  /** Emitted (Title-Case) header names → values. */
+  headers: Record<string, string>;
+  body: Buffer;
+  text(): string;
+  /** Whether the connection would be closed after this response. */
+  close: boolean;
+}
+
+export interface ListenResult {
+  address: string;
+  port: number;
+}

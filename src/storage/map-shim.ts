@@ -1,0 +1,91 @@
+/**
+ * Prosody's map view over a keyval store of the same name (core/storagemanager.lua's shim, used
+ * whenever a driver has no native map store — e.g. internal storage in 0.12):
+ *
+ * - `get(u, k)`  = `keyval.get(u)?.[k]`
+ * - `set(u, k, v)` = read the whole record, change one key, write the whole record back
+ *   (an emptied record is deleted, as the keyval store does for `{}`).
+ *
+ * Read-modify-write cycles of the same user are serialised inside this process (Prosody's Lua code is
+ * synchronous, so its shim never interleaves two updates); across processes the keyval driver's own
+ * semantics apply (for internal storage: last rename wins, exactly like Prosody).
+ */
+import { REMOVE, type KeyvalStore, type MapStore, type Remove, type StoreRecord, type StoreValue } from "./types.js";
+
+function has(rec: StoreRecord, key: string): boolean {
+  return Object.prototype.hasOwnProperty.call(rec, key);
+}
+
+export function mapOverKeyval(kv: KeyvalStore): MapStore {
+  // Per-user promise chains: the tail of the queue of read-modify-write operations for that user.
+  const chains = new Map<string | null, Promise<unknown>>();
+  const serial = <T>(user: string | null, op: () => Promise<T>): Promise<T> => {
+    const prev = chains.get(user) ?? Promise.resolve();
+    const next = prev.then(op, op);
+    const tail = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    chains.set(user, tail);
+    void tail.then(() => {
+      if (chains.get(user) === tail) chains.delete(user);
+    });
+    return next;
+  };
+
+  const modify = (user: string | null, changes: [string, StoreValue | undefined][]) =>
+    serial(user, async () => {
+      const rec: StoreRecord = (await kv.get(user)) ?? {};
+      let changed = false;
+      for (const [key, value] of changes) {
+        if (value === undefined) {
+          if (has(rec, key)) {
+            delete rec[key];
+            changed = true;
+          }
+        } else {
+          rec[key] = value;
+          changed = true;
+        }
+      }
+      if (changed) await kv.set(user, rec);
+    });
+
+  /** Users with a record, the host-wide record as `null` ("" is the SQL spelling of it). */
+  const allUsers = async (): Promise<(string | null)[]> => {
+    const users: (string | null)[] = (await kv.users()).filter((u) => u !== "");
+    users.push(null);
+    return users;
+  };
+
+  const norm = (v: StoreValue | Remove | undefined | null): StoreValue | undefined =>
+    v === REMOVE || v === null ? undefined : v;
+
+  return {
+    type: "map",
+    async get(user, key) {
+      const rec = await kv.get(user);
+      return rec && has(rec, key) ? rec[key] : undefined;
+    },
+    set(user, key, value) {
+      return modify(user, [[key, norm(value)]]);
+    },
+    setKeys(user, changes) {
+      return modify(
+        user,
+        Object.keys(changes).map((k) => [k, norm(changes[k])]),
+      );
+    },
+    async getAll(key) {
+      const out = new Map<string, StoreValue>();
+      for (const user of await allUsers()) {
+        const rec = await kv.get(user);
+        if (rec && has(rec, key)) out.set(user ?? "", rec[key]!);
+      }
+      return out;
+    },
+    async deleteAll(key) {
+      for (const user of await allUsers()) await modify(user, [[key, undefined]]);
+    },
+  };
+}

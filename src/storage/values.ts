@@ -1,0 +1,86 @@
+/**
+ * Validation + deep copy of plain store values, shared by the drivers.
+ *
+ * Rules (mirroring what a Lua table can hold and what Prosody's encoders accept):
+ * - strings, finite numbers, booleans, arrays and plain objects;
+ * - `undefined`/`null` object members are dropped (a Lua table cannot hold nil);
+ * - `undefined`/`null` array items are rejected (a Lua sequence cannot have holes);
+ * - anything else (functions, symbols, bigint, NaN/±Infinity, class instances, cycles) is rejected.
+ */
+import { StorageError, type StoreRecord, type StoreValue } from "./types.js";
+
+const MAX_DEPTH = 127; // util/serialization.lua's limit
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "array";
+  if (typeof v === "object") return (v as object).constructor?.name ?? "object";
+  return typeof v;
+}
+
+function isPlainObject(v: object): boolean {
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+function copy(v: unknown, where: string, depth: number, seen: Set<object>): StoreValue {
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+      return v;
+    case "number":
+      if (!Number.isFinite(v)) throw new StorageError(`${where}: cannot store the number ${v}`);
+      return v;
+    case "object": {
+      if (v === null) throw new StorageError(`${where}: cannot store null`);
+      if (depth >= MAX_DEPTH) throw new StorageError(`${where}: value nested too deeply`);
+      if (seen.has(v)) throw new StorageError(`${where}: value contains a cycle or a shared sub-object`);
+      seen.add(v);
+      let out: StoreValue;
+      if (Array.isArray(v)) {
+        const arr: StoreValue[] = new Array(v.length);
+        for (let i = 0; i < v.length; i++) {
+          const item: unknown = v[i];
+          if (item === undefined || item === null) {
+            throw new StorageError(`${where}: array item ${i + 1} is ${item === null ? "null" : "undefined"} (a Lua sequence cannot hold nil)`);
+          }
+          arr[i] = copy(item, where, depth + 1, seen);
+        }
+        out = arr;
+      } else if (isPlainObject(v)) {
+        const obj: { [key: string]: StoreValue } = {};
+        for (const key of Object.keys(v)) {
+          const member: unknown = (v as Record<string, unknown>)[key];
+          if (member === undefined || member === null) continue;
+          obj[key] = copy(member, where, depth + 1, seen);
+        }
+        out = obj;
+      } else {
+        throw new StorageError(`${where}: cannot store a ${describe(v)}`);
+      }
+      seen.delete(v);
+      return out;
+    }
+    default:
+      throw new StorageError(`${where}: cannot store a ${typeof v}`);
+  }
+}
+
+/** A validated deep copy of `v`. Throws StorageError (naming `where`) for unstorable data. */
+export function cloneValue(v: unknown, where = "storage"): StoreValue {
+  return copy(v, where, 0, new Set());
+}
+
+/**
+ * A validated deep copy of a keyval record; `undefined` when the record is absent or empty
+ * (Prosody: absent and empty are the same state).
+ */
+export function cloneRecord(rec: unknown, where = "storage"): StoreRecord | undefined {
+  if (rec === undefined || rec === null) return undefined;
+  if (typeof rec !== "object" || Array.isArray(rec) || !isPlainObject(rec)) {
+    throw new StorageError(`${where}: a keyval record must be a plain object, got ${describe(rec)}`);
+  }
+  const out = copy(rec, where, 0, new Set()) as StoreRecord;
+  for (const _ in out) return out;
+  return undefined;
+}
