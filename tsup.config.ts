@@ -10,12 +10,15 @@ for (const dir of existsSync("plugins") ? readdirSync("plugins") : []) {
 }
 
 export default defineConfig({
-  entry: { index: "src/index.ts", cli: "src/cli/bin.ts", ...plugins },
+  entry: { index: "src/index.ts", util: "src/util/index.ts", cli: "src/cli/bin.ts", ...plugins },
+  // Plugins reach the host through the package's public entry points (resolved by Node as a
+  // self-reference), never through a bundled copy of the core.
+  external: ["prosody-ts", "prosody-ts/util"],
   format: ["esm"],
   target: "node20",
   platform: "node",
   splitting: true,
   sourcemap: true,
   clean: true,
-  dts: { entry: { index: "src/index.ts" } },
+  dts: { entry: { index: "src/index.ts", util: "src/util/index.ts" } },
 });

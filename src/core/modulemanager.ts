@@ -139,7 +139,8 @@ export class ModuleManager {
     } catch (err) {
       await this.teardown(mod, host);
       const msg = err instanceof Error ? err.message : String(err);
-      log("error", "Error initializing module '%s' on '%s': %s", name, host, err instanceof Error ? (err.stack ?? msg) : msg);
+      log("error", "Error initializing module '%s' on '%s': %s", name, host, msg);
+      if (err instanceof Error && err.stack) log("debug", "%s", err.stack);
       throw new ModuleLoadError("module-init-failed", msg, { cause: err });
     }
     if (host === "*") mod.global = true;

@@ -1,0 +1,230 @@
+/**
+ * The invite token store and its API (Prosody 0.12's mod_invites), for one host.
+ * Records are exactly Prosody's (map store `invite_token`): a host-wide entry per token holding
+ * the invite, and for contact invites a per-inviter entry token → expiry time.
+ */
+import type { KeyvalStore, MapStore, Module, StoreRecord } from "prosody-ts";
+import { REMOVE } from "prosody-ts";
+import { id, now } from "prosody-ts/util";
+
+export interface Invite {
+  type: "register" | "roster";
+  jid: string;
+  token: string;
+  allow_registration: boolean;
+  additional_data?: Record<string, any>;
+  uri: string;
+  created_at: number;
+  expires: number;
+  reusable?: true;
+  landing_page?: string;
+  [field: string]: unknown;
+}
+
+export type InviteError = "no-token" | "token-invalid" | "token-expired" | "internal-server-error";
+
+/** What get() hands out (Prosody's validated invite), plus `jid` which Prosody hides. */
+export interface ValidatedInvite {
+  token: string;
+  username?: string;
+  inviter?: string;
+  type: "register" | "roster";
+  uri: string;
+  additional_data?: Record<string, any>;
+  reusable: boolean;
+  /** The invite's JID: `user@host` for a username-bound or reset invite (our addition, gap #1). */
+  jid?: string;
+  /** Consumes the invite (no-op for a reusable one). */
+  use(): Promise<boolean>;
+}
+
+export type Result<T> = [T, undefined] | [undefined, InviteError];
+
+export interface InvitesApi {
+  createAccount(username?: string | null, additionalData?: Record<string, any>, ttl?: number): Promise<Result<Invite>>;
+  createAccountReset(username: string, ttl?: number): Promise<Result<Invite>>;
+  createContact(username: string, allowRegistration: boolean, additionalData?: Record<string, any>, ttl?: number): Promise<Result<Invite>>;
+  createGroup(groupIds: string[], additionalData?: Record<string, any>, ttl?: number): Promise<Result<Invite>>;
+  get(token: string, username?: string): Promise<Result<ValidatedInvite>>;
+  use(token: string): Promise<boolean>;
+  pendingAccountInvites(): Promise<Array<[string, Invite]>>;
+  getAccountInviteInfo(token: string): Promise<Result<Invite>>;
+  deleteAccountInvite(token: string): Promise<Result<true>>;
+  /** Deletes every expired entry (host-wide and per-inviter); returns how many. */
+  purgeExpired(): Promise<number>;
+}
+
+const DEFAULT_TTL = 86400 * 7;
+const RESET_TTL = 86400;
+
+function uriFor(action: string, jid: string, token: string, params: string): string {
+  return `xmpp:${jid}?${action};preauth=${token}${params}`;
+}
+
+/** Drops undefined fields so the stored record has exactly Prosody's fields. */
+function clean<T extends Record<string, unknown>>(o: T): T {
+  for (const k of Object.keys(o)) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+/** The API for the host `module` acts for (its own host, or a context(host) in prosodyctl). */
+export function createInvitesApi(module: Module): InvitesApi {
+  const host = module.host;
+  let stores: Promise<{ map: MapStore; kv: KeyvalStore }> | undefined;
+  const open = () =>
+    (stores ??= Promise.all([module.openStore("invite_token", "map"), module.openStore("invite_token", "keyval")]).then(
+      ([map, kv]) => ({ map, kv }),
+    ));
+  const defaultTtl = () => module.getOptionNumber("invite_expiry", DEFAULT_TTL) ?? DEFAULT_TTL;
+
+  async function createInvite(
+    action: "register" | "roster",
+    jid: string,
+    allowRegistration: boolean,
+    additionalData: Record<string, any> | undefined,
+    ttl: number | undefined,
+    reusable: boolean,
+  ): Promise<Result<Invite>> {
+    const token = id.medium();
+    const createdAt = now();
+    const params = action === "roster" && allowRegistration ? ";ibr=y" : "";
+    const invite: Invite = clean({
+      type: action,
+      jid,
+      token,
+      allow_registration: allowRegistration,
+      additional_data: additionalData,
+      uri: uriFor(action, jid, token, params),
+      created_at: createdAt,
+      expires: createdAt + (ttl ?? defaultTtl()),
+      reusable: reusable ? (true as const) : undefined,
+    });
+    // Fired before the record is stored, so handlers can add fields (landing_page) that persist.
+    module.fireEvent("invite-created", invite);
+    const { map } = await open();
+    try {
+      if (allowRegistration) await map.set(null, token, clean(invite) as unknown as StoreRecord);
+      if (action === "roster") {
+        const inviter = jid.split("@")[0]!;
+        await map.set(inviter, token, invite.expires);
+      }
+    } catch (err) {
+      module.log("error", "Failed to store invite %s: %s", token, err);
+      return [undefined, "internal-server-error"];
+    }
+    return [invite, undefined];
+  }
+
+  const api: InvitesApi = {
+    createAccount(username, additionalData, ttl) {
+      const jid = username ? `${username}@${host}` : host;
+      return createInvite("register", jid, true, additionalData, ttl, false);
+    },
+
+    createAccountReset(username, ttl = RESET_TTL) {
+      return api.createAccount(username, { allow_reset: username }, ttl);
+    },
+
+    createContact(username, allowRegistration, additionalData, ttl) {
+      return createInvite("roster", `${username}@${host}`, allowRegistration, additionalData, ttl, false);
+    },
+
+    createGroup(groupIds, additionalData, ttl) {
+      const data: Record<string, any> = { groups: groupIds, ...(additionalData ?? {}) };
+      return createInvite("register", host, true, data, ttl, ttl !== undefined);
+    },
+
+    async get(token, username) {
+      if (typeof token !== "string" || token === "") return [undefined, "no-token"];
+      const { map } = await open();
+      const info = (await map.get(null, token)) as Invite | undefined;
+      let validUntil: number | undefined;
+      let inviter: string | undefined;
+      if (username) {
+        const v = await map.get(username, token);
+        validUntil = typeof v === "number" ? v : undefined;
+      } else if (info && typeof info === "object") {
+        validUntil = typeof info.expires === "number" ? info.expires : undefined;
+        if (info.type === "roster") username = inviter = info.jid.split("@")[0];
+      }
+      if (validUntil === undefined) return [undefined, "token-invalid"];
+      if (now() > validUntil) return [undefined, "token-expired"];
+      const reusable = info?.reusable === true;
+      const validated: ValidatedInvite = {
+        token,
+        username,
+        inviter,
+        type: info?.type ?? "roster",
+        uri: info?.uri ?? uriFor("roster", `${username}@${host}`, token, ""),
+        additional_data: info?.additional_data,
+        reusable,
+        jid: info?.jid,
+        async use() {
+          if (reusable) return true;
+          const store = (await open()).map;
+          if (username) await store.set(username, token, undefined);
+          await store.set(null, token, undefined);
+          return true;
+        },
+      };
+      return [validated, undefined];
+    },
+
+    async use(token) {
+      const [invite] = await api.get(token);
+      return invite ? invite.use() : false;
+    },
+
+    async pendingAccountInvites() {
+      const { kv } = await open();
+      const all = (await kv.get(null)) ?? {};
+      const t = now();
+      return Object.entries(all).filter(
+        (e): e is [string, any] => !!e[1] && typeof e[1] === "object" && typeof (e[1] as any).expires === "number" && (e[1] as any).expires > t,
+      ) as Array<[string, Invite]>;
+    },
+
+    async getAccountInviteInfo(token) {
+      if (typeof token !== "string" || token === "") return [undefined, "no-token"];
+      const info = (await (await open()).map.get(null, token)) as Invite | undefined;
+      if (!info || typeof info !== "object") return [undefined, "token-invalid"];
+      if (now() > info.expires) return [undefined, "token-expired"];
+      return [info, undefined];
+    },
+
+    async deleteAccountInvite(token) {
+      if (typeof token !== "string" || token === "") return [undefined, "no-token"];
+      await (await open()).map.set(null, token, undefined);
+      return [true, undefined];
+    },
+
+    async purgeExpired() {
+      const { map, kv } = await open();
+      const t = now();
+      let removed = 0;
+      const expiredIn = (record: StoreRecord | undefined, expiry: (v: unknown) => number | undefined) => {
+        const gone: Record<string, typeof REMOVE> = {};
+        for (const [token, v] of Object.entries(record ?? {})) {
+          const e = expiry(v);
+          if (e !== undefined && t > e) gone[token] = REMOVE;
+        }
+        return gone;
+      };
+      const hostWide = expiredIn(await kv.get(null), (v) => (v && typeof v === "object" ? ((v as any).expires as number) : undefined));
+      if (Object.keys(hostWide).length) {
+        await map.setKeys(null, hostWide);
+        removed += Object.keys(hostWide).length;
+      }
+      for (const user of await kv.users()) {
+        if (user === "") continue;
+        const gone = expiredIn(await kv.get(user), (v) => (typeof v === "number" ? v : undefined));
+        if (Object.keys(gone).length) {
+          await map.setKeys(user, gone);
+          removed += Object.keys(gone).length;
+        }
+      }
+      return removed;
+    },
+  };
+  return api;
+}
