@@ -7,7 +7,7 @@
  * - POST is routed as well as GET (Prosody's keys allow POST but only GET is routed);
  * - secrets are stored hashed by default (see keys.ts).
  */
-import type { CommandContext, Module } from "prosody-ts";
+import type { CommandContext, MapStore, Module } from "prosody-ts";
 import type { InvitesApi } from "../mod_invites/invites.js";
 import { keysCommand } from "./cli.js";
 import { formdecode } from "./form.js";
@@ -21,9 +21,11 @@ interface HttpEvent {
 const BEARER = /^(\S+)\s(\S+)$/;
 
 export default async function (module: Module): Promise<void> {
+  // Loaded on "*" by prosodyctl only to run its command: no endpoint to set up there.
+  if (module.host === "*") return;
   const invites = await module.depends<InvitesApi>("invites");
   await module.depends("http");
-  const keys = await openKeyStore(module);
+  let keysStore: Promise<MapStore> | undefined;
 
   async function handle(event: HttpEvent): Promise<number> {
     const { request, response } = event;
@@ -42,7 +44,7 @@ export default async function (module: Module): Promise<void> {
     if (slash <= 0 || slash === key.length - 1) return 403;
     const keyId = key.slice(0, slash);
     const secret = key.slice(slash + 1);
-    const record = await getKey(keys, keyId);
+    const record = await getKey(await (keysStore ??= openKeyStore(module)), keyId);
     if (!record || !secretMatches(record, secret)) return 403;
     if (record.allowed_methods && !record.allowed_methods[request.method]) return 405;
 

@@ -2,7 +2,8 @@
  * prosodyctl's global options: only those before the command word count (Prosody stops at the
  * first argument not starting with "-", or after "--"). Parsed with yargs.
  */
-import { Parser as yargsParser } from "yargs/helpers";
+// yargs' own parser: the full yargs costs ~100 ms to import, too much for every prosodyctl call.
+import yargsParser from "yargs-parser";
 
 export interface GlobalOptions {
   config?: string;

@@ -51,6 +51,8 @@ export class ModuleImpl implements Module {
   readonly timers = new Set<NodeJS.Timeout>();
   readonly dependencies = new Set<string>();
   loaded = true;
+  /** setGlobal() was called (as opposed to merely being loaded on the "*" pseudo-host). */
+  explicitGlobal = false;
   private dependencyHooksInstalled = false;
   private logger: Logger;
 
@@ -133,7 +135,8 @@ export class ModuleImpl implements Module {
       });
     }
 
-    let instance = mm.get(this.host, name) ?? mm.get("*", name);
+    const onStar = mm.get("*", name);
+    let instance = mm.get(this.host, name) ?? (onStar && (onStar.explicitGlobal || this.host === "*") ? onStar : undefined);
     if (instance && instance.global && !this.global && instance.addHost && this.host !== "*") {
       instance = await mm.load(this.host, name).catch(() => mm.get(this.host, name)!);
     }
@@ -150,6 +153,7 @@ export class ModuleImpl implements Module {
   }
 
   setGlobal(): void {
+    this.explicitGlobal = true;
     this.host = "*";
     this.global = true;
     this.logger = createLogger(`mod_${this.name}`);

@@ -109,8 +109,10 @@ export class ModuleManager {
     if (host !== "*" && !this.runtime.hasHost(host)) throw new ModuleLoadError("unknown-host", "unknown-host");
     if (this.get(host, name)) throw new ModuleLoadError("module-already-loaded");
 
+    // A module that made itself global serves hosts through addHost; one merely loaded on the
+    // "*" pseudo-host (a prosodyctl command, a store opened there) does not stop a per-host load.
     const globalMod = this.get("*", name);
-    if (globalMod && host !== "*") {
+    if (globalMod && host !== "*" && globalMod.explicitGlobal) {
       if (globalMod.addHost) return this.attachHost(globalMod, host);
       throw new ModuleLoadError("global-module-already-loaded");
     }

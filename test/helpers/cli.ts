@@ -1,0 +1,38 @@
+/** Runs the built prosodyctl shim as a real process. */
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const PROSODYCTL = resolve(import.meta.dirname, "../../prosodyctl-shim/prosodyctl");
+
+export interface Ran {
+  stdout: string;
+  stderr: string;
+  code: number | null;
+}
+
+export function prosodyctl(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<Ran> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(process.execPath, [PROSODYCTL, ...args], {
+      cwd: opts.cwd,
+      env: { ...process.env, ...opts.env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolveRun({ stdout, stderr, code }));
+    child.stdin.end(opts.input ?? "");
+  });
+}
+
+/** A temporary directory with a prosody.cfg.lua holding `body`; `$DIR` in body is replaced. */
+export function tempConfig(body: string): { dir: string; config: string } {
+  const dir = mkdtempSync(join(tmpdir(), "prosody-ts-cfg-"));
+  const config = join(dir, "prosody.cfg.lua");
+  writeFileSync(config, body.replaceAll("$DIR", dir));
+  return { dir, config };
+}

@@ -1,0 +1,99 @@
+/**
+ * Reads the transcripts captured from real Prosody in ../shared/spec/golden (see its README):
+ * CLI runs ("$ command", then stdout/stderr blocks with byte counts, then the exit code) and
+ * HTTP exchanges (curl -sv dumps).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+export const GOLDEN_DIR = [
+  process.env.PROSODY_GOLDEN_DIR,
+  resolve(import.meta.dirname, "../../../shared/spec/golden"),
+  resolve(process.cwd(), "../shared/spec/golden"),
+].find((d): d is string => !!d && existsSync(d));
+
+export function goldenFile(name: string): Buffer | undefined {
+  return GOLDEN_DIR ? readFileSync(join(GOLDEN_DIR, name)) : undefined;
+}
+
+export interface CliRun {
+  command: string;
+  argv: string[];
+  stdout: string;
+  stderr: string;
+  exit: number;
+}
+
+/** Splits a bash command line: backslash escapes, '…', "…" and $'…' (ANSI-C) quoting. */
+export function shellWords(line: string): string[] {
+  const words: string[] = [];
+  let cur = "";
+  let inWord = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (c === " " || c === "\t") {
+      if (inWord) words.push(cur);
+      cur = "";
+      inWord = false;
+      continue;
+    }
+    inWord = true;
+    if (c === "\\") {
+      cur += line[++i] ?? "";
+    } else if (c === "$" && line[i + 1] === "'") {
+      i += 2;
+      for (; i < line.length && line[i] !== "'"; i++) {
+        if (line[i] === "\\") {
+          const e = line[++i];
+          cur += e === "t" ? "\t" : e === "n" ? "\n" : e === "\\" ? "\\" : e === "'" ? "'" : `\\${e}`;
+        } else cur += line[i];
+      }
+    } else if (c === "'") {
+      const end = line.indexOf("'", i + 1);
+      cur += line.slice(i + 1, end);
+      i = end;
+    } else if (c === '"') {
+      for (i++; i < line.length && line[i] !== '"'; i++) cur += line[i] === "\\" ? line[++i] : line[i];
+    } else cur += c;
+  }
+  if (inWord) words.push(cur);
+  return words;
+}
+
+/** Parses every "$ …" run whose output blocks have byte counts. */
+export function parseCliTranscript(buf: Buffer): CliRun[] {
+  const runs: CliRun[] = [];
+  let pos = 0;
+  const readLine = () => {
+    const nl = buf.indexOf(0x0a, pos);
+    const end = nl < 0 ? buf.length : nl;
+    const line = buf.subarray(pos, end).toString("utf8");
+    pos = end + 1;
+    return line;
+  };
+  const readBlock = (label: string): string | undefined => {
+    const header = readLine();
+    const m = new RegExp(`^--- ${label} \\((\\d+) bytes\\) ---$`).exec(header);
+    if (!m) return undefined;
+    const n = Number(m[1]);
+    const text = buf.subarray(pos, pos + n).toString("utf8");
+    pos += n;
+    return text;
+  };
+  while (pos < buf.length) {
+    const line = readLine();
+    if (!line.startsWith("$ ")) continue;
+    const save = pos;
+    const stdout = readBlock("stdout");
+    const stderr = stdout === undefined ? undefined : readBlock("stderr");
+    if (stdout === undefined || stderr === undefined) {
+      pos = save;
+      continue;
+    }
+    let exitLine = readLine();
+    while (exitLine === "" && pos < buf.length) exitLine = readLine();
+    const m = /^--- exit code: (\d+)$/.exec(exitLine);
+    runs.push({ command: line.slice(2), argv: shellWords(line.slice(2)), stdout, stderr, exit: m ? Number(m[1]) : NaN });
+  }
+  return runs;
+}
