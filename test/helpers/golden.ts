@@ -97,3 +97,51 @@ export function parseCliTranscript(buf: Buffer): CliRun[] {
   }
   return runs;
 }
+
+export interface HttpCase {
+  id: string;
+  title: string;
+  command: string;
+  /** Request line and header lines as curl sent them. */
+  request: string[];
+  /** Request body (from curl's --data), if any. */
+  body?: string;
+  /** Status line and headers received, or undefined when Prosody sent nothing parseable. */
+  status?: string;
+  headers: Array<[string, string]>;
+  bareStatus: boolean;
+}
+
+/** Parses "### NN title" sections of a curl -sv transcript. */
+export function parseHttpTranscript(buf: Buffer): HttpCase[] {
+  const text = buf.toString("utf8");
+  const cases: HttpCase[] = [];
+  const sections = text.split(/^### /m).slice(1);
+  for (const sec of sections) {
+    const lines = sec.split("\n");
+    const head = lines[0]!;
+    const m = /^(\d+)\s+(.*)$/.exec(head);
+    if (!m) continue;
+    const cmd = lines.find((l) => l.startsWith("$ curl"));
+    if (!cmd) continue;
+    const request = lines.filter((l) => l.startsWith("> ")).map((l) => l.slice(2)).filter((l) => l !== "");
+    const resp = lines.filter((l) => l.startsWith("< ")).map((l) => l.slice(2)).filter((l) => l !== "");
+    const data = /--data (\S+)/.exec(cmd);
+    const headers: Array<[string, string]> = [];
+    for (const h of resp.slice(1)) {
+      const i = h.indexOf(":");
+      if (i > 0) headers.push([h.slice(0, i), h.slice(i + 1).trim()]);
+    }
+    cases.push({
+      id: m[1]!,
+      title: m[2]!,
+      command: cmd,
+      request,
+      body: data ? data[1] : undefined,
+      status: resp[0],
+      headers,
+      bareStatus: resp.length === 1,
+    });
+  }
+  return cases;
+}
