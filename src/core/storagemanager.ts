@@ -95,6 +95,9 @@ export class StorageManager {
     return provider ?? nullProvider;
   }
 
+  open(host: string, store: string, type?: "keyval"): Promise<KeyvalStore>;
+  open(host: string, store: string, type: "map"): Promise<MapStore>;
+  open(host: string, store: string, type?: StoreType): Promise<Store>;
   async open(host: string, store: string, type: StoreType = "keyval"): Promise<Store> {
     if (typeof store !== "string" || store === "") throw new TypeError("openStore: store name must be a non-empty string");
     const driver = this.driverName(host, store);

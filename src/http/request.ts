@@ -86,12 +86,23 @@ export function percentDecode(text: string): string {
   }
 }
 
-/** Header map from node's rawHeaders: lower-case, '-' → '_', duplicates joined with ','. */
+/**
+ * Header map from node's rawHeaders: lower-case, '-' → '_', duplicates joined with ','.
+ * node hands values over as Latin-1 (one char per byte); valid UTF-8 is decoded, so that a
+ * value echoed into a response header round-trips (response headers are sent as UTF-8).
+ */
 export function headerMap(rawHeaders: readonly string[]): Record<string, string> {
   const headers: Record<string, string> = Object.create(null);
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!.toLowerCase().replace(/-/g, "_");
-    const value = rawHeaders[i + 1]!;
+    let value = rawHeaders[i + 1]!;
+    if (/[\x80-\xff]/.test(value) && !/[^\x00-\xff]/.test(value)) {
+      try {
+        value = UTF8.decode(Buffer.from(value, "latin1"));
+      } catch {
+        // not UTF-8: keep the Latin-1 reading
+      }
+    }
     headers[name] = name in headers ? `${headers[name]},${value}` : value;
   }
   return headers;

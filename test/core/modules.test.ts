@@ -266,7 +266,7 @@ test("context(host) acts for another host: options, hooks and stores", async () 
   assert.ok(hit);
   const store = await ctx.openStore("things");
   await store.set("u", { x: 1 });
-  const same = await (await rt.storage.open("b.example", "things")).get("u" as any);
+  const same = await (await rt.storage.open("b.example", "things")).get("u");
   assert.equal(same, { x: 1 });
 });
 

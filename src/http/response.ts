@@ -1,0 +1,63 @@
+/**
+ * Response-side helpers: the mutable response object handed to handlers, and the
+ * conversion of its headers to wire form (Title-Case names, safe values).
+ */
+import type { HttpResponse } from "./types.js";
+
+const titleCache = new Map<string, string>();
+
+/** `content_type` / `content-type` / `CONTENT_TYPE` → `Content-Type` (`etag` → `Etag`). */
+export function titleCaseHeader(name: string): string {
+  let title = titleCache.get(name);
+  if (title === undefined) {
+    title = name
+      .replace(/_/g, "-")
+      .toLowerCase()
+      .replace(/(^|-)([a-z])/g, (_m, sep: string, ch: string) => sep + ch.toUpperCase());
+    if (titleCache.size < 2000) titleCache.set(name, title);
+  }
+  return title;
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+export function isValidHeaderName(name: string): boolean {
+  return TOKEN.test(name);
+}
+
+/**
+ * Makes a header value safe for the wire: CR/LF (header injection) become spaces, other
+ * control characters are dropped, and non-ASCII text is sent as its UTF-8 bytes (returned
+ * as a Latin-1 string, one char per byte, which is how node writes header values).
+ */
+export function headerValue(value: unknown): string {
+  let text = String(value).replace(/[\r\n]+/g, " ").replace(/[\x00-\x08\x0a-\x1f\x7f]/g, "");
+  if (/[^\x00-\x7f]/.test(text)) text = Buffer.from(text, "utf8").toString("latin1");
+  return text;
+}
+
+/** A reason phrase safe for the status line. */
+export function reasonText(value: unknown): string {
+  return headerValue(value).replace(/\t/g, " ");
+}
+
+export class ResponseState implements HttpResponse {
+  statusCode = 200;
+  status?: string;
+  headers: Record<string, string> = {};
+  body?: string | Buffer;
+  private done = false;
+
+  constructor(private readonly flush: (response: ResponseState) => void) {}
+
+  get sent(): boolean {
+    return this.done;
+  }
+
+  send(body?: string | Buffer): void {
+    if (this.done) return;
+    if (body !== undefined) this.body = body;
+    this.done = true;
+    this.flush(this);
+  }
+}

@@ -1,0 +1,668 @@
+/**
+ * Prosody-compatible HTTP server core (net/http/server.lua + mod_http_errors behaviour) on
+ * node:http. Independent of the module runtime: mod_http drives it through addHost/addRoute.
+ *
+ * Dispatch (spec §3.3): "METHOD /path" (global apps) → for HEAD "GET /path" → Host check →
+ * "METHOD host/path" → for HEAD "GET host/path" → 404 page. There is never a 405.
+ *
+ * Deliberate differences from Prosody 0.12 (all on error paths):
+ * - A handler that throws or rejects gets a complete 500 response (Date, Content-Type,
+ *   Content-Length, `Connection: close`) and the connection is closed afterwards. Prosody
+ *   writes a bare "HTTP/1.0 500 Internal Server Error" with no headers at all, which clients
+ *   cannot frame reliably; status code, page and close-after are the same.
+ * - A request head over the limit (~10 KiB) is answered "431 Request Header Fields Too Large"
+ *   and closed; Prosody leaves such a connection hanging without a response.
+ * - A malformed request line is answered 400 and closed, a protocol version other than
+ *   HTTP/1.x 505 and closed; Prosody closes silently.
+ * - A body over maxContentSize is answered 413 and closed without running any handler;
+ *   Prosody closes (or, for a body only declared on a GET, runs the route without it).
+ */
+import http from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { reasonPhrase } from "./codes.js";
+import { errorMessage, HTML_CONTENT_TYPE, renderErrorPage, renderRunningPage } from "./error-page.js";
+import { clientInfo, headerMap, hostKey, normaliseIp, parseTarget } from "./request.js";
+import { headerValue, isValidHeaderName, reasonText, ResponseState, titleCaseHeader } from "./response.js";
+import { RouteTable, routeKey } from "./routes.js";
+import type {
+  ErrorPageConfig,
+  HttpEvent,
+  HttpLog,
+  HttpRequest,
+  HttpResult,
+  HttpServerOptions,
+  InjectOptions,
+  InjectResult,
+  ListenResult,
+  RouteSpec,
+} from "./types.js";
+
+export type * from "./types.js";
+
+const DEFAULT_MAX_CONTENT_SIZE = 10 * 1024 * 1024;
+const DEFAULT_MAX_HEADER_SIZE = 10 * 1024;
+const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
+const DEFAULT_KEEPALIVE_TIMEOUT_MS = 30_000;
+
+/** What the pipeline needs from a request, wherever it came from (socket or inject()). */
+interface RequestInput {
+  method: string;
+  target: string;
+  httpVersion: string;
+  rawHeaders: readonly string[];
+  body: Buffer;
+  peer: string;
+}
+
+/** A response ready for the wire. `body` is undefined for HEAD and empty bodies. */
+interface WireResponse {
+  statusCode: number;
+  reason: string;
+  headers: Array<[string, string]>;
+  /** Strings are UTF-8; node then writes head and body in one chunk. */
+  body: string | Buffer | undefined;
+  close: boolean;
+}
+
+type Sink = (wire: WireResponse) => void;
+
+interface Exchange {
+  request: HttpRequest;
+  response: ResponseState;
+  event: HttpEvent;
+  /** Path failed normalisation ("..") → 400 "Invalid path". */
+  invalidPath: boolean;
+  isHead: boolean;
+  /** Whether the client asked for a persistent connection. */
+  persistent: boolean;
+  /** Whether the client said anything about the connection (HTTP/1.0 + keep-alive). */
+  connectionToken: boolean;
+  forceClose: boolean;
+}
+
+/** Status line "HTTP/1.0 …" for HTTP/1.0 requests (node always writes "HTTP/1.1"). */
+class VersionedResponse extends http.ServerResponse {
+  // node's internal hook that receives the status line; present on every supported node.
+  _storeHeader(firstLine: string, headers: unknown): unknown {
+    const req = (this as unknown as { req?: IncomingMessage }).req;
+    if (req && req.httpVersionMajor === 1 && req.httpVersionMinor === 0) {
+      firstLine = firstLine.replace(/^HTTP\/1\.1 /, "HTTP/1.0 ");
+    }
+    const parent = http.ServerResponse.prototype as unknown as {
+      _storeHeader: (this: unknown, l: string, h: unknown) => unknown;
+    };
+    return parent._storeHeader.call(this, firstLine, headers);
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";
+}
+
+function validStatus(code: unknown): code is number {
+  return typeof code === "number" && Number.isInteger(code) && code >= 100 && code <= 999;
+}
+
+function connectionTokens(headers: Record<string, string>): string[] {
+  return (headers.connection ?? "").toLowerCase().split(",").map((t) => t.trim());
+}
+
+let cachedDate = "";
+let cachedSecond = -1;
+
+/** RFC 7231 date ("Sun, 29 Nov 2026 06:15:16 GMT"), recomputed once per second. */
+function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== cachedSecond) {
+    cachedSecond = second;
+    cachedDate = new Date(now).toUTCString();
+  }
+  return cachedDate;
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof Error) return err.stack ?? `${err.name}: ${err.message}`;
+  return String(err);
+}
+
+export class HttpServer {
+  private readonly routes = new RouteTable();
+  private readonly hosts = new Map<string, number>();
+  private readonly servers: http.Server[] = [];
+  private readonly log: HttpLog;
+  private readonly maxContentSize: number;
+  private readonly maxHeaderSize: number;
+  private readonly errors: ErrorPageConfig;
+  private readonly trusted: Set<string>;
+  private readonly defaultHost: string | undefined;
+  private readonly closeTimeoutMs: number;
+  private readonly keepAliveTimeoutMs: number;
+  private inflight = 0;
+  private drainWaiters: Array<() => void> = [];
+  private closing = false;
+  private closePromise: Promise<void> | undefined;
+
+  constructor(opts: HttpServerOptions) {
+    this.log = opts.log;
+    this.maxContentSize = opts.maxContentSize ?? DEFAULT_MAX_CONTENT_SIZE;
+    this.maxHeaderSize = opts.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE;
+    this.errors = opts.errorMessages ?? {};
+    this.trusted = new Set((opts.trustedProxies ?? ["127.0.0.1", "::1"]).map(normaliseIp));
+    this.defaultHost = opts.defaultHost;
+    this.closeTimeoutMs = opts.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+    this.keepAliveTimeoutMs = opts.keepAliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS;
+  }
+
+  // --- registration ---
+
+  /** Registers an HTTP host key (exact, case-sensitive). Reference-counted; returns the remover. */
+  addHost(httpHost: string): () => void {
+    this.hosts.set(httpHost, (this.hosts.get(httpHost) ?? 0) + 1);
+    let removed = false;
+    return () => {
+      if (removed) return;
+      removed = true;
+      const n = (this.hosts.get(httpHost) ?? 1) - 1;
+      if (n > 0) this.hosts.set(httpHost, n);
+      else this.hosts.delete(httpHost);
+    };
+  }
+
+  hasHost(httpHost: string): boolean {
+    return this.hosts.has(httpHost);
+  }
+
+  /** Registers a handler; returns the remover. */
+  addRoute(route: RouteSpec): () => void {
+    const path = route.path.startsWith("/") ? route.path : `/${route.path}`;
+    return this.routes.add(routeKey(route.method, route.host, path), route.handler, route.priority ?? 0);
+  }
+
+  // --- listening ---
+
+  /**
+   * Binds every interface × port. Failures are logged and skipped ("::1" without IPv6 is only
+   * a warning); rejects only if nothing could be bound. Port 0 reports the real port.
+   */
+  async listen(ports: number[], interfaces: string[]): Promise<ListenResult[]> {
+    if (this.closing) throw new Error("HTTP server is closed");
+    const bound: ListenResult[] = [];
+    const failures: unknown[] = [];
+    for (const port of ports) {
+      for (const iface of interfaces) {
+        const host = iface === "*" ? "0.0.0.0" : iface;
+        try {
+          bound.push(await this.listenOne(port, host));
+        } catch (err) {
+          failures.push(err);
+          const code = (err as NodeJS.ErrnoException).code;
+          const noIpv6 = host.includes(":") && (code === "EADDRNOTAVAIL" || code === "EAFNOSUPPORT");
+          this.log(
+            noIpv6 ? "warn" : "error",
+            `Failed to open HTTP port ${port} on ${host}: ${(err as Error).message ?? err}` +
+              (noIpv6 ? " (IPv6 unavailable?)" : ""),
+          );
+        }
+      }
+    }
+    if (bound.length === 0 && failures.length > 0) throw failures[0];
+    return bound;
+  }
+
+  private listenOne(port: number, host: string): Promise<ListenResult> {
+    const server = http.createServer({
+      maxHeaderSize: this.maxHeaderSize,
+      requireHostHeader: false,
+      ServerResponse: VersionedResponse as unknown as typeof http.ServerResponse,
+    });
+    server.keepAliveTimeout = this.keepAliveTimeoutMs;
+    server.headersTimeout = Math.max(60_000, this.keepAliveTimeoutMs + 1000);
+    server.on("request", (req, res) => this.onRequest(req, res));
+    server.on("checkContinue", (req, res) => this.onRequest(req, res, true));
+    server.on("clientError", (err, socket) => this.onClientError(err, socket));
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => {
+        server.close();
+        reject(err);
+      };
+      server.once("error", onError);
+      server.listen(port, host, () => {
+        server.off("error", onError);
+        server.on("error", (err) => this.log("error", `HTTP server error on ${host}:${port}: ${err.message}`));
+        this.servers.push(server);
+        const addr = server.address();
+        if (addr && typeof addr === "object") resolve({ address: addr.address, port: addr.port });
+        else resolve({ address: host, port });
+      });
+    });
+  }
+
+  /** Addresses currently listened on. */
+  addresses(): ListenResult[] {
+    const out: ListenResult[] = [];
+    for (const s of this.servers) {
+      const a = s.address();
+      if (a && typeof a === "object") out.push({ address: a.address, port: a.port });
+    }
+    return out;
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, close idle keep-alive connections, let in-flight
+   * requests finish (their responses say `Connection: close`) for up to closeTimeoutMs,
+   * then cut whatever is left.
+   */
+  close(): Promise<void> {
+    if (this.closePromise) return this.closePromise;
+    this.closing = true;
+    this.closePromise = (async () => {
+      const servers = this.servers.splice(0);
+      const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+      for (const s of servers) s.closeIdleConnections();
+      await this.drained(this.closeTimeoutMs);
+      for (const s of servers) s.closeAllConnections();
+      await Promise.all(closed);
+    })();
+    return this.closePromise;
+  }
+
+  private drained(timeoutMs: number): Promise<void> {
+    if (this.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      timer.unref?.();
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.drainWaiters.push(done);
+    });
+  }
+
+  private requestDone(): void {
+    this.inflight--;
+    if (this.inflight === 0 && this.drainWaiters.length > 0) {
+      const waiters = this.drainWaiters.splice(0);
+      for (const w of waiters) w();
+    }
+  }
+
+  // --- in-process dispatch (tests) ---
+
+  /** Runs a request through the full pipeline without a socket. */
+  inject(opts: InjectOptions): Promise<InjectResult> {
+    const rawHeaders: string[] = [];
+    const given = opts.headers ?? {};
+    for (const [k, v] of Array.isArray(given) ? given : Object.entries(given)) rawHeaders.push(k, v);
+    const body = opts.body === undefined ? Buffer.alloc(0) : Buffer.from(opts.body);
+    const input: RequestInput = {
+      method: (opts.method ?? "GET").toUpperCase(),
+      target: opts.url,
+      httpVersion: opts.httpVersion ?? "1.1",
+      rawHeaders,
+      body,
+      peer: normaliseIp(opts.ip ?? "127.0.0.1"),
+    };
+    return new Promise((resolve) => {
+      const sink: Sink = (wire) => {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of wire.headers) headers[k] = v;
+        const bytes = wire.body === undefined ? Buffer.alloc(0) : Buffer.from(wire.body);
+        resolve({
+          statusCode: wire.statusCode,
+          status: wire.reason,
+          headers,
+          body: bytes,
+          text: () => bytes.toString("utf8"),
+          close: wire.close,
+        });
+      };
+      if (body.length > this.maxContentSize) {
+        const x = this.exchange(input, sink);
+        x.forceClose = true;
+        this.sendError(x, 413);
+        return;
+      }
+      this.process(input, sink);
+    });
+  }
+
+  // --- node adapter ---
+
+  private onRequest(req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
+    this.inflight++;
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      this.requestDone();
+    };
+    res.on("close", finish);
+    res.on("error", (err) => this.log("debug", `HTTP response error: ${err.message}`));
+    req.on("error", (err) => this.log("debug", `HTTP request error: ${err.message}`));
+
+    const sink = this.nodeSink(res);
+    const input: RequestInput = {
+      method: req.method ?? "GET",
+      target: req.url ?? "/",
+      httpVersion: req.httpVersion,
+      rawHeaders: req.rawHeaders,
+      body: Buffer.alloc(0),
+      peer: normaliseIp(req.socket.remoteAddress),
+    };
+
+    if (req.httpVersionMajor !== 1) {
+      const x = this.exchange({ ...input, httpVersion: "1.1" }, sink);
+      x.forceClose = true;
+      this.sendError(x, 505);
+      return;
+    }
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > this.maxContentSize) {
+      const x = this.exchange(input, sink);
+      x.forceClose = true;
+      this.sendError(x, 413);
+      return;
+    }
+    if (expectsContinue) res.writeContinue();
+
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on("data", (chunk: Buffer) => {
+      if (tooLarge) return;
+      size += chunk.length;
+      if (size > this.maxContentSize) {
+        tooLarge = true;
+        chunks.length = 0;
+        const x = this.exchange(input, sink);
+        x.forceClose = true;
+        this.sendError(x, 413);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => {
+      if (tooLarge) return;
+      input.body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      this.process(input, sink);
+    });
+  }
+
+  private nodeSink(res: ServerResponse): Sink {
+    return (wire) => {
+      if (res.headersSent || res.destroyed || res.writableEnded) return;
+      try {
+        res.statusCode = wire.statusCode;
+        res.statusMessage = wire.reason;
+        let hasConnection = false;
+        for (const [name, value] of wire.headers) {
+          if (name === "Connection") hasConnection = true;
+          res.setHeader(name, value);
+        }
+        // Without our own Connection header node would add "Connection: close"/"keep-alive"
+        // plus "Keep-Alive: timeout=…"; Prosody sends none for a plain HTTP/1.0 exchange.
+        if (!hasConnection) res.removeHeader("Connection");
+        if (wire.body === undefined) res.end();
+        else res.end(wire.body);
+      } catch (err) {
+        this.log("error", `Failed to write HTTP response: ${describeError(err)}`);
+        res.destroy();
+      }
+    };
+  }
+
+  private onClientError(err: Error & { code?: string }, socket: Duplex): void {
+    const busy = (socket as unknown as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code === "ECONNRESET" || !socket.writable || busy?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    let code = 400;
+    if (err.code === "HPE_HEADER_OVERFLOW") code = 431;
+    else if (err.code === "ERR_HTTP_REQUEST_TIMEOUT" || err.code === "HPE_HEADERS_TIMEOUT") code = 408;
+    this.log("debug", `Rejecting malformed HTTP request (${err.code ?? err.message}) with ${code}`);
+    const reason = reasonPhrase(code);
+    const body = Buffer.from(renderErrorPage(code, reason, errorMessage(code, this.errors)), "utf8");
+    const head =
+      `HTTP/1.1 ${code} ${reason}\r\n` +
+      `Date: ${httpDate()}\r\n` +
+      `Content-Type: ${HTML_CONTENT_TYPE}\r\n` +
+      `Content-Length: ${body.length}\r\n` +
+      `Connection: close\r\n\r\n`;
+    socket.end(Buffer.concat([Buffer.from(head, "latin1"), body]));
+    setTimeout(() => socket.destroy(), 1000).unref();
+  }
+
+  // --- pipeline ---
+
+  private exchange(input: RequestInput, sink: Sink): Exchange {
+    const headers = headerMap(input.rawHeaders);
+    const target = parseTarget(input.target);
+    const peer = input.peer;
+    const { ip, secure } = clientInfo(peer, headers, this.trusted);
+    const request: HttpRequest = {
+      method: input.method,
+      path: target.path ?? target.url.path,
+      url: target.url,
+      httpVersion: input.httpVersion,
+      headers,
+      body: input.body.length === 0 ? "" : input.body.toString("utf8"),
+      rawBody: input.body,
+      ip,
+      secure,
+    };
+    const tokens = connectionTokens(headers);
+    const http11 = input.httpVersion !== "1.0";
+    const x: Exchange = {
+      request,
+      response: undefined as unknown as ResponseState,
+      event: undefined as unknown as HttpEvent,
+      invalidPath: target.path === undefined,
+      isHead: input.method === "HEAD",
+      persistent: http11 ? !tokens.includes("close") : tokens.includes("keep-alive"),
+      connectionToken: http11 || tokens.includes("keep-alive"),
+      forceClose: false,
+    };
+    x.response = new ResponseState((res) => {
+      let wire: WireResponse;
+      try {
+        wire = this.toWire(x, res);
+      } catch (err) {
+        // e.g. a body or header value whose toString() throws: never let it escape into
+        // the handler (a deferred send would otherwise crash the process).
+        this.log("error", `Failed to build HTTP response for ${request.method} ${request.path}: ${describeError(err)}`);
+        x.forceClose = true;
+        res.statusCode = 500;
+        res.status = undefined;
+        res.headers = { content_type: HTML_CONTENT_TYPE };
+        res.body = renderErrorPage(500, reasonPhrase(500), errorMessage(500, this.errors));
+        wire = this.toWire(x, res);
+      }
+      sink(wire);
+    });
+    x.event = { request, response: x.response };
+    return x;
+  }
+
+  private process(input: RequestInput, sink: Sink): void {
+    let x: Exchange;
+    try {
+      x = this.exchange(input, sink);
+    } catch (err) {
+      this.log("error", `Failed to prepare HTTP request: ${describeError(err)}`);
+      return;
+    }
+    this.dispatch(x).catch((err) => {
+      this.log("error", `Unhandled error while dispatching ${input.method} ${input.target}: ${describeError(err)}`);
+      if (!x.response.sent) this.fail(x, err);
+    });
+  }
+
+  private async dispatch(x: Exchange): Promise<void> {
+    const { request } = x;
+    if (x.invalidPath) return this.sendError(x, 400, "Invalid path");
+    const { method, path } = request;
+
+    if (await this.fire(x, routeKey(method, null, path))) return;
+    if (x.isHead && (await this.fire(x, routeKey("GET", null, path)))) return;
+
+    let host = hostKey(request.headers.host, request.url);
+    if (host === undefined) return this.sendError(x, 400, "Missing or invalid 'Host' header");
+    if (!this.hosts.has(host)) {
+      if (this.defaultHost !== undefined && this.hosts.has(this.defaultHost)) host = this.defaultHost;
+      else return this.sendError(x, 404, `Unknown host: ${host}`);
+    }
+
+    if (await this.fire(x, routeKey(method, host, path))) return;
+    if (x.isHead && (await this.fire(x, routeKey("GET", host, path)))) return;
+    this.sendError(x, 404);
+  }
+
+  /** Runs the handlers for one key; true once the request has been answered (or deferred). */
+  private async fire(x: Exchange, key: string): Promise<boolean> {
+    const matches = this.routes.match(key);
+    for (const m of matches) {
+      if (x.response.sent) return true;
+      let result: unknown;
+      try {
+        result = m.handler(x.event, m.rest);
+        if (isThenable(result)) result = await result;
+      } catch (err) {
+        this.log("error", `Error in HTTP handler for '${m.key}': ${describeError(err)}`);
+        this.fail(x, err);
+        return true;
+      }
+      if (result === undefined || result === null) continue;
+      this.apply(x, result as HttpResult, m.key);
+      return true;
+    }
+    return x.response.sent;
+  }
+
+  /** Maps a handler's return value onto the response (spec §3.4). */
+  private apply(x: Exchange, result: HttpResult, key: string): void {
+    const res = x.response;
+    if (res.sent || result === true) return;
+    if (typeof result === "number") {
+      if (!validStatus(result)) {
+        this.log("error", `HTTP handler for '${key}' returned an invalid status ${result}`);
+        return this.fail(x);
+      }
+      res.statusCode = result;
+      if (result >= 400) return this.sendError(x, result);
+      return res.send();
+    }
+    if (typeof result === "string" || Buffer.isBuffer(result)) return res.send(result);
+    if (result instanceof Error) {
+      this.log("error", `HTTP handler for '${key}' returned an error: ${describeError(result)}`);
+      return this.fail(x, result);
+    }
+    if (typeof result === "object" && result !== null) {
+      const r = result as Record<string, unknown>;
+      const looksLikeResponse = "statusCode" in r || "status_code" in r || "body" in r || "headers" in r;
+      if (!looksLikeResponse && ("code" in r || "text" in r || "condition" in r || "type" in r)) {
+        const code = validStatus(r.code) ? r.code : 500;
+        return this.sendError(x, code, typeof r.text === "string" ? r.text : undefined);
+      }
+      const status = r.statusCode ?? r.status_code;
+      if (status !== undefined) {
+        if (!validStatus(status)) {
+          this.log("error", `HTTP handler for '${key}' returned an invalid status ${String(status)}`);
+          return this.fail(x);
+        }
+        res.statusCode = status;
+      }
+      if (typeof r.status === "string") res.status = r.status;
+      if (typeof r.headers === "object" && r.headers !== null) Object.assign(res.headers, r.headers);
+      if (r.body !== undefined && r.body !== null) {
+        res.body = typeof r.body === "string" || Buffer.isBuffer(r.body) ? r.body : String(r.body);
+      }
+      return res.send();
+    }
+    this.log("error", `HTTP handler for '${key}' returned an unsupported value (${typeof result})`);
+    this.fail(x);
+  }
+
+  /** 500 after a handler failure; the connection is closed after the response. */
+  private fail(x: Exchange, err?: unknown): void {
+    if (x.response.sent) return;
+    x.forceClose = true;
+    const extra = this.errors.detailed && err !== undefined ? (err instanceof Error ? err.message : String(err)) : undefined;
+    this.sendError(x, 500, extra);
+  }
+
+  /** An error page for `code` (a 404 for "/" becomes the 200 "Prosody is running!" page). */
+  private sendError(x: Exchange, code: number, extra?: string): void {
+    const res = x.response;
+    if (res.sent) return;
+    res.headers.content_type = HTML_CONTENT_TYPE;
+    if (code === 404 && x.request.path === "/" && !x.invalidPath) {
+      res.statusCode = 200;
+      res.status = undefined;
+      return res.send(renderRunningPage());
+    }
+    res.statusCode = code;
+    res.send(renderErrorPage(code, reasonPhrase(code), errorMessage(code, this.errors), extra));
+  }
+
+  /** Final headers: Title-Case names, Date, Connection, Content-Length (spec §3.5). */
+  private toWire(x: Exchange, res: ResponseState): WireResponse {
+    let statusCode = res.statusCode;
+    let reason = res.status;
+    let rawBody = res.body;
+    if (!validStatus(statusCode)) {
+      this.log("error", `Invalid HTTP status ${String(statusCode)} for ${x.request.method} ${x.request.path}`);
+      x.forceClose = true;
+      statusCode = 500;
+      reason = undefined;
+      res.headers = { content_type: HTML_CONTENT_TYPE };
+      rawBody = renderErrorPage(500, reasonPhrase(500), errorMessage(500, this.errors));
+    }
+
+    const out = new Map<string, string>();
+    for (const [key, value] of Object.entries(res.headers)) {
+      if (value === undefined || value === null) continue;
+      const name = titleCaseHeader(key);
+      if (!isValidHeaderName(name)) {
+        this.log("warn", `Dropping invalid response header name ${JSON.stringify(key)}`);
+        continue;
+      }
+      out.set(name, headerValue(value));
+    }
+    out.delete("Content-Length");
+    out.delete("Transfer-Encoding");
+
+    let close = x.forceClose || this.closing || !x.persistent;
+    const custom = out.get("Connection");
+    if (custom !== undefined && /(^|,)\s*close\s*(,|$)/i.test(custom)) close = true;
+    out.delete("Connection");
+    if (!close) out.set("Connection", "Keep-Alive");
+    else if (x.connectionToken) out.set("Connection", "close");
+
+    if (!out.has("Date")) out.set("Date", httpDate());
+
+    const noBody = statusCode < 200 || statusCode === 204 || statusCode === 304;
+    let body: string | Buffer | undefined =
+      noBody || rawBody === undefined ? undefined : Buffer.isBuffer(rawBody) ? rawBody : String(rawBody);
+    const length = body === undefined ? 0 : typeof body === "string" ? Buffer.byteLength(body, "utf8") : body.length;
+    if (statusCode > 199 && statusCode !== 204) out.set("Content-Length", String(length));
+    if (length === 0 || x.isHead) body = undefined;
+    // node sends head + string body as one UTF-8 string, which would re-encode header bytes
+    // >= 0x80 (already UTF-8 bytes as Latin-1 chars); a Buffer body keeps the head Latin-1.
+    const reasonLine = reasonText(reason ?? reasonPhrase(statusCode));
+    if (typeof body === "string" && /[\x80-\xff]/.test(reasonLine + [...out.values()].join(""))) {
+      body = Buffer.from(body, "utf8");
+    }
+
+    return {
+      statusCode,
+      reason: reasonLine,
+      headers: [...out.entries()],
+      body,
+      close,
+    };
+  }
+}
