@@ -31,9 +31,12 @@ export async function startServer(config: Config, opts: { cwd?: string } = {}): 
   return runtime;
 }
 
-/** Stops on the first SIGINT/SIGTERM; a second one exits at once. Resolves when stopped. */
-export function stopOnSignals(runtime: Runtime): Promise<void> {
-  return new Promise((resolveStopped) => {
+/**
+ * Resolves on the first SIGINT/SIGTERM; a second one exits at once (a stuck shutdown can
+ * always be interrupted).
+ */
+export function waitForStopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolveSignal) => {
     let signalled = false;
     const onSignal = (sig: NodeJS.Signals) => {
       if (signalled) {
@@ -42,17 +45,19 @@ export function stopOnSignals(runtime: Runtime): Promise<void> {
       }
       signalled = true;
       log("info", "Received %s, shutting down", sig);
-      runtime
-        .stop()
-        .catch((err) => log("error", "Error while stopping: %s", err))
-        .finally(() => {
-          process.off("SIGINT", onSignal);
-          process.off("SIGTERM", onSignal);
-          log("info", "Shutdown complete");
-          resolveStopped();
-        });
+      resolveSignal(sig);
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
   });
+}
+
+/** Stops the server: HTTP closes after in-flight requests, modules unload, stores flush. */
+export async function stopServer(runtime: Runtime): Promise<void> {
+  try {
+    await runtime.stop();
+    log("info", "Shutdown complete");
+  } catch (err) {
+    log("error", "Error while stopping: %s", err);
+  }
 }

@@ -9,7 +9,7 @@ import { createLogger, setLogLevel } from "../core/logger.js";
 import { ModuleLoadError } from "../core/modulemanager.js";
 import { Runtime } from "../core/runtime.js";
 import type { CommandContext } from "../core/types.js";
-import { describeConfigSource, startServer, stopOnSignals } from "../server.js";
+import { describeConfigSource, startServer, stopServer, waitForStopSignal } from "../server.js";
 import { helpText } from "./help.js";
 import { parseArgs } from "./options.js";
 
@@ -66,6 +66,8 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
       io.stdout(`Usage: ${io.argv0} [--config FILE] start\n\nStart the server in the foreground; SIGINT/SIGTERM stop it cleanly.\n`);
       return 0;
     }
+    // Listen for signals before anything starts, so one arriving mid-start still stops cleanly.
+    const stopRequested = waitForStopSignal();
     const config = await loadConfig(options.config, io);
     if (typeof config === "number") return config;
     let runtime: Runtime;
@@ -75,7 +77,8 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
       io.stderr(`Failed to start: ${errorText(err)}\n`);
       return 1;
     }
-    await stopOnSignals(runtime);
+    await stopRequested;
+    await stopServer(runtime);
     return 0;
   }
 

@@ -1,0 +1,5 @@
+export type { Config, ConfigSection, ConfigSource, LoadOptions } from "./types.js";
+export { ConfigError } from "./config-error.js";
+export { embeddedDefaultConfig } from "./config.js";
+export { findAndLoadConfig, loadConfigFile, loadConfigString } from "./load.js";
+export { AUTOLOAD_MODULES, COMPONENT_INHERITABLE_MODULES, modulesForHost } from "./modules.js";

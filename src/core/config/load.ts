@@ -1,0 +1,88 @@
+/**
+ * Loading prosody.cfg.lua: the declarative fast path first, the Lua sandbox when needed, and
+ * Prosody's search order for the file.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { ConfigError } from "./config-error.js";
+import { createConfig, embeddedDefaultConfig } from "./config.js";
+import { evaluateDeclarative } from "./fast-path.js";
+import { describeFsError, type RawResult } from "./_shared.js";
+import type { Config, ConfigSource, LoadOptions } from "./types.js";
+
+/** Which evaluator to use; "auto" tries the fast path and falls back to the VM. */
+export type EvaluationMode = "auto" | "fast" | "vm";
+
+/**
+ * Evaluates config text. Exported for tests and benchmarks; "fast" returns undefined when the
+ * file does not qualify for the fast path.
+ */
+export async function evaluateConfig(
+  text: string | Uint8Array, fileName: string, opts: LoadOptions = {}, mode: EvaluationMode = "auto",
+): Promise<RawResult | undefined> {
+  if (mode !== "vm") {
+    const source = typeof text === "string" ? text : Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString("utf8");
+    const result = evaluateDeclarative(source, fileName);
+    if (result || mode === "fast") return result;
+  }
+  const bytes = typeof text === "string" ? Buffer.from(text, "utf8") : text;
+  const { evaluateWithLua } = await import("./lua-sandbox.js");
+  return evaluateWithLua(bytes, fileName, opts);
+}
+
+function readMain(file: string, origin?: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    const from = origin ? ` (from ${origin})` : "";
+    throw new ConfigError(`Cannot read config file ${file}${from}: ${describeFsError(err)}`, { file, cause: err });
+  }
+}
+
+async function load(file: string, source: ConfigSource, opts: LoadOptions, origin?: string): Promise<Config> {
+  const raw = (await evaluateConfig(readMain(file, origin), file, opts))!;
+  return createConfig(file, source, raw.sections, raw.warnings);
+}
+
+/**
+ * Loads a config file (path resolved against the working directory). Throws ConfigError with a
+ * one-line "file:line: reason" message.
+ * @example const config = await loadConfigFile("/etc/prosody/prosody.cfg.lua");
+ */
+export function loadConfigFile(path: string, opts: LoadOptions = {}): Promise<Config> {
+  return load(resolve(path), "argument", opts);
+}
+
+/**
+ * Evaluates config text as if read from `fileName` (which names it in messages and anchors
+ * relative Includes).
+ * @example await loadConfigString('VirtualHost "example.com"', "test.cfg.lua")
+ */
+export async function loadConfigString(text: string, fileName: string, opts: LoadOptions = {}): Promise<Config> {
+  const raw = (await evaluateConfig(text, fileName, opts))!;
+  return createConfig(fileName, "argument", raw.sections, raw.warnings);
+}
+
+/**
+ * Finds and loads the config: `explicit` (--config FILE, extracted by the caller), else env
+ * PROSODY_CONFIG, else ./prosody.cfg.lua in `cwd`, else the embedded default. A file named by
+ * --config or PROSODY_CONFIG must exist.
+ * @example await findAndLoadConfig({ explicit: argv.config, env: process.env, cwd: process.cwd() })
+ */
+export async function findAndLoadConfig(
+  opts: { explicit?: string; env?: NodeJS.ProcessEnv; cwd?: string; print?: LoadOptions["print"] } = {},
+): Promise<Config> {
+  const cwd = opts.cwd ?? process.cwd();
+  const env = opts.env ?? process.env;
+  const loadOpts: LoadOptions = { env, print: opts.print };
+  if (opts.explicit !== undefined && opts.explicit !== "") {
+    return load(resolve(cwd, opts.explicit), "argument", loadOpts, "--config");
+  }
+  const fromEnv = env.PROSODY_CONFIG;
+  if (fromEnv !== undefined && fromEnv !== "") {
+    return load(resolve(cwd, fromEnv), "PROSODY_CONFIG", loadOpts, "PROSODY_CONFIG");
+  }
+  const local = join(cwd, "prosody.cfg.lua");
+  if (existsSync(local)) return load(local, "cwd", loadOpts);
+  return embeddedDefaultConfig(cwd);
+}
