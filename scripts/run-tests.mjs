@@ -21,6 +21,29 @@ function findTests(dir) {
   return out;
 }
 
+// Some suites compare with real Prosody (its config files, its Lua): install it from apt when we
+// can (root with apt-get); otherwise those suites print "SKIP: <reason>" and pass over it.
+function ensureSystemPackages() {
+  const wanted = ["prosody", "prosody-modules", "lua-dbi-sqlite3", "sqlite3"];
+  const missing = wanted.filter((p) => spawnSync("dpkg", ["-s", p], { stdio: "ignore" }).status !== 0);
+  if (!missing.length) return;
+  const canApt = process.getuid?.() === 0 && spawnSync("sh", ["-c", "command -v apt-get"], { stdio: "ignore" }).status === 0;
+  if (!canApt) {
+    console.log(`note: system packages missing (${missing.join(", ")}); suites that need them will skip`);
+    return;
+  }
+  console.log(`installing system packages for the test suites: ${missing.join(" ")}`);
+  const r = spawnSync(
+    "sh",
+    ["-c", `(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${missing.join(" ")}) >/tmp/run-tests-apt.log 2>&1`],
+    { stdio: "inherit", timeout: 600_000 },
+  );
+  if (r.status !== 0) console.log("note: apt-get failed (see /tmp/run-tests-apt.log); suites that need these packages will skip");
+  // The package starts a system Prosody; our tests run private instances only.
+  spawnSync("sh", ["-c", "(systemctl stop prosody || service prosody stop) >/dev/null 2>&1"], { stdio: "ignore" });
+}
+if (process.env.SKIP_SYSTEM_PACKAGES !== "1") ensureSystemPackages();
+
 const build = spawnSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: "inherit" });
 if (build.status !== 0) {
   console.log("build failed");
