@@ -1,0 +1,336 @@
+/**
+ * The storage conformance suite every driver must pass (keyval + map semantics of Prosody's
+ * storagemanager). Usage, in a driver's test file:
+ *
+ *   storageConformance("memory", async () => ({ provider: createMemoryProvider(), cleanup: async () => {} })).run();
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { mapOverKeyval } from "../../src/storage/map-shim.js";
+import {
+  REMOVE,
+  StorageError,
+  type KeyvalStore,
+  type MapStore,
+  type StorageProvider,
+  type StoreRecord,
+} from "../../src/storage/types.js";
+
+type Made = { provider: StorageProvider; cleanup(): Promise<void> };
+interface Ctx {
+  made?: Made;
+  provider: StorageProvider;
+}
+
+function keyval(p: StorageProvider, name: string): KeyvalStore {
+  const s = p.open(name, "keyval");
+  if (!s || s.type !== "keyval") throw new Error(`driver returned no keyval store for ${name}`);
+  return s;
+}
+
+/** The store the storage manager would hand out: native map, or the shim over keyval. */
+function map(p: StorageProvider, name: string): MapStore {
+  const s = p.open(name, "map");
+  if (s) {
+    if (s.type !== "map") throw new Error("open(map) returned a non-map store");
+    return s;
+  }
+  return mapOverKeyval(keyval(p, name));
+}
+
+/** A provider whose open(…, "map") returns undefined, forcing the shim. */
+function withoutMap(p: StorageProvider): StorageProvider {
+  return { name: p.name, open: (store, type) => (type === "map" ? undefined : p.open(store, type)), purge: p.purge?.bind(p) };
+}
+
+const sorted = (a: string[]) => [...a].sort();
+
+export function storageConformance(name: string, makeProvider: () => Promise<Made>) {
+  const test = suite<Ctx>(`storage conformance: ${name}`, {} as Ctx);
+
+  test.before.each(async (ctx) => {
+    ctx.made = await makeProvider();
+    ctx.provider = ctx.made.provider;
+  });
+  test.after.each(async (ctx) => {
+    await ctx.made?.cleanup();
+    ctx.made = undefined;
+  });
+
+  // ---------------------------------------------------------------- keyval
+
+  test("keyval: absent record is undefined", async ({ provider }) => {
+    const kv = keyval(provider, "accounts");
+    assert.is(await kv.get("nobody"), undefined);
+    assert.is(await kv.get(null), undefined);
+  });
+
+  test("keyval: nested data round trip", async ({ provider }) => {
+    const kv = keyval(provider, "accounts");
+    const rec: StoreRecord = {
+      token: "abc",
+      nested: { y: true, deeper: { n: 3, list: ["a", "b", { c: 1 }] } },
+      list: ["a", "b"],
+      count: 42,
+    };
+    await kv.set("alice", rec);
+    assert.equal(await kv.get("alice"), rec);
+  });
+
+  test("keyval: null user is separate from users", async ({ provider }) => {
+    const kv = keyval(provider, "accounts");
+    await kv.set(null, { host: "wide" });
+    await kv.set("alice", { user: "alice" });
+    assert.equal(await kv.get(null), { host: "wide" });
+    assert.equal(await kv.get("alice"), { user: "alice" });
+    await kv.set(null, undefined);
+    assert.is(await kv.get(null), undefined);
+    assert.equal(await kv.get("alice"), { user: "alice" });
+  });
+
+  test("keyval: set(undefined), set(null) and set({}) delete", async ({ provider }) => {
+    const kv = keyval(provider, "accounts");
+    await kv.set("a", { x: 1 });
+    await kv.set("a", undefined);
+    assert.is(await kv.get("a"), undefined);
+    await kv.set("a", { x: 1 });
+    await kv.set("a", null);
+    assert.is(await kv.get("a"), undefined);
+    await kv.set("a", { x: 1 });
+    await kv.set("a", {});
+    assert.is(await kv.get("a"), undefined);
+    assert.not.ok((await kv.users()).includes("a"));
+  });
+
+  test("keyval: set replaces the whole record", async ({ provider }) => {
+    const kv = keyval(provider, "accounts");
+    await kv.set("a", { x: 1, y: 2 });
+    await kv.set("a", { z: 3 });
+    assert.equal(await kv.get("a"), { z: 3 });
+  });
+
+  test("keyval: users() lists users with records", async ({ provider }) => {
+    const kv = keyval(provider, "accounts");
+    assert.equal(await kv.users(), []);
+    await kv.set("alice", { a: 1 });
+    await kv.set("bob", { b: 1 });
+    await kv.set("carol", { c: 1 });
+    await kv.set("carol", undefined);
+    await keyval(provider, "other").set("dave", { d: 1 });
+    assert.equal(sorted(await kv.users()), ["alice", "bob"]);
+    // The host-wide record: not listed, or listed as "" (SQL), never as anything else.
+    await kv.set(null, { h: 1 });
+    const users = sorted(await kv.users());
+    assert.ok(users.join() === "alice,bob" || users.join() === ",alice,bob", users.join());
+  });
+
+  test("keyval: stores are independent", async ({ provider }) => {
+    await keyval(provider, "s1").set("alice", { v: 1 });
+    await keyval(provider, "s2").set("alice", { v: 2 });
+    assert.equal(await keyval(provider, "s1").get("alice"), { v: 1 });
+    assert.equal(await keyval(provider, "s2").get("alice"), { v: 2 });
+  });
+
+  test("keyval: scalar types (unicode, ints, floats, booleans, empty object, arrays)", async ({ provider }) => {
+    const kv = keyval(provider, "types");
+    const rec: StoreRecord = {
+      s: "plain",
+      u: "ünïcödé ✓ 𝄞 日本",
+      ctl: "tab\tnl\nquote\"back\\slash/",
+      empty: "",
+      i: 10000,
+      neg: -7,
+      zero: 0,
+      big: 2 ** 40,
+      f: 1.5,
+      tiny: 0.1,
+      t: true,
+      no: false,
+      obj: {},
+      arr: [1, "two", false, 3.25],
+      nested: { arr: [{ a: [] as string[] }] },
+    };
+    await kv.set("x", rec);
+    const got = (await kv.get("x"))!;
+    const { nested, ...rest } = rec;
+    const { nested: gotNested, ...gotRest } = got;
+    assert.equal(gotRest, rest);
+    // An empty Lua table has no array/object distinction: [] may come back as [] or {}.
+    const inner = ((gotNested as StoreRecord).arr as StoreRecord[])[0]!.a;
+    assert.ok(Array.isArray(inner) ? inner.length === 0 : JSON.stringify(inner) === "{}");
+    assert.type(got.i, "number");
+    assert.type(got.t, "boolean");
+    assert.type(got.s, "string");
+  });
+
+  test("keyval: values are copies", async ({ provider }) => {
+    const kv = keyval(provider, "copies");
+    const rec = { a: { b: [1, 2] }, c: "x" };
+    await kv.set("u", rec);
+    rec.a.b.push(3);
+    rec.c = "changed";
+    const got = (await kv.get("u"))!;
+    assert.equal(got, { a: { b: [1, 2] }, c: "x" });
+    (got.a as { b: number[] }).b.push(99);
+    got.c = "mutated";
+    assert.equal(await kv.get("u"), { a: { b: [1, 2] }, c: "x" });
+  });
+
+  test("keyval: null/undefined members are dropped", async ({ provider }) => {
+    const kv = keyval(provider, "nulls");
+    await kv.set("u", { a: 1, b: undefined, c: null } as unknown as StoreRecord);
+    assert.equal(await kv.get("u"), { a: 1 });
+    await kv.set("v", { b: undefined } as unknown as StoreRecord);
+    assert.is(await kv.get("v"), undefined);
+  });
+
+  test("keyval: unstorable values reject with StorageError", async ({ provider }) => {
+    const kv = keyval(provider, "bad");
+    for (const bad of [{ n: NaN }, { n: Infinity }, { f: () => 1 }, { a: [1, null, 2] }]) {
+      try {
+        await kv.set("u", bad as unknown as StoreRecord);
+        assert.unreachable(`accepted ${String(Object.keys(bad))}`);
+      } catch (err) {
+        assert.instance(err, StorageError);
+      }
+    }
+    assert.is(await kv.get("u"), undefined);
+  });
+
+  // ---------------------------------------------------------------- map
+
+  const mapTests = (label: string, pick: (p: StorageProvider) => StorageProvider) => {
+    test(`${label}: absent key is undefined`, async ({ provider }) => {
+      const m = map(pick(provider), "invite_token");
+      assert.is(await m.get(null, "nope"), undefined);
+      assert.is(await m.get("alice", "nope"), undefined);
+    });
+
+    test(`${label}: set/get round trip, null user separate`, async ({ provider }) => {
+      const m = map(pick(provider), "invite_token");
+      const invite = { token: "tok1", uri: "xmpp:example.test?register;preauth=tok1", additional_data: { groups: {} }, created_at: 1795932662, allow_registration: true };
+      await m.set(null, "tok1", invite);
+      await m.set("alice", "tok1", "alice's");
+      assert.equal(await m.get(null, "tok1"), invite);
+      assert.is(await m.get("alice", "tok1"), "alice's");
+      await m.set(null, "n", 12);
+      await m.set(null, "f", 2.5);
+      await m.set(null, "b", false);
+      await m.set(null, "e", {});
+      await m.set(null, "arr", ["x", "y"]);
+      assert.is(await m.get(null, "n"), 12);
+      assert.is(await m.get(null, "f"), 2.5);
+      assert.is(await m.get(null, "b"), false);
+      assert.equal(await m.get(null, "e"), {});
+      assert.equal(await m.get(null, "arr"), ["x", "y"]);
+    });
+
+    test(`${label}: set(undefined) deletes the key only`, async ({ provider }) => {
+      const m = map(pick(provider), "invite_token");
+      await m.set("u", "a", 1);
+      await m.set("u", "b", 2);
+      await m.set("u", "a", undefined);
+      assert.is(await m.get("u", "a"), undefined);
+      assert.is(await m.get("u", "b"), 2);
+      await m.set("u", "b", undefined);
+      assert.is(await m.get("u", "b"), undefined);
+    });
+
+    test(`${label}: map and keyval of the same name are one record`, async ({ provider }) => {
+      const p = pick(provider);
+      const m = map(p, "shared");
+      const kv = keyval(p, "shared");
+      await m.set("u", "a", { x: 1 });
+      await m.set("u", "b", "two");
+      assert.equal(await kv.get("u"), { a: { x: 1 }, b: "two" });
+      await kv.set("u", { c: true });
+      assert.is(await m.get("u", "a"), undefined);
+      assert.is(await m.get("u", "c"), true);
+      await m.set("u", "c", undefined);
+      assert.is(await kv.get("u"), undefined);
+    });
+
+    test(`${label}: setKeys with REMOVE`, async ({ provider }) => {
+      const m = map(pick(provider), "keys");
+      await m.setKeys("u", { a: 1, b: { deep: ["x"] }, c: "three" });
+      assert.is(await m.get("u", "a"), 1);
+      assert.equal(await m.get("u", "b"), { deep: ["x"] });
+      await m.setKeys("u", { a: REMOVE, c: "3", d: false });
+      assert.is(await m.get("u", "a"), undefined);
+      assert.equal(await m.get("u", "b"), { deep: ["x"] });
+      assert.is(await m.get("u", "c"), "3");
+      assert.is(await m.get("u", "d"), false);
+      await m.setKeys(null, { h: 1 });
+      assert.is(await m.get(null, "h"), 1);
+      assert.is(await m.get("u", "h"), undefined);
+    });
+
+    test(`${label}: getAll / deleteAll`, async ({ provider }) => {
+      const m = map(pick(provider), "roster");
+      await m.set("alice", "k", "A");
+      await m.set("bob", "k", { b: 1 });
+      await m.set("bob", "other", "keep");
+      await m.set(null, "k", "host-wide");
+      await m.set("carol", "other", "C");
+      const all = await m.getAll("k");
+      assert.equal(
+        [...all.entries()].sort(([a], [b]) => (a < b ? -1 : 1)),
+        [
+          ["", "host-wide"],
+          ["alice", "A"],
+          ["bob", { b: 1 }],
+        ],
+      );
+      assert.equal((await m.getAll("missing")).size, 0);
+      await m.deleteAll("k");
+      assert.equal((await m.getAll("k")).size, 0);
+      assert.is(await m.get("alice", "k"), undefined);
+      assert.is(await m.get(null, "k"), undefined);
+      assert.is(await m.get("bob", "other"), "keep");
+      assert.is(await m.get("carol", "other"), "C");
+    });
+
+    test(`${label}: values are copies`, async ({ provider }) => {
+      const m = map(pick(provider), "copies");
+      const v = { list: [1], o: { s: "x" } };
+      await m.set("u", "k", v);
+      v.list.push(2);
+      v.o.s = "changed";
+      const got = (await m.get("u", "k")) as typeof v;
+      assert.equal(got, { list: [1], o: { s: "x" } });
+      got.list.push(3);
+      assert.equal(await m.get("u", "k"), { list: [1], o: { s: "x" } });
+      const all = await m.getAll("k");
+      (all.get("u") as typeof v).o.s = "mutated";
+      assert.equal(await m.get("u", "k"), { list: [1], o: { s: "x" } });
+    });
+
+    test(`${label}: unicode keys and values`, async ({ provider }) => {
+      const m = map(pick(provider), "unicode");
+      await m.set("jüliet", "schlüssel ✓", "wert 🎉");
+      assert.is(await m.get("jüliet", "schlüssel ✓"), "wert 🎉");
+    });
+
+    test(`${label}: concurrent sets of one user in one process are not lost`, async ({ provider }) => {
+      const m = map(pick(provider), "conc");
+      await Promise.all(Array.from({ length: 20 }, (_, i) => m.set("u", `k${i}`, i)));
+      for (let i = 0; i < 20; i++) assert.is(await m.get("u", `k${i}`), i);
+    });
+  };
+
+  mapTests("map", (p) => p);
+  mapTests("map shim (open(map) → undefined)", withoutMap);
+
+  test("purge deletes a user everywhere", async ({ provider }) => {
+    if (!provider.purge) return;
+    await keyval(provider, "s1").set("alice", { a: 1 });
+    await keyval(provider, "s2").set("alice", { a: 2 });
+    await keyval(provider, "s1").set("bob", { b: 1 });
+    await provider.purge("alice");
+    assert.is(await keyval(provider, "s1").get("alice"), undefined);
+    assert.is(await keyval(provider, "s2").get("alice"), undefined);
+    assert.equal(await keyval(provider, "s1").get("bob"), { b: 1 });
+  });
+
+  return test;
+}
