@@ -6,9 +6,11 @@
 import { resolve } from "node:path";
 import type { Module } from "../core/types.js";
 import { createSqlProvider, openSqlDatabase } from "../storage/drivers/sql.js";
+import { Presence } from "../storage/sqlite/presence.js";
 
 interface Shared {
   refs?: Map<string, number>;
+  presence?: Map<string, Promise<Presence | undefined>>;
 }
 
 export default async function (module: Module): Promise<void> {
@@ -26,12 +28,20 @@ export default async function (module: Module): Promise<void> {
   const shared = module.shared<Shared>("/*/sql/connections");
   const refs = (shared.refs ??= new Map());
   refs.set(file, (refs.get(file) ?? 0) + 1);
+  const presences = (shared.presence ??= new Map());
+  if (!presences.has(file)) presences.set(file, Presence.announce(file));
   module.unload = async () => {
     const n = (refs.get(file) ?? 1) - 1;
     if (n > 0) refs.set(file, n);
     else {
       refs.delete(file);
-      await db.close({ compact: module.server.processType === "server" });
+      // The last of our processes to close the database folds the journal into the SQLite file,
+      // so that file alone is complete for a real Prosody or sqlite3. Others leave it to that one.
+      const presence = await presences.get(file);
+      presences.delete(file);
+      const last = presence ? !presence.othersOpen() : false;
+      await db.close({ compact: last || module.server.processType === "server" });
+      presence?.close();
     }
   };
 
