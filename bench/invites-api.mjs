@@ -100,7 +100,7 @@ async function benchOurs(rows) {
   const cfg = join(dir, "prosody.cfg.lua");
   writeFileSync(
     cfg,
-    `data_path = "${dir}/data"\nhttp_ports = { ${port} }\nhttp_interfaces = { "127.0.0.1" }\nstorage = "sql"\nsql = { driver = "SQLite3", database = "prosody.sqlite" }\nVirtualHost "example.com"\nmodules_enabled = { "http", "invites", "invites_api" }\n`,
+    `run_as_root = true\ndata_path = "${dir}/data"\nhttp_ports = { ${port} }\nhttp_interfaces = { "127.0.0.1" }\nstorage = "sql"\nsql = { driver = "SQLite3", database = "prosody.sqlite" }\nVirtualHost "example.com"\nmodules_enabled = { "http", "invites", "invites_api" }\n`,
   );
   mkdirSync(join(dir, "data"), { recursive: true });
   const db = join(dir, "data", "prosody.sqlite");

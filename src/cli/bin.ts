@@ -7,7 +7,7 @@ function exitSoon(code: number): void {
   setTimeout(() => process.exit(code), 2000).unref();
 }
 
-main(process.argv.slice(2)).then(exitSoon, (err) => {
+main(process.argv.slice(2), { dropPrivileges: true }).then(exitSoon, (err) => {
   process.stderr.write(`prosodyctl: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
   exitSoon(1);
 });

@@ -12,6 +12,7 @@ import type { CommandContext } from "../core/types.js";
 import { describeConfigSource, startServer, stopServer, waitForStopSignal } from "../server.js";
 import { helpText } from "./help.js";
 import { parseArgs } from "./options.js";
+import { dropPrivileges } from "./privileges.js";
 
 export interface CliIO {
   stdout: (text: string) => void;
@@ -19,6 +20,8 @@ export interface CliIO {
   env: NodeJS.ProcessEnv;
   cwd: string;
   argv0: string;
+  /** Switch from root to prosody_user (the executable does; in-process callers don't). */
+  dropPrivileges: boolean;
 }
 
 const defaultIO = (): CliIO => ({
@@ -27,15 +30,25 @@ const defaultIO = (): CliIO => ({
   env: process.env,
   cwd: process.cwd(),
   argv0: "prosodyctl",
+  dropPrivileges: false,
 });
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-async function loadConfig(explicit: string | undefined, io: CliIO): Promise<Config | number> {
+async function loadConfig(explicit: string | undefined, io: CliIO, root = false): Promise<Config | number> {
   try {
-    return await findAndLoadConfig({ explicit, env: io.env, cwd: io.cwd });
+    const config = await findAndLoadConfig({ explicit, env: io.env, cwd: io.cwd });
+    if (io.dropPrivileges) {
+      const r = dropPrivileges(config, { root });
+      if ("error" in r) {
+        io.stdout(`${r.error}\n`);
+        return 1;
+      }
+      createLogger("prosodyctl")("debug", r.switched ? "Switched to user %s, group %s" : "Not switching user: %s", r.switched ? r.user : r.reason, r.switched ? r.group : "");
+    }
+    return config;
   } catch (err) {
     if (err instanceof ConfigError) {
       io.stdout(`${err.message}\n`);
@@ -68,7 +81,7 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
     }
     // Listen for signals before anything starts, so one arriving mid-start still stops cleanly.
     const stopRequested = waitForStopSignal();
-    const config = await loadConfig(options.config, io);
+    const config = await loadConfig(options.config, io, options.root);
     if (typeof config === "number") return config;
     let runtime: Runtime;
     try {
@@ -98,14 +111,14 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
     return 0;
   }
 
-  if (command.startsWith("mod_")) return runModuleCommand(command.slice(4), args, options.config, io);
+  if (command.startsWith("mod_")) return runModuleCommand(command.slice(4), args, options.config, io, options.root);
 
   io.stdout(helpText(io.argv0));
   return 0;
 }
 
-async function runModuleCommand(name: string, args: string[], configPath: string | undefined, io: CliIO): Promise<number> {
-  const config = await loadConfig(configPath, io);
+async function runModuleCommand(name: string, args: string[], configPath: string | undefined, io: CliIO, root: boolean): Promise<number> {
+  const config = await loadConfig(configPath, io, root);
   if (typeof config === "number") return config;
   const log = createLogger("prosodyctl");
   for (const w of config.warnings) log("warn", "Configuration warning: %s", w);

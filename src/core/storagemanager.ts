@@ -13,6 +13,7 @@ import {
   type StorageProvider,
   type StoreType,
 } from "../storage/types.js";
+import { userInfo } from "node:os";
 import { createLogger } from "./logger.js";
 import type { Runtime } from "./runtime.js";
 
@@ -20,12 +21,19 @@ const log = createLogger("storagemanager");
 
 const NO_STORAGE = "no data storage active";
 
-/** Reads find nothing; writes fail loudly so no caller believes its data was kept. */
-export const nullProvider: StorageProvider = {
-  name: "null",
-  open(_store: string, type: StoreType): Store {
+/** Reads find nothing; writes fail loudly (with why, when known) so no caller believes its data was kept. */
+export function nullProviderWithReason(reason?: string): StorageProvider {
+  return {
+    name: "null",
+    open(_store: string, type: StoreType): Store {
+      return nullStore(type, reason);
+    },
+  };
+}
+
+function nullStore(type: StoreType, reason?: string): Store {
     const fail = async (): Promise<never> => {
-      throw new StorageError(NO_STORAGE);
+      throw new StorageError(reason ? `${NO_STORAGE}: ${reason}` : NO_STORAGE);
     };
     if (type === "map") {
       const m: MapStore = {
@@ -40,8 +48,17 @@ export const nullProvider: StorageProvider = {
     }
     const kv: KeyvalStore = { type: "keyval", get: async () => undefined, set: fail, users: async () => [] };
     return kv;
-  },
-};
+}
+
+export const nullProvider = nullProviderWithReason();
+
+function currentUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? "?"}`;
+  }
+}
 
 export interface StoreOpenedEvent {
   host: string;
@@ -52,6 +69,8 @@ export interface StoreOpenedEvent {
 
 export class StorageManager {
   private readonly warned = new Set<string>();
+  /** Why a driver could not be loaded on a host, for the errors its null fallback gives. */
+  private readonly failures = new Map<string, StorageProvider>();
 
   constructor(private readonly runtime: Runtime) {}
 
@@ -80,19 +99,21 @@ export class StorageManager {
     let provider = find();
     if (provider) return provider;
     if (driver === "null" || driver === "none") return nullProvider;
+    const key = `${host}\0${driver}`;
     try {
       await this.runtime.modules.load(host, `storage_${driver}`);
     } catch (err) {
       if (!this.runtime.modules.isLoaded(host, `storage_${driver}`)) {
-        const key = `${host}\0${driver}`;
+        const msg = err instanceof Error ? err.message : String(err);
         if (!this.warned.has(key)) {
           this.warned.add(key);
-          log("error", "Failed to load storage driver plugin %s on %s: %s", driver, host, err instanceof Error ? err.message : err);
+          log("error", "Failed to load storage driver plugin %s on %s: %s", driver, host, msg);
         }
+        this.failures.set(key, nullProviderWithReason(`storage driver '${driver}' could not be loaded: ${msg} (running as user ${currentUser()})`));
       }
     }
     provider = find();
-    return provider ?? nullProvider;
+    return provider ?? this.failures.get(key) ?? nullProvider;
   }
 
   open(host: string, store: string, type?: "keyval"): Promise<KeyvalStore>;
@@ -102,7 +123,7 @@ export class StorageManager {
     if (typeof store !== "string" || store === "") throw new TypeError("openStore: store name must be a non-empty string");
     const driver = this.driverName(host, store);
     const provider = await this.provider(host, driver);
-    if (provider === nullProvider && driver !== "null" && driver !== "none") {
+    if (provider.name === "null" && driver !== "null" && driver !== "none") {
       log("warn", "Falling back to null driver for %s storage on %s", store, host);
     }
     let opened = provider.open(store, type);
@@ -110,7 +131,7 @@ export class StorageManager {
       const kv = provider.open(store, "keyval");
       if (kv && kv.type === "keyval") opened = mapOverKeyval(kv);
     }
-    if (!opened) opened = nullProvider.open(store, type)!;
+    if (!opened) opened = nullStore(type);
     const event: StoreOpenedEvent = { host, store_name: store, store_type: type, store: opened };
     this.runtime.eventsFor(host).fire("store-opened", event);
     return event.store;

@@ -29,10 +29,15 @@ export function prosodyctl(args: string[], opts: { cwd?: string; env?: NodeJS.Pr
   });
 }
 
-/** A temporary directory with a prosody.cfg.lua holding `body`; `$DIR` in body is replaced. */
+/**
+ * A temporary directory with a prosody.cfg.lua holding `body`; `$DIR` in body is replaced.
+ * Unless the body says otherwise, `run_as_root = true`: tests run as root in CI, where a
+ * `prosody` user exists, and the temporary directories are root's.
+ */
 export function tempConfig(body: string): { dir: string; config: string } {
   const dir = mkdtempSync(join(tmpdir(), "prosody-ts-cfg-"));
   const config = join(dir, "prosody.cfg.lua");
-  writeFileSync(config, body.replaceAll("$DIR", dir));
+  const text = /\brun_as_root\b/.test(body) ? body : `run_as_root = true\n${body}`;
+  writeFileSync(config, text.replaceAll("$DIR", dir));
   return { dir, config };
 }
