@@ -32,8 +32,25 @@ optional arguments in new account mode:
 
 --reset and the other options cannot be mixed.`;
 
+/** `show HOST TOKEN` (our addition; Prosody 0.12 has no way to inspect an invite from the CLI). */
+async function showCommand(args: string[], ctx: CommandContext): Promise<number> {
+  const [, host, token] = args;
+  if (!host || !token || !ctx.module.server.hostNames().includes(host)) {
+    ctx.print("usage: prosodyctl mod_invites show example.com TOKEN");
+    return 2;
+  }
+  const [info, err] = await createInvitesApi(ctx.module.context(host)).getAccountInviteInfo(token);
+  if (!info) {
+    ctx.print(`Error: ${err}`);
+    return 1;
+  }
+  ctx.print(JSON.stringify(info));
+  return 0;
+}
+
 export async function generateCommand(args: string[], ctx: CommandContext): Promise<number> {
   const { print } = ctx;
+  if (args[0] === "show") return showCommand(args, ctx);
   if (args[0] !== "generate" || args[1] === undefined) {
     print(USAGE);
     return 2;

@@ -175,4 +175,22 @@ test("purgeExpired removes expired entries only, host-wide and per inviter", asy
   assert.is(await api.purgeExpired(), 0);
 });
 
+test("prosodyctl mod_invites show HOST TOKEN prints a valid invite, or the reason it is not", async () => {
+  const { main } = await import("../../src/cli/prosodyctl.js");
+  const { tempConfig } = await import("../helpers/cli.js");
+  const { dir, config } = tempConfig(`data_path = "$DIR/data"\nstorage = "sql"\nVirtualHost "example.com"\n`);
+  let out = "";
+  const io = { stdout: (t: string) => void (out += t), stderr: () => undefined, cwd: dir, env: {} };
+  assert.is(await main(["--config", config, "mod_invites", "generate", "example.com"], io), 0);
+  const token = out.trim().split("preauth=")[1]!;
+  out = "";
+  assert.is(await main(["--config", config, "mod_invites", "show", "example.com", token], io), 0);
+  assert.is(JSON.parse(out).token, token);
+  out = "";
+  assert.is(await main(["--config", config, "mod_invites", "show", "example.com", "nope"], io), 1);
+  assert.is(out, "Error: token-invalid\n");
+  out = "";
+  assert.is(await main(["--config", config, "mod_invites", "show", "example.com"], io), 2);
+});
+
 test.run();

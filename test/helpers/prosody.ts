@@ -1,0 +1,155 @@
+/**
+ * A private instance of the real Prosody 0.12 (Debian package) for interop tests: its own config
+ * and data under a temporary directory owned by the `prosody` user, loopback ports chosen by the
+ * test, run with `runuser -u prosody -- prosody -F` (never the system service), stopped by the test.
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, rawRequest } from "./http.js";
+import { prosodyctl as ourCtl, type Ran } from "./cli.js";
+
+/** Why real Prosody can't be used here, or undefined when it can. */
+export function prosodyMissing(): string | undefined {
+  if (process.getuid?.() !== 0) return "interop tests need root (to run Prosody as the prosody user)";
+  for (const cmd of ["prosody", "prosodyctl", "runuser", "lua5.4"]) {
+    if (spawnSync("sh", ["-c", `command -v ${cmd}`]).status !== 0) return `${cmd} not found (apt install prosody prosody-modules lua-dbi-sqlite3)`;
+  }
+  if (!existsSync("/usr/lib/prosody/modules/mod_invites_api/mod_invites_api.lua")) return "prosody-modules not installed";
+  if (spawnSync("sh", ["-c", "id -u prosody"]).status !== 0) return "no prosody user";
+  return undefined;
+}
+
+export interface Instance {
+  dir: string;
+  /** The shared config, read by real Prosody and by our processes. */
+  config: string;
+  /** Our server's config: the shared one plus its own HTTP port. */
+  ourConfig: string;
+  prosodyPort: number;
+  ourPort: number;
+  startProsody(): Promise<void>;
+  stopProsody(): Promise<void>;
+  /** Runs the real prosodyctl (as root; it switches to the prosody user itself). */
+  realCtl(args: string[]): Ran;
+  /** Runs our prosodyctl with the shared config (as root; it switches to the prosody user). */
+  ourCtl(args: string[]): Promise<Ran>;
+  startOurs(): Promise<void>;
+  stopOurs(): Promise<void>;
+  get(port: number, target: string, headers?: Record<string, string>): ReturnType<typeof rawRequest>;
+  cleanup(): Promise<void>;
+}
+
+async function waitPort(port: number, what: string, logFile?: string): Promise<void> {
+  for (let i = 0; i < 150; i++) {
+    try {
+      await rawRequest(port, "GET / HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n", { timeoutMs: 500 });
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  const log = logFile && existsSync(logFile) ? readFileSync(logFile, "utf8").slice(-2000) : "";
+  throw new Error(`${what} did not listen on ${port}\n${log}`);
+}
+
+export async function createInstance(storage: "internal" | "sql", extraModules: string[] = []): Promise<Instance> {
+  const uid = Number(execFileSync("id", ["-u", "prosody"]).toString());
+  const gid = Number(execFileSync("id", ["-g", "prosody"]).toString());
+  const dir = mkdtempSync(join(tmpdir(), `interop-${storage}-`));
+  chmodSync(dir, 0o755);
+  for (const sub of ["data", "certs"]) mkdirSync(join(dir, sub));
+  const [prosodyPort, ourPort, c2s] = [await freePort(), await freePort(), await freePort()];
+  const modules = ["http", "invites", "invites_api", "invites_page", "register_apps", ...extraModules];
+  const config = join(dir, "prosody.cfg.lua");
+  writeFileSync(
+    config,
+    `-- shared by the real Prosody and by prosody-ts in this test
+pidfile = "${dir}/prosody.pid"
+data_path = "${dir}/data"
+certificates = "${dir}/certs"
+log = { warn = "${dir}/prosody.log" }
+http_ports = { ${prosodyPort} }
+http_interfaces = { "127.0.0.1" }
+https_ports = {}
+c2s_ports = { ${c2s} }
+c2s_interfaces = { "127.0.0.1" }
+s2s_ports = {}
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+invites_api_plaintext_keys = true
+storage = "${storage}"
+sql = { driver = "SQLite3", database = "prosody.sqlite" }
+modules_enabled = { ${modules.map((m) => JSON.stringify(m)).join(", ")} }
+VirtualHost "example.com"
+`,
+  );
+  const ourConfig = join(dir, "ours.cfg.lua");
+  writeFileSync(ourConfig, `Include "prosody.cfg.lua"\nhttp_ports = { ${ourPort} }\n`);
+  for (const p of [dir, join(dir, "data"), join(dir, "certs"), config, ourConfig]) chownSync(p, uid, gid);
+
+  let prosody: ChildProcess | undefined;
+  let ours: ChildProcess | undefined;
+  const stop = async (child: ChildProcess | undefined) => {
+    if (!child || child.exitCode !== null) return;
+    const done = new Promise((r) => child.on("exit", r));
+    child.kill("SIGTERM");
+    const t = setTimeout(() => child.kill("SIGKILL"), 10000);
+    await done;
+    clearTimeout(t);
+  };
+  const inst: Instance = {
+    dir,
+    config,
+    ourConfig,
+    prosodyPort,
+    ourPort,
+    async startProsody() {
+      prosody = spawn("runuser", ["-u", "prosody", "--", "prosody", "--config", config, "-F"], { cwd: dir, stdio: "ignore" });
+      await waitPort(prosodyPort, "Prosody", join(dir, "prosody.log"));
+    },
+    async stopProsody() {
+      await stop(prosody);
+      prosody = undefined;
+    },
+    realCtl(args) {
+      const r = spawnSync("prosodyctl", ["--config", config, ...args], { cwd: dir, encoding: "utf8" });
+      return { stdout: r.stdout, stderr: r.stderr, code: r.status };
+    },
+    ourCtl(args) {
+      return ourCtl(["--config", config, ...args], { cwd: dir });
+    },
+    async startOurs() {
+      const { PROSODYCTL } = await import("./cli.js");
+      ours = spawn(process.execPath, [PROSODYCTL, "--config", ourConfig, "--quiet", "start"], { cwd: dir, stdio: "ignore" });
+      await waitPort(ourPort, "prosody-ts");
+    },
+    async stopOurs() {
+      await stop(ours);
+      ours = undefined;
+    },
+    get(port, target, headers = {}) {
+      const h = Object.entries({ Host: "example.com", ...headers }).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+      return rawRequest(port, `GET ${target} HTTP/1.1\r\n${h}\r\n`);
+    },
+    async cleanup() {
+      await stop(prosody);
+      await stop(ours);
+    },
+  };
+  return inst;
+}
+
+/** Loads a Prosody data file with Prosody's own Lua (empty environment) and returns it as JSON. */
+export function luaLoadDataFile(file: string): unknown {
+  const script = `
+package.path = "/usr/lib/prosody/?.lua;" .. package.path
+local json = require "util.json"
+local f, err = loadfile(arg[1], "t", {})
+if not f then io.stderr:write(err) os.exit(2) end
+io.write(json.encode(f()))`;
+  const r = spawnSync("lua5.4", ["-", file], { input: script, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`lua5.4 could not load ${file}: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
