@@ -39,6 +39,11 @@ test("ids: Prosody's lengths and alphabet", () => {
   assert.is(id.custom(5)().length, 7);
   assert.match(uuid(), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   assert.is.not(id.medium(), id.medium());
+  // ids come from a pool of random bytes: many in a row are all distinct, across pool refills
+  const seen = new Set<string>();
+  for (let i = 0; i < 5000; i++) seen.add(id.medium());
+  assert.is(seen.size, 5000);
+  assert.throws(() => id.custom(0)(), /bad length/);
 });
 
 test.run();
