@@ -176,7 +176,7 @@ const ESCAPE_BYTES: (Uint8Array | null)[] = ESCAPES.map((e) => (e ? Buffer.from(
 
 const TAB = 9;
 /** Any UTF-16 unit that is not written raw. */
-const NEEDS_ESCAPE = /[^\x20-\x26\x28-\x5b\x5d-\x7e]/;
+const NEEDS_ESCAPE = /[^\x20\x21\x23-\x26\x28-\x5b\x5d-\x7e]/;
 const NL = 10;
 
 /**
@@ -200,7 +200,7 @@ class Writer {
   ascii(s: string): void {
     const n = s.length;
     if (this.len + n > this.buf.length) this.grow(n);
-    if (n > 16) this.len += this.buf.latin1Write(s, this.len);
+    if (n > 16) this.len += this.buf.write(s, this.len, "latin1");
     else {
       const buf = this.buf;
       let len = this.len;
@@ -234,7 +234,7 @@ class Writer {
     if (n > 12 && !NEEDS_ESCAPE.test(s)) {
       if (this.len + n + 2 > this.buf.length) this.grow(n + 2);
       this.buf[this.len++] = 34;
-      this.len += this.buf.latin1Write(s, this.len);
+      this.len += this.buf.write(s, this.len, "latin1");
       this.buf[this.len++] = 34;
       return;
     }
@@ -311,8 +311,27 @@ class Writer {
     }
   }
 
+  /**
+   * Serialised forms of the top-level table's values (depth 2), by identity. Only for values that
+   * are never mutated afterwards (the internal driver's cached records).
+   */
+  entryCache: WeakMap<object, Buffer> | undefined;
+
+  private append(bytes: Buffer): void {
+    if (this.len + bytes.length > this.buf.length) this.grow(bytes.length);
+    this.buf.set(bytes, this.len);
+    this.len += bytes.length;
+  }
+
   value(v: unknown, d: number): void {
-    if (!this.scalar(v)) this.table(v as object, d);
+    if (this.scalar(v)) return;
+    const cache = d === 2 ? this.entryCache : undefined;
+    if (!cache) return this.table(v as object, d);
+    const hit = cache.get(v as object);
+    if (hit) return this.append(hit);
+    const start = this.len;
+    this.table(v as object, d);
+    cache.set(v as object, Buffer.from(this.buf.subarray(start, this.len)));
   }
 
   table(t: object, d: number): void {
@@ -358,8 +377,9 @@ class Writer {
 }
 
 /** The serialisation of `v` as bytes (pure ASCII). */
-export function serializeBytes(v: unknown, prefix = "", suffix = ""): Buffer {
+export function serializeBytes(v: unknown, prefix = "", suffix = "", entryCache?: WeakMap<object, Buffer>): Buffer {
   const w = new Writer();
+  w.entryCache = entryCache;
   w.ascii(prefix);
   w.value(v, 1);
   w.ascii(suffix);
@@ -368,15 +388,19 @@ export function serializeBytes(v: unknown, prefix = "", suffix = ""): Buffer {
 
 /** Serialises `v` exactly as Prosody's `require "util.serialization".serialize(v)` would. */
 export function serialize(v: unknown): string {
-  return serializeBytes(v).latin1Slice();
+  return serializeBytes(v).toString("latin1");
 }
 
-/** The bytes of a datamanager file: `return <literal>;\n`. */
-export function serializeFileBytes(v: unknown): Buffer {
-  return serializeBytes(v, "return ", ";\n");
+/**
+ * The bytes of a datamanager file: `return <literal>;\n`. `entryCache` (optional) remembers the
+ * serialised form of each top-level value by identity, for callers that rewrite big tables whose
+ * values they never mutate (only valid for objects that stay unchanged while in the cache).
+ */
+export function serializeFileBytes(v: unknown, entryCache?: WeakMap<object, Buffer>): Buffer {
+  return serializeBytes(v, "return ", ";\n", entryCache);
 }
 
 /** The content of a datamanager file: `return <literal>;\n`. */
 export function serializeFile(v: unknown): string {
-  return serializeFileBytes(v).latin1Slice();
+  return serializeFileBytes(v).toString("latin1");
 }
