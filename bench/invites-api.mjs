@@ -4,11 +4,12 @@
 // Load tool: wrk (apt install wrk; installed automatically when run as root). Traffic stays on
 // 127.0.0.1; every run is bounded by BENCH_SECONDS (default 5).
 //
-// Usage: npm run build && node bench/invites-api.mjs [--seconds N] [--rows 0,100000] [--no-prosody]
+// Usage: npm run build && node bench/invites-api.mjs [--seconds N] [--rows 0,100000]
+//          [--storage sql,internal] [--no-prosody]
 // Prints, per server and store size: requests/s and p50/p99 latency at 1 and 16 connections,
 // and how many invites the store holds afterwards compared with the 201s wrk counted.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -22,6 +23,7 @@ const opt = (name, dflt) => {
 };
 const SECONDS = Number(opt("seconds", process.env.BENCH_SECONDS ?? 5));
 const ROWS = String(opt("rows", "0,100000")).split(",").map(Number);
+const STORAGES = String(opt("storage", "sql")).split(",");
 const WITH_PROSODY = !args.includes("--no-prosody");
 const isRoot = process.getuid?.() === 0;
 
@@ -90,21 +92,43 @@ COMMIT;`;
   execFileSync("sqlite3", [file], { input: sql });
 }
 
+/** The same invites as Prosody's internal storage keeps them: one invite_token.dat for the host. */
+function prepopulateInternal(dataDir, n) {
+  if (n === 0) return;
+  const now = Math.floor(Date.now() / 1000);
+  const dir = join(dataDir, "example%2ecom");
+  mkdirSync(dir, { recursive: true });
+  const parts = ["return {\n"];
+  for (let i = 1; i <= n; i++) {
+    const t = `pre${String(i).padStart(21, "0")}`;
+    parts.push(`\t["${t}"] = {\n\t\t["token"] = "${t}";\n\t\t["type"] = "register";\n\t\t["jid"] = "example.com";\n\t\t["allow_registration"] = true;\n\t\t["uri"] = "xmpp:example.com?register;preauth=${t}";\n\t\t["created_at"] = ${now};\n\t\t["expires"] = ${now + 604800};\n\t\t["additional_data"] = {\n\t\t\t["source"] = "bench";\n\t\t};\n\t};\n`);
+  }
+  parts.push("};\n");
+  writeFileSync(join(dir, "invite_token.dat"), parts.join(""));
+}
+
+function countInternal(dataDir) {
+  const f = join(dataDir, "example%2ecom", "invite_token.dat");
+  if (!existsSync(f)) return 0;
+  return (readFileSync(f, "utf8").match(/^\t\["/gm) ?? []).length;
+}
+
 function countInvites(file) {
   return Number(execFileSync("sqlite3", [file, "SELECT count(*) FROM prosody WHERE store = 'invite_token';"]).toString().trim());
 }
 
-async function benchOurs(rows) {
+async function benchOurs(rows, storage) {
   const dir = mkdtempSync(join(tmpdir(), "bench-ours-"));
   const port = await freePort();
   const cfg = join(dir, "prosody.cfg.lua");
   writeFileSync(
     cfg,
-    `run_as_root = true\ndata_path = "${dir}/data"\nhttp_ports = { ${port} }\nhttp_interfaces = { "127.0.0.1" }\nstorage = "sql"\nsql = { driver = "SQLite3", database = "prosody.sqlite" }\nVirtualHost "example.com"\nmodules_enabled = { "http", "invites", "invites_api" }\n`,
+    `run_as_root = true\ndata_path = "${dir}/data"\nhttp_ports = { ${port} }\nhttp_interfaces = { "127.0.0.1" }\nstorage = "${storage}"\nsql = { driver = "SQLite3", database = "prosody.sqlite" }\nVirtualHost "example.com"\nmodules_enabled = { "http", "invites", "invites_api" }\n`,
   );
   mkdirSync(join(dir, "data"), { recursive: true });
   const db = join(dir, "data", "prosody.sqlite");
-  prepopulate(db, rows);
+  if (storage === "sql") prepopulate(db, rows);
+  else prepopulateInternal(join(dir, "data"), rows);
   const ctl = (a) => execFileSync(process.execPath, [join(root, "prosodyctl-shim/prosodyctl"), "--config", cfg, ...a], { cwd: dir }).toString().trim();
   const key = ctl(["mod_invites_api", "create", "example.com", "bench"]);
   const server = spawn(process.execPath, [join(root, "prosodyctl-shim/prosodyctl"), "--config", cfg, "--quiet", "start"], { cwd: dir, stdio: "ignore" });
@@ -115,7 +139,7 @@ async function benchOurs(rows) {
   for (const c of [1, 16]) results[c] = wrkHost(url, c, "example.com");
   server.kill("SIGTERM");
   await new Promise((r) => server.on("exit", r));
-  const stored = haveSqlite ? countInvites(db) - rows : NaN;
+  const stored = storage === "sql" ? (haveSqlite ? countInvites(db) - rows : NaN) : countInternal(join(dir, "data")) - rows;
   return { results, stored };
 }
 
@@ -133,7 +157,7 @@ function wrkHost(url, conns, host) {
   return { rps, total, non2xx, p50: pct(50), p99: pct(99) };
 }
 
-async function benchProsody(rows) {
+async function benchProsody(rows, storage) {
   const dir = mkdtempSync(join(tmpdir(), "bench-prosody-"));
   const port = await freePort();
   const c2s = await freePort();
@@ -144,13 +168,14 @@ async function benchProsody(rows) {
     cfg,
     `pidfile = "${dir}/prosody.pid"\ndata_path = "${dir}/data"\ncertificates = "${dir}/certs"\nlog = { warn = "${dir}/prosody.log" }\n` +
       `http_ports = { ${port} }\nhttp_interfaces = { "127.0.0.1" }\nhttps_ports = {}\nc2s_ports = { ${c2s} }\nc2s_interfaces = { "127.0.0.1" }\ns2s_ports = {}\n` +
-      `storage = "sql"\nsql = { driver = "SQLite3", database = "prosody.sqlite" }\nmodules_enabled = { "http", "invites", "invites_api" }\nVirtualHost "example.com"\n`,
+      `storage = "${storage}"\nsql = { driver = "SQLite3", database = "prosody.sqlite" }\nmodules_enabled = { "http", "invites", "invites_api" }\nVirtualHost "example.com"\n`,
   );
   const db = join(dir, "data", "prosody.sqlite");
-  prepopulate(db, rows);
+  if (storage === "sql") prepopulate(db, rows);
+  else prepopulateInternal(join(dir, "data"), rows);
   const uid = Number(execFileSync("id", ["-u", "prosody"]).toString());
   const gid = Number(execFileSync("id", ["-g", "prosody"]).toString());
-  for (const p of [dir, join(dir, "data"), join(dir, "certs"), cfg, ...(rows ? [db] : [])]) chownSync(p, uid, gid);
+  execFileSync("chown", ["-R", `${uid}:${gid}`, dir]);
   const key = execFileSync("prosodyctl", ["--config", cfg, "mod_invites_api", "create", "example.com", "bench"], { cwd: dir }).toString().trim().split("\n").pop();
   const server = spawn("runuser", ["-u", "prosody", "--", "prosody", "--config", cfg, "-F"], { cwd: dir, stdio: "ignore" });
   await waitHttp(port);
@@ -159,18 +184,18 @@ async function benchProsody(rows) {
   for (const c of [1, 16]) results[c] = wrkHost(url, c, "example.com");
   server.kill("SIGTERM");
   await new Promise((r) => server.on("exit", r));
-  const stored = haveSqlite ? countInvites(db) - rows : NaN;
+  const stored = storage === "sql" ? (haveSqlite ? countInvites(db) - rows : NaN) : countInternal(join(dir, "data")) - rows;
   return { results, stored };
 }
 
 const fmt = (n, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
 const lines = [];
 const summary = {};
-for (const rows of ROWS) {
-  for (const [name, fn] of [["prosody-ts (sql)", benchOurs], ...(haveProsody ? [["Prosody 0.12 (sql)", benchProsody]] : [])]) {
+for (const storage of STORAGES) for (const rows of ROWS) {
+  for (const [name, fn] of [[`prosody-ts (${storage})`, benchOurs], ...(haveProsody ? [[`Prosody 0.12 (${storage})`, benchProsody]] : [])]) {
     let r;
     try {
-      r = await fn(rows);
+      r = await fn(rows, storage);
     } catch (err) {
       lines.push(`${name.padEnd(20)} ${String(rows).padStart(7)}  failed: ${err.message}`);
       continue;
@@ -189,9 +214,9 @@ for (const rows of ROWS) {
 console.log(`\ninvite creation over HTTP, ${SECONDS} s per run, wrk on 127.0.0.1 (${new Date().toISOString()})`);
 console.log(`${"server".padEnd(20)} ${"stored".padStart(7)} ${"conns".padStart(5)}  ${"req/s".padStart(8)}  ${"p50 ms".padStart(8)}  ${"p99 ms".padStart(8)}  ${"non2xx".padStart(6)}`);
 for (const l of lines) console.log(l);
-for (const rows of ROWS) {
-  const ours = summary[`prosody-ts (sql)@${rows}`];
-  const theirs = summary[`Prosody 0.12 (sql)@${rows}`];
-  if (ours && theirs) console.log(`ratio at 16 connections, ${rows} stored: ${fmt(ours.results[16].rps / theirs.results[16].rps, 1)}x Prosody`);
+for (const storage of STORAGES) for (const rows of ROWS) {
+  const ours = summary[`prosody-ts (${storage})@${rows}`];
+  const theirs = summary[`Prosody 0.12 (${storage})@${rows}`];
+  if (ours && theirs) console.log(`ratio at 16 connections, ${storage}, ${rows} stored: ${fmt(ours.results[16].rps / theirs.results[16].rps, 1)}x Prosody`);
 }
 if (!haveProsody) console.log("(real Prosody not installed or --no-prosody: its rows are missing)");
