@@ -133,7 +133,7 @@ export class ModuleManager {
       throw new ModuleLoadError("module-init-failed", msg);
     }
 
-    const mod = new ModuleImpl(this.runtime, { name, host, path, global: host === "*" ? undefined : undefined });
+    const mod = new ModuleImpl(this.runtime, { name, host, path });
     if (typeof file.command === "function") mod.command = file.command;
     this.register(host, mod);
     try {
