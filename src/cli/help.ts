@@ -1,6 +1,14 @@
 /** prosodyctl's help listing: Prosody's header lines and layout, with the commands this host has. */
 const SECTIONS: Array<[string, Array<[string, string]>]> = [
   ["Process management:", [["start", "Start the server in the foreground (stop it with Ctrl-C or SIGTERM)"]]],
+  [
+    "User management:",
+    [
+      ["adduser JID", "Create the specified user account in Prosody"],
+      ["passwd JID", "Set the password for the specified user account in Prosody"],
+      ["deluser JID", "Permanently remove the specified user account from Prosody"],
+    ],
+  ],
   ["Plugin management:", [["mod_<name>", "Run the command of a plugin, e.g. mod_invites_api create example.com"]]],
   ["Informative:", [["about", "Show where this host finds its config, data and plugins"]]],
 ];

@@ -12,6 +12,7 @@ import type { CommandContext } from "../core/types.js";
 import { describeConfigSource, startServer, stopServer, waitForStopSignal } from "../server.js";
 import { helpText } from "./help.js";
 import { parseArgs } from "./options.js";
+import { isUserCommand, runUserCommand } from "./users.js";
 import { dropPrivileges } from "./privileges.js";
 
 export interface CliIO {
@@ -109,6 +110,10 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
       ].join("\n"),
     );
     return 0;
+  }
+
+  if (isUserCommand(command)) {
+    return runUserCommand(command, args, { io, loadConfig: () => loadConfig(options.config, io, options.root) });
   }
 
   if (command.startsWith("mod_")) return runModuleCommand(command.slice(4), args, options.config, io, options.root);

@@ -1,0 +1,128 @@
+/**
+ * mod_invites_register, the account side only (no XMPP here: no preauth IQ, no stream features,
+ * no roster subscriptions): what happens when somebody registers with an invite.
+ *
+ * - `user-registering`: without an invite and `registration_invite_only` (default true) the
+ *   registration is refused ("Registration on this server is through invitation only"). With a
+ *   password-reset invite (`additional_data.allow_reset = U`) only U may be used, and
+ *   `event.allow_reset = U` is set; with a username-bound invite (jid `u@host`) only u may be
+ *   registered. Prosody 0.12 enforces neither (a reset invite for alice registers any new
+ *   account), which is the hole this closes.
+ * - `user-registered`: consumes the invite (`use()`, a no-op for reusable ones) and copies
+ *   `additional_data.roles` into the new user's keyval store `roles` (`{ ["prosody:admin"] = true }`).
+ * - `user-password-reset`: consumes the invite.
+ *
+ * Handlers that store data hand their promise to `event.waitFor(promise)` when the firing module
+ * provides it, so the registering request can answer after the writes are durable.
+ */
+import type { Module, StoreRecord } from "prosody-ts";
+import { nodeprep } from "prosody-ts/util";
+import type { ValidatedInvite } from "../mod_invites/invites.js";
+
+interface RegistrationEvent {
+  username: string;
+  host: string;
+  allowed?: boolean;
+  reason?: string;
+  allow_reset?: string;
+  validated_invite?: ValidatedInvite;
+  session?: { validated_invite?: ValidatedInvite };
+  /** Lets a handler's asynchronous work delay the registering module's answer. */
+  waitFor?: (work: Promise<unknown>) => void;
+}
+
+export default function (module: Module): void {
+  if (module.host === "*") return;
+  const inviteOnly = module.getOptionBoolean("registration_invite_only", true);
+  const inviteOf = (event: RegistrationEvent) => event.validated_invite ?? event.session?.validated_invite;
+
+  module.hook("user-registering", (event: RegistrationEvent) => {
+    const invite = inviteOf(event);
+    if (!invite) {
+      if (inviteOnly) {
+        event.allowed = false;
+        event.reason = "Registration on this server is through invitation only";
+      }
+      return undefined;
+    }
+    const resetFor = resetUsername(invite);
+    if (resetFor !== undefined) {
+      if (event.username !== resetFor) {
+        event.allowed = false;
+        event.reason = "This invite can only be used to reset the password of a different account.";
+        return undefined;
+      }
+      event.allow_reset = resetFor;
+      return undefined;
+    }
+    const bound = boundUsername(invite);
+    if (bound !== undefined && event.username !== bound) {
+      event.allowed = false;
+      event.reason = "This invite is for a different username.";
+    }
+    return undefined;
+  });
+
+  module.hook("user-registered", (event: RegistrationEvent) => {
+    const invite = inviteOf(event);
+    if (!invite) return undefined;
+    track(event, async () => {
+      await invite.use();
+      if (invite.inviter) {
+        module.log("debug", "Not creating roster subscriptions between %s and %s (no roster support)", invite.inviter, event.username);
+      }
+      const roles = rolesRecord(invite.additional_data?.roles);
+      if (roles) {
+        module.log("debug", "Importing roles from invite for %s", event.username);
+        const store = await module.openStore("roles", "keyval");
+        await store.set(event.username, roles);
+      }
+    });
+    return undefined;
+  });
+
+  module.hook("user-password-reset", (event: RegistrationEvent) => {
+    const invite = inviteOf(event);
+    if (invite) track(event, () => invite.use());
+    return undefined;
+  });
+
+  /** Runs `work` now; the firing module may wait for it; failures are logged, never thrown. */
+  function track(event: RegistrationEvent, work: () => Promise<unknown>): void {
+    const p = work().catch((err) => {
+      module.log("error", "Handling the invite of %s failed: %s", event.username, err instanceof Error ? err.message : err);
+      throw err;
+    });
+    if (typeof event.waitFor === "function") event.waitFor(p);
+    else p.catch(() => undefined);
+  }
+}
+
+/** The account a password-reset invite is for (`additional_data.allow_reset`), nodeprepped. */
+function resetUsername(invite: ValidatedInvite): string | undefined {
+  const u = invite.additional_data?.allow_reset;
+  return typeof u === "string" ? (nodeprep(u) ?? u) : undefined;
+}
+
+/** The username a `register` invite is bound to (its jid is `user@host`), nodeprepped. */
+function boundUsername(invite: ValidatedInvite): string | undefined {
+  if (invite.type !== "register" || typeof invite.jid !== "string") return undefined;
+  const at = invite.jid.indexOf("@");
+  if (at <= 0) return undefined;
+  const u = invite.jid.slice(0, at);
+  return nodeprep(u) ?? u;
+}
+
+/**
+ * The record to store in `roles`: Prosody 0.12's map (`{ role = true }`) as the invite carries
+ * it; a 13.0-style array of role names becomes that map.
+ */
+function rolesRecord(roles: unknown): StoreRecord | undefined {
+  if (Array.isArray(roles)) {
+    const map: StoreRecord = {};
+    for (const r of roles) if (typeof r === "string" && r !== "") map[r] = true;
+    return Object.keys(map).length ? map : undefined;
+  }
+  if (roles && typeof roles === "object" && Object.keys(roles).length) return roles as StoreRecord;
+  return undefined;
+}

@@ -1,0 +1,268 @@
+/**
+ * mod_invites_register_web: create an account in the browser with an invite
+ * (prosody-modules' mod_invites_register_web, spec invites-suite §6, golden §3.5).
+ *
+ *   GET  /register?t=TOKEN[&c=APP_ID]  the form (a bad token: 303 to <invites_page>?<query>)
+ *   POST /register                     fields user, password, token[, app_id]
+ *
+ * Checks run in Prosody's order with its messages, then `user-registering` (a veto shows the
+ * error page), the account is created through the host's auth module (`authentication`,
+ * default internal_hashed), `user-registered` is fired (source "mod_invites_register_web") and
+ * the invite is consumed. Options: `site_name` (default the host), `webchat_url`.
+ *
+ * Deliberate differences from Prosody + prosody-modules:
+ * - a password-reset invite (`additional_data.allow_reset = U`) resets U's password (only U; the
+ *   username field must be U) and fires `user-password-reset`; a username-bound invite (jid
+ *   `u@host`) registers only u. Prosody registers any new account with either;
+ * - the success page shows the JID but never the password, and a login_link_format (password in
+ *   a URL) is not used;
+ * - a bad token on POST without a query string is a 303 (Prosody: bare 500); multipart bodies are
+ *   read (Prosody: 500); other body types get 415; a record without `type` does not crash;
+ * - the invite is consumed here too after success (idempotent), so a host without
+ *   mod_invites_register cannot reuse single-use invites; registrations of one host are
+ *   processed one at a time, so one invite cannot create two accounts;
+ * - error re-renders keep the chosen app and the typed username;
+ * - own HTML, self-contained (no /share/bootstrap4 references).
+ */
+import type { Module } from "prosody-ts";
+import { id, nodeprep } from "prosody-ts/util";
+import type { AuthProvider } from "../mod_auth_internal_hashed/mod_auth_internal_hashed.js";
+import type { InvitesApi, ValidatedInvite } from "../mod_invites/invites.js";
+import type { PasswordPolicyApi } from "../mod_password_policy/mod_password_policy.js";
+import { formdecode, multipartDecode } from "./form.js";
+import { renderError, renderForm, renderSuccess, type SiteApp } from "./pages.js";
+
+interface HttpEvent {
+  request: {
+    method: string;
+    headers: Record<string, string | undefined>;
+    url: { query?: string };
+    body: string;
+    rawBody: Buffer;
+    ip: string;
+  };
+}
+
+interface HttpResponse {
+  statusCode: number;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+const HTML = "text/html; charset=utf-8";
+const NO_CACHE = {
+  "Cache-Control": "no-cache, no-store, must-revalidate",
+  Pragma: "no-cache",
+  Expires: "0",
+};
+
+export default async function (module: Module): Promise<void> {
+  // Loaded on "*" only by prosodyctl; there is no command and nothing to serve there.
+  if (module.host === "*") return;
+  const host = module.host;
+  const invites = await module.depends<InvitesApi>("invites");
+  const policy = await module.depends<PasswordPolicyApi>("password_policy");
+  const authName = module.getOptionString("authentication", "internal_hashed") ?? "internal_hashed";
+  const auth = await module.depends<AuthProvider>(`auth_${authName}`);
+  await module.depends("http");
+  // Prosody depends on these too; here they are optional (pages and app list come from them).
+  for (const name of ["register_apps", "invites_page"]) {
+    await module.depends(name).catch((err) => module.log("debug", "Continuing without mod_%s: %s", name, err instanceof Error ? err.message : err));
+  }
+
+  const siteName = () => module.getOptionString("site_name", host) ?? host;
+  const webchatUrl = () => module.getOptionString("webchat_url");
+  const minLength = () => {
+    const n = Number(policy.getPolicy().length);
+    return Number.isFinite(n) && n > 0 ? n : 1;
+  };
+
+  /** The app `appId` names in mod_register_apps' shared list, if any. */
+  function findApp(appId: string | undefined): SiteApp | undefined {
+    if (!appId) return undefined;
+    const shared = module.shared<Record<string, unknown>>("register_apps/apps");
+    const direct = Object.hasOwn(shared, appId) ? shared[appId] : undefined;
+    if (isApp(direct)) return direct;
+    // mod_register_apps keeps { list: App[], byId: Map }; plain objects keyed by id work too.
+    for (const v of Object.values(shared)) {
+      const candidates = v instanceof Map ? [v.get(appId)] : Array.isArray(v) ? v : [v];
+      for (const candidate of candidates) if (isApp(candidate) && appIdOf(candidate) === appId) return candidate;
+    }
+    return undefined;
+  }
+
+  const html = (statusCode: number, body: string, extra: Record<string, string> = {}): HttpResponse => ({
+    statusCode,
+    headers: { content_type: HTML, ...extra },
+    body,
+  });
+
+  /** To the landing page with the original query (golden R03–R05, R13, R15). */
+  const toInvitePage = (query: string | undefined): HttpResponse => ({
+    statusCode: 303,
+    headers: { location: `${module.httpUrl("invites_page")}?${query ?? ""}` },
+  });
+
+  function formPage(invite: ValidatedInvite, app: SiteApp | undefined, appId: string | undefined, message?: string, username?: string) {
+    const resetFor = resetUsername(invite);
+    return html(
+      200,
+      renderForm({
+        siteName: siteName(),
+        domain: host,
+        token: invite.token,
+        uri: invite.uri,
+        app,
+        appId: app ? appId : undefined,
+        minLength: minLength(),
+        message,
+        username,
+        resetFor,
+        fixedUsername: resetFor === undefined ? boundUsername(invite) : undefined,
+      }),
+    );
+  }
+
+  async function getForm(event: HttpEvent): Promise<HttpResponse> {
+    const query = event.request.url.query;
+    const params = formdecode(query);
+    const [invite] = await invites.get(params.get("t") ?? "");
+    if (!invite) return toInvitePage(query);
+    const appId = params.get("c");
+    return formPage(invite, findApp(appId), appId);
+  }
+
+  // One registration at a time per host: the checks and the account write must not interleave.
+  let queue: Promise<unknown> = Promise.resolve();
+  const serially = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = queue.then(fn, fn);
+    queue = run.catch(() => undefined);
+    return run;
+  };
+
+  async function postForm(event: HttpEvent): Promise<HttpResponse | number> {
+    const form = readBody(event.request);
+    if (typeof form === "number") return form;
+    return serially(() => register(event, form));
+  }
+
+  async function register(event: HttpEvent, form: Map<string, string>): Promise<HttpResponse> {
+    const { request } = event;
+    const token = form.get("token") ?? "";
+    const [invite] = await invites.get(token);
+    if (!invite) return toInvitePage(request.url.query);
+
+    const user = form.get("user") ?? "";
+    const password = form.get("password") ?? "";
+    const appId = form.get("app_id");
+    const app = findApp(appId);
+    const again = (message: string) => formPage(invite, app, appId, message, user);
+
+    if (user === "" || password === "" || token === "") return again("Please fill in all fields.");
+    const username = nodeprep(user);
+    if (!username) return again("This username contains invalid characters.");
+
+    const resetFor = resetUsername(invite);
+    if (resetFor !== undefined) {
+      if (username !== resetFor) return again(`This invite can only change the password of ${resetFor}@${host}.`);
+      if (!(await auth.userExists(username))) return again("This account does not exist.");
+    } else {
+      const bound = boundUsername(invite);
+      if (bound !== undefined && username !== bound) return again(`This invite is for the username ${bound}.`);
+      if (await auth.userExists(username)) return again("This username is already in use.");
+    }
+    const problem = policy.checkPassword(password, { username });
+    if (problem) return again(problem);
+
+    const registering: Record<string, unknown> = {
+      username,
+      host,
+      ip: request.ip,
+      allowed: true,
+      validated_invite: invite,
+    };
+    if (resetFor !== undefined) registering.allow_reset = resetFor;
+    module.fireEvent("user-registering", registering);
+    if (registering.allowed === false) {
+      const reason = typeof registering.reason === "string" ? registering.reason : errorText(registering.error);
+      return html(200, renderError(siteName(), reason ?? "Registration is not allowed."));
+    }
+
+    const [ok, err] = resetFor !== undefined ? await auth.setPassword(username, password) : await auth.createUser(username, password);
+    if (!ok) {
+      const errorId = id.short();
+      module.log("error", "Could not %s %s@%s (%s): %s", resetFor !== undefined ? "reset the password of" : "register", username, host, errorId, err);
+      return html(200, renderError(siteName(), `An unknown error has occurred (${errorId})`));
+    }
+
+    const pending: Array<Promise<unknown>> = [];
+    const waitFor = (p: Promise<unknown>) => void pending.push(p);
+    if (resetFor !== undefined) {
+      module.fireEvent("user-password-reset", { ...registering, source: "mod_invites_register_web", waitFor });
+    } else {
+      module.fireEvent("user-registered", {
+        username,
+        host,
+        source: "mod_invites_register_web",
+        validated_invite: invite,
+        ip: request.ip,
+        waitFor,
+      });
+    }
+    await Promise.allSettled(pending);
+    await invite.use().catch((e) => module.log("error", "Could not mark invite %s as used: %s", invite.token, e));
+    module.log("info", "%s %s@%s through the web form", resetFor !== undefined ? "Password reset for" : "Registered", username, host);
+
+    return html(
+      200,
+      renderSuccess({ siteName: siteName(), jid: `${username}@${host}`, app, webchatUrl: webchatUrl(), reset: resetFor !== undefined }),
+      NO_CACHE,
+    );
+  }
+
+  module.provides("http", {
+    default_path: "register",
+    route: {
+      GET: getForm,
+      POST: postForm,
+    },
+  });
+}
+
+// --- Internal helpers ---
+
+/** The form fields of a POST body: urlencoded (also without a Content-Type) or multipart. */
+function readBody(request: HttpEvent["request"]): Map<string, string> | number {
+  const type = (request.headers.content_type ?? "").trim();
+  const mime = type.split(";")[0]!.trim().toLowerCase();
+  if (mime === "" || mime === "application/x-www-form-urlencoded") return formdecode(request.body);
+  if (mime === "multipart/form-data") return multipartDecode(request.rawBody, type) ?? 400;
+  return 415;
+}
+
+function isApp(v: unknown): v is SiteApp {
+  return !!v && typeof v === "object" && !Array.isArray(v) && typeof (v as SiteApp).name === "string";
+}
+
+/** mod_register_apps' id: `id`, else the name with runs of non-alphanumerics as "-", lower-cased. */
+function appIdOf(app: SiteApp): string {
+  return typeof app.id === "string" ? app.id : app.name.replace(/[^A-Za-z0-9]+/g, "-").toLowerCase();
+}
+
+function resetUsername(invite: ValidatedInvite): string | undefined {
+  const u = invite.additional_data?.allow_reset;
+  return typeof u === "string" ? (nodeprep(u) ?? u) : undefined;
+}
+
+function boundUsername(invite: ValidatedInvite): string | undefined {
+  if (invite.type !== "register" || typeof invite.jid !== "string") return undefined;
+  const at = invite.jid.indexOf("@");
+  if (at <= 0) return undefined;
+  const u = invite.jid.slice(0, at);
+  return nodeprep(u) ?? u;
+}
+
+function errorText(error: unknown): string | undefined {
+  if (error && typeof error === "object" && typeof (error as { text?: unknown }).text === "string") return (error as { text: string }).text;
+  return undefined;
+}

@@ -1,0 +1,387 @@
+/**
+ * `prosodyctl adduser|passwd|deluser JID` with Prosody 0.12's prompts, messages and exit codes
+ * (spec §4.4). Everything is printed on stdout, as Prosody does.
+ *
+ * The password is read twice ("Enter new password: ", "Retype new password: "): from a terminal
+ * without echo (raw mode), otherwise one line each from stdin. The account is written through the
+ * host's auth module (`authentication`, default internal_hashed), loaded in this process.
+ *
+ * Differences from Prosody: an empty password is refused ("No password - cancelled") where
+ * Prosody creates an account with an empty password; with a non-terminal stdin no ANSI
+ * "hidden text" codes are written around the prompts, and the answer to "try again?" is the next
+ * stdin line (EOF means no); an unloadable auth module is reported instead of falling back to
+ * Prosody's null provider.
+ */
+import type { Config } from "../core/config/index.js";
+import { createLogger } from "../core/logger.js";
+import { Runtime } from "../core/runtime.js";
+import { nameprep, nodeprep } from "../util/stringprep.js";
+
+export type UserCommand = "adduser" | "passwd" | "deluser";
+
+export interface UserCommandIO {
+  stdout: (text: string) => void;
+  cwd: string;
+  argv0: string;
+  /** Where passwords come from (default process.stdin). */
+  input?: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
+}
+
+export interface UserCommandContext {
+  io: UserCommandIO;
+  /** Loads the config (a number is an exit code after the error was printed). */
+  loadConfig: () => Promise<Config | number>;
+}
+
+/** What mod_auth_* exports (see plugins/mod_auth_internal_hashed). */
+interface AuthApi {
+  userExists(username: string): Promise<boolean>;
+  createUser(username: string, password: string): Promise<[true, undefined] | [undefined, string]>;
+  deleteUser(username: string): Promise<[true, undefined] | [undefined, string]>;
+}
+
+const COMMANDS: Record<UserCommand, { description: string; understand: string }> = {
+  adduser: {
+    description: "Create the specified user account in Prosody",
+    understand: "the JID you want to create",
+  },
+  passwd: {
+    description: "Set the password for the specified user account in Prosody",
+    understand: "the JID you want to set the password for",
+  },
+  deluser: {
+    description: "Permanently remove the specified user account from Prosody",
+    understand: "the JID to the user account you want to delete",
+  },
+};
+
+/** Prosody's prosodyctl message table; unknown codes print "Error: <Code with spaces>". */
+const ERROR_MESSAGES: Record<string, string> = {
+  "invalid-username": "The given username is invalid in a Jabber ID",
+  "invalid-hostname": "The given hostname is invalid",
+  "no-password": "No password was supplied",
+  "no-such-user": "The given user does not exist on the server",
+  "no-such-host": "The given hostname does not exist in the config",
+  "unable-to-save-data": "Unable to store, perhaps you don't have permission?",
+};
+
+export function errorMessage(code: string): string {
+  return ERROR_MESSAGES[code] ?? `Error: ${code.replace(/-/g, " ").replace(/^./, (c) => c.toUpperCase())}`;
+}
+
+export function isUserCommand(command: string): command is UserCommand {
+  return Object.hasOwn(COMMANDS, command);
+}
+
+export async function runUserCommand(command: UserCommand, args: string[], ctx: UserCommandContext): Promise<number> {
+  const { io } = ctx;
+  const say = (line: string) => io.stdout(`${line}\n`);
+  const spec = COMMANDS[command];
+
+  const config = await ctx.loadConfig();
+  if (typeof config === "number") return config;
+
+  // Leading options only (Prosody's argparse stops at the first non-option).
+  let help = false;
+  let i = 0;
+  for (; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--") {
+      i++;
+      break;
+    }
+    if (!a.startsWith("-") || a === "-") break;
+    if (a === "-h" || a === "-?" || a === "--help") help = true;
+  }
+  const jidArg = args[i];
+  if (help || jidArg === undefined) {
+    say(`Usage: ${io.argv0} ${command} JID`);
+    say(` ${spec.description}`);
+    return help ? 0 : 1;
+  }
+
+  const { node, host } = preppedSplit(jidArg);
+  if (node === undefined && host !== undefined) {
+    say(`Failed to understand JID, please supply ${spec.understand}`);
+    say(`Usage: ${io.argv0} ${command} user@host`);
+    return 1;
+  }
+  if (node === undefined || host === undefined) {
+    say("Please specify a JID, including a host. e.g. alice@example.com");
+    return 1;
+  }
+
+  const log = createLogger("prosodyctl");
+  for (const w of config.warnings) log("warn", "Configuration warning: %s", w);
+  if (!config.sections.has(host)) {
+    say(`The host '${host}' is not listed in the configuration file (or is not enabled).`);
+    if (command !== "deluser") say("The user will not be able to log in until this is changed.");
+    // As Prosody's prosodyctl does, act as if the host existed (global options apply).
+    config.sections.set(host, { name: host, kind: "VirtualHost", options: {}, file: config.file ?? "(prosodyctl)" });
+  }
+
+  const runtime = new Runtime({ config, processType: "prosodyctl", cwd: io.cwd });
+  let input: PasswordInput | undefined;
+  try {
+    const authName = config.get(host, "authentication");
+    const authModule = `auth_${typeof authName === "string" ? authName : "internal_hashed"}`;
+    let auth: AuthApi;
+    try {
+      auth = (await runtime.modules.load(host, authModule)).exports as AuthApi;
+      if (typeof auth.userExists !== "function") throw new Error("it provides no account functions");
+    } catch (err) {
+      say(`Error: could not load mod_${authModule} on ${host}: ${err instanceof Error ? err.message : String(err)}`);
+      return 1;
+    }
+
+    const exists = await auth.userExists(node);
+    if (command === "deluser") {
+      if (!exists) {
+        say("That user does not exist on this server");
+        return 1;
+      }
+      const [ok, err] = await auth.deleteUser(node);
+      if (!ok) {
+        say(errorMessage(err));
+        return 1;
+      }
+      await purge(runtime, config, node, host);
+      return 0;
+    }
+
+    if (command === "adduser" && exists) {
+      say("That user already exists");
+      return 1;
+    }
+    if (command === "passwd" && !exists) {
+      say("That user does not exist, use prosodyctl adduser to create a new user");
+      return 1;
+    }
+
+    input = openPasswordInput(io.input ?? process.stdin);
+    const password = await readPassword(input, io.stdout);
+    input.close();
+    if (password === INTERRUPTED) return 130;
+    if (password === undefined) return 1;
+
+    // adduser and passwd both (re)write the whole record, as Prosody's prosodyctl does.
+    const [ok, err] = await auth.createUser(node, password);
+    if (ok) return 0;
+    say(errorMessage(err));
+    return 1;
+  } finally {
+    input?.close();
+    // Flush every store written to before the process exits.
+    await runtime.stop().catch((err) => log("error", "Error while closing: %s", err instanceof Error ? err.message : err));
+  }
+}
+
+// --- JIDs ---
+
+/**
+ * Prosody's jid.prepped_split for the node and host (a resource is accepted and ignored): any
+ * part that fails its profile makes the whole JID invalid (both undefined).
+ */
+export function preppedSplit(jid: string): { node?: string; host?: string } {
+  const m = /^(?:([^@/]+)@)?([^@/]+)(?:\/(.+))?$/s.exec(jid);
+  if (!m) return {};
+  let host = m[2]!;
+  if (host === ".") return {};
+  if (host.endsWith(".")) host = host.slice(0, -1);
+  const preppedHost = nameprep(host);
+  if (!preppedHost) return {};
+  if (m[1] === undefined) return { host: preppedHost };
+  const node = nodeprep(m[1]);
+  if (!node) return {};
+  return { node, host: preppedHost };
+}
+
+// --- Passwords ---
+
+const INTERRUPTED = Symbol("interrupted");
+
+interface PasswordInput {
+  /** One line typed without echo; undefined at end of input. */
+  readSecret(): Promise<string | undefined | typeof INTERRUPTED>;
+  /** One key on a terminal, else the first character of the next line; undefined at end of input. */
+  readChoice(): Promise<string | undefined | typeof INTERRUPTED>;
+  close(): void;
+}
+
+async function readPassword(input: PasswordInput, write: (text: string) => void): Promise<string | undefined | typeof INTERRUPTED> {
+  for (;;) {
+    write("Enter new password: ");
+    const password = await input.readSecret();
+    write("\n");
+    if (password === INTERRUPTED) return password;
+    if (password === undefined || password === "") {
+      write("No password - cancelled\n");
+      return undefined;
+    }
+    write("Retype new password: ");
+    const again = await input.readSecret();
+    write("\n");
+    if (again === INTERRUPTED) return again;
+    if (again === password) return password;
+    write("Passwords did not match, try again? [Y/n] ");
+    const choice = await input.readChoice();
+    write("\n");
+    if (choice === INTERRUPTED) return choice;
+    // As in Prosody, only an explicit "y" tries again (Enter alone means no).
+    if (choice?.toLowerCase() !== "y") return undefined;
+  }
+}
+
+function openPasswordInput(stream: NonNullable<UserCommandIO["input"]>): PasswordInput {
+  return stream.isTTY && typeof stream.setRawMode === "function" ? terminalInput(stream) : lineInput(stream);
+}
+
+/** Lines from a pipe or file. */
+function lineInput(stream: NodeJS.ReadableStream): PasswordInput {
+  const lines: string[] = [];
+  const waiting: Array<() => void> = [];
+  let partial = "";
+  let ended = false;
+  let started = false;
+  const wake = () => {
+    while (waiting.length) waiting.shift()!();
+  };
+  const onData = (chunk: string | Buffer) => {
+    partial += chunk.toString();
+    let nl: number;
+    while ((nl = partial.indexOf("\n")) >= 0) {
+      lines.push(partial.slice(0, nl).replace(/\r$/, ""));
+      partial = partial.slice(nl + 1);
+    }
+    wake();
+  };
+  const onEnd = () => {
+    if (partial !== "") lines.push(partial);
+    partial = "";
+    ended = true;
+    wake();
+  };
+  const start = () => {
+    if (started) return;
+    started = true;
+    stream.setEncoding("utf8");
+    stream.on("data", onData);
+    stream.once("end", onEnd);
+    stream.once("error", onEnd);
+    stream.resume();
+  };
+  const next = async (): Promise<string | undefined> => {
+    start();
+    while (!lines.length && !ended) await new Promise<void>((r) => waiting.push(r));
+    return lines.shift();
+  };
+  return {
+    readSecret: next,
+    readChoice: async () => (await next())?.charAt(0),
+    close() {
+      if (!started) return;
+      stream.removeListener("data", onData);
+      stream.removeListener("end", onEnd);
+      stream.removeListener("error", onEnd);
+      stream.pause();
+      // Let the process exit even though stdin is still open.
+      (stream as { unref?: () => void }).unref?.();
+      ended = true;
+      wake();
+    },
+  };
+}
+
+/** Keys from a terminal in raw mode: nothing is echoed; Backspace, Ctrl-U, Ctrl-C and Ctrl-D work. */
+function terminalInput(stream: NodeJS.ReadableStream & { setRawMode?: (raw: boolean) => unknown }): PasswordInput {
+  let pending = "";
+  let ended = false;
+  let raw = false;
+  let waiter: (() => void) | undefined;
+  const onData = (chunk: string | Buffer) => {
+    pending += chunk.toString();
+    waiter?.();
+  };
+  const onEnd = () => {
+    ended = true;
+    waiter?.();
+  };
+  const ensureRaw = () => {
+    if (raw) return;
+    raw = true;
+    stream.setRawMode!(true);
+    stream.setEncoding("utf8");
+    stream.on("data", onData);
+    stream.once("end", onEnd);
+    stream.resume();
+  };
+  const more = () => new Promise<void>((r) => (waiter = r)).finally(() => (waiter = undefined));
+
+  return {
+    async readSecret() {
+      ensureRaw();
+      let line = "";
+      for (;;) {
+        while (pending === "") {
+          if (ended) return line === "" ? undefined : line;
+          await more();
+        }
+        const chars = [...pending];
+        pending = "";
+        for (let i = 0; i < chars.length; i++) {
+          const c = chars[i]!;
+          if (c === "\r" || c === "\n") {
+            // Keep what was typed ahead for the next prompt ("\r\n" counts once).
+            pending = chars.slice(c === "\r" && chars[i + 1] === "\n" ? i + 2 : i + 1).join("");
+            return line;
+          }
+          if (c === "\u0003") return INTERRUPTED;
+          if (c === "\u0004") {
+            if (line === "") return undefined;
+            continue;
+          }
+          if (c === "\u007f" || c === "\b") line = [...line].slice(0, -1).join("");
+          else if (c === "\u0015") line = "";
+          else if (c === "\u001b") {
+            // Skip an escape sequence (arrow keys and the like).
+            if (chars[i + 1] === "[" || chars[i + 1] === "O") {
+              i += 2;
+              while (i < chars.length && !/[A-Za-z~]/.test(chars[i]!)) i++;
+            }
+          } else if (c >= " ") line += c;
+        }
+      }
+    },
+    async readChoice() {
+      ensureRaw();
+      while (pending === "") {
+        if (ended) return undefined;
+        await more();
+      }
+      const [c, ...rest] = [...pending];
+      pending = rest.join("");
+      return c === "\u0003" ? INTERRUPTED : c;
+    },
+    close() {
+      if (!raw) return;
+      raw = false;
+      stream.setRawMode!(false);
+      stream.removeListener("data", onData);
+      stream.removeListener("end", onEnd);
+      stream.pause();
+    },
+  };
+}
+
+// --- Deleting ---
+
+/** Removes every record of the user on the host, in every storage driver the host uses. */
+async function purge(runtime: Runtime, config: Config, user: string, host: string): Promise<void> {
+  const drivers = new Set<string>([runtime.storage.driverName(host, "accounts"), runtime.storage.driverName(host, "\0default")]);
+  const storage = config.get(host, "storage");
+  if (storage && typeof storage === "object" && !Array.isArray(storage)) {
+    for (const store of Object.keys(storage)) drivers.add(runtime.storage.driverName(host, store));
+  }
+  for (const driver of drivers) await runtime.storage.provider(host, driver);
+  await runtime.storage.purge(user, host);
+}
