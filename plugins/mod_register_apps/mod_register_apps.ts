@@ -1,0 +1,115 @@
+/**
+ * mod_register_apps: the list of recommended XMPP apps that the invite pages show
+ * (prosody-modules' mod_register_apps), and their logos at `GET /register_apps/assets/*`.
+ *
+ * Options: `site_apps` (a list of app tables; replaces the built-in list), `site_apps_show`
+ * (only these ids), `site_apps_hide` (never these ids). Apps may also be added at run time as
+ * `site-app-provider` items. Other modules read the list with `module.shared("register_apps/apps")`
+ * (a SharedApps: `list` in order and `byId`), or call `getApps()` / `getApp(id)` on
+ * `await module.depends("register_apps")`.
+ *
+ * As in Prosody, the first app with a given id wins, so of the two built-in "Monal" entries only
+ * the iOS one is listed. Differences (deliberate): an app without `image` gets the generic logo
+ * (Prosody fails to load), one without `name` and `id` is skipped with a warning (Prosody fails).
+ */
+import type { ItemEvent, Module, OptionValue } from "prosody-ts";
+import { appId, DEFAULT_APPS, type App, type SharedApps } from "./apps.js";
+import { serveFiles } from "./files.js";
+import { logoAssets } from "./logos.js";
+
+export type { App, AppButton, SharedApps } from "./apps.js";
+export { appId } from "./apps.js";
+
+const GENERIC_LOGO = "assets/logos/generic.svg";
+const ABSOLUTE = /^[A-Za-z0-9]+:\/\//;
+
+export default async function (module: Module): Promise<void> {
+  // prosodyctl loads a module on "*" only to run its command; there is no list to build there.
+  if (module.host === "*") return;
+  const serving = module.server.processType === "server";
+  if (serving) await module.depends("http");
+
+  const baseUrl = module.httpUrl();
+  const show = module.getOptionSet("site_apps_show");
+  const hide = module.getOptionSet("site_apps_hide");
+  const shared = module.shared<SharedApps>("apps");
+  shared.list ??= [];
+  shared.byId ??= new Map();
+
+  const absolute = (url: string) => (ABSOLUTE.test(url) ? url : `${baseUrl}/${url}`);
+
+  const addApp = (entry: unknown): void => {
+    if (!isRecord(entry)) {
+      module.log("warn", "Ignoring an app entry that is not a table: %s", entry);
+      return;
+    }
+    const id = appId(entry);
+    if (id === undefined) {
+      module.log("warn", "Ignoring an app entry with neither 'id' nor 'name'");
+      return;
+    }
+    if ((show && !show.has(id)) || hide?.has(id) || shared.byId.has(id)) return;
+    const app = copy(entry) as App;
+    app.id = id;
+    if (typeof app.name !== "string") app.name = id;
+    app.image = absolute(typeof app.image === "string" ? app.image : GENERIC_LOGO);
+    app._source = module.name;
+    shared.byId.set(id, app);
+    shared.list.push(app);
+  };
+
+  const removeApp = (entry: unknown): void => {
+    const id = isRecord(entry) ? appId(entry) : undefined;
+    if (id === undefined) return;
+    for (let i = shared.list.length - 1; i >= 0; i--) if (shared.list[i]!.id === id) shared.list.splice(i, 1);
+    shared.byId.delete(id);
+  };
+
+  for (const entry of configuredApps(module)) addApp(entry);
+
+  module.handleItems<Record<string, unknown>>(
+    "site-app-provider",
+    (event: ItemEvent<Record<string, unknown>>) => {
+      module.log("info", "Adding app %s", event.item?.name ?? event.item?.id);
+      addApp(event.item);
+    },
+    (event: ItemEvent<Record<string, unknown>>) => removeApp(event.item),
+  );
+
+  module.exports.getApps = (): App[] => [...shared.list];
+  module.exports.getApp = (id: string): App | undefined => shared.byId.get(id);
+
+  module.unload = () => {
+    for (const app of [...shared.list]) if (app._source === module.name) removeApp(app);
+  };
+
+  if (serving) {
+    module.provides("http", {
+      route: { "GET /assets/*": serveFiles(logoAssets()) },
+    });
+  }
+}
+
+// --- Internal helpers ---
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Deep copy of plain tables (the config's own tables are left untouched). */
+function copy(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(copy);
+  if (isRecord(v) && Object.getPrototypeOf(v) === Object.prototype) {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, copy(x)]));
+  }
+  return v;
+}
+
+/** `site_apps` when set (a list; a table that is not a list holds no apps), else the built-in list. */
+function configuredApps(module: Module): unknown[] {
+  const value: OptionValue | undefined = module.getOption("site_apps");
+  if (value === undefined) return DEFAULT_APPS as unknown[];
+  if (Array.isArray(value)) return value;
+  if (typeof value !== "object") module.log("error", "Config option 'site_apps' must be a list of app tables");
+  return [];
+}
