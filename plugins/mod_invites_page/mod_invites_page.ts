@@ -22,10 +22,9 @@
  * raw `{app.name}` placeholders); the setup page also knows the inviter; the pages are our own.
  */
 import type { Module } from "prosody-ts";
-import { createHtmlRenderer, createUrlRenderer, type TemplateValues } from "prosody-ts/util";
+import { createHtmlRenderer, createUrlRenderer, serveFiles, type TemplateValues } from "prosody-ts/util";
 import type { Invite, InvitesApi, ValidatedInvite } from "../mod_invites/invites.js";
 import type { App, SharedApps } from "../mod_register_apps/apps.js";
-import { serveFiles } from "./files.js";
 import { staticFiles } from "./static.js";
 import { INVALID_PAGE, INVITE_PAGE, SETUP_PAGE, UNKNOWN_APP_PAGE } from "./templates.js";
 

@@ -4,7 +4,7 @@
  * that links to them keep working; Prosody's `qrcode.min.js` is not served (the QR code is drawn
  * on the server).
  */
-import type { FileEntry } from "./files.js";
+import type { FileEntry } from "prosody-ts/util";
 
 const CSS = `/* Invite pages: one column on phones, a card grid on wider screens. */
 :root {

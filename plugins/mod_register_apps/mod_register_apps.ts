@@ -14,7 +14,7 @@
  */
 import type { ItemEvent, Module, OptionValue } from "prosody-ts";
 import { appId, DEFAULT_APPS, type App, type SharedApps } from "./apps.js";
-import { serveFiles } from "./files.js";
+import { serveFiles } from "prosody-ts/util";
 import { logoAssets } from "./logos.js";
 
 export type { App, AppButton, SharedApps } from "./apps.js";
