@@ -5,7 +5,7 @@
  */
 import type { KeyvalStore, MapStore, Module, StoreRecord } from "prosody-ts";
 import { REMOVE } from "prosody-ts";
-import { id, now } from "prosody-ts/util";
+import { id, nodeprep, now } from "prosody-ts/util";
 
 export interface Invite {
   type: "register" | "roster";
@@ -34,6 +34,10 @@ export interface ValidatedInvite {
   reusable: boolean;
   /** The invite's JID: `user@host` for a username-bound or reset invite (our addition, gap #1). */
   jid?: string;
+  /** A password-reset invite: the account whose password it resets (our addition). */
+  resetUsername?: string;
+  /** A `register` invite bound to one username: that username (our addition). */
+  boundUsername?: string;
   /** Consumes the invite (no-op for a reusable one). */
   use(): Promise<boolean>;
 }
@@ -52,6 +56,21 @@ export interface InvitesApi {
   deleteAccountInvite(token: string): Promise<Result<true>>;
   /** Deletes every expired entry (host-wide and per-inviter); returns how many. */
   purgeExpired(): Promise<number>;
+}
+
+/** The account a password-reset invite is for (`additional_data.allow_reset`), nodeprepped. */
+function resetUsernameOf(additional: Record<string, any> | undefined): string | undefined {
+  const u = additional?.allow_reset;
+  return typeof u === "string" ? (nodeprep(u) ?? u) : undefined;
+}
+
+/** The username a `register` invite is bound to (its jid is `user@host`), nodeprepped. */
+function boundUsernameOf(type: string, jid: string | undefined): string | undefined {
+  if (type !== "register" || typeof jid !== "string") return undefined;
+  const at = jid.indexOf("@");
+  if (at <= 0) return undefined;
+  const u = jid.slice(0, at);
+  return nodeprep(u) ?? u;
 }
 
 const DEFAULT_TTL = 86400 * 7;
@@ -159,6 +178,8 @@ export function createInvitesApi(module: Module): InvitesApi {
         additional_data: info?.additional_data,
         reusable,
         jid: info?.jid,
+        resetUsername: resetUsernameOf(info?.additional_data),
+        boundUsername: boundUsernameOf(info?.type ?? "roster", info?.jid),
         async use() {
           if (reusable) return true;
           const store = (await open()).map;

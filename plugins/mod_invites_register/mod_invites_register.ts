@@ -16,7 +16,6 @@
  * provides it, so the registering request can answer after the writes are durable.
  */
 import type { Module, StoreRecord } from "prosody-ts";
-import { nodeprep } from "prosody-ts/util";
 import type { ValidatedInvite } from "../mod_invites/invites.js";
 
 interface RegistrationEvent {
@@ -45,7 +44,7 @@ export default function (module: Module): void {
       }
       return undefined;
     }
-    const resetFor = resetUsername(invite);
+    const resetFor = invite.resetUsername;
     if (resetFor !== undefined) {
       if (event.username !== resetFor) {
         event.allowed = false;
@@ -55,7 +54,7 @@ export default function (module: Module): void {
       event.allow_reset = resetFor;
       return undefined;
     }
-    const bound = boundUsername(invite);
+    const bound = invite.boundUsername;
     if (bound !== undefined && event.username !== bound) {
       event.allowed = false;
       event.reason = "This invite is for a different username.";
@@ -98,20 +97,7 @@ export default function (module: Module): void {
   }
 }
 
-/** The account a password-reset invite is for (`additional_data.allow_reset`), nodeprepped. */
-function resetUsername(invite: ValidatedInvite): string | undefined {
-  const u = invite.additional_data?.allow_reset;
-  return typeof u === "string" ? (nodeprep(u) ?? u) : undefined;
-}
 
-/** The username a `register` invite is bound to (its jid is `user@host`), nodeprepped. */
-function boundUsername(invite: ValidatedInvite): string | undefined {
-  if (invite.type !== "register" || typeof invite.jid !== "string") return undefined;
-  const at = invite.jid.indexOf("@");
-  if (at <= 0) return undefined;
-  const u = invite.jid.slice(0, at);
-  return nodeprep(u) ?? u;
-}
 
 /**
  * The record to store in `roles`: Prosody 0.12's map (`{ role = true }`) as the invite carries

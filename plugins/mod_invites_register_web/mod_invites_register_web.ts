@@ -104,7 +104,7 @@ export default async function (module: Module): Promise<void> {
   });
 
   function formPage(invite: ValidatedInvite, app: SiteApp | undefined, appId: string | undefined, message?: string, username?: string) {
-    const resetFor = resetUsername(invite);
+    const resetFor = invite.resetUsername;
     return html(
       200,
       renderForm({
@@ -118,7 +118,7 @@ export default async function (module: Module): Promise<void> {
         message,
         username,
         resetFor,
-        fixedUsername: resetFor === undefined ? boundUsername(invite) : undefined,
+        fixedUsername: resetFor === undefined ? invite.boundUsername : undefined,
       }),
     );
   }
@@ -162,12 +162,12 @@ export default async function (module: Module): Promise<void> {
     const username = nodeprep(user);
     if (!username) return again("This username contains invalid characters.");
 
-    const resetFor = resetUsername(invite);
+    const resetFor = invite.resetUsername;
     if (resetFor !== undefined) {
       if (username !== resetFor) return again(`This invite can only change the password of ${resetFor}@${host}.`);
       if (!(await auth.userExists(username))) return again("This account does not exist.");
     } else {
-      const bound = boundUsername(invite);
+      const bound = invite.boundUsername;
       if (bound !== undefined && username !== bound) return again(`This invite is for the username ${bound}.`);
       if (await auth.userExists(username)) return again("This username is already in use.");
     }
@@ -249,18 +249,7 @@ function appIdOf(app: SiteApp): string {
   return typeof app.id === "string" ? app.id : app.name.replace(/[^A-Za-z0-9]+/g, "-").toLowerCase();
 }
 
-function resetUsername(invite: ValidatedInvite): string | undefined {
-  const u = invite.additional_data?.allow_reset;
-  return typeof u === "string" ? (nodeprep(u) ?? u) : undefined;
-}
 
-function boundUsername(invite: ValidatedInvite): string | undefined {
-  if (invite.type !== "register" || typeof invite.jid !== "string") return undefined;
-  const at = invite.jid.indexOf("@");
-  if (at <= 0) return undefined;
-  const u = invite.jid.slice(0, at);
-  return nodeprep(u) ?? u;
-}
 
 function errorText(error: unknown): string | undefined {
   if (error && typeof error === "object" && typeof (error as { text?: unknown }).text === "string") return (error as { text: string }).text;

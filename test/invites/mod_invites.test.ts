@@ -133,6 +133,22 @@ test("get: validated invite fields; roster invites expose the inviter; use() con
   assert.is(await map.get(null, c!.token), undefined);
 });
 
+test("get: validated invites say whom a reset or username-bound invite is for", async () => {
+  const { api } = await setup();
+  const [r] = await api.createAccountReset("alice");
+  const [rv] = await api.get(r!.token);
+  assert.is(rv!.resetUsername, "alice");
+  assert.is(rv!.boundUsername, "alice");
+  assert.is(rv!.jid, "alice@example.com");
+  const [b] = await api.createAccount("Bob");
+  const [bv] = await api.get(b!.token);
+  assert.is(bv!.boundUsername, "bob");
+  assert.is(bv!.resetUsername, undefined);
+  const [open] = await api.createAccount();
+  const [ov] = await api.get(open!.token);
+  assert.equal([ov!.boundUsername, ov!.resetUsername], [undefined, undefined]);
+});
+
 test("get: no token, unknown token, expired token (now > expires)", async () => {
   const { api, map } = await setup();
   assert.equal(await api.get(""), [undefined, "no-token"]);
