@@ -29,10 +29,12 @@ export interface Instance {
   ourConfig: string;
   prosodyPort: number;
   ourPort: number;
+  /** Real Prosody's client port (plain TCP, SASL allowed without TLS). */
+  c2sPort: number;
   startProsody(): Promise<void>;
   stopProsody(): Promise<void>;
   /** Runs the real prosodyctl (as root; it switches to the prosody user itself). */
-  realCtl(args: string[]): Ran;
+  realCtl(args: string[], input?: string): Ran;
   /** Runs our prosodyctl with the shared config (as root; it switches to the prosody user). */
   ourCtl(args: string[]): Promise<Ran>;
   startOurs(): Promise<void>;
@@ -54,7 +56,11 @@ async function waitPort(port: number, what: string, logFile?: string): Promise<v
   throw new Error(`${what} did not listen on ${port}\n${log}`);
 }
 
-export async function createInstance(storage: "internal" | "sql", extraModules: string[] = []): Promise<Instance> {
+/**
+ * @param extraModules loaded by both (e.g. "saslauth" for real Prosody's logins)
+ * @param ourModules loaded by our server only (modules real Prosody lacks here)
+ */
+export async function createInstance(storage: "internal" | "sql", extraModules: string[] = [], ourModules: string[] = []): Promise<Instance> {
   const uid = Number(execFileSync("id", ["-u", "prosody"]).toString());
   const gid = Number(execFileSync("id", ["-g", "prosody"]).toString());
   const dir = mkdtempSync(join(tmpdir(), `interop-${storage}-`));
@@ -86,7 +92,11 @@ VirtualHost "example.com"
 `,
   );
   const ourConfig = join(dir, "ours.cfg.lua");
-  writeFileSync(ourConfig, `Include "prosody.cfg.lua"\nhttp_ports = { ${ourPort} }\n`);
+  writeFileSync(
+    ourConfig,
+    `Include "prosody.cfg.lua"\nhttp_ports = { ${ourPort} }\n` +
+      (ourModules.length ? `VirtualHost "example.com"\nmodules_enabled = { ${ourModules.map((m) => JSON.stringify(m)).join(", ")} }\n` : ""),
+  );
   for (const p of [dir, join(dir, "data"), join(dir, "certs"), config, ourConfig]) chownSync(p, uid, gid);
 
   let prosody: ChildProcess | undefined;
@@ -105,6 +115,7 @@ VirtualHost "example.com"
     ourConfig,
     prosodyPort,
     ourPort,
+    c2sPort: c2s,
     async startProsody() {
       prosody = spawn("runuser", ["-u", "prosody", "--", "prosody", "--config", config, "-F"], { cwd: dir, stdio: "ignore" });
       await waitPort(prosodyPort, "Prosody", join(dir, "prosody.log"));
@@ -113,8 +124,8 @@ VirtualHost "example.com"
       await stop(prosody);
       prosody = undefined;
     },
-    realCtl(args) {
-      const r = spawnSync("prosodyctl", ["--config", config, ...args], { cwd: dir, encoding: "utf8" });
+    realCtl(args, input) {
+      const r = spawnSync("prosodyctl", ["--config", config, ...args], { cwd: dir, encoding: "utf8", input });
       return { stdout: r.stdout, stderr: r.stderr, code: r.status };
     },
     ourCtl(args) {

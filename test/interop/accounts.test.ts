@@ -1,0 +1,59 @@
+/**
+ * Accounts shared with the real Prosody 0.12 (internal storage, both running): an account made
+ * through our web registration logs in to Prosody over XMPP with SCRAM-SHA-1 (and a wrong password
+ * is refused); an account made by real `prosodyctl adduser` is taken for our form.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { createInstance, prosodyMissing, type Instance } from "../helpers/prosody.js";
+import { rawRequest } from "../helpers/http.js";
+import { scramLogin } from "../helpers/xmpp.js";
+
+const missing = prosodyMissing();
+let inst: Instance | undefined;
+
+test.before(async () => {
+  if (missing) return;
+  inst = await createInstance("internal", ["saslauth"], ["invites_register_web", "invites_register", "password_policy"]);
+  await inst.startProsody();
+  await inst.startOurs();
+});
+test.after(async () => {
+  await inst?.cleanup();
+});
+
+async function register(i: Instance, user: string, password: string) {
+  const key = (await i.ourCtl(["mod_invites_api", "create", "example.com"])).stdout.trim();
+  const created = await i.get(i.ourPort, `/invites_api?key=${key}`);
+  assert.is(created.status, 201);
+  const token = /[?=]([A-Za-z0-9_-]{24})$/.exec(created.header("location")!)![1]!;
+  const body = new URLSearchParams({ user, password, token }).toString();
+  return rawRequest(
+    i.ourPort,
+    `POST /register?t=${token} HTTP/1.1\r\nHost: example.com\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+test("an account registered on our web form logs in to real Prosody with SCRAM-SHA-1", async () => {
+  if (!inst) return console.log(`SKIP: ${missing}`);
+  const r = await register(inst, "WebUser", "correct horse 7");
+  assert.is(r.status, 200);
+  assert.match(r.body.toString(), "Congratulations!");
+  const good = await scramLogin(inst.c2sPort, "example.com", "webuser", "correct horse 7");
+  assert.equal(good, { ok: true });
+  const bad = await scramLogin(inst.c2sPort, "example.com", "webuser", "wrong password");
+  assert.equal(bad.ok, false);
+  if (!bad.ok) assert.is(bad.condition, "not-authorized");
+});
+
+test("an account made by real prosodyctl adduser is taken for our form, and logs in", async () => {
+  if (!inst) return console.log(`SKIP: ${missing}`);
+  const add = inst.realCtl(["adduser", "realuser@example.com"], "sekrit pass 9\nsekrit pass 9\n");
+  assert.is(add.code, 0, add.stdout + add.stderr);
+  const r = await register(inst, "RealUser", "another pass 1");
+  assert.is(r.status, 200);
+  assert.match(r.body.toString(), "This username is already in use.");
+  assert.equal(await scramLogin(inst.c2sPort, "example.com", "realuser", "sekrit pass 9"), { ok: true });
+});
+
+test.run();
