@@ -831,6 +831,16 @@ export class DurableSqlite {
    * then replace (or remove) the journal.
    */
   private async compactLocked(removeJournal: boolean): Promise<void> {
+    // Nothing journaled since the last compaction (or the journal is stale): the DB file is already
+    // complete, so skip rewriting it (a read-only prosodyctl command closes in microseconds).
+    if (this.jStale || this.jfd === null || this.jOffset <= HEADER_SIZE) {
+      if (removeJournal && fs.existsSync(this.journalFile)) {
+        fs.rmSync(this.journalFile, { force: true });
+        fsyncDir(this.dir);
+        this.closeFd("jfd");
+      }
+      return;
+    }
     const db = this.db!;
     const newGen = ((this.gen + 1) >>> 0) || 1;
     const img = db.export();
