@@ -341,6 +341,30 @@ test("(e) the cost of a write does not grow with the store size", async () => {
 // ------------------------------------------------------------------------------------------------
 // In-process behaviour of the write path
 
+test("group commit of plain statement groups: one failing group rejects alone, the others commit", async () => {
+  const db = await DurableSqlite.open(newDb());
+  await db.execute([[`CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)`]]);
+  await db.execute([[`INSERT INTO t VALUES (?, ?)`, ["a", 1]]]);
+  const results = await Promise.allSettled([
+    db.execute([[`INSERT INTO t VALUES (?, ?)`, ["b", 2]]]),
+    db.execute([
+      [`INSERT INTO t VALUES (?, ?)`, ["c", 3]],
+      [`INSERT INTO t VALUES (?, ?)`, ["a", 9]], // duplicate key: this whole group fails
+    ]),
+    db.execute([[`INSERT INTO t VALUES (?, ?)`, ["d", 4]]]),
+  ]);
+  assert.equal(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
+  assert.equal(db.all(`SELECT k, v FROM t ORDER BY k`), [
+    { k: "a", v: 1 },
+    { k: "b", v: 2 },
+    { k: "d", v: 4 },
+  ]);
+  await db.close();
+  const again = await DurableSqlite.open(db.file);
+  assert.equal(again.all(`SELECT k FROM t ORDER BY k`).map((r) => r.k), ["a", "b", "d"]);
+  await again.close();
+});
+
 test("group commit: a failing group rejects alone; transactions roll back on throw", async () => {
   const db = await DurableSqlite.open(newDb());
   await db.execute([[`CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)`]]);
