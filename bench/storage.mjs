@@ -5,7 +5,9 @@
  *   - 1 writer awaiting each write,
  *   - 16 writes in flight in one process (group commit),
  *   - 4 writer processes, each awaiting each write.
- * Plus the cost of one compaction at each size and what it adds per write once amortised.
+ * Plus the cost of one compaction at each size and what it adds per write once amortised, and
+ * the same map set on the `internal` file driver at 0, 10k and 100k invites (BENCH_SKIP_INTERNAL=1
+ * skips it).
  *
  * Run:   node bench/storage.mjs            (or: npm run bench:storage)
  * Env:   BENCH_SECONDS=1.5 (duration of each measurement), BENCH_DIR=/tmp/... (default: a temp dir)
@@ -197,4 +199,36 @@ async function main() {
   const h = rows[rows.length - 1];
   console.log("-".repeat(120));
   console.log(`${pad("100k/empty", 9)} | ${pad((h.single / e.single).toFixed(2), 11)} | ${pad((h.sixteen / e.sixteen).toFixed(2), 14)} | ${pad((h.procs / e.procs).toFixed(2), 10)} |   (goal ≥ 0.80)`);
+
+  if (!process.env.BENCH_SKIP_INTERNAL) await internalRows(base, ms, f, pad);
+}
+
+/**
+ * The `internal` (file) driver: every invite lives in one `invite_token.dat`, as with Prosody, so
+ * a write rewrites that file. Prosody's own rate on the same files is measured over HTTP, in the
+ * same run as ours, by `node bench/invites-api.mjs --storage internal` (here: ~74/s empty, ~3.6/s
+ * at 10k invites, per shared/spec/perf-notes.md).
+ */
+async function internalRows(base, ms, f, pad) {
+  const { createInternalProvider } = await import(path.join(here, "../src/storage/drivers/internal.ts"));
+  console.log("");
+  console.log(`internal driver (one invite_token.dat for the host), map set of an invite, ${SECONDS}s per cell`);
+  console.log(`${pad("records", 9)} | ${pad("1 writer/s", 11)} | ${pad("16 in flight/s", 14)} | ${pad("file MB", 8)}`);
+  console.log("-".repeat(52));
+  for (const size of [0, 10_000, 100_000]) {
+    const dataPath = path.join(base, `internal-${size}`);
+    const provider = createInternalProvider({ dataPath, host: HOST });
+    const kv = provider.open(STORE, "keyval");
+    const map = provider.open(STORE, "map");
+    if (size) {
+      const all = {};
+      for (let i = 0; i < size; i++) all[tokenOf("f", i)] = invite(tokenOf("f", i), i);
+      await kv.set(null, all);
+    }
+    const single = ((await writeFor(map, "s", ms, 1)) * 1000) / ms;
+    const sixteen = ((await writeFor(map, "m", ms, 16)) * 1000) / ms;
+    const file = provider.pathOf(STORE, null);
+    const mb = fs.existsSync(file) ? fs.statSync(file).size / 1e6 : 0;
+    console.log(`${pad(f(size), 9)} | ${pad(single.toFixed(1), 11)} | ${pad(sixteen.toFixed(1), 14)} | ${pad(mb.toFixed(1), 8)}`);
+  }
 }
