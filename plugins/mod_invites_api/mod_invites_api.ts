@@ -10,7 +10,7 @@
 import type { CommandContext, MapStore, Module } from "prosody-ts";
 import type { InvitesApi } from "../mod_invites/invites.js";
 import { keysCommand } from "./cli.js";
-import { formdecode } from "./form.js";
+import { formdecode } from "prosody-ts/util";
 import { getKey, openKeyStore, secretMatches } from "./keys.js";
 
 interface HttpEvent {

@@ -25,11 +25,11 @@
  * - own HTML, self-contained (no /share/bootstrap4 references).
  */
 import type { Module } from "prosody-ts";
-import { id, nodeprep } from "prosody-ts/util";
+import { formdecode, id, nodeprep } from "prosody-ts/util";
 import type { AuthProvider } from "../mod_auth_internal_hashed/mod_auth_internal_hashed.js";
 import type { InvitesApi, ValidatedInvite } from "../mod_invites/invites.js";
 import type { PasswordPolicyApi } from "../mod_password_policy/mod_password_policy.js";
-import { formdecode, multipartDecode } from "./form.js";
+import { multipartDecode } from "./form.js";
 import { renderError, renderForm, renderSuccess, type SiteApp } from "./pages.js";
 
 interface HttpEvent {

@@ -4,3 +4,4 @@ export { nodeprep, nameprep } from "./stringprep.js";
 export { createRenderer, createHtmlRenderer, createUrlRenderer, xmlEscape, urlencode, classname, asciiLower, luaToString, type Renderer, type RendererOptions, type Filter, type TemplateValues } from "./interpolation.js";
 export { saslprep, scramSha1Record, scramRecord, scramKeys, verifyScramPassword, isScramRecord, scramHashFromOption, ScramError, DEFAULT_ITERATIONS, type ScramRecord, type ScramHash, type ScramKeys, type ScramOptions } from "./scram.js";
 export { serveFiles, type FileEntry } from "./http-files.js";
+export { formdecode, urldecode } from "./form.js";
