@@ -125,13 +125,15 @@ async function benchOurs(rows, storage) {
     cfg,
     `run_as_root = true\ndata_path = "${dir}/data"\nhttp_ports = { ${port} }\nhttp_interfaces = { "127.0.0.1" }\nstorage = "${storage}"\nsql = { driver = "SQLite3", database = "prosody.sqlite" }\nVirtualHost "example.com"\nmodules_enabled = { "http", "invites", "invites_api" }\n`,
   );
-  mkdirSync(join(dir, "data"), { recursive: true });
-  const db = join(dir, "data", "prosody.sqlite");
-  if (storage === "sql") prepopulate(db, rows);
-  else prepopulateInternal(join(dir, "data"), rows);
+  prefill(dir, storage, rows);
   const ctl = (a) => execFileSync(process.execPath, [join(root, "prosodyctl-shim/prosodyctl"), "--config", cfg, ...a], { cwd: dir }).toString().trim();
   const key = ctl(["mod_invites_api", "create", "example.com", "bench"]);
   const server = spawn(process.execPath, [join(root, "prosodyctl-shim/prosodyctl"), "--config", cfg, "--quiet", "start"], { cwd: dir, stdio: "ignore" });
+  return measure({ server, port, key, dir, storage, rows });
+}
+
+/** Loads a running server at 1 and 16 connections, stops it, counts what was stored. */
+async function measure({ server, port, key, dir, storage, rows }) {
   await waitHttp(port);
   const url = `http://127.0.0.1:${port}/invites_api?key=${key}`;
   const results = {};
@@ -139,8 +141,16 @@ async function benchOurs(rows, storage) {
   for (const c of [1, 16]) results[c] = wrkHost(url, c, "example.com");
   server.kill("SIGTERM");
   await new Promise((r) => server.on("exit", r));
-  const stored = storage === "sql" ? (haveSqlite ? countInvites(db) - rows : NaN) : countInternal(join(dir, "data")) - rows;
+  const data = join(dir, "data");
+  const stored = storage === "sql" ? (haveSqlite ? countInvites(join(data, "prosody.sqlite")) - rows : NaN) : countInternal(data) - rows;
   return { results, stored };
+}
+
+/** The store both servers start from: `rows` invites, in the chosen storage's files. */
+function prefill(dir, storage, rows) {
+  mkdirSync(join(dir, "data"), { recursive: true });
+  if (storage === "sql") prepopulate(join(dir, "data", "prosody.sqlite"), rows);
+  else prepopulateInternal(join(dir, "data"), rows);
 }
 
 function wrkHost(url, conns, host) {
@@ -170,22 +180,13 @@ async function benchProsody(rows, storage) {
       `http_ports = { ${port} }\nhttp_interfaces = { "127.0.0.1" }\nhttps_ports = {}\nc2s_ports = { ${c2s} }\nc2s_interfaces = { "127.0.0.1" }\ns2s_ports = {}\n` +
       `storage = "${storage}"\nsql = { driver = "SQLite3", database = "prosody.sqlite" }\nmodules_enabled = { "http", "invites", "invites_api" }\nVirtualHost "example.com"\n`,
   );
-  const db = join(dir, "data", "prosody.sqlite");
-  if (storage === "sql") prepopulate(db, rows);
-  else prepopulateInternal(join(dir, "data"), rows);
+  prefill(dir, storage, rows);
   const uid = Number(execFileSync("id", ["-u", "prosody"]).toString());
   const gid = Number(execFileSync("id", ["-g", "prosody"]).toString());
   execFileSync("chown", ["-R", `${uid}:${gid}`, dir]);
   const key = execFileSync("prosodyctl", ["--config", cfg, "mod_invites_api", "create", "example.com", "bench"], { cwd: dir }).toString().trim().split("\n").pop();
   const server = spawn("runuser", ["-u", "prosody", "--", "prosody", "--config", cfg, "-F"], { cwd: dir, stdio: "ignore" });
-  await waitHttp(port);
-  const url = `http://127.0.0.1:${port}/invites_api?key=${key}`;
-  const results = {};
-  for (const c of [1, 16]) results[c] = wrkHost(url, c, "example.com");
-  server.kill("SIGTERM");
-  await new Promise((r) => server.on("exit", r));
-  const stored = storage === "sql" ? (haveSqlite ? countInvites(db) - rows : NaN) : countInternal(join(dir, "data")) - rows;
-  return { results, stored };
+  return measure({ server, port, key, dir, storage, rows });
 }
 
 const fmt = (n, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
