@@ -7,7 +7,7 @@
  * `token` keep working. `invites_api_plaintext_keys = true` writes Prosody-identical records (for
  * a real Prosody serving the API from the same data).
  */
-import { createHash, timingSafeEqual } from "node:crypto";
+import { hash, timingSafeEqual } from "node:crypto";
 import type { MapStore, Module, StoreRecord } from "prosody-ts";
 import { id, now } from "prosody-ts/util";
 
@@ -23,7 +23,7 @@ export interface ApiKeyRecord {
 const HASH_PREFIX = "sha256:";
 
 function sha256(s: string): Buffer {
-  return createHash("sha256").update(s, "utf8").digest();
+  return hash("sha256", s, "buffer"); // one-shot: a fraction of createHash()'s cost per request
 }
 
 /** Constant-time for equal-length inputs; hashing first makes the lengths equal. */

@@ -11,6 +11,16 @@ import { StorageError, type StoreRecord, type StoreValue } from "./types.js";
 
 const MAX_DEPTH = 127; // util/serialization.lua's limit
 
+/**
+ * Where a value is being stored or read, for error messages. A function is called only when an
+ * error is raised: hot paths pass a closure instead of formatting a label per call.
+ */
+export type Where = string | (() => string);
+
+export function whereText(w: Where): string {
+  return typeof w === "function" ? w() : w;
+}
+
 function describe(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "array";
@@ -23,18 +33,18 @@ function isPlainObject(v: object): boolean {
   return proto === Object.prototype || proto === null;
 }
 
-function copy(v: unknown, where: string, depth: number, seen: Set<object>): StoreValue {
+function copy(v: unknown, where: Where, depth: number, seen: Set<object>): StoreValue {
   switch (typeof v) {
     case "string":
     case "boolean":
       return v;
     case "number":
-      if (!Number.isFinite(v)) throw new StorageError(`${where}: cannot store the number ${v}`);
+      if (!Number.isFinite(v)) throw new StorageError(`${whereText(where)}: cannot store the number ${v}`);
       return v;
     case "object": {
-      if (v === null) throw new StorageError(`${where}: cannot store null`);
-      if (depth >= MAX_DEPTH) throw new StorageError(`${where}: value nested too deeply`);
-      if (seen.has(v)) throw new StorageError(`${where}: value contains a cycle or a shared sub-object`);
+      if (v === null) throw new StorageError(`${whereText(where)}: cannot store null`);
+      if (depth >= MAX_DEPTH) throw new StorageError(`${whereText(where)}: value nested too deeply`);
+      if (seen.has(v)) throw new StorageError(`${whereText(where)}: value contains a cycle or a shared sub-object`);
       seen.add(v);
       let out: StoreValue;
       if (Array.isArray(v)) {
@@ -42,7 +52,7 @@ function copy(v: unknown, where: string, depth: number, seen: Set<object>): Stor
         for (let i = 0; i < v.length; i++) {
           const item: unknown = v[i];
           if (item === undefined || item === null) {
-            throw new StorageError(`${where}: array item ${i + 1} is ${item === null ? "null" : "undefined"} (a Lua sequence cannot hold nil)`);
+            throw new StorageError(`${whereText(where)}: array item ${i + 1} is ${item === null ? "null" : "undefined"} (a Lua sequence cannot hold nil)`);
           }
           arr[i] = copy(item, where, depth + 1, seen);
         }
@@ -56,18 +66,18 @@ function copy(v: unknown, where: string, depth: number, seen: Set<object>): Stor
         }
         out = obj;
       } else {
-        throw new StorageError(`${where}: cannot store a ${describe(v)}`);
+        throw new StorageError(`${whereText(where)}: cannot store a ${describe(v)}`);
       }
       seen.delete(v);
       return out;
     }
     default:
-      throw new StorageError(`${where}: cannot store a ${typeof v}`);
+      throw new StorageError(`${whereText(where)}: cannot store a ${typeof v}`);
   }
 }
 
 /** A validated deep copy of `v`. Throws StorageError (naming `where`) for unstorable data. */
-export function cloneValue(v: unknown, where = "storage"): StoreValue {
+export function cloneValue(v: unknown, where: Where = "storage"): StoreValue {
   return copy(v, where, 0, new Set());
 }
 
@@ -75,10 +85,10 @@ export function cloneValue(v: unknown, where = "storage"): StoreValue {
  * A validated deep copy of a keyval record; `undefined` when the record is absent or empty
  * (Prosody: absent and empty are the same state).
  */
-export function cloneRecord(rec: unknown, where = "storage"): StoreRecord | undefined {
+export function cloneRecord(rec: unknown, where: Where = "storage"): StoreRecord | undefined {
   if (rec === undefined || rec === null) return undefined;
   if (typeof rec !== "object" || Array.isArray(rec) || !isPlainObject(rec)) {
-    throw new StorageError(`${where}: a keyval record must be a plain object, got ${describe(rec)}`);
+    throw new StorageError(`${whereText(where)}: a keyval record must be a plain object, got ${describe(rec)}`);
   }
   const out = copy(rec, where, 0, new Set()) as StoreRecord;
   for (const _ in out) return out;

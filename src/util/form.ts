@@ -4,8 +4,12 @@
  * malformed escapes are kept as they are and bad UTF-8 is replaced.
  */
 
+/** ASCII without "%" or "+": decodes to itself. */
+const PLAIN = /^[^%+\u0080-\uffff]*$/;
+
 /** Percent-decoding byte by byte; a malformed escape is kept as it is; bad UTF-8 is replaced. */
 export function urldecode(s: string): string {
+  if (PLAIN.test(s)) return s; // nothing to decode: most keys and values
   const src = Buffer.from(s.replace(/\+/g, " "), "utf8");
   const out = Buffer.alloc(src.length);
   let n = 0;

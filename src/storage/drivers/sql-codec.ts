@@ -15,7 +15,7 @@
  * tables) is merged back (array items under keys "1".."n", hash keys stringified). JSON `null` (which
  * Prosody never writes) is treated as absent inside objects.
  */
-import { cloneValue } from "../values.js";
+import { cloneValue, whereText, type Where } from "../values.js";
 import { StorageError, type StoreValue } from "../types.js";
 
 export type SqlType = "string" | "number" | "boolean" | "json";
@@ -66,12 +66,12 @@ export function encodeJson(v: StoreValue): string {
 }
 
 /** Encodes a value for the `type`/`value` columns; throws StorageError (naming `where`) if unstorable. */
-export function encodeValue(value: unknown, where: string): { type: SqlType; value: string } {
+export function encodeValue(value: unknown, where: Where): { type: SqlType; value: string } {
   switch (typeof value) {
     case "string":
       return { type: "string", value };
     case "number":
-      if (!Number.isFinite(value)) throw new StorageError(`${where}: cannot store the number ${value}`);
+      if (!Number.isFinite(value)) throw new StorageError(`${whereText(where)}: cannot store the number ${value}`);
       return { type: "number", value: String(value) };
     case "boolean":
       return { type: "boolean", value: value ? "true" : "false" };
@@ -79,13 +79,13 @@ export function encodeValue(value: unknown, where: string): { type: SqlType; val
   return { type: "json", value: encodeJson(cloneValue(value, where)) };
 }
 
-function fromJson(v: unknown, where: string): StoreValue | undefined {
+function fromJson(v: unknown, where: Where): StoreValue | undefined {
   if (v === null) return undefined;
   if (typeof v !== "object") return v as StoreValue;
   if (Array.isArray(v)) {
     return v.map((item, i) => {
       const out = fromJson(item, where);
-      if (out === undefined) throw new StorageError(`${where}: JSON null at array index ${i} cannot be represented`);
+      if (out === undefined) throw new StorageError(`${whereText(where)}: JSON null at array index ${i} cannot be represented`);
       return out;
     });
   }
@@ -123,17 +123,17 @@ function fromJson(v: unknown, where: string): StoreValue | undefined {
 }
 
 /** Decodes a row's `type`/`value`; undefined only for a JSON `null` value. */
-export function decodeValue(type: unknown, value: unknown, where: string): StoreValue | undefined {
+export function decodeValue(type: unknown, value: unknown, where: Where): StoreValue | undefined {
   if (typeof value !== "string") {
     if (typeof value === "number" && type === "number") return value; // a numeric cell written by someone else
-    throw new StorageError(`${where}: the value column is not text`);
+    throw new StorageError(`${whereText(where)}: the value column is not text`);
   }
   switch (type) {
     case "string":
       return value;
     case "number": {
       const n = value.trim() === "" ? NaN : Number(value);
-      if (!Number.isFinite(n)) throw new StorageError(`${where}: cannot parse number ${JSON.stringify(value)}`);
+      if (!Number.isFinite(n)) throw new StorageError(`${whereText(where)}: cannot parse number ${JSON.stringify(value)}`);
       return n;
     }
     case "boolean":
@@ -143,11 +143,11 @@ export function decodeValue(type: unknown, value: unknown, where: string): Store
       try {
         parsed = JSON.parse(value);
       } catch (err) {
-        throw new StorageError(`${where}: invalid JSON: ${err instanceof Error ? err.message : err}`);
+        throw new StorageError(`${whereText(where)}: invalid JSON: ${err instanceof Error ? err.message : err}`);
       }
       return fromJson(parsed, where);
     }
     default:
-      throw new StorageError(`${where}: unknown value type ${JSON.stringify(type)}`);
+      throw new StorageError(`${whereText(where)}: unknown value type ${JSON.stringify(type)}`);
   }
 }

@@ -13,7 +13,7 @@
  */
 import path from "node:path";
 import { DurableSqlite, type DurableSqliteOptions, type DurableTx, type SqlParam, type SqlStatement } from "../sqlite/durable-db.js";
-import { cloneRecord } from "../values.js";
+import { cloneRecord, whereText, type Where } from "../values.js";
 import {
   REMOVE,
   StorageError,
@@ -27,6 +27,7 @@ import {
   type StoreValue,
 } from "../types.js";
 import { decodeValue, encodeJson, encodeValue } from "./sql-codec.js";
+import { ReadCache, localWritesOf, type CachedRow } from "./sql-read-cache.js";
 
 /** Prosody 0.12.3's SQLite DDL, statement by statement, byte for byte. */
 export const PROSODY_SQLITE_DDL: readonly string[] = [
@@ -112,25 +113,38 @@ function isEmpty(o: object): boolean {
 }
 
 /** The `""` row's table as an object (a Lua sequence becomes keys "1".."n"). */
-function extraAsObject(v: StoreValue | undefined, where: string): { [key: string]: StoreValue } {
+function extraAsObject(v: StoreValue | undefined, where: Where): { [key: string]: StoreValue } {
   if (v === undefined) return {};
   if (Array.isArray(v)) {
     const o: { [key: string]: StoreValue } = {};
     v.forEach((item, i) => (o[String(i + 1)] = item));
     return o;
   }
-  if (typeof v !== "object") throw new StorageError(`${where}: the "" row must hold a table, not a ${typeof v}`);
+  if (typeof v !== "object") throw new StorageError(`${whereText(where)}: the "" row must hold a table, not a ${typeof v}`);
   return v;
 }
 
 export function createSqlProvider(opts: { host: string; db: DurableSqlite }): StorageProvider {
   const { host, db } = opts;
   const u = (user: string | null) => user ?? "";
-  const where = (store: string, user: string | null, key?: string) =>
+  // Closures: the label is only formatted when an error is raised (these run once per request).
+  const where = (store: string, user: string | null, key?: string) => () =>
     `SQL storage ${db.file} (host ${JSON.stringify(host)}, store ${JSON.stringify(store)}, user ${user === null ? "nil" : JSON.stringify(user)}` +
     (key === undefined ? ")" : `, key ${JSON.stringify(key)})`);
 
-  const decodeRow = (row: Record<string, unknown>, store: string, user: string | null, key: string) =>
+  // Every write marks its store changed when it starts and again when it settles, so a map read
+  // cached in between is never served after the write (see sql-read-cache.ts).
+  const writes = localWritesOf(db);
+  const write = async <T>(store: string | undefined, run: () => Promise<T>): Promise<T> => {
+    writes.bump(host, store);
+    try {
+      return await run();
+    } finally {
+      writes.bump(host, store);
+    }
+  };
+
+  const decodeRow = (row: { type?: unknown; value?: unknown }, store: string, user: string | null, key: string) =>
     decodeValue(row.type, row.value, where(store, user, key));
 
   const insertRow = (store: string, user: string | null, key: string, value: unknown): SqlStatement => {
@@ -177,7 +191,7 @@ export function createSqlProvider(opts: { host: string; db: DurableSqlite }): St
             stmts.push([Q.insert, [host, u(user), store, "", "json", encodeJson({ "": rec[""]! })]]);
           }
         }
-        await db.execute(stmts);
+        await write(store, () => db.execute(stmts));
       },
       async users() {
         return db.all(Q.users, [host, store]).map((r) => String(r.user));
@@ -195,9 +209,11 @@ export function createSqlProvider(opts: { host: string; db: DurableSqlite }): St
       }
       return stmts;
     };
+    const cache = new ReadCache();
     const apply = async (user: string | null, changes: [string, unknown][]) => {
       if (!changes.some(([k]) => k === "")) {
-        await db.execute(changeStatements(user, changes));
+        const stmts = changeStatements(user, changes);
+        await write(store, () => db.execute(stmts));
         return;
       }
       // The key "" lives inside the "" row: needs a read under the lock. Encode outside first so a
@@ -208,13 +224,13 @@ export function createSqlProvider(opts: { host: string; db: DurableSqlite }): St
       );
       const emptyKey = changes.filter(([k]) => k === "").pop()![1];
       if (emptyKey !== undefined) encodeValue(emptyKey, where(store, user, ""));
-      await db.transaction((tx) => {
+      await write(store, () => db.transaction((tx) => {
         for (const [sql, params] of named) tx.run(sql, params);
         rewriteExtra(tx, store, user, (extra) => {
           if (emptyKey === undefined) delete extra[""];
           else extra[""] = emptyKey as StoreValue;
         });
-      });
+      }));
     };
     return {
       type: "map",
@@ -225,7 +241,17 @@ export function createSqlProvider(opts: { host: string; db: DurableSqlite }): St
           const extra = extraAsObject(decodeRow(row, store, user, ""), where(store, user, ""));
           return Object.prototype.hasOwnProperty.call(extra, "") ? extra[""] : undefined;
         }
-        const row = db.get(Q.mapGet, [host, u(user), store, key]);
+        const foreign = db.foreignChanges();
+        const version = writes.version(host, store);
+        const ck = `${u(user)}\0${key}`;
+        const hit = cache.lookup(ck, foreign, version);
+        let row: CachedRow | undefined;
+        if (hit) row = hit.row;
+        else {
+          const r = db.get(Q.mapGet, [host, u(user), store, key]);
+          row = r && { type: r.type, value: r.value };
+          cache.remember(ck, foreign, version, row);
+        }
         return row ? decodeRow(row, store, user, key) : undefined;
       },
       async set(user, key, value) {
@@ -252,15 +278,15 @@ export function createSqlProvider(opts: { host: string; db: DurableSqlite }): St
       },
       async deleteAll(key) {
         if (key !== "") {
-          await db.execute([[Q.deleteAll, [host, store, key]]]);
+          await write(store, () => db.execute([[Q.deleteAll, [host, store, key]]]));
           return;
         }
-        await db.transaction((tx) => {
+        await write(store, () => db.transaction((tx) => {
           for (const row of tx.all(Q.getAll, [host, store, ""])) {
             const user = String(row.user);
             rewriteExtra(tx, store, user === "" ? null : user, (extra) => delete extra[""]);
           }
-        });
+        }));
       },
     };
   }
@@ -273,10 +299,12 @@ export function createSqlProvider(opts: { host: string; db: DurableSqlite }): St
       return undefined;
     },
     async purge(user: string) {
-      await db.execute([
-        [Q.purge, [host, user]],
-        [Q.purgeArchive, [host, user]],
-      ]);
+      await write(undefined, () =>
+        db.execute([
+          [Q.purge, [host, user]],
+          [Q.purgeArchive, [host, user]],
+        ]),
+      );
     },
   };
 }

@@ -31,6 +31,8 @@ export class ProcessLock {
   /** Someone waited for us while we held the lock: be polite before the next acquisition. */
   private contended = false;
   private lastRelease = 0;
+  /** Called (on our event loop) when another process starts waiting for the lock we hold. */
+  onWaiter: (() => void) | undefined;
 
   constructor(
     private readonly name: string,
@@ -41,6 +43,11 @@ export class ProcessLock {
 
   get held(): boolean {
     return this.server !== null;
+  }
+
+  /** Another process is waiting for us to release. */
+  get hasWaiters(): boolean {
+    return this.conns.size > 0;
   }
 
   async acquire(): Promise<void> {
@@ -89,6 +96,7 @@ export class ProcessLock {
         sock.on("error", () => {});
         sock.on("close", () => this.conns.delete(sock));
         if (this.server !== server) sock.destroy();
+        else this.onWaiter?.();
       });
       const onError = (err: NodeJS.ErrnoException) => {
         server.close();
