@@ -39,7 +39,7 @@ test("writes in this process are seen at once: set, delete, setKeys, deleteAll, 
   assert.is(await map.get(null, "k"), "one");
   await map.set(null, "k", "two");
   assert.is(await map.get(null, "k"), "two");
-  await map.set(null, "k", null);
+  await map.set(null, "k", undefined);
   assert.is(await map.get(null, "k"), undefined);
   await map.setKeys(null, { k: "three", j: 1 });
   assert.is(await map.get(null, "k"), "three");
@@ -106,7 +106,7 @@ test("another writer (its own lock, as another process) is seen at once, even fo
 
     await a.map.set(null, "key", "a again"); // A takes the lock back from idle B
     assert.is(await b.get(null, "key"), "a again");
-    await b.set(null, "key", null);
+    await b.set(null, "key", undefined);
     assert.is(await a.map.get(null, "key"), undefined);
   } finally {
     await bdb.close();
