@@ -367,6 +367,9 @@ export class HttpServer {
       return;
     }
     if (expectsContinue) res.writeContinue();
+    // No body framed (no Content-Length, no Transfer-Encoding): nothing to wait for; node
+    // discards the (empty) request stream when the response ends.
+    if (!(declared > 0) && req.headers["transfer-encoding"] === undefined) return this.process(input, sink);
 
     const chunks: Buffer[] = [];
     let size = 0;
@@ -395,16 +398,12 @@ export class HttpServer {
     return (wire) => {
       if (res.headersSent || res.destroyed || res.writableEnded) return;
       try {
-        res.statusCode = wire.statusCode;
-        res.statusMessage = wire.reason;
-        let hasConnection = false;
-        for (const [name, value] of wire.headers) {
-          if (name === "Connection") hasConnection = true;
-          res.setHeader(name, value);
-        }
         // Without our own Connection header node would add "Connection: close"/"keep-alive"
         // plus "Keep-Alive: timeout=…"; Prosody sends none for a plain HTTP/1.0 exchange.
-        if (!hasConnection) res.removeHeader("Connection");
+        if (!wire.headers.some(([name]) => name === "Connection")) res.removeHeader("Connection");
+        // One writeHead with the final list (node still validates every name and value) instead
+        // of a setHeader per header.
+        res.writeHead(wire.statusCode, wire.reason, wire.headers);
         if (wire.body === undefined) res.end();
         else res.end(wire.body);
       } catch (err) {

@@ -57,6 +57,16 @@ test("odd keys are refused with 403", async () => {
   }
 });
 
+test("a key that worked once does not let a wrong secret in later (recently-verified secrets)", async () => {
+  const [id, secret] = key.split("/") as [string, string];
+  assert.is((await get(`/invites_api?key=${key}`)).status, 201);
+  const flipped = (secret[0] === "a" ? "b" : "a") + secret.slice(1); // same length, one byte off
+  assert.is((await get(`/invites_api?key=${id}/${flipped}`)).status, 403);
+  assert.is((await get(`/invites_api?key=${id}/${secret}x`)).status, 403);
+  assert.is((await get(`/invites_api?key=${id}/${secret.slice(0, -1)}`)).status, 403);
+  assert.is((await get(`/invites_api?key=${key}`)).status, 201);
+});
+
 test("raw non-UTF-8 bytes in the path and query get a clean 4xx", async () => {
   for (const bytes of [Buffer.from([0x2f, 0x69, 0x6e, 0x76, 0xff, 0xfe]), Buffer.concat([Buffer.from("/invites_api?key="), Buffer.from([0xc3, 0x28, 0xff, 0x2f, 0x80])])]) {
     const r = await get(bytes);

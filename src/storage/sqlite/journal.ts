@@ -51,6 +51,34 @@ export function encodeRecord(statements: readonly SqlStatement[]): Buffer {
   return b;
 }
 
+/**
+ * Encodes records into one reused buffer: a commit's record is written and forgotten at once, and
+ * a fresh buffer per commit (external memory) makes V8 run full collections far more often.
+ * The returned view is valid until the next encode().
+ */
+export class RecordEncoder {
+  private scratch = Buffer.allocUnsafe(64 * 1024);
+
+  encode(statements: readonly SqlStatement[]): Buffer {
+    const json = JSON.stringify(statements);
+    const worst = RECORD_OVERHEAD + 3 * json.length; // UTF-16 unit → at most 3 UTF-8 bytes
+    if (worst > this.scratch.length) {
+      if (worst - RECORD_OVERHEAD > MAX_RECORD) return encodeRecord(statements); // checks the real size
+      this.scratch = Buffer.allocUnsafe(worst);
+    }
+    const len = this.scratch.write(json, RECORD_OVERHEAD, "utf8");
+    const payload = this.scratch.subarray(RECORD_OVERHEAD, RECORD_OVERHEAD + len);
+    this.scratch.writeUInt32LE(len, 0);
+    this.scratch.writeUInt32LE(crc32(payload), 4);
+    return this.scratch.subarray(0, RECORD_OVERHEAD + len);
+  }
+
+  /** Drops an unusually large scratch buffer (after a huge record) so it is not kept for good. */
+  trim(): void {
+    if (this.scratch.length > 1024 * 1024) this.scratch = Buffer.allocUnsafe(64 * 1024);
+  }
+}
+
 export interface ParsedRecords {
   /** Statement lists of the complete records, in order. */
   records: SqlStatement[][];
