@@ -405,9 +405,19 @@ test("group commit of plain statement groups: one failing group rejects alone, t
     { k: "b", v: 2 },
     { k: "d", v: 4 },
   ]);
+  // The failing group first, failing on its second statement: its first one must not stay.
+  const second = await Promise.allSettled([
+    db.execute([
+      [`INSERT INTO t VALUES (?, ?)`, ["e", 5]],
+      [`INSERT INTO t VALUES (?, ?)`, ["a", 9]],
+    ]),
+    db.execute([[`INSERT INTO t VALUES (?, ?)`, ["f", 6]]]),
+  ]);
+  assert.equal(second.map((r) => r.status), ["rejected", "fulfilled"]);
+  assert.equal(db.all(`SELECT k FROM t ORDER BY k`).map((r) => r.k), ["a", "b", "d", "f"]);
   await db.close();
   const again = await DurableSqlite.open(db.file);
-  assert.equal(again.all(`SELECT k FROM t ORDER BY k`).map((r) => r.k), ["a", "b", "d"]);
+  assert.equal(again.all(`SELECT k FROM t ORDER BY k`).map((r) => r.k), ["a", "b", "d", "f"]);
   await again.close();
 });
 
