@@ -122,6 +122,7 @@ export type SqlRow = Record<string, SqlValue>;
 export const JOURNAL_SUFFIX = ".sqljs-journal";
 const DEFAULT_COMPACT_MIN = 8 * 1024 * 1024;
 const MAX_SYNCS_IN_FLIGHT = 2;
+const CONTENDED_MS = 250;
 const STATEMENT_CACHE_MAX = 256;
 const SQLITE_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
 const SQLITE_JOURNAL_MAGIC = Buffer.from([0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]);
@@ -932,10 +933,12 @@ export class DurableSqlite {
 
   /**
    * After a commit: keep the lock (the next commit then skips acquiring it and checking the files,
-   * and reads skip their freshness check) unless another process waits for it or we are closing.
+   * and reads skip their freshness check) unless another process waits for it, or did so in the
+   * last CONTENDED_MS (writers in several processes: handing the lock over on request costs two
+   * more wake-ups per commit than releasing it at once), or we are closing.
    */
   private keepOrReleaseLock(): void {
-    if (this.lock.hasWaiters || this.closing) this.releaseLock();
+    if (this.lock.hasWaiters || this.closing || this.lock.sinceLastWaiter < CONTENDED_MS) this.releaseLock();
   }
 
   private releaseLock(): void {

@@ -50,6 +50,12 @@ export class ProcessLock {
     return this.conns.size > 0;
   }
 
+  /** Milliseconds since another process last waited for this lock (Infinity: never). */
+  get sinceLastWaiter(): number {
+    return this.lastWaiterAt === undefined ? Infinity : performance.now() - this.lastWaiterAt;
+  }
+  private lastWaiterAt: number | undefined;
+
   async acquire(): Promise<void> {
     if (this.server) throw new StorageError(`${this.file}: write lock acquired twice by the same owner`);
     if (this.contended) {
@@ -92,6 +98,7 @@ export class ProcessLock {
     return new Promise((resolve, reject) => {
       const server = net.createServer((sock) => {
         this.contended = true;
+        this.lastWaiterAt = performance.now();
         this.conns.add(sock);
         sock.on("error", () => {});
         sock.on("close", () => this.conns.delete(sock));
