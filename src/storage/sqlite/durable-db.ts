@@ -1048,6 +1048,19 @@ export class DurableSqlite {
     );
   }
 
+  /** After a compaction renamed its image over the DB file: make the syncs durable, follow the new file. */
+  private adoptNewDbFile(gen: number, size: number): void {
+    fsyncDir(this.dir);
+    const dfd = fs.openSync(this.file, "r");
+    this.closeFd("dbfd");
+    this.dbfd = dfd;
+    this.dbIno = fs.fstatSync(dfd).ino;
+    this.dbSize = size;
+    this.gen = gen;
+    this.stats.compactions++;
+    this.stats.dbBytesWritten += size;
+  }
+
   /** Writes a DB image to a new temporary file beside the DB and syncs it; returns its path. */
   private async writeImage(buf: Buffer): Promise<string> {
     const look = lookOf(this.file);
@@ -1117,17 +1130,9 @@ export class DurableSqlite {
         }
         throw err;
       }
-      fsyncDir(this.dir);
-      const dfd = fs.openSync(this.file, "r");
-      this.closeFd("dbfd");
-      this.dbfd = dfd;
-      this.dbIno = fs.fstatSync(dfd).ino;
-      this.dbSize = bg.size;
-      this.gen = bg.gen;
+      this.adoptNewDbFile(bg.gen, bg.size);
       this.jBehind = true;
       this.jBase = bg.base;
-      this.stats.compactions++;
-      this.stats.dbBytesWritten += bg.size;
       this.hook("compact:after-db-rename");
       this.rebaseJournal();
       this.hook("compact:after-journal-rename");
@@ -1162,42 +1167,23 @@ export class DurableSqlite {
       return;
     }
     const db = this.db!;
-    const newGen = ((this.gen + 1) >>> 0) || 1;
+    const newGen = nextGen(this.gen);
     const img = db.export();
     this.freeStatements(); // older sql.js versions free prepared statements on export
     const buf = Buffer.from(img.buffer, img.byteOffset, img.byteLength);
     buf.writeUInt32BE(newGen, 60);
     buf.writeUInt32BE(0, BASE_OFFSET_AT); // the journal is replaced or removed: the image holds it all
-    const look = lookOf(this.file);
-    const tmp = `${this.file}.tmp-${randomSuffix()}`;
-    const fh = await fsp.open(tmp, "wx", look.mode);
+    const tmp = await this.writeImage(buf);
     try {
-      try {
-        await fh.chmod(look.mode);
-        if (look.uid !== undefined && look.gid !== undefined && process.getuid?.() === 0) await fh.chown(look.uid, look.gid);
-        let off = 0;
-        while (off < buf.length) off += (await fh.write(buf, off, buf.length - off, off)).bytesWritten;
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
       this.hook("compact:before-db-rename");
       await fsp.rename(tmp, this.file);
     } catch (err) {
       await fsp.rm(tmp, { force: true });
       throw err;
     }
-    fsyncDir(this.dir);
+    this.adoptNewDbFile(newGen, buf.length);
     // From here the DB file holds everything; the journal we follow is stale.
-    const dfd = fs.openSync(this.file, "r");
-    this.closeFd("dbfd");
-    this.dbfd = dfd;
-    this.dbIno = fs.fstatSync(dfd).ino;
-    this.dbSize = buf.length;
-    this.gen = newGen;
     this.jStale = true;
-    this.stats.compactions++;
-    this.stats.dbBytesWritten += buf.length;
     this.hook("compact:after-db-rename");
     if (removeJournal) {
       fs.rmSync(this.journalFile, { force: true });
