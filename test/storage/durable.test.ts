@@ -326,6 +326,26 @@ test("background compaction: writes go on while the image is written, and every 
   for (let i = 0; i < 600; i++) assert.ok(data.has(`k${i}`), `k${i} missing after reopening`);
 });
 
+test("background compaction: a failed image write is not retried on every commit", async () => {
+  let attempts = 0;
+  const db = await openSqlDatabase(newDb(), {
+    compactThresholdBytes: 4096,
+    hooks: {
+      at(point) {
+        if (point !== "compact:before-image-write") return;
+        attempts++;
+        throw new Error("No space left on device (simulated)");
+      },
+    },
+  });
+  const m = createSqlProvider({ host: "example.com", db }).open("m", "map") as MapStore;
+  for (let i = 0; i < 60; i++) await m.set(null, `k${i}`, { i, pad: "x".repeat(200) }); // 60 commits
+  assert.is(attempts, 1, "one attempt, then a pause before the next");
+  assert.match(String(db.lastCompactionError), /compaction failed: No space left on device/);
+  for (let i = 0; i < 60; i++) assert.equal(await m.get(null, `k${i}`), { i, pad: "x".repeat(200) }); // writes unaffected
+  await db.close();
+});
+
 test("(e) the cost of a write does not grow with the store size", async () => {
   const file = newDb();
   const db = await openSqlDatabase(file, { compactMinBytes: 64 * 1024 });

@@ -123,6 +123,8 @@ export const JOURNAL_SUFFIX = ".sqljs-journal";
 const DEFAULT_COMPACT_MIN = 8 * 1024 * 1024;
 const MAX_SYNCS_IN_FLIGHT = 2;
 const CONTENDED_MS = 250;
+/** After a failed background compaction (disk full, …), the next attempt waits this long. */
+const COMPACT_RETRY_MS = 10_000;
 const STATEMENT_CACHE_MAX = 256;
 const SQLITE_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
 const SQLITE_JOURNAL_MAGIC = Buffer.from([0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]);
@@ -133,6 +135,7 @@ export type HookPoint =
   | "append:before-write"
   | "append:after-write"
   | "append:after-sync"
+  | "compact:before-image-write"
   | "compact:before-db-rename"
   | "compact:after-db-rename"
   | "compact:before-journal-rename"
@@ -271,6 +274,8 @@ export class DurableSqlite {
   private jBehind = false;
   private jBase = 0;
   private bg: BackgroundCompaction | undefined;
+  /** No background compaction before this time (Date.now()): the last one failed. */
+  private bgRetryAt = 0;
   /** Moves whenever this copy takes in changes it did not make itself (see foreignChanges()). */
   private foreign = 0;
   /**
@@ -872,7 +877,7 @@ export class DurableSqlite {
     // Asked for (compact(), close): now, under the lock. Grown past the threshold: in the background.
     const compactNow = compacts.length > 0;
     if (!compactNow) {
-      if (this.jOffset > this.compactThreshold() && !this.bg) this.startBackgroundCompaction();
+      if (this.jOffset > this.compactThreshold() && !this.bg && Date.now() >= this.bgRetryAt) this.startBackgroundCompaction();
       this.inFlush = false;
       this.current = true;
       this.keepOrReleaseLock();
@@ -1028,6 +1033,7 @@ export class DurableSqlite {
       buf = Buffer.from(img.buffer, img.byteOffset, img.byteLength);
     } catch (err) {
       this.lastCompactionError = new StorageError(`${this.file}: compaction failed: ${errMsg(err)}`);
+      this.bgRetryAt = Date.now() + COMPACT_RETRY_MS;
       return;
     }
     buf.writeUInt32BE(gen, 60);
@@ -1041,6 +1047,7 @@ export class DurableSqlite {
       },
       (err: unknown) => {
         this.lastCompactionError = new StorageError(`${this.file}: compaction failed: ${errMsg(err)}`);
+        this.bgRetryAt = Date.now() + COMPACT_RETRY_MS; // not an export per commit while the disk is full
         this.bg = undefined;
         this.kick();
         this.settleDrain();
@@ -1063,6 +1070,7 @@ export class DurableSqlite {
 
   /** Writes a DB image to a new temporary file beside the DB and syncs it; returns its path. */
   private async writeImage(buf: Buffer): Promise<string> {
+    this.hook("compact:before-image-write");
     const look = lookOf(this.file);
     const tmp = `${this.file}.tmp-${randomSuffix()}`;
     const fh = await fsp.open(tmp, "wx", look.mode);
