@@ -248,7 +248,7 @@ export function createSqlProvider(opts: { host: string; db: DurableSqlite }): St
         let row: CachedRow | undefined;
         if (hit) row = hit.row;
         else {
-          const r = db.get(Q.mapGet, [host, u(user), store, key]);
+          const r = db.getChecked(Q.mapGet, [host, u(user), store, key]); // foreignChanges() just checked
           row = r && { type: r.type, value: r.value };
           cache.remember(ck, foreign, version, row);
         }

@@ -406,6 +406,15 @@ export class DurableSqlite {
   }
 
   /**
+   * get() without its freshness check, for a read made right after foreignChanges() in the same
+   * synchronous step (that call already took in other processes' changes).
+   */
+  getChecked(sql: string, params: readonly SqlParam[] = []): SqlRow | undefined {
+    this.assertOpen();
+    return this.query(sql, params, true)[0];
+  }
+
+  /**
    * Takes in other processes' committed changes (as every read does) and returns a counter that
    * moves whenever this copy has taken in changes it did not make itself (records appended by other
    * processes, a reload after someone else's compaction). A cache of reads stays valid while this
