@@ -90,7 +90,7 @@
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
-import type { Database, SqlJsStatic, SqlValue, Statement } from "sql.js";
+import type { Database, SqlJsStatic, SqlValue } from "sql.js";
 import { StorageError } from "../types.js";
 import {
   DIR_MODE,
@@ -114,7 +114,8 @@ import {
   type SqlStatement,
 } from "./journal.js";
 import { ProcessLock, lockName } from "./lock.js";
-import { loadSqlJs } from "./sqljs.js";
+import { RawStatements } from "./raw-sqlite.js";
+import { loadSqlJs, type WasmMemory } from "./sqljs.js";
 
 export type { SqlParam, SqlStatement } from "./journal.js";
 export type SqlRow = Record<string, SqlValue>;
@@ -254,7 +255,8 @@ export class DurableSqlite {
   private readonly dir: string;
   private readonly lock: ProcessLock;
   private db: Database | null = null;
-  private readonly statements = new Map<string, Statement>();
+  /** Prepared statements of `db` (created with it, freed before it is closed). */
+  private raw: RawStatements | null = null;
   /** Generation of the DB image we loaded/wrote; inode of that file (kept open to pin the inode). */
   private gen = 0;
   private dbfd: number | null = null;
@@ -300,6 +302,7 @@ export class DurableSqlite {
 
   private constructor(
     private readonly SQL: SqlJsStatic,
+    private readonly memory: WasmMemory,
     file: string,
     realFile: string,
     private readonly opts: DurableSqliteOptions,
@@ -317,7 +320,7 @@ export class DurableSqlite {
 
   /** Opens (creating if needed) the database `file`. Prefer one instance per file per process. */
   static async open(file: string, opts: DurableSqliteOptions = {}): Promise<DurableSqlite> {
-    const SQL = await loadSqlJs();
+    const { SQL, memory } = await loadSqlJs();
     const abs = path.resolve(file);
     let realFile: string;
     try {
@@ -326,7 +329,7 @@ export class DurableSqlite {
     } catch (err) {
       throw new StorageError(`${abs}: cannot create its directory: ${errMsg(err)}`);
     }
-    const inst = new DurableSqlite(SQL, abs, realFile, opts);
+    const inst = new DurableSqlite(SQL, memory, abs, realFile, opts);
     await inst.init();
     return inst;
   }
@@ -568,20 +571,24 @@ export class DurableSqlite {
           img[18] = 1; // WAL-mode file (checked empty -wal at open): read it in rollback mode
           img[19] = 1;
         }
-        let db: Database;
+        let db: Database | undefined;
+        let raw: RawStatements;
         try {
           db = img.length ? new this.SQL.Database(img) : new this.SQL.Database();
           // Connection settings (not stored in the file). Nobody else opens this MEMFS copy, so:
           // exclusive locking (no hot-journal probe / header re-read per transaction), SQLite's own
           // rollback journal in RAM (ROLLBACK and SAVEPOINT still work), no syncs of the MEMFS file.
           db.exec("PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY");
+          raw = new RawStatements(this.SQL, this.memory, db, STATEMENT_CACHE_MAX);
         } catch (err) {
+          db?.close();
           throw new StorageError(`${this.file}: cannot load the database: ${errMsg(err)}`);
         }
         this.dropDb();
         this.closeFd("jfd");
         this.closeFd("dbfd");
         this.db = db;
+        this.raw = raw;
         this.gen = dgen;
         this.dbfd = dfd;
         dfd = null;
@@ -1038,7 +1045,6 @@ export class DurableSqlite {
     const gen = nextGen(this.gen);
     try {
       const img = this.db!.export();
-      this.freeStatements(); // older sql.js versions free prepared statements on export
       buf = Buffer.from(img.buffer, img.byteOffset, img.byteLength);
     } catch (err) {
       this.lastCompactionError = new StorageError(`${this.file}: compaction failed: ${errMsg(err)}`);
@@ -1186,7 +1192,6 @@ export class DurableSqlite {
     const db = this.db!;
     const newGen = nextGen(this.gen);
     const img = db.export();
-    this.freeStatements(); // older sql.js versions free prepared statements on export
     const buf = Buffer.from(img.buffer, img.byteOffset, img.byteLength);
     buf.writeUInt32BE(newGen, 60);
     buf.writeUInt32BE(0, BASE_OFFSET_AT); // the journal is replaced or removed: the image holds it all
@@ -1215,61 +1220,21 @@ export class DurableSqlite {
   // ------------------------------------------------------------------------------------------------
   // sql.js plumbing
 
-  private stmt(sql: string): Statement {
-    let s = this.statements.get(sql);
-    if (!s) {
-      if (this.statements.size >= STATEMENT_CACHE_MAX) this.freeStatements();
-      s = this.db!.prepare(sql);
-      this.statements.set(sql, s);
-    }
-    return s;
-  }
-
   private runStmt(sql: string, params?: readonly SqlParam[]): void {
-    const s = this.stmt(sql);
-    try {
-      if (params && params.length) s.bind(params as SqlValue[]);
-      s.step();
-    } finally {
-      s.reset();
-    }
+    this.raw!.run(sql, params);
   }
 
   private query(sql: string, params: readonly SqlParam[], first = false): SqlRow[] {
-    let s: Statement;
     try {
-      s = this.stmt(sql);
+      return this.raw!.rows(sql, params, first);
     } catch (err) {
       throw new StorageError(`${this.file}: ${errMsg(err)} (in ${sql})`);
     }
-    const rows: SqlRow[] = [];
-    try {
-      if (params.length) s.bind(params as SqlValue[]);
-      while (s.step()) {
-        rows.push(s.getAsObject());
-        if (first) break;
-      }
-    } catch (err) {
-      throw new StorageError(`${this.file}: ${errMsg(err)} (in ${sql})`);
-    } finally {
-      s.reset();
-    }
-    return rows;
-  }
-
-  private freeStatements(): void {
-    for (const s of this.statements.values()) {
-      try {
-        s.free();
-      } catch {
-        /* already freed */
-      }
-    }
-    this.statements.clear();
   }
 
   private dropDb(): void {
-    this.freeStatements();
+    this.raw?.free();
+    this.raw = null;
     this.db?.close();
     this.db = null;
   }
