@@ -86,6 +86,19 @@ export function percentDecode(text: string): string {
   }
 }
 
+/** Raw header name → Prosody's key (`Content-Type` → `content_type`); names repeat across requests. */
+const keyCache = new Map<string, string>();
+const KEY_CACHE_MAX = 1000;
+
+function headerKey(raw: string): string {
+  let key = keyCache.get(raw);
+  if (key === undefined) {
+    key = raw.toLowerCase().replace(/-/g, "_");
+    if (keyCache.size < KEY_CACHE_MAX) keyCache.set(raw, key);
+  }
+  return key;
+}
+
 /**
  * Header map from node's rawHeaders: lower-case, '-' → '_', duplicates joined with ','.
  * node hands values over as Latin-1 (one char per byte); valid UTF-8 is decoded, so that a
@@ -94,7 +107,7 @@ export function percentDecode(text: string): string {
 export function headerMap(rawHeaders: readonly string[]): Record<string, string> {
   const headers: Record<string, string> = Object.create(null);
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!.toLowerCase().replace(/-/g, "_");
+    const name = headerKey(rawHeaders[i]!);
     let value = rawHeaders[i + 1]!;
     if (/[\x80-\xff]/.test(value) && !/[^\x00-\xff]/.test(value)) {
       try {

@@ -30,8 +30,12 @@ export function isValidHeaderName(name: string): boolean {
  * control characters are dropped, and non-ASCII text is sent as its UTF-8 bytes (returned
  * as a Latin-1 string, one char per byte, which is how node writes header values).
  */
+const PLAIN_VALUE = /^[\t\x20-\x7e]*$/;
+
 export function headerValue(value: unknown): string {
-  let text = String(value).replace(/[\r\n]+/g, " ").replace(/[\x00-\x08\x0a-\x1f\x7f]/g, "");
+  const plain = typeof value === "string" ? value : String(value);
+  if (PLAIN_VALUE.test(plain)) return plain; // the common case: nothing to change
+  let text = plain.replace(/[\r\n]+/g, " ").replace(/[\x00-\x08\x0a-\x1f\x7f]/g, "");
   if (/[^\x00-\x7f]/.test(text)) text = Buffer.from(text, "utf8").toString("latin1");
   return text;
 }

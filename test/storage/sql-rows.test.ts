@@ -91,6 +91,23 @@ test("JSON: control characters as \\u00XX uppercase, short escapes, no null memb
   await db.close();
 });
 
+test("JSON: the fast path never leaks JSON.stringify's forms (text that looks like [] or \\u, nested [])", async () => {
+  const { db, map } = await fresh();
+  const m = map("f");
+  await m.set(null, "a", { s: "a [] b", t: "\\u0041 literally", l: ["x", []], plain: "é/ok" });
+  await m.set(null, "b", { s: "no specials", n: [1, { e: [] }] });
+  await m.set(null, "c", { s: "only \u007f and ünï", n: -0, f: 0.1, big: 1e21 });
+  assert.equal(
+    rows(db, "f").map((r) => r[5]),
+    [
+      '{"s":"a [] b","t":"\\\\u0041 literally","l":["x",{}],"plain":"é/ok"}',
+      '{"s":"no specials","n":[1,{"e":{}}]}',
+      '{"s":"only \u007f and ünï","n":0,"f":0.1,"big":1e+21}',
+    ],
+  );
+  await db.close();
+});
+
 test("map set deletes then inserts; set(undefined) deletes; one row per key", async () => {
   const { db, map } = await fresh();
   const m = map("invite_token");
