@@ -33,7 +33,8 @@ function isPlainObject(v: object): boolean {
   return proto === Object.prototype || proto === null;
 }
 
-function copy(v: unknown, where: Where, depth: number, seen: Set<object>): StoreValue {
+/** Validates `v`; with `build`, returns a deep copy without null/undefined members, else `v` itself. */
+function copy(v: unknown, where: Where, depth: number, seen: Set<object>, build: boolean): StoreValue {
   switch (typeof v) {
     case "string":
     case "boolean":
@@ -48,23 +49,25 @@ function copy(v: unknown, where: Where, depth: number, seen: Set<object>): Store
       seen.add(v);
       let out: StoreValue;
       if (Array.isArray(v)) {
-        const arr: StoreValue[] = new Array(v.length);
+        const arr: StoreValue[] = build ? new Array(v.length) : [];
         for (let i = 0; i < v.length; i++) {
           const item: unknown = v[i];
           if (item === undefined || item === null) {
             throw new StorageError(`${whereText(where)}: array item ${i + 1} is ${item === null ? "null" : "undefined"} (a Lua sequence cannot hold nil)`);
           }
-          arr[i] = copy(item, where, depth + 1, seen);
+          const c = copy(item, where, depth + 1, seen, build);
+          if (build) arr[i] = c;
         }
-        out = arr;
+        out = build ? arr : (v as StoreValue[]);
       } else if (isPlainObject(v)) {
         const obj: { [key: string]: StoreValue } = {};
         for (const key of Object.keys(v)) {
           const member: unknown = (v as Record<string, unknown>)[key];
           if (member === undefined || member === null) continue;
-          obj[key] = copy(member, where, depth + 1, seen);
+          const c = copy(member, where, depth + 1, seen, build);
+          if (build) obj[key] = c;
         }
-        out = obj;
+        out = build ? obj : (v as StoreValue);
       } else {
         throw new StorageError(`${whereText(where)}: cannot store a ${describe(v)}`);
       }
@@ -76,9 +79,17 @@ function copy(v: unknown, where: Where, depth: number, seen: Set<object>): Store
   }
 }
 
+/**
+ * Throws StorageError (naming `where`) for unstorable data, like cloneValue, without copying.
+ * The value may still hold null/undefined object members (which storing drops).
+ */
+export function checkValue(v: unknown, where: Where = "storage"): void {
+  copy(v, where, 0, new Set(), false);
+}
+
 /** A validated deep copy of `v`. Throws StorageError (naming `where`) for unstorable data. */
 export function cloneValue(v: unknown, where: Where = "storage"): StoreValue {
-  return copy(v, where, 0, new Set());
+  return copy(v, where, 0, new Set(), true);
 }
 
 /**
@@ -90,7 +101,19 @@ export function cloneRecord(rec: unknown, where: Where = "storage"): StoreRecord
   if (typeof rec !== "object" || Array.isArray(rec) || !isPlainObject(rec)) {
     throw new StorageError(`${whereText(where)}: a keyval record must be a plain object, got ${describe(rec)}`);
   }
-  const out = copy(rec, where, 0, new Set()) as StoreRecord;
+  const out = copy(rec, where, 0, new Set(), true) as StoreRecord;
   for (const _ in out) return out;
   return undefined;
+}
+
+/**
+ * A deep copy of a value already known to be plain store data (from our own decoder): no checks,
+ * so it is cheap enough to hand out a fresh copy of a cached value on every read.
+ */
+export function copyStoreValue(v: StoreValue): StoreValue {
+  if (typeof v !== "object") return v;
+  if (Array.isArray(v)) return v.map(copyStoreValue);
+  const out: { [key: string]: StoreValue } = {};
+  for (const key of Object.keys(v)) out[key] = copyStoreValue(v[key]!);
+  return out;
 }

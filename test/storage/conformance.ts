@@ -14,6 +14,7 @@ import {
   type MapStore,
   type StorageProvider,
   type StoreRecord,
+  type StoreValue,
 } from "../../src/storage/types.js";
 
 type Made = { provider: StorageProvider; cleanup(): Promise<void> };
@@ -204,6 +205,29 @@ export function storageConformance(name: string, makeProvider: () => Promise<Mad
       const m = map(pick(provider), "invite_token");
       assert.is(await m.get(null, "nope"), undefined);
       assert.is(await m.get("alice", "nope"), undefined);
+    });
+
+    test(`${label}: unstorable values reject with StorageError and store nothing`, async ({ provider }) => {
+      const m = map(pick(provider), "bad");
+      const cycle: Record<string, unknown> = { a: 1 };
+      cycle.self = cycle;
+      const bads: unknown[] = [
+        { f: () => 1 },
+        { nested: { n: NaN } },
+        { when: new Date(0) },
+        cycle,
+        [1, null, 2],
+        { deep: { list: ["x", Symbol("s")] } },
+      ];
+      for (const bad of bads) {
+        try {
+          await m.set(null, "k", bad as StoreValue);
+          assert.unreachable(`accepted ${JSON.stringify(Object.keys(bad as object))}`);
+        } catch (err) {
+          assert.instance(err, StorageError);
+        }
+      }
+      assert.is(await m.get(null, "k"), undefined);
     });
 
     test(`${label}: set/get round trip, null user separate`, async ({ provider }) => {

@@ -28,6 +28,11 @@ test("a cached read hands out a fresh copy every time", async () => {
   const first = (await map.get(null, "k")) as { list: number[]; nested: { a: string } };
   first.list.push(3);
   first.nested.a = "changed";
+  // A hit (served from the cached, already decoded value) is a copy too, however deep.
+  const second = (await map.get(null, "k")) as { list: number[]; nested: { a: string } };
+  assert.equal(second, { list: [1, 2], nested: { a: "x" } });
+  second.list.push(4);
+  second.nested.a = "changed again";
   assert.equal(await map.get(null, "k"), { list: [1, 2], nested: { a: "x" } });
   await db.close();
 });

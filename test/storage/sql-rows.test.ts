@@ -91,18 +91,20 @@ test("JSON: control characters as \\u00XX uppercase, short escapes, no null memb
   await db.close();
 });
 
-test("JSON: the fast path never leaks JSON.stringify's forms (text that looks like [] or \\u, nested [])", async () => {
+test("JSON: the fast path never leaks JSON.stringify's forms ([] or \\u in text, nested [], null members)", async () => {
   const { db, map } = await fresh();
   const m = map("f");
   await m.set(null, "a", { s: "a [] b", t: "\\u0041 literally", l: ["x", []], plain: "é/ok" });
   await m.set(null, "b", { s: "no specials", n: [1, { e: [] }] });
   await m.set(null, "c", { s: "only \u007f and ünï", n: -0, f: 0.1, big: 1e21 });
+  await m.set(null, "d", { s: "x", gone: null as unknown as string, in: { also: null as unknown as string, u: undefined as unknown as string, k: 1 } });
   assert.equal(
     rows(db, "f").map((r) => r[5]),
     [
       '{"s":"a [] b","t":"\\\\u0041 literally","l":["x",{}],"plain":"é/ok"}',
       '{"s":"no specials","n":[1,{"e":{}}]}',
       '{"s":"only \u007f and ünï","n":0,"f":0.1,"big":1e+21}',
+      '{"s":"x","in":{"k":1}}',
     ],
   );
   await db.close();

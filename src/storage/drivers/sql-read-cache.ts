@@ -3,8 +3,9 @@
  *
  * Why: a map `get` through sql.js (bind, step, copy the row out of WebAssembly) costs more than the
  * rest of a typical request, and some keys are read on every request (an API key) while written
- * almost never. A cached entry holds the row's raw `type`/`value` text (decoded afresh on every hit,
- * so callers can never share or mutate a cached object) and is valid only while
+ * almost never. A cached entry holds the row's raw `type`/`value` text and, once read, its decoded
+ * value; every hit hands out a fresh deep copy of that (callers can never share or mutate a cached
+ * object), which is cheaper than decoding again. An entry is valid only while
  * - the database has taken in no change from another process (`DurableSqlite.foreignChanges()`,
  *   which also does the same freshness check a read does, so a key deleted by prosodyctl is gone
  *   for the server at once), and
@@ -12,6 +13,7 @@
  *   (`LocalWrites`, shared by every provider using the database).
  */
 import type { DurableSqlite } from "../sqlite/durable-db.js";
+import type { StoreValue } from "../types.js";
 
 /** Per database: counters moved by every local write, per (host, store) and per host (purge). */
 export class LocalWrites {
@@ -44,6 +46,8 @@ export function localWritesOf(db: DurableSqlite): LocalWrites {
 export interface CachedRow {
   type: unknown;
   value: unknown;
+  /** The decoded value, once a read has decoded it (never handed out itself: copy it). */
+  decoded?: { value: StoreValue | undefined };
 }
 
 interface Entry {

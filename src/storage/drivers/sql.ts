@@ -13,7 +13,7 @@
  */
 import path from "node:path";
 import { DurableSqlite, type DurableSqliteOptions, type DurableTx, type SqlParam, type SqlStatement } from "../sqlite/durable-db.js";
-import { cloneRecord, whereText, type Where } from "../values.js";
+import { cloneRecord, copyStoreValue, whereText, type Where } from "../values.js";
 import {
   REMOVE,
   StorageError,
@@ -252,7 +252,11 @@ export function createSqlProvider(opts: { host: string; db: DurableSqlite }): St
           row = r && { type: r.type, value: r.value };
           cache.remember(ck, foreign, version, row);
         }
-        return row ? decodeRow(row, store, user, key) : undefined;
+        if (!row) return undefined;
+        // Decoded once per cached row (a decoding error is thrown again on every read, not kept).
+        row.decoded ??= { value: decodeRow(row, store, user, key) };
+        const v = row.decoded.value;
+        return v === undefined ? undefined : copyStoreValue(v);
       },
       async set(user, key, value) {
         await apply(user, [[key, norm(value)]]);
