@@ -441,6 +441,40 @@ test("group commit of plain statement groups: one failing group rejects alone, t
   await again.close();
 });
 
+test("a commit failing after its append (its fdatasync already running) is taken back whole", async () => {
+  let failNext = 0;
+  const file = newDb();
+  const db = await DurableSqlite.open(file, {
+    hooks: {
+      at(point) {
+        if (point === "append:before-commit" && failNext > 0) {
+          failNext--;
+          throw new Error("commit failed (simulated)");
+        }
+      },
+    },
+  });
+  await db.execute([[`CREATE TABLE t (k TEXT)`]]);
+  await db.execute([[`INSERT INTO t VALUES ('kept1')`]]);
+  failNext = 3; // more failures than syncs may overlap: each must end its sync's bookkeeping
+  for (let i = 0; i < 3; i++) {
+    const err = await db.execute([[`INSERT INTO t VALUES ('lost')`]]).then(() => undefined, (e: unknown) => e);
+    assert.instance(err, StorageError);
+    assert.match(String(err), /commit failed \(simulated\)/);
+  }
+  const inTime = await Promise.race([
+    db.execute([[`INSERT INTO t VALUES ('kept2')`]]).then(() => true),
+    new Promise<boolean>((r) => setTimeout(() => r(false), 5000)),
+  ]);
+  assert.ok(inTime, "writes go on after failed commits (no sync slot leaked)");
+  assert.equal(db.all(`SELECT k FROM t ORDER BY rowid`).map((r) => r.k), ["kept1", "kept2"]);
+  await db.close();
+  // The journal does not bring the rejected writes back.
+  const again = await DurableSqlite.open(file);
+  assert.equal(again.all(`SELECT k FROM t ORDER BY rowid`).map((r) => r.k), ["kept1", "kept2"]);
+  await again.close();
+});
+
 test("group commit: a failing group rejects alone; transactions roll back on throw", async () => {
   const db = await DurableSqlite.open(newDb());
   await db.execute([[`CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)`]]);

@@ -135,6 +135,7 @@ const CONTROL_SQL = /^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE|VACUUM|ATT
 export type HookPoint =
   | "append:before-write"
   | "append:after-write"
+  | "append:before-commit"
   | "append:after-sync"
   | "compact:before-image-write"
   | "compact:before-db-rename"
@@ -816,7 +817,9 @@ export class DurableSqlite {
     const done: [Settle, unknown][] = [];
     const compacts: (Settle & { removeJournal: boolean })[] = [];
     let inTx = false;
-    let syncFd: number | null = null;
+    // The fdatasync of this commit's record: started right after the append, so that it runs
+    // while the in-memory COMMIT (and any compaction snapshot) is still busy on this thread.
+    let syncing: { fd: number; done: Promise<void>; at: number } | null = null;
     this.inFlush = true;
     try {
       if (!this.current || this.jStale || this.jBehind || this.jfd === null || this.db === null) this.syncUnderLock();
@@ -870,7 +873,10 @@ export class DurableSqlite {
         this.stats.records++;
         this.stats.journalBytesAppended += rec.length;
         this.encoder.trim();
-        syncFd = fd;
+        this.pinFd(fd);
+        this.syncsInFlight++;
+        syncing = { fd, done: fdatasync(fd), at };
+        this.hook("append:before-commit");
       }
       this.runStmt("COMMIT");
       inTx = false;
@@ -885,6 +891,17 @@ export class DurableSqlite {
       const e = err instanceof StorageError ? err : new StorageError(`${this.file}: ${errMsg(err)}`);
       // Settled promises ignore this; groups not yet reached by the loop get it.
       for (const p of batch) p.reject(e);
+      if (syncing) {
+        // Appended but not committed: take the record back (we still hold the lock, so nobody
+        // has read it), or a reload would bring back a write whose promise was rejected.
+        try {
+          fs.ftruncateSync(syncing.fd, syncing.at);
+          this.jOffset = syncing.at;
+        } catch {
+          this.dbIno = -1; // cannot tell what the journal holds: reload before the next use
+        }
+        void this.syncEnded(syncing.fd, syncing.done.catch(() => {}));
+      }
       this.inFlush = false;
       this.releaseLock();
       return;
@@ -905,12 +922,9 @@ export class DurableSqlite {
         else p.resolve(v);
       }
     };
-    if (syncFd === null) settle();
+    if (syncing === null) settle();
     else {
-      const fd = syncFd;
-      this.pinFd(fd);
-      this.syncsInFlight++;
-      const synced = fdatasync(fd).then(
+      const synced = syncing.done.then(
         () => {
           this.stats.fsyncs++;
           this.hook("append:after-sync");
@@ -921,12 +935,7 @@ export class DurableSqlite {
           settle(new StorageError(`${this.journalFile}: fdatasync failed, the write may not be durable: ${errMsg(err)}`));
         },
       );
-      void synced.finally(() => {
-        this.unpinFd(fd);
-        this.syncsInFlight--;
-        this.kick();
-        this.settleDrain();
-      });
+      void this.syncEnded(syncing.fd, synced);
       // A compaction starts only once this commit is durable (it resolves its writers first).
       if (compactNow) await synced;
     }
@@ -965,6 +974,18 @@ export class DurableSqlite {
   private releaseLock(): void {
     this.current = false;
     this.lock.release();
+  }
+
+  /** Bookkeeping once a commit's fdatasync (and its settling) is over; the next commit may start. */
+  private async syncEnded(fd: number, settled: Promise<void>): Promise<void> {
+    try {
+      await settled;
+    } finally {
+      this.unpinFd(fd);
+      this.syncsInFlight--;
+      this.kick();
+      this.settleDrain();
+    }
   }
 
   /** An fd with an fdatasync in flight is closed only once the sync is done (fd numbers get reused). */
