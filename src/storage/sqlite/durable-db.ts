@@ -127,6 +127,15 @@ const CONTENDED_MS = 250;
 /** After a failed background compaction (disk full, …), the next attempt waits this long. */
 const COMPACT_RETRY_MS = 10_000;
 const STATEMENT_CACHE_MAX = 256;
+/**
+ * Connection settings of the working copy (not stored in the file). Nobody else opens this MEMFS
+ * copy, so: exclusive locking (no hot-journal probe / header re-read per transaction), SQLite's own
+ * rollback journal in RAM (ROLLBACK and SAVEPOINT still work), no syncs of the MEMFS file.
+ */
+const CONNECTION_PRAGMAS = "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY";
+/** Room to grow given to a loaded image: its own size, within these bounds (see withGrowthRoom). */
+const GROWTH_ROOM_MIN = 16 << 20;
+const GROWTH_ROOM_MAX = 64 << 20;
 const SQLITE_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
 const SQLITE_JOURNAL_MAGIC = Buffer.from([0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]);
 const CONTROL_SQL = /^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE|VACUUM|ATTACH|DETACH)\b/i;
@@ -174,6 +183,8 @@ export interface DurableStats {
   reloads: number;
   /** Records of other processes applied by catch-up. */
   recordsReplayed: number;
+  /** Working copies moved into a fresh in-memory file with growth room (at background compactions). */
+  rehomes: number;
 }
 
 type Settle = { resolve(v: unknown): void; reject(e: unknown): void };
@@ -237,6 +248,25 @@ interface BackgroundCompaction {
   tmp?: string;
 }
 
+/**
+ * The image followed by zeroed room to grow into. sql.js keeps the database in an in-memory file
+ * that it enlarges by 12.5 % at a time, copying the whole file each time: on a 40 MB store a 40 ms
+ * pause every few thousand writes. SQLite ignores bytes past the size recorded in a valid header
+ * (and exports and images hold only the recorded pages), so the room costs memory, not format.
+ * An image whose header size is not valid (old SQLite versions) is left as it is.
+ */
+export function withGrowthRoom(img: Uint8Array): Uint8Array {
+  if (img.length < 100) return img;
+  const h = Buffer.from(img.buffer, img.byteOffset, 100);
+  const pageSize = h.readUInt16BE(16) === 1 ? 65536 : h.readUInt16BE(16);
+  const headerValid = h.readUInt32BE(92) === h.readUInt32BE(24) && h.readUInt32BE(28) * pageSize === img.length;
+  if (!headerValid) return img;
+  const room = Math.min(GROWTH_ROOM_MAX, Math.max(GROWTH_ROOM_MIN, img.length));
+  const out = new Uint8Array(img.length + room);
+  out.set(img);
+  return out;
+}
+
 export class DurableSqlite {
   readonly file: string;
   readonly journalFile: string;
@@ -249,6 +279,7 @@ export class DurableSqlite {
     dbBytesWritten: 0,
     reloads: 0,
     recordsReplayed: 0,
+    rehomes: 0,
   };
   /** The last background compaction failure (the writes themselves had succeeded). */
   lastCompactionError: unknown;
@@ -575,11 +606,8 @@ export class DurableSqlite {
         let db: Database | undefined;
         let raw: RawStatements;
         try {
-          db = img.length ? new this.SQL.Database(img) : new this.SQL.Database();
-          // Connection settings (not stored in the file). Nobody else opens this MEMFS copy, so:
-          // exclusive locking (no hot-journal probe / header re-read per transaction), SQLite's own
-          // rollback journal in RAM (ROLLBACK and SAVEPOINT still work), no syncs of the MEMFS file.
-          db.exec("PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY");
+          db = img.length ? new this.SQL.Database(withGrowthRoom(img)) : new this.SQL.Database();
+          db.exec(CONNECTION_PRAGMAS);
           raw = new RawStatements(this.SQL, this.memory, db, STATEMENT_CACHE_MAX);
         } catch (err) {
           db?.close();
@@ -1072,6 +1100,7 @@ export class DurableSqlite {
       this.bgRetryAt = Date.now() + COMPACT_RETRY_MS;
       return;
     }
+    this.rehome(buf);
     buf.writeUInt32BE(gen, 60);
     buf.writeUInt32BE(this.jOffset, BASE_OFFSET_AT);
     const bg: BackgroundCompaction = { base: this.jOffset, gen, dbIno: this.dbIno, jIno: this.jIno, size: buf.length };
@@ -1089,6 +1118,26 @@ export class DurableSqlite {
         this.settleDrain();
       },
     );
+  }
+
+  /**
+   * Moves the working copy into a fresh in-memory file made from `img` (its exact current state)
+   * plus growth room (see withGrowthRoom): between compactions the store then grows without sql.js
+   * enlarging and copying its file. Best effort: on failure the old copy simply stays in use.
+   */
+  private rehome(img: Uint8Array): void {
+    let db: Database | undefined;
+    try {
+      db = new this.SQL.Database(withGrowthRoom(img));
+      db.exec(CONNECTION_PRAGMAS);
+      const raw = new RawStatements(this.SQL, this.memory, db, STATEMENT_CACHE_MAX);
+      this.dropDb();
+      this.db = db;
+      this.raw = raw;
+      this.stats.rehomes++;
+    } catch {
+      if (db && db !== this.db) db.close();
+    }
   }
 
   /** After a compaction renamed its image over the DB file: make the syncs durable, follow the new file. */

@@ -1,0 +1,86 @@
+/**
+ * withGrowthRoom(): a loaded image gets zeroed room to grow into, which SQLite ignores (valid
+ * header size), and which never reaches the files: the compacted DB holds exactly its pages.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { DurableSqlite, withGrowthRoom } from "../../src/storage/sqlite/durable-db.js";
+import { loadSqlJs } from "../../src/storage/sqlite/sqljs.js";
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "prosody-ts-growth-"));
+process.on("exit", () => fs.rmSync(root, { recursive: true, force: true }));
+const { SQL } = await loadSqlJs();
+
+function image(rows: number): Uint8Array {
+  const db = new SQL.Database();
+  db.exec(`CREATE TABLE t (k TEXT, v TEXT); CREATE INDEX ti ON t (k);`);
+  db.exec(`WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < ${rows}) INSERT INTO t SELECT printf('k%08d', i), hex(randomblob(50)) FROM c`);
+  const img = db.export();
+  db.close();
+  return img;
+}
+
+test("a valid image gets room (its own size, at least 16 MiB); an image without a valid header size does not", () => {
+  const img = image(2000);
+  const roomy = withGrowthRoom(img);
+  assert.ok(roomy.length >= img.length + 16 * 1024 * 1024);
+  assert.equal(Buffer.from(roomy.subarray(0, img.length)), Buffer.from(img));
+  assert.ok(roomy.subarray(img.length).every((b) => b === 0));
+  // "version-valid-for" (offset 92) no longer matching the change counter: SQLite would size the
+  // database by the file, so zeros would become pages. Such an image is loaded as it is.
+  const stale = Uint8Array.from(img);
+  Buffer.from(stale.buffer).writeUInt32BE(Buffer.from(stale.buffer).readUInt32BE(24) + 1, 92);
+  assert.is(withGrowthRoom(stale), stale);
+  const short = img.subarray(0, 50);
+  assert.is(withGrowthRoom(short), short);
+});
+
+test("a store loaded with room grows into it, stays intact, and its compacted file holds only its pages", async () => {
+  const file = path.join(root, "a.sqlite");
+  fs.writeFileSync(file, image(5000));
+  const db = await DurableSqlite.open(file);
+  for (let i = 0; i < 20; i++) {
+    await db.execute([[`WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 500) INSERT INTO t SELECT hex(randomblob(8)), hex(randomblob(50)) FROM c`]]);
+  }
+  assert.equal(db.all(`PRAGMA integrity_check`), [{ integrity_check: "ok" }]);
+  assert.equal(db.get(`SELECT count(*) AS n FROM t`), { n: 15000 });
+  await db.close({ compact: true });
+  const bytes = fs.readFileSync(file);
+  const pageSize = bytes.readUInt16BE(16);
+  assert.is(bytes.length, bytes.readUInt32BE(28) * pageSize, "file size = header page count x page size");
+  const again = await DurableSqlite.open(file);
+  assert.equal(again.get(`SELECT count(*) AS n FROM t`), { n: 15000 });
+  assert.equal(again.all(`PRAGMA integrity_check`), [{ integrity_check: "ok" }]);
+  await again.close();
+});
+
+test("background compactions move the working copy into a roomy file; nothing is lost or mixed up", async () => {
+  const file = path.join(root, "b.sqlite");
+  const db = await DurableSqlite.open(file, { compactThresholdBytes: 64 * 1024 });
+  await db.execute([[`CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)`]]);
+  const writes: Promise<void>[] = [];
+  for (let i = 0; i < 3000; i++) writes.push(db.execute([[`INSERT INTO t VALUES (?, ?)`, [`k${i}`, "v".repeat(100)]]]));
+  await Promise.all(writes);
+  // A few more commits let the background image be installed.
+  for (let i = 0; i < 200 && db.stats.compactions === 0; i++) {
+    await db.execute([[`INSERT INTO t VALUES (?, ?)`, [`x${i}`, "x"]]]);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await db.execute([[`DELETE FROM t WHERE k LIKE 'x%'`]]);
+  assert.ok(db.stats.compactions >= 1 && db.stats.rehomes >= 1, JSON.stringify(db.stats));
+  // Statements prepared before a move keep working after it (they are prepared again).
+  assert.equal(db.get(`SELECT count(*) AS n, min(k) AS lo, max(k) AS hi FROM t`), { n: 3000, lo: "k0", hi: "k999" });
+  await db.execute([[`UPDATE t SET v = ? WHERE k = ?`, ["changed", "k42"]]]);
+  assert.equal(db.all(`PRAGMA integrity_check`), [{ integrity_check: "ok" }]);
+  await db.compact(); // an image of the working copy now, with an empty journal: it must hold everything
+  await db.close();
+  const again = await DurableSqlite.open(file);
+  assert.equal(again.get(`SELECT count(*) AS n FROM t`), { n: 3000 });
+  assert.equal(again.get(`SELECT v FROM t WHERE k = ?`, ["k42"]), { v: "changed" });
+  await again.close();
+});
+
+test.run();
