@@ -23,10 +23,10 @@ function image(rows: number): Uint8Array {
   return img;
 }
 
-test("a valid image gets room (its own size, at least 16 MiB); an image without a valid header size does not", () => {
+test("a valid image gets room (its own size, at least 32 MiB); an image without a valid header size does not", () => {
   const img = image(2000);
   const roomy = withGrowthRoom(img);
-  assert.ok(roomy.length >= img.length + 16 * 1024 * 1024);
+  assert.ok(roomy.length >= img.length + 32 * 1024 * 1024);
   assert.equal(Buffer.from(roomy.subarray(0, img.length)), Buffer.from(img));
   assert.ok(roomy.subarray(img.length).every((b) => b === 0));
   // "version-valid-for" (offset 92) no longer matching the change counter: SQLite would size the
@@ -54,32 +54,6 @@ test("a store loaded with room grows into it, stays intact, and its compacted fi
   const again = await DurableSqlite.open(file);
   assert.equal(again.get(`SELECT count(*) AS n FROM t`), { n: 15000 });
   assert.equal(again.all(`PRAGMA integrity_check`), [{ integrity_check: "ok" }]);
-  await again.close();
-});
-
-test("background compactions move the working copy into a roomy file; nothing is lost or mixed up", async () => {
-  const file = path.join(root, "b.sqlite");
-  const db = await DurableSqlite.open(file, { compactThresholdBytes: 64 * 1024 });
-  await db.execute([[`CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)`]]);
-  const writes: Promise<void>[] = [];
-  for (let i = 0; i < 3000; i++) writes.push(db.execute([[`INSERT INTO t VALUES (?, ?)`, [`k${i}`, "v".repeat(100)]]]));
-  await Promise.all(writes);
-  // A few more commits let the background image be installed.
-  for (let i = 0; i < 200 && db.stats.compactions === 0; i++) {
-    await db.execute([[`INSERT INTO t VALUES (?, ?)`, [`x${i}`, "x"]]]);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  await db.execute([[`DELETE FROM t WHERE k LIKE 'x%'`]]);
-  assert.ok(db.stats.compactions >= 1 && db.stats.rehomes >= 1, JSON.stringify(db.stats));
-  // Statements prepared before a move keep working after it (they are prepared again).
-  assert.equal(db.get(`SELECT count(*) AS n, min(k) AS lo, max(k) AS hi FROM t`), { n: 3000, lo: "k0", hi: "k999" });
-  await db.execute([[`UPDATE t SET v = ? WHERE k = ?`, ["changed", "k42"]]]);
-  assert.equal(db.all(`PRAGMA integrity_check`), [{ integrity_check: "ok" }]);
-  await db.compact(); // an image of the working copy now, with an empty journal: it must hold everything
-  await db.close();
-  const again = await DurableSqlite.open(file);
-  assert.equal(again.get(`SELECT count(*) AS n FROM t`), { n: 3000 });
-  assert.equal(again.get(`SELECT v FROM t WHERE k = ?`, ["k42"]), { v: "changed" });
   await again.close();
 });
 

@@ -134,7 +134,7 @@ const STATEMENT_CACHE_MAX = 256;
  */
 const CONNECTION_PRAGMAS = "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY";
 /** Room to grow given to a loaded image: its own size, within these bounds (see withGrowthRoom). */
-const GROWTH_ROOM_MIN = 16 << 20;
+const GROWTH_ROOM_MIN = 32 << 20;
 const GROWTH_ROOM_MAX = 64 << 20;
 const SQLITE_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
 const SQLITE_JOURNAL_MAGIC = Buffer.from([0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]);
@@ -183,8 +183,6 @@ export interface DurableStats {
   reloads: number;
   /** Records of other processes applied by catch-up. */
   recordsReplayed: number;
-  /** Working copies moved into a fresh in-memory file with growth room (at background compactions). */
-  rehomes: number;
 }
 
 type Settle = { resolve(v: unknown): void; reject(e: unknown): void };
@@ -279,7 +277,6 @@ export class DurableSqlite {
     dbBytesWritten: 0,
     reloads: 0,
     recordsReplayed: 0,
-    rehomes: 0,
   };
   /** The last background compaction failure (the writes themselves had succeeded). */
   lastCompactionError: unknown;
@@ -1100,7 +1097,6 @@ export class DurableSqlite {
       this.bgRetryAt = Date.now() + COMPACT_RETRY_MS;
       return;
     }
-    this.rehome(buf);
     buf.writeUInt32BE(gen, 60);
     buf.writeUInt32BE(this.jOffset, BASE_OFFSET_AT);
     const bg: BackgroundCompaction = { base: this.jOffset, gen, dbIno: this.dbIno, jIno: this.jIno, size: buf.length };
@@ -1118,26 +1114,6 @@ export class DurableSqlite {
         this.settleDrain();
       },
     );
-  }
-
-  /**
-   * Moves the working copy into a fresh in-memory file made from `img` (its exact current state)
-   * plus growth room (see withGrowthRoom): between compactions the store then grows without sql.js
-   * enlarging and copying its file. Best effort: on failure the old copy simply stays in use.
-   */
-  private rehome(img: Uint8Array): void {
-    let db: Database | undefined;
-    try {
-      db = new this.SQL.Database(withGrowthRoom(img));
-      db.exec(CONNECTION_PRAGMAS);
-      const raw = new RawStatements(this.SQL, this.memory, db, STATEMENT_CACHE_MAX);
-      this.dropDb();
-      this.db = db;
-      this.raw = raw;
-      this.stats.rehomes++;
-    } catch {
-      if (db && db !== this.db) db.close();
-    }
   }
 
   /** After a compaction renamed its image over the DB file: make the syncs durable, follow the new file. */
