@@ -10,7 +10,8 @@ for (const dir of existsSync("plugins") ? readdirSync("plugins") : []) {
 }
 
 export default defineConfig({
-  entry: { index: "src/index.ts", util: "src/util/index.ts", cli: "src/cli/bin.ts", ...plugins },
+  // The compaction snapshot worker is loaded by file name (beside the bundle that starts it).
+  entry: { index: "src/index.ts", util: "src/util/index.ts", cli: "src/cli/bin.ts", "snapshot-worker": "src/storage/sqlite/snapshot-worker.ts", ...plugins },
   // Plugins reach the host through the package's public entry points (resolved by Node as a
   // self-reference), never through a bundled copy of the core.
   external: ["prosody-ts", "prosody-ts/util"],

@@ -115,6 +115,7 @@ import {
 } from "./journal.js";
 import { ProcessLock, lockName } from "./lock.js";
 import { RawStatements } from "./raw-sqlite.js";
+import { snapshots } from "./snapshot-client.js";
 import { loadSqlJs, type WasmMemory } from "./sqljs.js";
 
 export type { SqlParam, SqlStatement } from "./journal.js";
@@ -183,6 +184,8 @@ export interface DurableStats {
   reloads: number;
   /** Records of other processes applied by catch-up. */
   recordsReplayed: number;
+  /** Background compaction images built by the snapshot worker (not by an export in this thread). */
+  workerSnapshots: number;
 }
 
 type Settle = { resolve(v: unknown): void; reject(e: unknown): void };
@@ -277,6 +280,7 @@ export class DurableSqlite {
     dbBytesWritten: 0,
     reloads: 0,
     recordsReplayed: 0,
+    workerSnapshots: 0,
   };
   /** The last background compaction failure (the writes themselves had succeeded). */
   lastCompactionError: unknown;
@@ -1080,40 +1084,54 @@ export class DurableSqlite {
 
   /**
    * Compaction without stopping writers. Here, right after a commit (under the lock, our copy
-   * current): snapshot the in-memory DB as the next generation's image, marked as holding the
-   * journal up to the current offset. Then, while commits go on appending to the same journal, the
-   * image is written to a temporary file and synced; installBackgroundCompaction() puts it in place.
-   * The snapshot (sql.js export) is the one part that blocks the event loop.
+   * current): the next generation's image is the state as of the current journal offset. A worker
+   * thread builds it from the files (snapshot-worker.ts; where that is not possible, sql.js exports
+   * our copy here, which blocks the event loop ~2 ms per MB). Then, while commits go on appending to
+   * the same journal, the image is written to a temporary file and synced;
+   * installBackgroundCompaction() puts it in place.
    */
   private startBackgroundCompaction(): void {
     if (this.jOffset > 0xffffffff) return; // the offset must fit the header field (never near in practice)
-    let buf: Buffer;
     const gen = nextGen(this.gen);
-    try {
-      const img = this.db!.export();
-      buf = Buffer.from(img.buffer, img.byteOffset, img.byteLength);
-    } catch (err) {
-      this.lastCompactionError = new StorageError(`${this.file}: compaction failed: ${errMsg(err)}`);
-      this.bgRetryAt = Date.now() + COMPACT_RETRY_MS;
-      return;
-    }
-    buf.writeUInt32BE(gen, 60);
-    buf.writeUInt32BE(this.jOffset, BASE_OFFSET_AT);
-    const bg: BackgroundCompaction = { base: this.jOffset, gen, dbIno: this.dbIno, jIno: this.jIno, size: buf.length };
-    this.bg = bg;
-    this.writeImage(buf).then(
-      (tmp) => {
-        bg.tmp = tmp;
-        this.kick();
-      },
-      (err: unknown) => {
+    const base = this.jOffset;
+    const bg: BackgroundCompaction = { base, gen, dbIno: this.dbIno, jIno: this.jIno, size: 0 };
+    let image: Promise<Uint8Array>;
+    if (snapshots.available() && !this.jBehind && !this.jStale && this.jfd !== null) {
+      // Right after a commit our copy is exactly the DB file + the journal up to `base`: the worker
+      // rebuilds that from the files, and this thread does not freeze for the export.
+      image = snapshots.take({ dbFile: this.file, dbIno: this.dbIno, journalFile: this.journalFile, jIno: this.jIno, jGen: this.gen, to: base });
+      void image.then(() => this.stats.workerSnapshots++, () => {});
+    } else {
+      try {
+        image = Promise.resolve(this.db!.export());
+      } catch (err) {
         this.lastCompactionError = new StorageError(`${this.file}: compaction failed: ${errMsg(err)}`);
-        this.bgRetryAt = Date.now() + COMPACT_RETRY_MS; // not an export per commit while the disk is full
-        this.bg = undefined;
-        this.kick();
-        this.settleDrain();
-      },
-    );
+        this.bgRetryAt = Date.now() + COMPACT_RETRY_MS;
+        return;
+      }
+    }
+    this.bg = bg;
+    image
+      .then((img) => {
+        const buf = Buffer.from(img.buffer, img.byteOffset, img.byteLength);
+        buf.writeUInt32BE(gen, 60);
+        buf.writeUInt32BE(base, BASE_OFFSET_AT);
+        bg.size = buf.length;
+        return this.writeImage(buf);
+      })
+      .then(
+        (tmp) => {
+          bg.tmp = tmp;
+          this.kick();
+        },
+        (err: unknown) => {
+          this.lastCompactionError = new StorageError(`${this.file}: compaction failed: ${errMsg(err)}`);
+          this.bgRetryAt = Date.now() + COMPACT_RETRY_MS; // not an export per commit while the disk is full
+          this.bg = undefined;
+          this.kick();
+          this.settleDrain();
+        },
+      );
   }
 
   /** After a compaction renamed its image over the DB file: make the syncs durable, follow the new file. */
