@@ -36,6 +36,7 @@ export class Runtime implements ServerContext {
   private readonly sharedTables = new Map<string, object>();
   private readonly warnedMissing = new Set<string>();
   private stopping?: Promise<void>;
+  startingUp = false;
 
   constructor(opts: RuntimeOptions) {
     this.processType = opts.processType;
@@ -132,7 +133,12 @@ export class Runtime implements ServerContext {
       throw new Error("No enabled VirtualHost entries found in the config file.");
     }
     this.globalEvents.fire("server-starting");
-    for (const host of hosts) await this.activateHost(host);
+    this.startingUp = true;
+    try {
+      for (const host of hosts) await this.activateHost(host);
+    } finally {
+      this.startingUp = false;
+    }
     this.globalEvents.fire("server-started");
   }
 

@@ -51,6 +51,12 @@ export interface ServerContext {
   hostType(host: string): "local" | "component" | "global" | undefined;
   /** Whether the host is enabled and activated (server) / configured (prosodyctl). */
   isHostActive(host: string): boolean;
+  /**
+   * True while the server starts (its hosts and their modules are being loaded); the global event
+   * "server-started" ends it. Prosody serves nothing before its modules are loaded; mod_http holds
+   * requests until then.
+   */
+  readonly startingUp: boolean;
 }
 
 export interface Module {

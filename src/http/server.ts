@@ -331,7 +331,25 @@ export class HttpServer {
 
   // --- node adapter ---
 
+  /** Requests arriving before `until` settles wait for it (the server's startup). */
+  holdRequests(until: Promise<unknown>): void {
+    const gate = until.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.gate = gate;
+    void gate.then(() => {
+      if (this.gate === gate) this.gate = undefined;
+    });
+  }
+
+  private gate: Promise<void> | undefined;
+
   private onRequest(req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
+    if (this.gate) {
+      void this.gate.then(() => this.onRequest(req, res, expectsContinue));
+      return;
+    }
     this.inflight++;
     let finished = false;
     const finish = () => {

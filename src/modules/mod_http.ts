@@ -65,6 +65,11 @@ export default async function modHttp(module: Module): Promise<void> {
   state.listening = [];
 
   if (isServer) {
+    // Listen now (a busy port shows at once), answer once every host's modules are loaded: a request
+    // in between would meet missing routes (404) that are about to exist.
+    if (module.server.startingUp) {
+      server.holdRequests(new Promise<void>((started) => module.hookGlobal("server-started", () => void started())));
+    }
     const ports = portList(module);
     const interfaces = strings(
       module.getOptionArray("http_interfaces") ?? module.getOptionArray("local_interfaces") ?? DEFAULT_INTERFACES,

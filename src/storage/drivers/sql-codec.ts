@@ -15,7 +15,7 @@
  * tables) is merged back (array items under keys "1".."n", hash keys stringified). JSON `null` (which
  * Prosody never writes) is treated as absent inside objects.
  */
-import { checkValue, cloneValue, whereText, type Where } from "../values.js";
+import { cloneValue, whereText, type Where } from "../values.js";
 import { StorageError, type StoreValue } from "../types.js";
 
 export type SqlType = "string" | "number" | "boolean" | "json";
@@ -60,20 +60,14 @@ function emit(v: StoreValue): string {
   return "{" + parts.join(",") + "}";
 }
 
-/**
- * JSON.stringify's text of a validated value when it is exactly util/json's, else undefined. It
- * differs only for an empty array ("[]" where util/json writes "{}"), an escape written differently
- * (\u001f vs \u001F, lone surrogates) and a null member (which storing drops): each shows in the
- * text, and then the exact encoder runs instead.
- */
-function stringifyIfSame(v: unknown): string | undefined {
-  const fast = JSON.stringify(v);
-  return fast.includes("[]") || fast.includes("\\u") || fast.includes("null") ? undefined : fast;
-}
-
 /** util/json-compatible JSON text of a (validated) value. */
 export function encodeJson(v: StoreValue): string {
-  return stringifyIfSame(v) ?? emit(v);
+  // JSON.stringify writes the same text for a validated value unless it holds an empty array
+  // ("[]" where util/json writes "{}") or an escape we write differently (\u001f vs \u001F, lone
+  // surrogates): both show in its output, and then the exact encoder runs instead.
+  const fast = JSON.stringify(v);
+  if (!fast.includes("[]") && !fast.includes("\\u")) return fast;
+  return emit(v);
 }
 
 /** Encodes a value for the `type`/`value` columns; throws StorageError (naming `where`) if unstorable. */
@@ -87,8 +81,7 @@ export function encodeValue(value: unknown, where: Where): { type: SqlType; valu
     case "boolean":
       return { type: "boolean", value: value ? "true" : "false" };
   }
-  checkValue(value, where); // in place: the copy is only needed when the exact encoder runs
-  return { type: "json", value: stringifyIfSame(value) ?? emit(cloneValue(value, where)) };
+  return { type: "json", value: encodeJson(cloneValue(value, where)) };
 }
 
 function fromJson(v: unknown, where: Where): StoreValue | undefined {
