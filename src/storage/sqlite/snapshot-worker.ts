@@ -11,6 +11,7 @@
  * meanwhile, and the main thread then simply drops this compaction.
  */
 import fs from "node:fs";
+import os from "node:os";
 import { parentPort } from "node:worker_threads";
 import { HEADER_SIZE, decodeHeader, parseRecords } from "./journal.js";
 import { RawStatements } from "./raw-sqlite.js";
@@ -82,6 +83,22 @@ async function snapshot(r: SnapshotRequest): Promise<Uint8Array> {
     db.close();
   }
 }
+
+/**
+ * Background work: this thread gets the lowest CPU priority, so that on a busy machine it uses spare
+ * time instead of competing with the thread that serves requests. Linux applies setpriority() to a
+ * single thread when given its id; elsewhere (or without /proc) this is skipped.
+ */
+function lowerPriority(): void {
+  try {
+    const tid = Number(fs.readlinkSync("/proc/thread-self").split("/").pop());
+    if (Number.isInteger(tid) && tid > 0 && tid !== process.pid) os.setPriority(tid, 19);
+  } catch {
+    /* not Linux, or not allowed: run at normal priority */
+  }
+}
+
+lowerPriority();
 
 parentPort?.on("message", (r: SnapshotRequest) => {
   snapshot(r).then(
