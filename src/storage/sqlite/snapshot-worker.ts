@@ -13,6 +13,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import { parentPort } from "node:worker_threads";
+import { readAtSync } from "./fsutil.js";
 import { HEADER_SIZE, decodeHeader, parseRecords } from "./journal.js";
 import { RawStatements } from "./raw-sqlite.js";
 import { loadSqlJs } from "./sqljs.js";
@@ -39,31 +40,20 @@ function openChecked(file: string, ino: number): number {
   return fd;
 }
 
-function readAt(fd: number, at: number, length: number): Buffer {
-  const buf = Buffer.alloc(length);
-  let got = 0;
-  while (got < length) {
-    const n = fs.readSync(fd, buf, got, length - got, at + got);
-    if (n === 0) throw new Error(`unexpected end of file at ${at + got}`);
-    got += n;
-  }
-  return buf;
-}
-
 async function snapshot(r: SnapshotRequest): Promise<Uint8Array> {
   const { SQL, memory } = await loadSqlJs();
   let img: Buffer;
   let fd = openChecked(r.dbFile, r.dbIno);
   try {
-    img = readAt(fd, 0, fs.fstatSync(fd).size);
+    img = readAtSync(fd, 0, fs.fstatSync(fd).size);
   } finally {
     fs.closeSync(fd);
   }
   let records;
   fd = openChecked(r.journalFile, r.jIno);
   try {
-    if (decodeHeader(readAt(fd, 0, HEADER_SIZE), r.journalFile) !== r.jGen) throw new Error(`${r.journalFile}: generation changed`);
-    const parsed = parseRecords(readAt(fd, HEADER_SIZE, r.to - HEADER_SIZE), r.journalFile, HEADER_SIZE);
+    if (decodeHeader(readAtSync(fd, 0, HEADER_SIZE), r.journalFile) !== r.jGen) throw new Error(`${r.journalFile}: generation changed`);
+    const parsed = parseRecords(readAtSync(fd, HEADER_SIZE, r.to - HEADER_SIZE), r.journalFile, HEADER_SIZE);
     if (parsed.validLength !== r.to - HEADER_SIZE) throw new Error(`${r.journalFile}: fewer complete records than expected`);
     records = parsed.records;
   } finally {
