@@ -7,7 +7,8 @@ import os from "node:os";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { DurableSqlite, withGrowthRoom } from "../../src/storage/sqlite/durable-db.js";
+import { withGrowthRoom } from "../../src/storage/sqlite/db-image.js";
+import { DurableSqlite } from "../../src/storage/sqlite/durable-db.js";
 import { loadSqlJs } from "../../src/storage/sqlite/sqljs.js";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "prosody-ts-growth-"));

@@ -42,11 +42,12 @@
  *   "may not be durable" (the write is visible and may or may not survive a power loss).
  * After a commit, compaction runs when the journal exceeds max(8 MiB, DB file size), so the cost of
  * a write is independent of the store size (amortised: each compaction rewrites the DB once for at
- * least as many journal bytes). It runs in the background: the in-memory DB is exported right after
- * a commit (the only part that blocks: ~20 ms for 10k invites, ~60 ms for 100k), marked as holding
- * the journal up to that commit, and written and synced while commits go on; between two commits it
- * is renamed over the DB file, then the journal's later records move to a journal of the new
- * generation (see installBackgroundCompaction). `compact()` and a compacting close still compact
+ * least as many journal bytes). It runs in the background: an image of the DB as of a commit is
+ * built and written (paced) by the compaction worker (snapshot-worker.ts: its own copy, brought
+ * forward from the journal; without the worker, the in-memory DB is exported on this thread, ~2 ms
+ * per MB), marked as holding the journal up to that commit, and synced while commits go on; between
+ * two commits it is renamed over the DB file, then the journal's later records move to a journal of
+ * the new generation (see installBackgroundCompaction). `compact()` and a compacting close still compact
  * in the foreground, under the lock. The flip side: a process opening the store replays up to that many
  * journal bytes (measured ~25 µs per journaled write; ~1 s for a 27 MB journal on a 100k-row store).
  * `compactMinBytes` / `compactThresholdBytes` tune this.
@@ -92,6 +93,7 @@ import fsp from "node:fs/promises";
 import path from "node:path";
 import type { Database, SqlJsStatic, SqlValue } from "sql.js";
 import { StorageError } from "../types.js";
+import { BASE_OFFSET_AT, CONNECTION_PRAGMAS, GEN_AT, IMAGE_CHUNK, stampImage, withGrowthRoom } from "./db-image.js";
 import {
   DIR_MODE,
   FILE_MODE,
@@ -116,6 +118,7 @@ import {
 import { ProcessLock, lockName } from "./lock.js";
 import { RawStatements } from "./raw-sqlite.js";
 import { snapshots } from "./snapshot-client.js";
+import type { FilesAt } from "./snapshot-worker.js";
 import { loadSqlJs, type WasmMemory } from "./sqljs.js";
 
 export type { SqlParam, SqlStatement } from "./journal.js";
@@ -128,15 +131,6 @@ const CONTENDED_MS = 250;
 /** After a failed background compaction (disk full, …), the next attempt waits this long. */
 const COMPACT_RETRY_MS = 10_000;
 const STATEMENT_CACHE_MAX = 256;
-/**
- * Connection settings of the working copy (not stored in the file). Nobody else opens this MEMFS
- * copy, so: exclusive locking (no hot-journal probe / header re-read per transaction), SQLite's own
- * rollback journal in RAM (ROLLBACK and SAVEPOINT still work), no syncs of the MEMFS file.
- */
-const CONNECTION_PRAGMAS = "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY";
-/** Room to grow given to a loaded image: its own size, within these bounds (see withGrowthRoom). */
-const GROWTH_ROOM_MIN = 32 << 20;
-const GROWTH_ROOM_MAX = 64 << 20;
 const SQLITE_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
 const SQLITE_JOURNAL_MAGIC = Buffer.from([0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]);
 const CONTROL_SQL = /^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE|VACUUM|ATTACH|DETACH)\b/i;
@@ -186,6 +180,11 @@ export interface DurableStats {
   recordsReplayed: number;
   /** Background compaction images built by the snapshot worker (not by an export in this thread). */
   workerSnapshots: number;
+  /**
+   * How often the worker had to build its copy from the files rather than bring it forward (once at
+   * the start; again only after another process compacted or a failure).
+   */
+  workerLoads: number;
 }
 
 type Settle = { resolve(v: unknown): void; reject(e: unknown): void };
@@ -222,14 +221,8 @@ function dbGeneration(buf: Buffer, file: string): number {
   if (buf.length < 100 || !buf.subarray(0, 16).equals(SQLITE_MAGIC)) {
     throw new StorageError(`${file} is not an SQLite 3 database`);
   }
-  return buf.readUInt32BE(60);
+  return buf.readUInt32BE(GEN_AT);
 }
-
-/**
- * Where a background compaction records how much of the previous generation's journal its image
- * holds: SQLite's `application_id` header field (bytes 68..71), 0 = all of it / not applicable.
- */
-const BASE_OFFSET_AT = 68;
 
 function dbBaseOffset(buf: Buffer): number {
   return buf.length >= BASE_OFFSET_AT + 4 ? buf.readUInt32BE(BASE_OFFSET_AT) : 0;
@@ -249,25 +242,6 @@ interface BackgroundCompaction {
   tmp?: string;
 }
 
-/**
- * The image followed by zeroed room to grow into. sql.js keeps the database in an in-memory file
- * that it enlarges by 12.5 % at a time, copying the whole file each time: on a 40 MB store a 40 ms
- * pause every few thousand writes. SQLite ignores bytes past the size recorded in a valid header
- * (and exports and images hold only the recorded pages), so the room costs memory, not format.
- * An image whose header size is not valid (old SQLite versions) is left as it is.
- */
-export function withGrowthRoom(img: Uint8Array): Uint8Array {
-  if (img.length < 100) return img;
-  const h = Buffer.from(img.buffer, img.byteOffset, 100);
-  const pageSize = h.readUInt16BE(16) === 1 ? 65536 : h.readUInt16BE(16);
-  const headerValid = h.readUInt32BE(92) === h.readUInt32BE(24) && h.readUInt32BE(28) * pageSize === img.length;
-  if (!headerValid) return img;
-  const room = Math.min(GROWTH_ROOM_MAX, Math.max(GROWTH_ROOM_MIN, img.length));
-  const out = new Uint8Array(img.length + room);
-  out.set(img);
-  return out;
-}
-
 export class DurableSqlite {
   readonly file: string;
   readonly journalFile: string;
@@ -281,6 +255,7 @@ export class DurableSqlite {
     reloads: 0,
     recordsReplayed: 0,
     workerSnapshots: 0,
+    workerLoads: 0,
   };
   /** The last background compaction failure (the writes themselves had succeeded). */
   lastCompactionError: unknown;
@@ -311,6 +286,8 @@ export class DurableSqlite {
   private bg: BackgroundCompaction | undefined;
   /** No background compaction before this time (Date.now()): the last one failed. */
   private bgRetryAt = 0;
+  /** Where the journal (by inode) stood at the last hint to the worker (see hintWorker). */
+  private lastHint = { jIno: -1, at: 0 };
   /** Moves whenever this copy takes in changes it did not make itself (see foreignChanges()). */
   private foreign = 0;
   /**
@@ -556,9 +533,7 @@ export class DurableSqlite {
     const empty = new this.SQL.Database();
     const img = empty.export();
     empty.close();
-    const buf = Buffer.from(img.buffer, img.byteOffset, img.byteLength);
-    buf.writeUInt32BE(gen >>> 0, 60);
-    atomicWriteSync(this.file, buf, { mode: FILE_MODE });
+    atomicWriteSync(this.file, stampImage(img, gen, 0), { mode: FILE_MODE });
   }
 
   /**
@@ -940,6 +915,7 @@ export class DurableSqlite {
     const compactNow = compacts.length > 0;
     if (!compactNow) {
       if (this.jOffset > this.compactThreshold() && !this.bg && Date.now() >= this.bgRetryAt) this.startBackgroundCompaction();
+      else this.hintWorker();
       this.inFlush = false;
       this.current = true;
       this.keepOrReleaseLock();
@@ -1095,43 +1071,69 @@ export class DurableSqlite {
     const gen = nextGen(this.gen);
     const base = this.jOffset;
     const bg: BackgroundCompaction = { base, gen, dbIno: this.dbIno, jIno: this.jIno, size: 0 };
-    let image: Promise<Uint8Array>;
-    if (snapshots.available() && !this.jBehind && !this.jStale && this.jfd !== null) {
+    let written: Promise<{ tmp: string; size: number }>;
+    if (this.workerCanFollow()) {
       // Right after a commit our copy is exactly the DB file + the journal up to `base`: the worker
-      // rebuilds that from the files, and this thread does not freeze for the export.
-      image = snapshots.take({ dbFile: this.file, dbIno: this.dbIno, journalFile: this.journalFile, jIno: this.jIno, jGen: this.gen, to: base });
-      void image.then(() => this.stats.workerSnapshots++, () => {});
+      // builds and writes that from the files, and this thread does not freeze for the export.
+      const look = lookOf(this.file);
+      const at = this.filesAt();
+      written = Promise.resolve()
+        .then(() => {
+          this.hook("compact:before-image-write");
+          return snapshots.image({ ...at, gen, base, mode: look.mode, uid: look.uid, gid: look.gid });
+        })
+        .then((w) => {
+          this.stats.workerSnapshots++;
+          this.stats.workerLoads += w.loads;
+          return w;
+        });
     } else {
+      let buf: Buffer;
       try {
-        image = Promise.resolve(this.db!.export());
+        buf = stampImage(this.db!.export(), gen, base);
       } catch (err) {
         this.lastCompactionError = new StorageError(`${this.file}: compaction failed: ${errMsg(err)}`);
         this.bgRetryAt = Date.now() + COMPACT_RETRY_MS;
         return;
       }
+      written = this.writeImage(buf).then((tmp) => ({ tmp, size: buf.length }));
     }
     this.bg = bg;
-    image
-      .then((img) => {
-        const buf = Buffer.from(img.buffer, img.byteOffset, img.byteLength);
-        buf.writeUInt32BE(gen, 60);
-        buf.writeUInt32BE(base, BASE_OFFSET_AT);
-        bg.size = buf.length;
-        return this.writeImage(buf);
-      })
-      .then(
-        (tmp) => {
-          bg.tmp = tmp;
-          this.kick();
-        },
-        (err: unknown) => {
-          this.lastCompactionError = new StorageError(`${this.file}: compaction failed: ${errMsg(err)}`);
-          this.bgRetryAt = Date.now() + COMPACT_RETRY_MS; // not an export per commit while the disk is full
-          this.bg = undefined;
-          this.kick();
-          this.settleDrain();
-        },
-      );
+    written.then(
+      ({ tmp, size }) => {
+        bg.size = size;
+        bg.tmp = tmp;
+        this.kick();
+      },
+      (err: unknown) => {
+        this.lastCompactionError = new StorageError(`${this.file}: compaction failed: ${errMsg(err)}`);
+        this.bgRetryAt = Date.now() + COMPACT_RETRY_MS; // not an export per commit while the disk is full
+        this.bg = undefined;
+        this.kick();
+        this.settleDrain();
+      },
+    );
+  }
+
+  /** Whether the snapshot worker can build images from our files (they match our copy right now). */
+  private workerCanFollow(): boolean {
+    return snapshots.available() && !this.jBehind && !this.jStale && this.jfd !== null;
+  }
+
+  private filesAt(): FilesAt {
+    return { dbFile: this.file, dbIno: this.dbIno, journalFile: this.journalFile, jIno: this.jIno, jGen: this.gen, to: this.jOffset };
+  }
+
+  /**
+   * After a commit, when the journal has grown by an eighth of the compaction threshold since the
+   * last hint: the worker applies the new records now, a slice at a time, so a compaction finds its
+   * copy nearly current (see snapshot-worker.ts).
+   */
+  private hintWorker(): void {
+    const since = this.lastHint.jIno === this.jIno ? this.lastHint.at : HEADER_SIZE;
+    if (this.jOffset - since < this.compactThreshold() / 8 || !this.workerCanFollow()) return;
+    this.lastHint = { jIno: this.jIno, at: this.jOffset };
+    snapshots.follow(this.filesAt());
   }
 
   /** After a compaction renamed its image over the DB file: make the syncs durable, follow the new file. */
@@ -1148,7 +1150,7 @@ export class DurableSqlite {
   }
 
   /** Writes a DB image to a new temporary file beside the DB and syncs it; returns its path. */
-  private async writeImage(buf: Buffer): Promise<string> {
+  private async writeImage(buf: Buffer, paced = true): Promise<string> {
     this.hook("compact:before-image-write");
     const look = lookOf(this.file);
     const tmp = `${this.file}.tmp-${randomSuffix()}`;
@@ -1158,7 +1160,11 @@ export class DurableSqlite {
         await fh.chmod(look.mode);
         if (look.uid !== undefined && look.gid !== undefined && process.getuid?.() === 0) await fh.chown(look.uid, look.gid);
         let off = 0;
-        while (off < buf.length) off += (await fh.write(buf, off, buf.length - off, off)).bytesWritten;
+        while (off < buf.length) {
+          const end = paced ? Math.min(buf.length, off + IMAGE_CHUNK) : buf.length;
+          while (off < end) off += (await fh.write(buf, off, end - off, off)).bytesWritten;
+          if (paced && off < buf.length) await fh.datasync();
+        }
         await fh.sync();
       } finally {
         await fh.close();
@@ -1255,11 +1261,9 @@ export class DurableSqlite {
     }
     const db = this.db!;
     const newGen = nextGen(this.gen);
-    const img = db.export();
-    const buf = Buffer.from(img.buffer, img.byteOffset, img.byteLength);
-    buf.writeUInt32BE(newGen, 60);
-    buf.writeUInt32BE(0, BASE_OFFSET_AT); // the journal is replaced or removed: the image holds it all
-    const tmp = await this.writeImage(buf);
+    const buf = stampImage(db.export(), newGen, 0); // base 0: the journal is replaced or removed, the image holds it all
+    // Not paced: nothing else may write meanwhile (we hold the lock), so the sooner the better.
+    const tmp = await this.writeImage(buf, false);
     try {
       this.hook("compact:before-db-rename");
       await fsp.rename(tmp, this.file);

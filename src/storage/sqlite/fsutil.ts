@@ -97,3 +97,18 @@ export function readAtSync(fd: number, position: number, length: number): Buffer
   }
   return off === length ? buf : buf.subarray(0, off);
 }
+
+/**
+ * Writes `data` at the start of `fd` in pieces of `chunk` bytes, each flushed (fdatasync) before the
+ * next, then fsyncs: a big file reaches the disk in small bursts, so other files' syncs queued
+ * behind it wait for one piece, not the whole file (see IMAGE_CHUNK).
+ */
+export function writePacedSync(fd: number, data: Uint8Array, chunk: number): void {
+  let off = 0;
+  while (off < data.length) {
+    const end = Math.min(data.length, off + chunk);
+    while (off < end) off += fs.writeSync(fd, data, off, end - off, off);
+    if (off < data.length) fs.fdatasyncSync(fd);
+  }
+  fs.fsyncSync(fd);
+}

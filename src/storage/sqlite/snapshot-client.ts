@@ -1,12 +1,12 @@
 /**
  * The main thread's side of snapshot-worker.ts: one worker per process, started on first use,
- * never keeping the process alive. `available()` is false where the worker file cannot be found
- * (then callers take the snapshot in their own thread, as before).
+ * never keeping the process alive while it has nothing to answer. `available()` is false where the
+ * worker file cannot be found (then callers build and write images in their own thread, as before).
  */
 import fs from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { SnapshotReply, SnapshotRequest } from "./snapshot-worker.js";
+import type { FilesAt, ImageReply, ImageRequest, WorkerRequest } from "./snapshot-worker.js";
 
 /** The built worker beside this module's bundle, or the TypeScript source when run from src/. */
 function workerFile(): string | undefined {
@@ -17,9 +17,19 @@ function workerFile(): string | undefined {
   return undefined;
 }
 
+export interface WrittenImage {
+  /** The temporary file beside the DB holding the image (fsynced). */
+  tmp: string;
+  size: number;
+  /** Journal records the worker replayed for this request (the rest it had applied before). */
+  replayed: number;
+  /** How often the worker built its copy from the files since its last image (ideally once, ever). */
+  loads: number;
+}
+
 let worker: Worker | undefined;
 let nextId = 1;
-const pending = new Map<number, { resolve(img: Uint8Array): void; reject(err: Error): void }>();
+const pending = new Map<number, { resolve(img: WrittenImage): void; reject(err: Error): void }>();
 
 function failAll(err: Error): void {
   for (const p of pending.values()) p.reject(err);
@@ -38,11 +48,11 @@ function start(): Worker {
       )
     : new Worker(file);
   w.unref();
-  w.on("message", (m: SnapshotReply) => {
+  w.on("message", (m: ImageReply) => {
     const p = pending.get(m.id);
     if (!p) return;
     pending.delete(m.id);
-    if ("image" in m) p.resolve(m.image);
+    if ("tmp" in m) p.resolve({ tmp: m.tmp, size: m.size, replayed: m.replayed, loads: m.loads });
     else p.reject(new Error(m.error));
     if (pending.size === 0) w.unref();
   });
@@ -53,6 +63,11 @@ function start(): Worker {
   return w;
 }
 
+function send(req: WorkerRequest): void {
+  worker ??= start();
+  worker.postMessage(req);
+}
+
 let found: boolean | undefined;
 
 export const snapshots = {
@@ -60,20 +75,32 @@ export const snapshots = {
     return (found ??= workerFile() !== undefined);
   },
 
-  /** The image of db file + journal up to `to`, built in the worker. */
-  take(req: Omit<SnapshotRequest, "id">): Promise<Uint8Array> {
+  /**
+   * Lets the worker bring its copy forward to `to` now, so that the next image needs only the
+   * records after that. A hint: no reply, failures are found by the next image request.
+   */
+  follow(at: FilesAt): void {
+    try {
+      send({ ...at, kind: "follow" });
+    } catch {
+      /* no worker: the image request will say so */
+    }
+  },
+
+  /** The image of DB file + journal up to `to`, written by the worker to a temporary file. */
+  image(req: Omit<ImageRequest, "id" | "kind">): Promise<WrittenImage> {
     return new Promise((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, { resolve, reject });
       try {
-        worker ??= start();
+        send({ ...req, kind: "image", id });
       } catch (err) {
+        pending.delete(id);
         reject(err instanceof Error ? err : new Error(String(err)));
         return;
       }
-      const id = nextId++;
-      pending.set(id, { resolve, reject });
       // Referenced while a request is out: a process waiting only for its compaction stays alive.
-      worker.ref();
-      worker.postMessage({ ...req, id } satisfies SnapshotRequest);
+      worker!.ref();
     });
   },
 };

@@ -1,11 +1,20 @@
 /**
- * Worker thread for background compaction snapshots.
+ * Worker thread for background compaction: builds the new DB file image and writes it out.
  *
  * Why: sql.js builds a database image (`export()`) synchronously, page by page through JavaScript:
  * ~2 ms per MB, a 100 ms freeze of the server's event loop on a 50 MB store. The same image can be
  * built from the files instead: the database file plus the journal records up to the offset the
- * snapshot stands for (the state every process reconstructs on load). This thread does that with
- * its own sql.js instance and hands the image back; the main thread only writes it out.
+ * image stands for (the state every process reconstructs on load). This thread does that with its
+ * own sql.js instance, writes the image to a temporary file beside the DB (paced, see IMAGE_CHUNK)
+ * and hands back only its name; the main thread renames it into place under the lock.
+ *
+ * The copy is kept between requests and brought forward: `follow` messages (sent as the journal
+ * grows) and image requests apply only the records after the copy's position, so the work of a
+ * compaction is spread over the time between compactions instead of arriving as one burst of
+ * reading, parsing and replaying everything since the last one. After its own image has become the
+ * DB file and the journal was rebased (the records after the image's base, copied verbatim behind a
+ * new header), the copy goes on from the new journal. Anything else (another process compacted, a
+ * file it cannot explain) makes it start over from the files.
  *
  * It refuses (an error reply) when the files are not the ones named: another process compacted
  * meanwhile, and the main thread then simply drops this compaction.
@@ -13,65 +22,206 @@
 import fs from "node:fs";
 import os from "node:os";
 import { parentPort } from "node:worker_threads";
-import { readAtSync } from "./fsutil.js";
+import type { Database } from "sql.js";
+import { CONNECTION_PRAGMAS, IMAGE_CHUNK, stampImage, withGrowthRoom } from "./db-image.js";
+import { randomSuffix, readAtSync, writePacedSync } from "./fsutil.js";
 import { HEADER_SIZE, decodeHeader, parseRecords } from "./journal.js";
 import { RawStatements } from "./raw-sqlite.js";
 import { loadSqlJs } from "./sqljs.js";
 
-export interface SnapshotRequest {
-  id: number;
+/** The files a state stands for: DB file + journal records [HEADER_SIZE, to). */
+export interface FilesAt {
   dbFile: string;
   dbIno: number;
   journalFile: string;
   jIno: number;
-  /** The journal's generation (its header) and the end of the records the image must hold. */
+  /** The journal's generation (its header) and the end of the records the copy must hold. */
   jGen: number;
   to: number;
 }
 
-export type SnapshotReply = { id: number; image: Uint8Array } | { id: number; error: string };
+export interface FollowRequest extends FilesAt {
+  kind: "follow";
+}
+
+export interface ImageRequest extends FilesAt {
+  kind: "image";
+  id: number;
+  /** Header fields of the image: its generation and how much of the journal it holds (= to). */
+  gen: number;
+  base: number;
+  /** Mode and (for root) ownership of the temporary file. */
+  mode: number;
+  uid?: number;
+  gid?: number;
+}
+
+export type WorkerRequest = FollowRequest | ImageRequest;
+
+export type ImageReply =
+  | {
+      id: number;
+      tmp: string;
+      size: number;
+      /** Journal records replayed for this request (the others were applied by earlier ones). */
+      replayed: number;
+      /** How often the copy was built from the files (not brought forward) since the last reply. */
+      loads: number;
+    }
+  | { id: number; error: string };
+
+/**
+ * The working copy. Its DB file and journal are held open: an inode we hold cannot be reused, so
+ * equal inode numbers prove the request names the very files the copy was built from.
+ */
+interface Copy {
+  db: Database;
+  raw: RawStatements;
+  dbFd: number;
+  jFd: number;
+  jGen: number;
+  /** Journal offset up to which the copy holds the records. */
+  pos: number;
+}
+
+let copy: Copy | undefined;
+let loads = 0;
+/** The last image written (held open), with what it stands for: generation, journal base. */
+let written: { fd: number; gen: number; base: number } | undefined;
+
+const inoOf = (fd: number) => fs.fstatSync(fd).ino;
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    /* already gone */
+  }
+}
 
 function openChecked(file: string, ino: number): number {
   const fd = fs.openSync(file, "r");
-  if (fs.fstatSync(fd).ino !== ino) {
+  if (inoOf(fd) !== ino) {
     fs.closeSync(fd);
     throw new Error(`${file} was replaced (another process compacted)`);
   }
   return fd;
 }
 
-async function snapshot(r: SnapshotRequest): Promise<Uint8Array> {
-  const { SQL, memory } = await loadSqlJs();
-  let img: Buffer;
-  let fd = openChecked(r.dbFile, r.dbIno);
-  try {
-    img = readAtSync(fd, 0, fs.fstatSync(fd).size);
-  } finally {
-    fs.closeSync(fd);
-  }
-  let records;
-  fd = openChecked(r.journalFile, r.jIno);
+function openJournal(r: FilesAt): number {
+  const fd = openChecked(r.journalFile, r.jIno);
   try {
     if (decodeHeader(readAtSync(fd, 0, HEADER_SIZE), r.journalFile) !== r.jGen) throw new Error(`${r.journalFile}: generation changed`);
-    const parsed = parseRecords(readAtSync(fd, HEADER_SIZE, r.to - HEADER_SIZE), r.journalFile, HEADER_SIZE);
-    if (parsed.validLength !== r.to - HEADER_SIZE) throw new Error(`${r.journalFile}: fewer complete records than expected`);
-    records = parsed.records;
-  } finally {
+  } catch (err) {
     fs.closeSync(fd);
+    throw err;
   }
-  if (img.length >= 20 && (img[18] === 2 || img[19] === 2)) img[18] = img[19] = 1; // as loadFromDisk
-  const db = img.length ? new SQL.Database(img) : new SQL.Database();
-  const raw = new RawStatements(SQL, memory, db);
+  return fd;
+}
+
+function dropCopy(): void {
+  if (!copy) return;
+  copy.raw.free();
+  copy.db.close();
+  closeQuietly(copy.dbFd);
+  closeQuietly(copy.jFd);
+  copy = undefined;
+}
+
+/** A copy that stands for the files `r` names at some offset ≤ r.to (reused when it can be). */
+async function copyFor(r: FilesAt): Promise<Copy> {
+  if (copy) {
+    if (inoOf(copy.dbFd) === r.dbIno && inoOf(copy.jFd) === r.jIno && copy.jGen === r.jGen && copy.pos <= r.to) return copy;
+    if (written && inoOf(written.fd) === r.dbIno && r.jGen === written.gen && copy.pos >= written.base) {
+      // Our image is the DB file now and the journal was rebased: old offset p is new offset
+      // p - base + HEADER_SIZE (the records after the base were copied verbatim).
+      const jFd = openJournal(r);
+      closeQuietly(copy.dbFd);
+      closeQuietly(copy.jFd);
+      copy.dbFd = written.fd;
+      copy.jFd = jFd;
+      copy.jGen = r.jGen;
+      copy.pos = copy.pos - written.base + HEADER_SIZE;
+      written = undefined;
+      if (copy.pos <= r.to) return copy;
+    }
+    dropCopy();
+  }
+  const { SQL, memory } = await loadSqlJs();
+  loads++;
+  const dbFd = openChecked(r.dbFile, r.dbIno);
+  let jFd: number | undefined;
   try {
-    db.exec("PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY");
-    raw.run("BEGIN");
-    for (const rec of records) for (const [sql, params] of rec) raw.run(sql, params);
-    raw.run("COMMIT");
-    return db.export();
-  } finally {
-    raw.free();
-    db.close();
+    jFd = openJournal(r);
+    const img = readAtSync(dbFd, 0, fs.fstatSync(dbFd).size);
+    if (img.length >= 20 && (img[18] === 2 || img[19] === 2)) img[18] = img[19] = 1; // as loadFromDisk
+    const db = img.length ? new SQL.Database(withGrowthRoom(img)) : new SQL.Database();
+    db.exec(CONNECTION_PRAGMAS);
+    copy = { db, raw: new RawStatements(SQL, memory, db), dbFd, jFd, jGen: r.jGen, pos: HEADER_SIZE };
+    return copy;
+  } catch (err) {
+    closeQuietly(dbFd);
+    if (jFd !== undefined) closeQuietly(jFd);
+    throw err;
   }
+}
+
+/** Brings the copy to exactly r.to; returns how many records that replayed. */
+async function bringTo(r: FilesAt): Promise<number> {
+  const c = await copyFor(r);
+  if (c.pos === r.to) return 0;
+  const parsed = parseRecords(readAtSync(c.jFd, c.pos, r.to - c.pos), r.journalFile, c.pos);
+  if (parsed.validLength !== r.to - c.pos) {
+    dropCopy();
+    throw new Error(`${r.journalFile}: fewer complete records than expected`);
+  }
+  try {
+    c.raw.run("BEGIN");
+    for (const rec of parsed.records) for (const [sql, params] of rec) c.raw.run(sql, params);
+    c.raw.run("COMMIT");
+  } catch (err) {
+    dropCopy(); // half applied: start over from the files next time
+    throw err;
+  }
+  c.pos = r.to;
+  return parsed.records.length;
+}
+
+/** Exports the copy (which closes and reopens the sql.js connection: statements and pragmas go). */
+async function exportCopy(c: Copy): Promise<Uint8Array> {
+  const { SQL, memory } = await loadSqlJs();
+  try {
+    c.raw.free();
+    const img = c.db.export();
+    c.db.exec(CONNECTION_PRAGMAS);
+    c.raw = new RawStatements(SQL, memory, c.db);
+    return img;
+  } catch (err) {
+    c.raw = new RawStatements(SQL, memory, c.db); // so that dropCopy has something to free
+    dropCopy();
+    throw err;
+  }
+}
+
+async function image(r: ImageRequest): Promise<ImageReply> {
+  const replayed = await bringTo(r);
+  const buf = stampImage(await exportCopy(copy!), r.gen, r.base);
+  const tmp = `${r.dbFile}.tmp-${randomSuffix()}`;
+  const fd = fs.openSync(tmp, "wx", r.mode);
+  try {
+    fs.fchmodSync(fd, r.mode);
+    if (r.uid !== undefined && r.gid !== undefined && process.getuid?.() === 0) fs.fchownSync(fd, r.uid, r.gid);
+    writePacedSync(fd, buf, IMAGE_CHUNK);
+  } catch (err) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+  if (written) closeQuietly(written.fd);
+  written = { fd, gen: r.gen, base: r.base };
+  const reply = { id: r.id, tmp, size: buf.length, replayed, loads };
+  loads = 0;
+  return reply;
 }
 
 /**
@@ -90,9 +240,16 @@ function lowerPriority(): void {
 
 lowerPriority();
 
-parentPort?.on("message", (r: SnapshotRequest) => {
-  snapshot(r).then(
-    (image) => parentPort!.postMessage({ id: r.id, image } satisfies SnapshotReply, [image.buffer as ArrayBuffer]),
-    (err: unknown) => parentPort!.postMessage({ id: r.id, error: err instanceof Error ? err.message : String(err) } satisfies SnapshotReply),
-  );
+// One request at a time, in order: a follow and an image request must not interleave on the copy.
+let queue: Promise<unknown> = Promise.resolve();
+parentPort?.on("message", (r: WorkerRequest) => {
+  queue = queue.then(async () => {
+    if (r.kind === "follow") {
+      // A hint only: whatever goes wrong here is found again (and reported) by the next image request.
+      await bringTo(r).catch(() => dropCopy());
+      return;
+    }
+    const reply = await image(r).catch((err: unknown): ImageReply => ({ id: r.id, error: err instanceof Error ? err.message : String(err) }));
+    parentPort!.postMessage(reply);
+  });
 });
