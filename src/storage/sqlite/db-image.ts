@@ -20,7 +20,7 @@ export function stampImage(img: Uint8Array, gen: number, base: number): Buffer {
 }
 
 /**
- * Connection settings of a working copy (not stored in the file). Nobody else opens this MEMFS
+ * Connection settings of a working copy (not stored in the file). Nobody else opens this in-memory
  * copy, so: exclusive locking (no hot-journal probe / header re-read per transaction), SQLite's own
  * rollback journal in RAM (ROLLBACK and SAVEPOINT still work), no syncs of the MEMFS file.
  */
@@ -34,26 +34,3 @@ export const CONNECTION_PRAGMAS = "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal
  * than 5 ms to ~2 %.
  */
 export const IMAGE_CHUNK = 128 * 1024;
-
-/** Room to grow given to a loaded image: its own size, within these bounds (see withGrowthRoom). */
-const GROWTH_ROOM_MIN = 32 << 20;
-const GROWTH_ROOM_MAX = 64 << 20;
-
-/**
- * The image followed by zeroed room to grow into. sql.js keeps the database in an in-memory file
- * that it enlarges by 12.5 % at a time, copying the whole file each time: on a 40 MB store a 40 ms
- * pause every few thousand writes. SQLite ignores bytes past the size recorded in a valid header
- * (and exports and images hold only the recorded pages), so the room costs memory, not format.
- * An image whose header size is not valid (old SQLite versions) is left as it is.
- */
-export function withGrowthRoom(img: Uint8Array): Uint8Array {
-  if (img.length < 100) return img;
-  const h = Buffer.from(img.buffer, img.byteOffset, 100);
-  const pageSize = h.readUInt16BE(16) === 1 ? 65536 : h.readUInt16BE(16);
-  const headerValid = h.readUInt32BE(92) === h.readUInt32BE(24) && h.readUInt32BE(28) * pageSize === img.length;
-  if (!headerValid) return img;
-  const room = Math.min(GROWTH_ROOM_MAX, Math.max(GROWTH_ROOM_MIN, img.length));
-  const out = new Uint8Array(img.length + room);
-  out.set(img);
-  return out;
-}

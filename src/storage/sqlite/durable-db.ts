@@ -52,9 +52,10 @@
  * journal bytes (measured ~25 µs per journaled write; ~1 s for a 27 MB journal on a 100k-row store).
  * `compactMinBytes` / `compactThresholdBytes` tune this.
  *
- * The in-memory copy runs with `locking_mode=EXCLUSIVE`, `journal_mode=MEMORY`, `synchronous=OFF`
- * (connection settings only: nobody else opens sql.js's MEMFS file; this roughly halves the cost of
- * a transaction). These are not written to the DB file.
+ * The working copy is an SQLite in-memory database (mem-db.ts) and runs with
+ * `locking_mode=EXCLUSIVE`, `journal_mode=MEMORY`, `synchronous=OFF` (connection settings only:
+ * nobody else opens it; this roughly halves the cost of a transaction). These are not written to
+ * the DB file.
  *
  * Read path (`all`/`get`, synchronous): holding the lock → nothing to do; else stat the journal
  * path; same inode and size as last seen → nothing to do; grown → parse and apply the new complete
@@ -91,9 +92,9 @@
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
-import type { Database, SqlJsStatic, SqlValue } from "sql.js";
+import type { SqlJsStatic, SqlValue } from "sql.js";
 import { StorageError } from "../types.js";
-import { BASE_OFFSET_AT, CONNECTION_PRAGMAS, GEN_AT, IMAGE_CHUNK, stampImage, withGrowthRoom } from "./db-image.js";
+import { BASE_OFFSET_AT, CONNECTION_PRAGMAS, GEN_AT, IMAGE_CHUNK, stampImage } from "./db-image.js";
 import {
   DIR_MODE,
   FILE_MODE,
@@ -116,6 +117,7 @@ import {
   type SqlStatement,
 } from "./journal.js";
 import { ProcessLock, lockName } from "./lock.js";
+import { MemoryDb } from "./mem-db.js";
 import { RawStatements } from "./raw-sqlite.js";
 import { snapshots } from "./snapshot-client.js";
 import type { FilesAt } from "./snapshot-worker.js";
@@ -262,7 +264,7 @@ export class DurableSqlite {
 
   private readonly dir: string;
   private readonly lock: ProcessLock;
-  private db: Database | null = null;
+  private db: MemoryDb | null = null;
   /** Prepared statements of `db` (created with it, freed before it is closed). */
   private raw: RawStatements | null = null;
   /** Generation of the DB image we loaded/wrote; inode of that file (kept open to pin the inode). */
@@ -579,10 +581,10 @@ export class DurableSqlite {
           img[18] = 1; // WAL-mode file (checked empty -wal at open): read it in rollback mode
           img[19] = 1;
         }
-        let db: Database | undefined;
+        let db: MemoryDb | undefined;
         let raw: RawStatements;
         try {
-          db = img.length ? new this.SQL.Database(withGrowthRoom(img)) : new this.SQL.Database();
+          db = MemoryDb.load(this.SQL, this.memory, img);
           db.exec(CONNECTION_PRAGMAS);
           raw = new RawStatements(this.SQL, this.memory, db, STATEMENT_CACHE_MAX);
         } catch (err) {

@@ -64,7 +64,10 @@ const SCRATCH_MIN = 4096;
 /** A scratch area grown past this by one huge parameter is given back after use. */
 const SCRATCH_KEEP = 1 << 20;
 
-/** The prepared statements of one sql.js Database. Finalize them (free()) before closing it. */
+/**
+ * The prepared statements of one connection (a sql.js Database, or a MemoryDb's handle). Finalize
+ * them (free()) before closing it.
+ */
 export class RawStatements {
   private readonly api: SqliteExports;
   private readonly dbPtr: number;
@@ -78,14 +81,14 @@ export class RawStatements {
   constructor(
     SQL: SqlJsStatic,
     private readonly memory: WasmMemory,
-    db: Database,
+    db: Database | { readonly handle: number },
     private readonly maxStatements = 256,
   ) {
     const api = SQL as unknown as Partial<SqliteExports>;
     const missing = REQUIRED.filter((f) => typeof api[f] !== "function");
     if (missing.length) throw new Error(`sql.js does not export ${missing.join(", ")} (unsupported sql.js version)`);
     this.api = api as SqliteExports;
-    const handle = (db as unknown as { db?: unknown }).db;
+    const handle = "handle" in db ? db.handle : (db as unknown as { db?: unknown }).db;
     if (typeof handle !== "number" || handle === 0) throw new Error("sql.js Database has no open handle (unsupported sql.js version?)");
     this.dbPtr = handle;
     this.heap = Buffer.from(memory.buffer);

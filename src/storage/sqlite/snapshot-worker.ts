@@ -22,10 +22,10 @@
 import fs from "node:fs";
 import os from "node:os";
 import { parentPort } from "node:worker_threads";
-import type { Database } from "sql.js";
-import { CONNECTION_PRAGMAS, IMAGE_CHUNK, stampImage, withGrowthRoom } from "./db-image.js";
+import { CONNECTION_PRAGMAS, IMAGE_CHUNK, stampImage } from "./db-image.js";
 import { randomSuffix, readAtSync, writePacedSync } from "./fsutil.js";
 import { HEADER_SIZE, decodeHeader, parseRecords } from "./journal.js";
+import { MemoryDb } from "./mem-db.js";
 import { RawStatements } from "./raw-sqlite.js";
 import { loadSqlJs } from "./sqljs.js";
 
@@ -75,7 +75,7 @@ export type ImageReply =
  * equal inode numbers prove the request names the very files the copy was built from.
  */
 interface Copy {
-  db: Database;
+  db: MemoryDb;
   raw: RawStatements;
   dbFd: number;
   jFd: number;
@@ -155,9 +155,14 @@ async function copyFor(r: FilesAt): Promise<Copy> {
     jFd = openJournal(r);
     const img = readAtSync(dbFd, 0, fs.fstatSync(dbFd).size);
     if (img.length >= 20 && (img[18] === 2 || img[19] === 2)) img[18] = img[19] = 1; // as loadFromDisk
-    const db = img.length ? new SQL.Database(withGrowthRoom(img)) : new SQL.Database();
-    db.exec(CONNECTION_PRAGMAS);
-    copy = { db, raw: new RawStatements(SQL, memory, db), dbFd, jFd, jGen: r.jGen, pos: HEADER_SIZE };
+    const db = MemoryDb.load(SQL, memory, img);
+    try {
+      db.exec(CONNECTION_PRAGMAS);
+      copy = { db, raw: new RawStatements(SQL, memory, db), dbFd, jFd, jGen: r.jGen, pos: HEADER_SIZE };
+    } catch (err) {
+      db.close();
+      throw err;
+    }
     return copy;
   } catch (err) {
     closeQuietly(dbFd);
@@ -187,25 +192,9 @@ async function bringTo(r: FilesAt): Promise<number> {
   return parsed.records.length;
 }
 
-/** Exports the copy (which closes and reopens the sql.js connection: statements and pragmas go). */
-async function exportCopy(c: Copy): Promise<Uint8Array> {
-  const { SQL, memory } = await loadSqlJs();
-  try {
-    c.raw.free();
-    const img = c.db.export();
-    c.db.exec(CONNECTION_PRAGMAS);
-    c.raw = new RawStatements(SQL, memory, c.db);
-    return img;
-  } catch (err) {
-    c.raw = new RawStatements(SQL, memory, c.db); // so that dropCopy has something to free
-    dropCopy();
-    throw err;
-  }
-}
-
 async function image(r: ImageRequest): Promise<ImageReply> {
   const replayed = await bringTo(r);
-  const buf = stampImage(await exportCopy(copy!), r.gen, r.base);
+  const buf = stampImage(copy!.db.export(), r.gen, r.base);
   const tmp = `${r.dbFile}.tmp-${randomSuffix()}`;
   const fd = fs.openSync(tmp, "wx", r.mode);
   try {
