@@ -439,6 +439,7 @@ test("group commit of plain statement groups: one failing group rejects alone, t
     db.execute([[`INSERT INTO t VALUES (?, ?)`, ["d", 4]]]),
   ]);
   assert.equal(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
+  assert.is(db.stats.guardedCommits, 1, "only the batch with the failing group was redone with savepoints");
   assert.equal(db.all(`SELECT k, v FROM t ORDER BY k`), [
     { k: "a", v: 1 },
     { k: "b", v: 2 },
@@ -453,6 +454,12 @@ test("group commit of plain statement groups: one failing group rejects alone, t
     db.execute([[`INSERT INTO t VALUES (?, ?)`, ["f", 6]]]),
   ]);
   assert.equal(second.map((r) => r.status), ["rejected", "fulfilled"]);
+  assert.is(db.stats.guardedCommits, 2);
+  await Promise.all([db.execute([[`INSERT INTO t VALUES ('g', 7)`]]), db.execute([[`DELETE FROM t WHERE k = 'g'`]])]);
+  assert.is(db.stats.guardedCommits, 2, "batches that succeed take no savepoints");
+  await db.transaction((tx) => tx.run(`INSERT INTO t VALUES ('h', 8)`));
+  await db.execute([[`DELETE FROM t WHERE k = 'h'`]]);
+  assert.is(db.stats.guardedCommits, 3, "a transaction() callback always runs in a savepoint");
   assert.equal(db.all(`SELECT k FROM t ORDER BY k`).map((r) => r.k), ["a", "b", "d", "f"]);
   await db.close();
   const again = await DurableSqlite.open(db.file);

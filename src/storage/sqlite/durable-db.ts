@@ -187,6 +187,8 @@ export interface DurableStats {
    * the start; again only after another process compacted or a failure).
    */
   workerLoads: number;
+  /** Commits applied with a savepoint per group (a group failed, or a transaction() was among them). */
+  guardedCommits: number;
 }
 
 type Settle = { resolve(v: unknown): void; reject(e: unknown): void };
@@ -258,6 +260,7 @@ export class DurableSqlite {
     recordsReplayed: 0,
     workerSnapshots: 0,
     workerLoads: 0,
+    guardedCommits: 0,
   };
   /** The last background compaction failure (the writes themselves had succeeded). */
   lastCompactionError: unknown;
@@ -830,32 +833,23 @@ export class DurableSqlite {
     try {
       if (!this.current || this.jStale || this.jBehind || this.jfd === null || this.db === null) this.syncUnderLock();
       this.current = false; // until this commit has fully succeeded
-      const applied: SqlStatement[] = [];
+      for (const p of batch) if (p.kind === "compact") compacts.push(p);
       this.runStmt("BEGIN");
       inTx = true;
-      for (const p of batch) {
-        if (p.kind === "compact") {
-          compacts.push(p);
-          continue;
-        }
-        this.runStmt("SAVEPOINT grp");
+      let applied = this.applyPlain(batch, done);
+      if (applied === null) {
+        // A group failed: start the transaction again, every group in a savepoint of its own.
         try {
-          if (p.kind === "stmts") {
-            for (const [sql, params] of p.statements) this.runUser(sql, params);
-            applied.push(...p.statements);
-            done.push([p, undefined]);
-          } else {
-            const recorded: SqlStatement[] = [];
-            const value = this.runTx(p.fn, recorded);
-            applied.push(...recorded);
-            done.push([p, value]);
-          }
-          this.runStmt("RELEASE grp");
-        } catch (err) {
-          this.runStmt("ROLLBACK TO grp");
-          this.runStmt("RELEASE grp");
-          p.reject(err);
+          this.runStmt("ROLLBACK");
+        } catch {
+          /* some errors end the transaction themselves; if it is still open, BEGIN says so */
         }
+        inTx = false;
+        done.length = 0;
+        this.runStmt("BEGIN");
+        inTx = true;
+        this.stats.guardedCommits++;
+        applied = this.applyGuarded(batch, done);
       }
       if (applied.length) {
         const rec = this.encoder.encode(applied);
@@ -1017,6 +1011,58 @@ export class DurableSqlite {
         /* ignore */
       }
     }
+  }
+
+  /**
+   * Applies a batch made only of statement lists without savepoints; null when a group failed
+   * (the caller rolls back and uses applyGuarded). Why: a SAVEPOINT and its RELEASE cost time that
+   * grows with the size of the page cache, and the working copy keeps every page in it: per
+   * DELETE + INSERT, 13.7 µs without and 20.7 µs with them on a 400k-invite store. Failing groups
+   * are rare (bad SQL from a plugin, a constraint), so those batches pay twice instead.
+   * Statement lists can be run again; `transaction()` callbacks are not, so a batch holding one
+   * goes straight to applyGuarded.
+   */
+  private applyPlain(batch: Pending[], done: [Settle, unknown][]): SqlStatement[] | null {
+    if (batch.some((p) => p.kind === "fn")) return null;
+    const applied: SqlStatement[] = [];
+    for (const p of batch) {
+      if (p.kind !== "stmts") continue;
+      try {
+        for (const [sql, params] of p.statements) this.runUser(sql, params);
+      } catch {
+        return null;
+      }
+      applied.push(...p.statements);
+      done.push([p, undefined]);
+    }
+    return applied;
+  }
+
+  /** Applies a batch with each group in a savepoint: a failing group is undone and rejected alone. */
+  private applyGuarded(batch: Pending[], done: [Settle, unknown][]): SqlStatement[] {
+    const applied: SqlStatement[] = [];
+    for (const p of batch) {
+      if (p.kind === "compact") continue;
+      this.runStmt("SAVEPOINT grp");
+      try {
+        if (p.kind === "stmts") {
+          for (const [sql, params] of p.statements) this.runUser(sql, params);
+          applied.push(...p.statements);
+          done.push([p, undefined]);
+        } else {
+          const recorded: SqlStatement[] = [];
+          const value = this.runTx(p.fn, recorded);
+          applied.push(...recorded);
+          done.push([p, value]);
+        }
+        this.runStmt("RELEASE grp");
+      } catch (err) {
+        this.runStmt("ROLLBACK TO grp");
+        this.runStmt("RELEASE grp");
+        p.reject(err);
+      }
+    }
+    return applied;
   }
 
   private runUser(sql: string, params: readonly SqlParam[] | undefined): void {
