@@ -99,6 +99,25 @@ test("background compactions: the worker follows its own images into place, ever
   assert.equal(await rowsOf(file), want);
 });
 
+test("the worker keeps one copy per store: two stores compacting by turns are each loaded once", async () => {
+  const a = await DurableSqlite.open(path.join(root, "d1.sqlite"), { compactThresholdBytes: 16 * 1024 });
+  const b = await DurableSqlite.open(path.join(root, "d2.sqlite"), { compactThresholdBytes: 16 * 1024 });
+  for (const db of [a, b]) await db.execute([[`CREATE TABLE t (k TEXT)`]]);
+  const deadline = Date.now() + 60_000;
+  let n = 0;
+  while ((a.stats.compactions < 2 || b.stats.compactions < 2) && Date.now() < deadline) {
+    const writes: Promise<unknown>[] = [];
+    for (let i = n; i < n + 10; i++) for (const db of [a, b]) writes.push(db.execute([[`INSERT INTO t VALUES (?)`, [`k${i} ${"y".repeat(100)}`]]]));
+    n += 10;
+    await Promise.all(writes);
+  }
+  await a.close();
+  await b.close();
+  assert.ok(a.stats.workerSnapshots >= 2 && b.stats.workerSnapshots >= 2, `images: ${a.stats.workerSnapshots}, ${b.stats.workerSnapshots}`);
+  assert.is(a.stats.workerLoads + b.stats.workerLoads, 2, "each store's copy was built once");
+  for (const db of [a, b]) assert.is((await rowsOf(db.file)).length, n);
+});
+
 test("the worker thread runs at nice 19 (Linux)", () => {
   if (process.platform !== "linux") return;
   const nices = fs.readdirSync("/proc/self/task").map((tid) => {

@@ -471,6 +471,7 @@ export class DurableSqlite {
       await this.drain();
       this.closed = true;
       this.dropDb();
+      snapshots.forget(this.file); // the compaction worker's copy of this store, if it has one
       this.closeFd("jfd");
       this.closeFd("dbfd");
       this.releaseLock();

@@ -87,6 +87,11 @@ export const snapshots = {
     }
   },
 
+  /** The store is closed: the worker (if running) drops its copy of it. */
+  forget(dbFile: string): void {
+    worker?.postMessage({ kind: "forget", dbFile } satisfies WorkerRequest);
+  },
+
   /** The image of DB file + journal up to `to`, written by the worker to a temporary file. */
   image(req: Omit<ImageRequest, "id" | "kind">): Promise<WrittenImage> {
     return new Promise((resolve, reject) => {

@@ -14,7 +14,8 @@
  * reading, parsing and replaying everything since the last one. After its own image has become the
  * DB file and the journal was rebased (the records after the image's base, copied verbatim behind a
  * new header), the copy goes on from the new journal. Anything else (another process compacted, a
- * file it cannot explain) makes it start over from the files.
+ * file it cannot explain) makes it start over from the files. There is one copy per database file,
+ * dropped when the store is closed (`forget`).
  *
  * It refuses (an error reply) when the files are not the ones named: another process compacted
  * meanwhile, and the main thread then simply drops this compaction.
@@ -56,7 +57,13 @@ export interface ImageRequest extends FilesAt {
   gid?: number;
 }
 
-export type WorkerRequest = FollowRequest | ImageRequest;
+/** The store was closed: drop its copy. */
+export interface ForgetRequest {
+  kind: "forget";
+  dbFile: string;
+}
+
+export type WorkerRequest = FollowRequest | ImageRequest | ForgetRequest;
 
 export type ImageReply =
   | {
@@ -71,7 +78,7 @@ export type ImageReply =
   | { id: number; error: string };
 
 /**
- * The working copy. Its DB file and journal are held open: an inode we hold cannot be reused, so
+ * A working copy. Its DB file and journal are held open: an inode we hold cannot be reused, so
  * equal inode numbers prove the request names the very files the copy was built from.
  */
 interface Copy {
@@ -82,12 +89,13 @@ interface Copy {
   jGen: number;
   /** Journal offset up to which the copy holds the records. */
   pos: number;
+  /** The last image written from it (held open), with its generation and journal base. */
+  written?: { fd: number; gen: number; base: number };
 }
 
-let copy: Copy | undefined;
+/** One copy per database file (a process may have several stores open). */
+const copies = new Map<string, Copy>();
 let loads = 0;
-/** The last image written (held open), with what it stands for: generation, journal base. */
-let written: { fd: number; gen: number; base: number } | undefined;
 
 const inoOf = (fd: number) => fs.fstatSync(fd).ino;
 
@@ -119,33 +127,37 @@ function openJournal(r: FilesAt): number {
   return fd;
 }
 
-function dropCopy(): void {
-  if (!copy) return;
-  copy.raw.free();
-  copy.db.close();
-  closeQuietly(copy.dbFd);
-  closeQuietly(copy.jFd);
-  copy = undefined;
+function dropCopy(dbFile: string): void {
+  const c = copies.get(dbFile);
+  if (!c) return;
+  copies.delete(dbFile);
+  c.raw.free();
+  c.db.close();
+  closeQuietly(c.dbFd);
+  closeQuietly(c.jFd);
+  if (c.written) closeQuietly(c.written.fd);
 }
 
 /** A copy that stands for the files `r` names at some offset ≤ r.to (reused when it can be). */
 async function copyFor(r: FilesAt): Promise<Copy> {
-  if (copy) {
-    if (inoOf(copy.dbFd) === r.dbIno && inoOf(copy.jFd) === r.jIno && copy.jGen === r.jGen && copy.pos <= r.to) return copy;
-    if (written && inoOf(written.fd) === r.dbIno && r.jGen === written.gen && copy.pos >= written.base) {
+  const c = copies.get(r.dbFile);
+  if (c) {
+    if (inoOf(c.dbFd) === r.dbIno && inoOf(c.jFd) === r.jIno && c.jGen === r.jGen && c.pos <= r.to) return c;
+    const w = c.written;
+    if (w && inoOf(w.fd) === r.dbIno && r.jGen === w.gen && c.pos >= w.base) {
       // Our image is the DB file now and the journal was rebased: old offset p is new offset
       // p - base + HEADER_SIZE (the records after the base were copied verbatim).
       const jFd = openJournal(r);
-      closeQuietly(copy.dbFd);
-      closeQuietly(copy.jFd);
-      copy.dbFd = written.fd;
-      copy.jFd = jFd;
-      copy.jGen = r.jGen;
-      copy.pos = copy.pos - written.base + HEADER_SIZE;
-      written = undefined;
-      if (copy.pos <= r.to) return copy;
+      closeQuietly(c.dbFd);
+      closeQuietly(c.jFd);
+      c.dbFd = w.fd;
+      c.jFd = jFd;
+      c.jGen = r.jGen;
+      c.pos = c.pos - w.base + HEADER_SIZE;
+      c.written = undefined;
+      if (c.pos <= r.to) return c;
     }
-    dropCopy();
+    dropCopy(r.dbFile);
   }
   const { SQL, memory } = await loadSqlJs();
   loads++;
@@ -156,14 +168,16 @@ async function copyFor(r: FilesAt): Promise<Copy> {
     const img = readAtSync(dbFd, 0, fs.fstatSync(dbFd).size);
     if (img.length >= 20 && (img[18] === 2 || img[19] === 2)) img[18] = img[19] = 1; // as loadFromDisk
     const db = MemoryDb.load(SQL, memory, img);
+    let fresh: Copy;
     try {
       db.exec(CONNECTION_PRAGMAS);
-      copy = { db, raw: new RawStatements(SQL, memory, db), dbFd, jFd, jGen: r.jGen, pos: HEADER_SIZE };
+      fresh = { db, raw: new RawStatements(SQL, memory, db), dbFd, jFd, jGen: r.jGen, pos: HEADER_SIZE };
     } catch (err) {
       db.close();
       throw err;
     }
-    return copy;
+    copies.set(r.dbFile, fresh);
+    return fresh;
   } catch (err) {
     closeQuietly(dbFd);
     if (jFd !== undefined) closeQuietly(jFd);
@@ -171,13 +185,13 @@ async function copyFor(r: FilesAt): Promise<Copy> {
   }
 }
 
-/** Brings the copy to exactly r.to; returns how many records that replayed. */
-async function bringTo(r: FilesAt): Promise<number> {
+/** Brings the copy to exactly r.to; returns it and how many records that replayed. */
+async function bringTo(r: FilesAt): Promise<{ c: Copy; replayed: number }> {
   const c = await copyFor(r);
-  if (c.pos === r.to) return 0;
+  if (c.pos === r.to) return { c, replayed: 0 };
   const parsed = parseRecords(readAtSync(c.jFd, c.pos, r.to - c.pos), r.journalFile, c.pos);
   if (parsed.validLength !== r.to - c.pos) {
-    dropCopy();
+    dropCopy(r.dbFile);
     throw new Error(`${r.journalFile}: fewer complete records than expected`);
   }
   try {
@@ -185,16 +199,16 @@ async function bringTo(r: FilesAt): Promise<number> {
     for (const rec of parsed.records) for (const [sql, params] of rec) c.raw.run(sql, params);
     c.raw.run("COMMIT");
   } catch (err) {
-    dropCopy(); // half applied: start over from the files next time
+    dropCopy(r.dbFile); // half applied: start over from the files next time
     throw err;
   }
   c.pos = r.to;
-  return parsed.records.length;
+  return { c, replayed: parsed.records.length };
 }
 
 async function image(r: ImageRequest): Promise<ImageReply> {
-  const replayed = await bringTo(r);
-  const buf = stampImage(copy!.db.export(), r.gen, r.base);
+  const { c, replayed } = await bringTo(r);
+  const buf = stampImage(c.db.export(), r.gen, r.base);
   const tmp = `${r.dbFile}.tmp-${randomSuffix()}`;
   const fd = fs.openSync(tmp, "wx", r.mode);
   try {
@@ -206,8 +220,8 @@ async function image(r: ImageRequest): Promise<ImageReply> {
     fs.rmSync(tmp, { force: true });
     throw err;
   }
-  if (written) closeQuietly(written.fd);
-  written = { fd, gen: r.gen, base: r.base };
+  if (c.written) closeQuietly(c.written.fd);
+  c.written = { fd, gen: r.gen, base: r.base };
   const reply = { id: r.id, tmp, size: buf.length, replayed, loads };
   loads = 0;
   return reply;
@@ -233,9 +247,13 @@ lowerPriority();
 let queue: Promise<unknown> = Promise.resolve();
 parentPort?.on("message", (r: WorkerRequest) => {
   queue = queue.then(async () => {
+    if (r.kind === "forget") {
+      dropCopy(r.dbFile);
+      return;
+    }
     if (r.kind === "follow") {
       // A hint only: whatever goes wrong here is found again (and reported) by the next image request.
-      await bringTo(r).catch(() => dropCopy());
+      await bringTo(r).catch(() => dropCopy(r.dbFile));
       return;
     }
     const reply = await image(r).catch((err: unknown): ImageReply => ({ id: r.id, error: err instanceof Error ? err.message : String(err) }));
