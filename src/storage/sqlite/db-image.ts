@@ -22,7 +22,7 @@ export function stampImage(img: Uint8Array, gen: number, base: number): Buffer {
 /**
  * Connection settings of a working copy (not stored in the file). Nobody else opens this in-memory
  * copy, so: exclusive locking (no hot-journal probe / header re-read per transaction), SQLite's own
- * rollback journal in RAM (ROLLBACK and SAVEPOINT still work), no syncs of the MEMFS file.
+ * rollback journal in RAM (ROLLBACK and SAVEPOINT still work), no syncs.
  */
 export const CONNECTION_PRAGMAS = "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY";
 

@@ -15,7 +15,7 @@
  * 2 GiB with sql.js's build, shared with everything else SQLite allocates).
  */
 import type { Database, SqlJsStatic } from "sql.js";
-import { RawStatements } from "./raw-sqlite.js";
+import { RawStatements, handleOf } from "./raw-sqlite.js";
 import type { WasmMemory } from "./sqljs.js";
 
 /** Page 1 of a blank database, per page size (see MemoryDb.blankFile). */
@@ -40,13 +40,6 @@ const REQUIRED: (keyof BackupExports)[] = [
   "_malloc", "_free", "_sqlite3_open", "_sqlite3_close_v2", "_sqlite3_exec", "_sqlite3_errmsg",
   "_sqlite3_backup_init", "_sqlite3_backup_step", "_sqlite3_backup_finish",
 ];
-
-/** The connection handle of a sql.js Database (not part of its typed API). */
-export function handleOf(db: Database): number {
-  const handle = (db as unknown as { db?: unknown }).db;
-  if (typeof handle !== "number" || handle === 0) throw new Error("sql.js Database has no open handle (unsupported sql.js version?)");
-  return handle;
-}
 
 export class MemoryDb {
   private open = true;

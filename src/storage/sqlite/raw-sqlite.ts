@@ -64,6 +64,13 @@ const SCRATCH_MIN = 4096;
 /** A scratch area grown past this by one huge parameter is given back after use. */
 const SCRATCH_KEEP = 1 << 20;
 
+/** The connection handle (sqlite3*) of a sql.js Database (not part of its typed API). */
+export function handleOf(db: Database): number {
+  const handle = (db as unknown as { db?: unknown }).db;
+  if (typeof handle !== "number" || handle === 0) throw new Error("sql.js Database has no open handle (unsupported sql.js version?)");
+  return handle;
+}
+
 /**
  * The prepared statements of one connection (a sql.js Database, or a MemoryDb's handle). Finalize
  * them (free()) before closing it.
@@ -88,9 +95,7 @@ export class RawStatements {
     const missing = REQUIRED.filter((f) => typeof api[f] !== "function");
     if (missing.length) throw new Error(`sql.js does not export ${missing.join(", ")} (unsupported sql.js version)`);
     this.api = api as SqliteExports;
-    const handle = "handle" in db ? db.handle : (db as unknown as { db?: unknown }).db;
-    if (typeof handle !== "number" || handle === 0) throw new Error("sql.js Database has no open handle (unsupported sql.js version?)");
-    this.dbPtr = handle;
+    this.dbPtr = "handle" in db ? db.handle : handleOf(db);
     this.heap = Buffer.from(memory.buffer);
     this.slot = this.api._malloc(4);
   }
