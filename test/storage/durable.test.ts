@@ -332,6 +332,28 @@ test("background compaction: writes go on while the image is written, and every 
   for (let i = 0; i < n; i++) assert.ok(data.has(`k${i}`), `k${i} missing after reopening`);
 });
 
+test("background compaction on this thread (no worker): writes go on, every one is kept, nothing left behind", async () => {
+  const db = await DurableSqlite.open(newDb(), { compactThresholdBytes: 16 * 1024, compactInWorker: false });
+  await db.execute([[`CREATE TABLE t (k TEXT)`]]);
+  let n = 0;
+  const deadline = Date.now() + 30_000;
+  while ((db.stats.compactions < 3 || n < 300) && Date.now() < deadline) {
+    const writes: Promise<unknown>[] = [];
+    for (let i = n; i < n + 10; i++) writes.push(db.execute([[`INSERT INTO t VALUES (?)`, [`k${i} ${"z".repeat(100)}`]]]));
+    n += 10;
+    await Promise.all(writes);
+  }
+  const file = db.file;
+  await db.close();
+  assert.ok(db.stats.compactions >= 3, `compactions: ${db.stats.compactions}`);
+  assert.is(db.stats.workerSnapshots, 0, "no image came from the worker");
+  assert.is(db.lastCompactionError, undefined);
+  assert.equal(fs.readdirSync(path.dirname(file)).filter((f) => f.startsWith(path.basename(file) + ".tmp-")), []);
+  const again = await DurableSqlite.open(file);
+  assert.equal(again.get(`SELECT count(*) AS n FROM t`), { n });
+  await again.close();
+});
+
 test("background compaction: a failed image write is not retried on every commit", async () => {
   let attempts = 0;
   const db = await openSqlDatabase(newDb(), {

@@ -154,6 +154,11 @@ export interface DurableSqliteOptions {
   compactMinBytes?: number;
   /** Fixed compaction threshold in journal bytes, replacing the rule above (tests). */
   compactThresholdBytes?: number;
+  /**
+   * Build background compaction images in the compaction worker (default). false: export them on
+   * this thread, as when the worker's file is missing (tests of that path).
+   */
+  compactInWorker?: boolean;
   /** How long a write waits for the cross-process lock before failing. Default 30 s. */
   lockTimeoutMs?: number;
   hooks?: { at?(point: HookPoint): void };
@@ -1166,7 +1171,7 @@ export class DurableSqlite {
 
   /** Whether the snapshot worker can build images from our files (they match our copy right now). */
   private workerCanFollow(): boolean {
-    return snapshots.available() && !this.jBehind && !this.jStale && this.jfd !== null;
+    return this.opts.compactInWorker !== false && snapshots.available() && !this.jBehind && !this.jStale && this.jfd !== null;
   }
 
   private filesAt(): FilesAt {
