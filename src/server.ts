@@ -2,6 +2,7 @@
 import type { Config } from "./core/config/index.js";
 import { createLogger } from "./core/logger.js";
 import { Runtime } from "./core/runtime.js";
+import type { TrustPolicy } from "./core/trusted-paths.js";
 
 const log = createLogger("general");
 
@@ -18,10 +19,14 @@ export function describeConfigSource(config: Config): string {
   }
 }
 
-export async function startServer(config: Config, opts: { cwd?: string } = {}): Promise<Runtime> {
+/**
+ * Starts the server on a loaded config. `trust`: set by prosodyctl when started as root, so
+ * plugins load only from trusted paths.
+ */
+export async function startServer(config: Config, opts: { cwd?: string; trust?: TrustPolicy } = {}): Promise<Runtime> {
   log("info", "Prosody-compatible host starting: %s", describeConfigSource(config));
   for (const w of config.warnings) log("warn", "Configuration warning: %s", w);
-  const runtime = new Runtime({ config, processType: "server", cwd: opts.cwd });
+  const runtime = new Runtime({ config, processType: "server", cwd: opts.cwd, trust: opts.trust });
   try {
     await runtime.start();
   } catch (err) {

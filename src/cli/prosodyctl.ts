@@ -13,7 +13,9 @@ import { describeConfigSource, startServer, stopServer, waitForStopSignal } from
 import { helpText } from "./help.js";
 import { parseArgs } from "./options.js";
 import { isUserCommand, runUserCommand } from "./users.js";
-import { dropPrivileges } from "./privileges.js";
+import { isRoot, planPrivileges, switchUser, trustPolicyFor } from "./privileges.js";
+import { checkConfigTrust } from "./trust.js";
+import type { TrustPolicy } from "../core/trusted-paths.js";
 
 export interface CliIO {
   stdout: (text: string) => void;
@@ -38,18 +40,21 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-async function loadConfig(explicit: string | undefined, io: CliIO, root = false): Promise<Config | number> {
+interface Loaded {
+  config: Config;
+  /** Set when the process started as root: what plugin files may be loaded from. */
+  trust?: TrustPolicy;
+}
+
+/**
+ * Finds and loads the config; in the executable, started as root, checks that the config and
+ * plugin folders are safe to use (src/cli/trust.ts) and switches to prosody_user
+ * (src/cli/privileges.ts). A number is the exit code, after the reason was printed.
+ */
+async function loadConfig(explicit: string | undefined, io: CliIO, root: boolean): Promise<Loaded | number> {
+  let config: Config;
   try {
-    const config = await findAndLoadConfig({ explicit, env: io.env, cwd: io.cwd });
-    if (io.dropPrivileges) {
-      const r = dropPrivileges(config, { root });
-      if ("error" in r) {
-        io.stdout(`${r.error}\n`);
-        return 1;
-      }
-      createLogger("prosodyctl")("debug", r.switched ? "Switched to user %s, group %s" : "Not switching user: %s", r.switched ? r.user : r.reason, r.switched ? r.group : "");
-    }
-    return config;
+    config = await findAndLoadConfig({ explicit, env: io.env, cwd: io.cwd });
   } catch (err) {
     if (err instanceof ConfigError) {
       io.stdout(`${err.message}\n`);
@@ -57,6 +62,30 @@ async function loadConfig(explicit: string | undefined, io: CliIO, root = false)
     }
     throw err;
   }
+  if (!io.dropPrivileges || !isRoot()) return { config };
+  const plan = planPrivileges(config, { root });
+  if ("error" in plan) {
+    io.stdout(`${plan.error}\n`);
+    return 1;
+  }
+  const trust = trustPolicyFor(plan);
+  const refused = checkConfigTrust(config, io.cwd, trust);
+  if (refused) {
+    io.stdout(`${refused}\n`);
+    return 1;
+  }
+  const log = createLogger("prosodyctl");
+  if (plan.stay) {
+    log("debug", "Not switching user: %s", plan.reason);
+  } else {
+    const failed = switchUser(plan, config);
+    if (failed) {
+      io.stdout(`${failed}\n`);
+      return 1;
+    }
+    log("debug", "Switched to user %s, group %s", plan.user, plan.group);
+  }
+  return { config, trust };
 }
 
 /** Runs one prosodyctl invocation; resolves to the process exit code. */
@@ -82,11 +111,11 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
     }
     // Listen for signals before anything starts, so one arriving mid-start still stops cleanly.
     const stopRequested = waitForStopSignal();
-    const config = await loadConfig(options.config, io, options.root);
-    if (typeof config === "number") return config;
+    const loaded = await loadConfig(options.config, io, options.root);
+    if (typeof loaded === "number") return loaded;
     let runtime: Runtime;
     try {
-      runtime = await startServer(config, { cwd: io.cwd });
+      runtime = await startServer(loaded.config, { cwd: io.cwd, trust: loaded.trust });
     } catch (err) {
       io.stderr(`Failed to start: ${errorText(err)}\n`);
       return 1;
@@ -97,9 +126,10 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
   }
 
   if (command === "about") {
-    const config = await loadConfig(options.config, io);
-    if (typeof config === "number") return config;
-    const rt = new Runtime({ config, processType: "prosodyctl", cwd: io.cwd });
+    const loaded = await loadConfig(options.config, io, options.root);
+    if (typeof loaded === "number") return loaded;
+    const { config } = loaded;
+    const rt = new Runtime({ config, processType: "prosodyctl", cwd: io.cwd, trust: loaded.trust });
     io.stdout(
       [
         `Config:  ${describeConfigSource(config)}`,
@@ -123,11 +153,12 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
 }
 
 async function runModuleCommand(name: string, args: string[], configPath: string | undefined, io: CliIO, root: boolean): Promise<number> {
-  const config = await loadConfig(configPath, io, root);
-  if (typeof config === "number") return config;
+  const loaded = await loadConfig(configPath, io, root);
+  if (typeof loaded === "number") return loaded;
+  const { config } = loaded;
   const log = createLogger("prosodyctl");
   for (const w of config.warnings) log("warn", "Configuration warning: %s", w);
-  const runtime = new Runtime({ config, processType: "prosodyctl", cwd: io.cwd });
+  const runtime = new Runtime({ config, processType: "prosodyctl", cwd: io.cwd, trust: loaded.trust });
   try {
     let mod;
     try {

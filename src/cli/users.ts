@@ -15,6 +15,7 @@
 import type { Config } from "../core/config/index.js";
 import { createLogger } from "../core/logger.js";
 import { Runtime } from "../core/runtime.js";
+import type { TrustPolicy } from "../core/trusted-paths.js";
 import { nameprep, nodeprep } from "../util/stringprep.js";
 
 export type UserCommand = "adduser" | "passwd" | "deluser";
@@ -29,8 +30,11 @@ export interface UserCommandIO {
 
 export interface UserCommandContext {
   io: UserCommandIO;
-  /** Loads the config (a number is an exit code after the error was printed). */
-  loadConfig: () => Promise<Config | number>;
+  /**
+   * Loads the config (a number is an exit code after the error was printed); `trust` is set
+   * when the process started as root (see src/cli/trust.ts).
+   */
+  loadConfig: () => Promise<{ config: Config; trust?: TrustPolicy } | number>;
 }
 
 /** What mod_auth_* exports (see plugins/mod_auth_internal_hashed). */
@@ -78,8 +82,9 @@ export async function runUserCommand(command: UserCommand, args: string[], ctx: 
   const say = (line: string) => io.stdout(`${line}\n`);
   const spec = COMMANDS[command];
 
-  const config = await ctx.loadConfig();
-  if (typeof config === "number") return config;
+  const loaded = await ctx.loadConfig();
+  if (typeof loaded === "number") return loaded;
+  const { config, trust } = loaded;
 
   // Leading options only (Prosody's argparse stops at the first non-option).
   let help = false;
@@ -120,7 +125,7 @@ export async function runUserCommand(command: UserCommand, args: string[], ctx: 
     config.sections.set(host, { name: host, kind: "VirtualHost", options: {}, file: config.file ?? "(prosodyctl)" });
   }
 
-  const runtime = new Runtime({ config, processType: "prosodyctl", cwd: io.cwd });
+  const runtime = new Runtime({ config, processType: "prosodyctl", cwd: io.cwd, trust });
   let input: PasswordInput | undefined;
   try {
     const authName = config.get(host, "authentication");

@@ -5,6 +5,7 @@
  */
 import { ModuleImpl } from "./module.js";
 import { findPlugin, PluginNotFoundError } from "./plugin-loader.js";
+import { checkTrustedPath, UntrustedPathError } from "./trusted-paths.js";
 import type { Runtime } from "./runtime.js";
 import type { PluginFile } from "./types.js";
 import { createLogger } from "./logger.js";
@@ -97,7 +98,11 @@ export class ModuleManager {
     let p = this.files.get(name);
     if (!p) {
       const found = findPlugin(name, this.runtime.pluginPaths(), this.runtime.paths.plugins);
-      p = found.import().then((file) => ({ file, path: found.path }));
+      const trust = this.runtime.trust;
+      const problem = trust && found.files ? checkTrustedPath(found.files, trust, { tree: true }) : undefined;
+      p = problem
+        ? Promise.reject(new UntrustedPathError(`Refusing to load mod_${name} (${found.files}): ${problem}`))
+        : found.import().then((file) => ({ file, path: found.path }));
       // A failed import is not cached, so a fixed file can be tried again.
       p.catch(() => this.files.delete(name));
       this.files.set(name, p);

@@ -4,7 +4,7 @@
  * each directory a fixed list of file names. The first that exists wins.
  */
 import { existsSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join, relative, resolve, sep } from "node:path";
 import { pathToFileURL } from "node:url";
 import { BUILTIN_MODULES } from "../modules/index.js";
 import type { PluginFile } from "./types.js";
@@ -18,6 +18,11 @@ export interface FoundPlugin {
   name: string;
   /** File path, or "builtin:<name>" for modules compiled into the host. */
   path: string;
+  /**
+   * What the plugin consists of on disk: its own folder in the search directory (`mod_x/`), or
+   * its file when it lies directly there. Undefined for built-in modules.
+   */
+  files?: string;
   import(): Promise<PluginFile>;
 }
 
@@ -67,7 +72,8 @@ export function findPlugin(name: string, pluginPaths: string[], bundledDir: stri
     searched.push(abs);
     for (const file of candidateFiles(abs, name)) {
       if (isFile(file)) {
-        return { name, path: file, import: () => import(pathToFileURL(file).href) as Promise<PluginFile> };
+        const top = relative(abs, file).split(sep)[0]!;
+        return { name, path: file, files: join(abs, top), import: () => import(pathToFileURL(file).href) as Promise<PluginFile> };
       }
     }
     return undefined;

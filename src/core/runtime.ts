@@ -13,21 +13,43 @@ import { createLogger } from "./logger.js";
 import { ModuleLoadError, ModuleManager } from "./modulemanager.js";
 import { BUNDLED_PLUGINS_DIR, PACKAGE_ROOT } from "./paths.js";
 import { StorageManager } from "./storagemanager.js";
+import { UntrustedPathError, type TrustPolicy } from "./trusted-paths.js";
 import type { Paths, ServerContext } from "./types.js";
 
 const log = createLogger("general");
+
+/** The `plugin_paths` directories, absolute (relative ones are under the data directory). */
+export function pluginPathsOf(config: Config, dataDir: string): string[] {
+  const v = config.get("*", "plugin_paths");
+  const list = Array.isArray(v) ? v : typeof v === "string" ? [v] : [];
+  return list
+    .filter((p): p is string => typeof p === "string")
+    .map((p) => (isAbsolute(p) ? p : resolve(dataDir, p)));
+}
+
+/** The data directory: `data_path` resolved against `cwd`, default `./data`. */
+export function dataDirOf(config: Config, cwd: string): string {
+  const dataPath = config.get("*", "data_path");
+  return resolve(cwd, typeof dataPath === "string" ? dataPath : "data");
+}
 
 export interface RuntimeOptions {
   config: Config;
   processType: "server" | "prosodyctl";
   /** Working directory that relative paths resolve against (default process.cwd()). */
   cwd?: string;
+  /**
+   * Set when the process started as root: plugin files are loaded only from paths this policy
+   * trusts (src/core/trusted-paths.ts).
+   */
+  trust?: TrustPolicy;
 }
 
 export class Runtime implements ServerContext {
   readonly processType: "server" | "prosodyctl";
   readonly config: Config;
   readonly paths: Paths;
+  readonly trust: TrustPolicy | undefined;
   readonly globalEvents = new EventBus();
   readonly modules: ModuleManager;
   readonly storage: StorageManager;
@@ -41,10 +63,10 @@ export class Runtime implements ServerContext {
   constructor(opts: RuntimeOptions) {
     this.processType = opts.processType;
     this.config = opts.config;
+    this.trust = opts.trust;
     const cwd = opts.cwd ?? process.cwd();
-    const dataPath = this.config.get("*", "data_path");
     this.paths = {
-      data: resolve(cwd, typeof dataPath === "string" ? dataPath : "data"),
+      data: dataDirOf(this.config, cwd),
       config: this.config.file ? dirname(resolve(cwd, this.config.file)) : cwd,
       source: PACKAGE_ROOT,
       plugins: BUNDLED_PLUGINS_DIR,
@@ -84,11 +106,7 @@ export class Runtime implements ServerContext {
   }
 
   pluginPaths(): string[] {
-    const v = this.config.get("*", "plugin_paths");
-    const list = Array.isArray(v) ? v : typeof v === "string" ? [v] : [];
-    return list
-      .filter((p): p is string => typeof p === "string")
-      .map((p) => (isAbsolute(p) ? p : resolve(this.paths.data, p)));
+    return pluginPathsOf(this.config, this.paths.data);
   }
 
   shared(path: string): object {
@@ -112,6 +130,8 @@ export class Runtime implements ServerContext {
       try {
         await this.modules.load(host, name);
       } catch (err) {
+        // A plugin refused for its file permissions stops the start: never run without it silently.
+        if (err instanceof ModuleLoadError && err.cause instanceof UntrustedPathError) throw err;
         if (err instanceof ModuleLoadError && err.code === "module-not-found") {
           // Real configs list dozens of modules this host doesn't implement (roster, c2s, …).
           if (!autoloaded.has(name) && !this.warnedMissing.has(name)) {

@@ -160,7 +160,7 @@ async function onTty(command: UserCommand, jid: string, keys: string[]) {
   const cfg = makeConfig({ storage: "memory" }, { "example.com": {} });
   const running = runUserCommand(command, [jid], {
     io: { stdout: (t) => (out += t), cwd: dir, argv0: "prosodyctl", input: tty },
-    loadConfig: async () => cfg,
+    loadConfig: async () => ({ config: cfg }),
   });
   // Type the keys one chunk at a time, as a terminal delivers them.
   for (const k of keys) {

@@ -40,12 +40,12 @@ test("as root with --root: no switch", async () => {
   assert.is(statSync(join(dir, "data", "prosody.sqlite")).uid, 0);
 });
 
-test("a configured prosody_user that does not exist is one clear error, exit 1", async () => {
+test("a configured prosody_user that does not exist: Prosody's message, refused, exit 1", async () => {
   if (!isRoot) return console.log("SKIP: needs root");
   const { dir, config } = tempConfig(`run_as_root = false\nprosody_user = "no_such_user_here"\ndata_path = "$DIR/data"\nVirtualHost "example.com"\n`);
   const r = await prosodyctl(["--config", config, "mod_invites_api", "list", "example.com"], { cwd: dir });
   assert.is(r.code, 1);
-  assert.match(r.stdout, /^Failed to switch to user 'no_such_user_here': /);
+  assert.match(r.stdout, /^Couldn't switch to Prosody user\/group 'no_such_user_here'\/'no_such_user_here': no-such-user\nRefusing to run as root /);
 });
 
 test("a permission problem names the path", async () => {

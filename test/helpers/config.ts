@@ -16,6 +16,7 @@ export function makeConfig(
     source: "embedded",
     sections,
     warnings: [],
+    files: [],
     get(host, name) {
       const own = sections.get(host)?.options[name];
       return own !== undefined ? own : sections.get("*")!.options[name];

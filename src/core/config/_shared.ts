@@ -14,6 +14,8 @@ export interface RawResult {
   /** Creation order, "*" first. */
   sections: ConfigSection[];
   warnings: string[];
+  /** Every file read, the main file first, then each Include in the order read (no repeats). */
+  files: string[];
 }
 
 /** Names the config environment defines itself (assigning to them is not an option). */

@@ -14,6 +14,7 @@ class LoadedConfig implements Config {
     readonly source: ConfigSource,
     readonly sections: Map<string, ConfigSection>,
     readonly warnings: string[],
+    readonly files: readonly string[],
   ) {}
 
   getRaw(host: string, name: string): OptionValue | undefined {
@@ -36,9 +37,9 @@ class LoadedConfig implements Config {
 
 /** Wraps evaluated sections ("*" first) as a Config. */
 export function createConfig(
-  file: string | null, source: ConfigSource, sections: ConfigSection[], warnings: string[],
+  file: string | null, source: ConfigSource, sections: ConfigSection[], warnings: string[], files: readonly string[] = file ? [file] : [],
 ): Config {
-  return new LoadedConfig(file, source, new Map(sections.map((s) => [s.name, s])), warnings);
+  return new LoadedConfig(file, source, new Map(sections.map((s) => [s.name, s])), warnings, files);
 }
 
 /**

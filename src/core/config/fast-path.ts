@@ -34,6 +34,7 @@ interface Section {
 interface State {
   sections: Map<string, Section>;
   warnings: string[];
+  files: Set<string>;
 }
 
 function bail(): never {
@@ -42,7 +43,7 @@ function bail(): never {
 
 /** Returns the evaluated config, or undefined when the file needs the Lua VM. */
 export function evaluateDeclarative(text: string, fileName: string): RawResult | undefined {
-  const state: State = { sections: new Map(), warnings: [] };
+  const state: State = { sections: new Map(), warnings: [], files: new Set([fileName]) };
   state.sections.set("*", { name: "*", kind: "global", file: fileName, options: new Map() });
   try {
     evaluateFile(text, fileName, state, 0);
@@ -55,7 +56,7 @@ export function evaluateDeclarative(text: string, fileName: string): RawResult |
     if (s.line !== undefined) out.line = s.line;
     return out;
   });
-  return { sections, warnings: state.warnings };
+  return { sections, warnings: state.warnings, files: [...state.files] };
 }
 
 function evaluateFile(text: string, file: string, state: State, depth: number): void {
@@ -200,6 +201,7 @@ function evaluateFile(text: string, file: string, state: State, depth: number): 
       for (const included of found.value) {
         const data = readIncluded(included);
         if (!data.ok) bail();
+        state.files.add(included);
         evaluateFile(data.value.toString("utf8"), included, state, depth + 1);
       }
     } else {

@@ -41,7 +41,7 @@ function readMain(file: string, origin?: string): Buffer {
 
 async function load(file: string, source: ConfigSource, opts: LoadOptions, origin?: string): Promise<Config> {
   const raw = (await evaluateConfig(readMain(file, origin), file, opts))!;
-  return createConfig(file, source, raw.sections, raw.warnings);
+  return createConfig(file, source, raw.sections, raw.warnings, raw.files);
 }
 
 /**
@@ -60,7 +60,7 @@ export function loadConfigFile(path: string, opts: LoadOptions = {}): Promise<Co
  */
 export async function loadConfigString(text: string, fileName: string, opts: LoadOptions = {}): Promise<Config> {
   const raw = (await evaluateConfig(text, fileName, opts))!;
-  return createConfig(fileName, "argument", raw.sections, raw.warnings);
+  return createConfig(fileName, "argument", raw.sections, raw.warnings, raw.files);
 }
 
 /**

@@ -31,6 +31,7 @@ export async function evaluateWithLua(text: Uint8Array, fileName: string, opts: 
   const { lua } = f;
   const env = opts.env ?? process.env;
   const files = [fileName];
+  const read = new Set([fileName]);
   const fileOf = (id: number) => files[id - 1] ?? fileName;
   const untoken = (msg: string) => msg.replace(FILE_TOKEN, (_, id: string) => fileOf(Number(id)));
 
@@ -57,8 +58,10 @@ export async function evaluateWithLua(text: Uint8Array, fileName: string, opts: 
       return 1;
     },
     read: () => {
-      const got = readIncluded(fileOf(lua.lua_tointeger(L, 1)));
+      const file = fileOf(lua.lua_tointeger(L, 1));
+      const got = readIncluded(file);
       if (!got.ok) return fail(got.error);
+      read.add(file);
       lua.lua_pushstring(L, got.value);
       return 1;
     },
@@ -139,7 +142,7 @@ export async function evaluateWithLua(text: Uint8Array, fileName: string, opts: 
     lua.lua_pop(L, 6);
     sections.push(line === undefined ? { name, kind, options, file } : { name, kind, options, file, line });
   }
-  return { sections, warnings };
+  return { sections, warnings, files: [...read] };
 }
 
 function luaError(

@@ -29,6 +29,11 @@ export interface Config {
   source: ConfigSource;
   /** "*" first, then hosts in file order. */
   sections: Map<string, ConfigSection>;
+  /**
+   * Every file the config was read from: the main file, then its Includes (empty for the
+   * embedded default). Checked before a root process trusts them (src/cli/trust.ts).
+   */
+  files: readonly string[];
   /** Non-fatal problems ("<file>:<line>: Duplicate option 'x'", skipped function values…). */
   warnings: string[];
   /** Host value, else global value (unknown host → global value): Prosody's configmanager.get. */
