@@ -69,7 +69,7 @@ async function loadConfig(explicit: string | undefined, io: CliIO, root: boolean
     return 1;
   }
   const trust = trustPolicyFor(plan);
-  const refused = checkConfigTrust(config, io.cwd, trust);
+  const refused = checkConfigTrust(config, io.cwd, trust, { stayingRoot: plan.stay });
   if (refused) {
     io.stdout(`${refused}\n`);
     return 1;

@@ -226,6 +226,38 @@ prosodyTest("a root-owned config: runs and drops privileges (the server too)", a
   assert.is(readFileSync(marker, "utf8"), `import ${prosody!.uid}\nload ${prosody!.uid}\ncommand ${prosody!.uid}\nimport ${prosody!.uid}\nload ${prosody!.uid}\n`);
 });
 
+rootTest("staying root: a data directory (or database directory) others control is refused, as is creating one inside such a place", async () => {
+  const dir = safeDir();
+  const config = join(dir, "prosody.cfg.lua");
+  const open = safeDir();
+  chmodSync(open, 0o777);
+  writeFileSync(config, `run_as_root = true\ndata_path = "${open}/data"\nVirtualHost "example.com"\n`);
+  const r = await prosodyctl(["--config", config, "mod_invites_api", "create", "example.com"], { cwd: dir });
+  assert.is(r.code, 1, r.stdout + r.stderr);
+  assert.is(r.stdout, `Refusing to use data directory ${open}/data as root: ${open} is writable by every user (mode 0777)\n`);
+  assert.not.ok(existsSync(join(open, "data")), "nothing created");
+
+  mkdirSync(join(dir, "data"));
+  chownSync(join(dir, "data"), NOBODY, NOGROUP);
+  writeFileSync(config, `run_as_root = true\ndata_path = "${dir}/data"\nVirtualHost "example.com"\n`);
+  const owned = await prosodyctl(["--config", config, "mod_invites_api", "create", "example.com"], { cwd: dir });
+  assert.is(owned.code, 1, owned.stdout + owned.stderr);
+  assert.is(owned.stdout, `Refusing to use data directory ${dir}/data as root: ${dir}/data is owned by nobody (uid 65534), not by root (uid 0)\n`);
+
+  writeFileSync(config, `run_as_root = true\ndata_path = "${dir}/root-data"\nstorage = "sql"\nsql = { driver = "SQLite3", database = "${open}/db/prosody.sqlite" }\nVirtualHost "example.com"\n`);
+  const db = await prosodyctl(["--config", config, "mod_invites_api", "create", "example.com"], { cwd: dir });
+  assert.is(db.code, 1, db.stdout + db.stderr);
+  assert.is(db.stdout, `Refusing to use the directory of SQLite database ${open}/db as root: ${open} is writable by every user (mode 0777)\n`);
+
+  // The embedded default, as root, in a directory whose ./data belongs to someone else.
+  const cwd = safeDir();
+  mkdirSync(join(cwd, "data"));
+  chownSync(join(cwd, "data"), NOBODY, NOGROUP);
+  const embedded = await prosodyctl(["mod_invites_api", "list", "localhost"], { cwd, env: { PROSODY_CONFIG: "" } });
+  assert.is(embedded.code, 1, embedded.stdout + embedded.stderr);
+  assert.is(embedded.stdout, `Refusing to use data directory ${cwd}/data as root: ${cwd}/data is owned by nobody (uid 65534), not by root (uid 0)\n`);
+});
+
 // --- (b) no prosody user ---
 
 rootTest("prosody_user missing: refused (CLI and server); --root or run_as_root = true runs as root", async () => {
