@@ -76,14 +76,8 @@ function isId(v: unknown): v is string | number {
 function resolveIds(user: string | number, group: string | number): { uid: number; gid: number } | { error: string } {
   let uid: number;
   let gid: number;
-  try {
-    process.seteuid!(user);
-    uid = process.geteuid!();
-  } catch (err) {
-    return { error: unknownOr(err, "no-such-user") };
-  } finally {
-    process.seteuid!(0);
-  }
+  // COMPAT: the group first, as Prosody's setgid-then-setuid does, so a missing default user
+  // and group gives Prosody's "no-such-group".
   try {
     process.setegid!(group);
     gid = process.getegid!();
@@ -91,6 +85,14 @@ function resolveIds(user: string | number, group: string | number): { uid: numbe
     return { error: unknownOr(err, "no-such-group") };
   } finally {
     process.setegid!(0);
+  }
+  try {
+    process.seteuid!(user);
+    uid = process.geteuid!();
+  } catch (err) {
+    return { error: unknownOr(err, "no-such-user") };
+  } finally {
+    process.seteuid!(0);
   }
   return { uid, gid };
 }

@@ -45,7 +45,7 @@ test("a configured prosody_user that does not exist: Prosody's message, refused,
   const { dir, config } = tempConfig(`run_as_root = false\nprosody_user = "no_such_user_here"\ndata_path = "$DIR/data"\nVirtualHost "example.com"\n`);
   const r = await prosodyctl(["--config", config, "mod_invites_api", "list", "example.com"], { cwd: dir });
   assert.is(r.code, 1);
-  assert.match(r.stdout, /^Couldn't switch to Prosody user\/group 'no_such_user_here'\/'no_such_user_here': no-such-user\nRefusing to run as root /);
+  assert.match(r.stdout, /^Couldn't switch to Prosody user\/group 'no_such_user_here'\/'no_such_user_here': no-such-group\nRefusing to run as root /);
 });
 
 test("a permission problem names the path", async () => {

@@ -263,11 +263,11 @@ rootTest("staying root: a data directory (or database directory) others control 
 rootTest("prosody_user missing: refused (CLI and server); --root or run_as_root = true runs as root", async () => {
   const dir = safeDir();
   const { dir: plugins, marker } = evilPlugins(dir);
-  const body = (extra: string) => cfg(`prosody_user = "no_such_user_here"\nplugin_paths = { "${plugins}" }\n${extra}`);
+  const body = (extra: string) => cfg(`prosody_user = "no_such_user_here"\nprosody_group = "nogroup"\nplugin_paths = { "${plugins}" }\n${extra}`);
   const config = join(dir, "prosody.cfg.lua");
   writeFileSync(config, body(""));
   const refusal =
-    "Couldn't switch to Prosody user/group 'no_such_user_here'/'no_such_user_here': no-such-user\n" +
+    "Couldn't switch to Prosody user/group 'no_such_user_here'/'nogroup': no-such-user\n" +
     "Refusing to run as root (pass --root or set run_as_root = true to allow it; see https://prosody.im/doc/root)\n";
   const r = await prosodyctl(["--config", config, "mod_evil", "x"], { cwd: dir });
   assert.is(r.code, 1, r.stdout + r.stderr);
@@ -285,13 +285,18 @@ rootTest("prosody_user missing: refused (CLI and server); --root or run_as_root 
   assert.is(readFileSync(marker, "utf8"), "import 0\nload 0\ncommand 0\nimport 0\nload 0\ncommand 0\n");
 });
 
-rootTest("prosody_group missing: refused with Prosody's no-such-group", async () => {
+rootTest("prosody_group missing (as on a machine without the prosody package: user and group of that name): Prosody's no-such-group, refused", async () => {
   const dir = safeDir();
   const config = join(dir, "prosody.cfg.lua");
-  writeFileSync(config, cfg(`prosody_user = "root"\nprosody_group = "no_such_group_here"`));
-  const r = await prosodyctl(["--config", config, "mod_invites_api", "list", "example.com"], { cwd: dir });
-  assert.is(r.code, 1, r.stdout + r.stderr);
-  assert.match(r.stdout, /^Couldn't switch to Prosody user\/group 'root'\/'no_such_group_here': no-such-group\nRefusing to run as root/);
+  for (const [options, expected] of [
+    [`prosody_user = "root"\nprosody_group = "no_such_group_here"`, "'root'/'no_such_group_here': no-such-group"],
+    [`prosody_user = "no_such_user_here"`, "'no_such_user_here'/'no_such_user_here': no-such-group"],
+  ]) {
+    writeFileSync(config, cfg(options!));
+    const r = await prosodyctl(["--config", config, "mod_invites_api", "list", "example.com"], { cwd: dir });
+    assert.is(r.code, 1, r.stdout + r.stderr);
+    assert.is(r.stdout, `Couldn't switch to Prosody user/group ${expected}\nRefusing to run as root (pass --root or set run_as_root = true to allow it; see https://prosody.im/doc/root)\n`);
+  }
 });
 
 rootTest("the embedded default config (no file anywhere) stays a trial run as root, in the working directory", async () => {
