@@ -258,6 +258,19 @@ rootTest("staying root: a data directory (or database directory) others control 
   assert.is(embedded.stdout, `Refusing to use data directory ${cwd}/data as root: ${cwd}/data is owned by nobody (uid 65534), not by root (uid 0)\n`);
 });
 
+rootTest("not root: nothing more is checked (a user can only hurt themselves), the planted-looking setup runs as that user", async () => {
+  const dir = safeDir();
+  chmodSync(dir, 0o777);
+  const { dir: plugins, marker } = evilPlugins(dir);
+  writeFileSync(join(dir, "prosody.cfg.lua"), cfg(`plugin_paths = { ${JSON.stringify(plugins)} }`));
+  const child = spawn(process.execPath, [PROSODYCTL, "mod_evil", "x"], { cwd: dir, uid: NOBODY, gid: NOGROUP, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
+  assert.is(await new Promise((r) => child.on("exit", r)), 0, out);
+  assert.is(readFileSync(marker, "utf8"), `import ${NOBODY}\nload ${NOBODY}\ncommand ${NOBODY}\n`);
+});
+
 // --- (b) no prosody user ---
 
 rootTest("prosody_user missing: refused (CLI and server); --root or run_as_root = true runs as root", async () => {
