@@ -43,13 +43,21 @@ const MAX_LINKS = 40;
  * @example checkTrustedPath("/etc/prosody/prosody.cfg.lua", { uids: [0, 108], gids: [0, 115] })
  */
 export function checkTrustedPath(path: string, policy: TrustPolicy, opts: { tree?: boolean } = {}): string | undefined {
-  const walked = walk(resolve(path), policy);
-  if (typeof walked === "string") return walked;
-  if (opts.tree && walked.isDirectory()) return checkTree(resolve(path), policy, 0);
-  return undefined;
+  return checkPath(resolve(path), policy, opts.tree ? new Set() : undefined);
 }
 
 // --- internal ---
+
+/** `seen`: directories already checked as trees (dev:ino), so links back up cannot loop. */
+function checkPath(path: string, policy: TrustPolicy, seen: Set<string> | undefined): string | undefined {
+  const walked = walk(path, policy);
+  if (typeof walked === "string") return walked;
+  if (!seen || !walked.isDirectory()) return undefined;
+  const id = `${walked.dev}:${walked.ino}`;
+  if (seen.has(id)) return undefined;
+  seen.add(id);
+  return checkTree(path, policy, seen, 0);
+}
 
 /** Follows `path` component by component; returns the final Stats, or the problem. */
 function walk(path: string, policy: TrustPolicy): Stats | string {
@@ -101,11 +109,12 @@ function walk(path: string, policy: TrustPolicy): Stats | string {
     current = entry;
     currentStat = st;
   }
-  return currentStat;
+  // The path may end on ".." or a link to "/", checked so far only as a directory on the way.
+  return objectProblem(current, currentStat, policy, false) ?? currentStat;
 }
 
 /** Every entry below `dir` (already checked itself). */
-function checkTree(dir: string, policy: TrustPolicy, depth: number): string | undefined {
+function checkTree(dir: string, policy: TrustPolicy, seen: Set<string>, depth: number): string | undefined {
   if (depth > 64) return `${dir}: directory tree too deep to check`;
   let names: string[];
   try {
@@ -119,14 +128,15 @@ function checkTree(dir: string, policy: TrustPolicy, depth: number): string | un
     if (typeof st === "string") return st;
     if (st.isSymbolicLink()) {
       // A link inside the folder may point anywhere: the target's whole path must be trusted.
-      const problem = checkTrustedPath(entry, policy, { tree: true });
+      const problem = checkPath(entry, policy, seen);
       if (problem) return problem;
       continue;
     }
     const problem = objectProblem(entry, st, policy, false);
     if (problem) return problem;
-    if (st.isDirectory()) {
-      const below = checkTree(entry, policy, depth + 1);
+    if (st.isDirectory() && !seen.has(`${st.dev}:${st.ino}`)) {
+      seen.add(`${st.dev}:${st.ino}`);
+      const below = checkTree(entry, policy, seen, depth + 1);
       if (below) return below;
     }
   }

@@ -65,6 +65,18 @@ rootTest("symlinks are followed like the kernel does: relative targets with .., 
   assert.is(checkTrustedPath(join(d, "safe", "loop1"), ROOT_ONLY), `${join(d, "safe", "loop1")}: Too many levels of symbolic links`);
 });
 
+rootTest("links inside a folder back to itself or its parent do not loop; a link up to a world-writable place is refused", () => {
+  const d = dir();
+  mkdirSync(join(d, "mod_x"));
+  symlinkSync(".", join(d, "mod_x", "self"));
+  symlinkSync("..", join(d, "mod_x", "up"));
+  assert.is(checkTrustedPath(join(d, "mod_x"), ROOT_ONLY, { tree: true }), undefined);
+  const t = dir();
+  mkdirSync(join(t, "mod_y"));
+  symlinkSync("../..", join(t, "mod_y", "tmp"));
+  assert.is(checkTrustedPath(join(t, "mod_y"), ROOT_ONLY, { tree: true }), `${tmpdir()} is writable by every user (mode 1777)`);
+});
+
 rootTest("a symlink inside a plugin folder pointing somewhere untrusted is refused", () => {
   const d = dir();
   mkdirSync(join(d, "mod_x"));
