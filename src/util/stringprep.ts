@@ -6,6 +6,13 @@
  * Known difference: Unicode 3.2's unassigned code points are not rejected in strict mode.
  */
 
+/**
+ * The longest input (and result) Prosody's util.encodings prepares, in UTF-8 bytes: it refuses
+ * 1024 bytes or more. So no longer username can be nodeprepped and no longer password can be
+ * SASLprepped for SCRAM by Prosody: these are our maximums too.
+ */
+export const PREP_MAX_BYTES = 1023;
+
 // RFC 3454 B.1: commonly mapped to nothing.
 const MAP_TO_NOTHING = /[\u00AD\u034F\u1806\u180B-\u180D\u200B-\u200D\u2060\uFE00-\uFE0F\uFEFF]/gu;
 
@@ -29,7 +36,7 @@ function caseFold(s: string): string {
 
 function prep(input: string, prohibitSpecials: boolean): string | undefined {
   if (typeof input !== "string") return undefined;
-  if (Buffer.byteLength(input, "utf8") > 1023) return undefined;
+  if (Buffer.byteLength(input, "utf8") > PREP_MAX_BYTES) return undefined;
   let s = caseFold(input.replace(MAP_TO_NOTHING, "")).normalize("NFKC");
   // Folding again after normalisation catches compatibility characters that decompose to capitals.
   s = caseFold(s).normalize("NFKC");
