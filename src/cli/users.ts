@@ -166,6 +166,12 @@ export async function runUserCommand(command: UserCommand, args: string[], ctx: 
     input.close();
     if (password === INTERRUPTED) return 130;
     if (password === undefined) return 1;
+    // As Prosody's prosodyctl.adduser (passwd goes through it too): the name is nodeprepped again,
+    // strictly, so a name with code points unassigned in Unicode 3.2 (e.g. "ẞ") is refused here.
+    if (nodeprep(node, true) === undefined) {
+      say(errorMessage("invalid-username"));
+      return 1;
+    }
     // Prosody refuses it too, as "Error: Password fails SASLprep".
     if (Buffer.byteLength(password, "utf8") > PREP_MAX_BYTES) {
       say(`The password is too long (at most ${PREP_MAX_BYTES} bytes)`);

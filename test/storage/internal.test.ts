@@ -527,7 +527,7 @@ test("names: 250 bytes encoded are stored; longer ones are refused with NameTooL
     assert.is(await accounts.get(user), undefined);
     assert.is(await map(p, "accounts").get(user, "k"), undefined);
     await accounts.set(user, undefined); // deleting what cannot exist is a no-op
-    await p.purge(user);
+    await p.purge!(user);
   }
   assert.equal(fs.readdirSync(path.join(dir, "example%2ecom/accounts")).sort(), ["%c3%a9".repeat(41) + "abcd.dat", "a".repeat(250) + ".dat"]);
 });
