@@ -48,14 +48,15 @@ function decodeRanges(...encoded: Array<string | Array<[number, number]>>): Rang
       pairs.push([start, end - 1]);
     }
   }
+  // Tables overlap (C.2.2 and C.8 share U+206A..U+206F): merge, for the binary search.
   pairs.sort((a, b) => a[0] - b[0]);
-  const starts = new Int32Array(pairs.length);
-  const ends = new Int32Array(pairs.length);
-  pairs.forEach(([s, e], i) => {
-    starts[i] = s;
-    ends[i] = e;
-  });
-  return { starts, ends };
+  const merged: Array<[number, number]> = [];
+  for (const [s, e] of pairs) {
+    const last = merged[merged.length - 1];
+    if (last && s <= last[1] + 1) last[1] = Math.max(last[1], e);
+    else merged.push([s, e]);
+  }
+  return { starts: Int32Array.from(merged, (r) => r[0]), ends: Int32Array.from(merged, (r) => r[1]) };
 }
 
 const singles = (codePoints: number[]): Array<[number, number]> => codePoints.map((c) => [c, c]);
