@@ -10,13 +10,13 @@
  * Legacy plaintext records `{ password = "…" }` are accepted and re-hashed on the first
  * successful testPassword().
  */
-import type { KeyvalStore, Module, StoreRecord } from "prosody-ts";
+import { NameTooLongError, type KeyvalStore, type Module, type StoreRecord } from "prosody-ts";
 import { DEFAULT_ITERATIONS, ScramError, isScramRecord, nodeprep, scramHashFromOption, scramRecord, verifyScramPassword } from "prosody-ts/util";
 
 /** `[true, undefined]` on success, `[undefined, code]` otherwise (Prosody's `true` / `nil, err`). */
 export type AuthResult = [true, undefined] | [undefined, AuthError];
 /** Error codes; prosodyctl prints them through Prosody's message table. */
-export type AuthError = "invalid-username" | "no-password" | "password fails SASLprep" | "unable-to-save-data" | "no-such-user";
+export type AuthError = "invalid-username" | "username-too-long" | "no-password" | "password fails SASLprep" | "unable-to-save-data" | "no-such-user";
 
 export interface AuthProvider {
   /** Provider name ("internal_hashed"). */
@@ -62,6 +62,12 @@ export default function (module: Module): void {
       await (await store()).set(username, record);
       return [true, undefined];
     } catch (err) {
+      // The storage cannot hold a name this long (internal storage: its file name); Prosody fails
+      // the same way. An expected refusal, not a storage fault.
+      if (err instanceof NameTooLongError) {
+        module.log("info", "Not storing the account of %s: %s", username, err.message);
+        return [undefined, "username-too-long"];
+      }
       module.log("error", "Unable to store the account of %s: %s", username, err instanceof Error ? err.message : err);
       return [undefined, "unable-to-save-data"];
     }

@@ -25,7 +25,7 @@
  * - own HTML, self-contained (no /share/bootstrap4 references).
  */
 import type { Module } from "prosody-ts";
-import { formdecode, id, nodeprep } from "prosody-ts/util";
+import { PREP_MAX_BYTES, formdecode, id, nodeprep } from "prosody-ts/util";
 import type { AuthProvider } from "../mod_auth_internal_hashed/mod_auth_internal_hashed.js";
 import type { InvitesApi, ValidatedInvite } from "../mod_invites/invites.js";
 import type { PasswordPolicyApi } from "../mod_password_policy/mod_password_policy.js";
@@ -156,9 +156,12 @@ export default async function (module: Module): Promise<void> {
     const password = form.get("password") ?? "";
     const appId = form.get("app_id");
     const app = findApp(appId);
-    const again = (message: string) => formPage(invite, app, appId, message, user);
+    const again = (message: string, typed = user) => formPage(invite, app, appId, message, typed);
 
     if (user === "" || password === "" || token === "") return again("Please fill in all fields.");
+    // Prosody cannot prepare longer usernames or passwords either (it says "invalid characters" or
+    // fails with "An unknown error"); a clear message, and no hashing of megabytes.
+    if (Buffer.byteLength(user, "utf8") > PREP_MAX_BYTES) return again("This username is too long.", "");
     const username = nodeprep(user);
     if (!username) return again("This username contains invalid characters.");
 
@@ -171,6 +174,7 @@ export default async function (module: Module): Promise<void> {
       if (bound !== undefined && username !== bound) return again(`This invite is for the username ${bound}.`);
       if (await auth.userExists(username)) return again("This username is already in use.");
     }
+    if (Buffer.byteLength(password, "utf8") > PREP_MAX_BYTES) return again(`This password is too long (at most ${PREP_MAX_BYTES} bytes).`);
     const problem = policy.checkPassword(password, { username });
     if (problem) return again(problem);
 
@@ -189,6 +193,7 @@ export default async function (module: Module): Promise<void> {
     }
 
     const [ok, err] = resetFor !== undefined ? await auth.setPassword(username, password) : await auth.createUser(username, password);
+    if (err === "username-too-long") return again("This username is too long.");
     if (!ok) {
       const errorId = id.short();
       module.log("error", "Could not %s %s@%s (%s): %s", resetFor !== undefined ? "reset the password of" : "register", username, host, errorId, err);

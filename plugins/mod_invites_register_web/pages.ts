@@ -122,7 +122,7 @@ export function renderForm(p: FormPage): string {
       ? `<small class="hint">This invite is for this username only.</small>`
       : `<small class="hint">The part before the @ of your new chat address.</small>`,
     `<label for="password">${p.resetFor !== undefined ? "New password" : "Password"}</label>`,
-    `<div class="field"><input type="password" id="password" name="password" required minlength="${esc(p.minLength)}" autocomplete="new-password"${fixed !== undefined ? " autofocus" : ""}></div>`,
+    `<div class="field"><input type="password" id="password" name="password" required minlength="${esc(p.minLength)}" maxlength="1023" autocomplete="new-password"${fixed !== undefined ? " autofocus" : ""}></div>`,
     `<small class="hint">At least ${esc(p.minLength)} characters. Use a password you use nowhere else.</small>`,
     `<input type="hidden" name="token" value="${esc(p.token)}">`,
     p.app && p.appId ? `<input type="hidden" name="app_id" value="${esc(p.appId)}">` : "",

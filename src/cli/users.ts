@@ -10,13 +10,14 @@
  * Prosody creates an account with an empty password; with a non-terminal stdin no ANSI
  * "hidden text" codes are written around the prompts, and the answer to "try again?" is the next
  * stdin line (EOF means no); an unloadable auth module is reported instead of falling back to
- * Prosody's null provider.
+ * Prosody's null provider; a password over 1023 bytes and a username too long for the storage get
+ * their own messages (Prosody: "Error: Password fails SASLprep", "Error: Error saving to storage").
  */
 import type { Config } from "../core/config/index.js";
 import { createLogger } from "../core/logger.js";
 import { Runtime } from "../core/runtime.js";
 import type { TrustPolicy } from "../core/trusted-paths.js";
-import { nameprep, nodeprep } from "../util/stringprep.js";
+import { PREP_MAX_BYTES, nameprep, nodeprep } from "../util/stringprep.js";
 
 export type UserCommand = "adduser" | "passwd" | "deluser";
 
@@ -62,6 +63,8 @@ const COMMANDS: Record<UserCommand, { description: string; understand: string }>
 /** Prosody's prosodyctl message table; unknown codes print "Error: <Code with spaces>". */
 const ERROR_MESSAGES: Record<string, string> = {
   "invalid-username": "The given username is invalid in a Jabber ID",
+  // Ours: Prosody prints "Error: Error saving to storage" (its internal storage fails the same way).
+  "username-too-long": "The given username is too long to be stored (internal storage: at most 250 bytes once encoded)",
   "invalid-hostname": "The given hostname is invalid",
   "no-password": "No password was supplied",
   "no-such-user": "The given user does not exist on the server",
@@ -168,6 +171,17 @@ export async function runUserCommand(command: UserCommand, args: string[], ctx: 
     input.close();
     if (password === INTERRUPTED) return 130;
     if (password === undefined) return 1;
+    // As Prosody's prosodyctl.adduser (passwd goes through it too): the name is nodeprepped again,
+    // strictly, so a name with code points unassigned in Unicode 3.2 (e.g. "ẞ") is refused here.
+    if (nodeprep(node, true) === undefined) {
+      say(errorMessage("invalid-username"));
+      return 1;
+    }
+    // Prosody refuses it too, as "Error: Password fails SASLprep".
+    if (Buffer.byteLength(password, "utf8") > PREP_MAX_BYTES) {
+      say(`The password is too long (at most ${PREP_MAX_BYTES} bytes)`);
+      return 1;
+    }
 
     // adduser and passwd both (re)write the whole record, as Prosody's prosodyctl does.
     const [ok, err] = await auth.createUser(node, password);

@@ -60,3 +60,11 @@ export interface StorageProvider {
 export class StorageError extends Error {
   override name = "StorageError";
 }
+
+/**
+ * A record cannot be written because its user name is longer than the driver can hold (the
+ * `internal` driver's file names). Registration paths show it as "username too long".
+ */
+export class NameTooLongError extends StorageError {
+  override name = "NameTooLongError";
+}

@@ -1,6 +1,6 @@
 /** Utilities for plugins (Prosody's util.* libraries), imported as "prosody-ts/util". */
 export { id, uuid, now, b64urlRandom } from "./id.js";
-export { nodeprep, nameprep } from "./stringprep.js";
+export { nodeprep, nameprep, PREP_MAX_BYTES } from "./stringprep.js";
 export { createRenderer, createHtmlRenderer, createUrlRenderer, xmlEscape, urlencode, classname, asciiLower, luaToString, type Renderer, type RendererOptions, type Filter, type TemplateValues } from "./interpolation.js";
 export { saslprep, scramSha1Record, scramRecord, scramKeys, verifyScramPassword, isScramRecord, scramHashFromOption, ScramError, DEFAULT_ITERATIONS, type ScramRecord, type ScramHash, type ScramKeys, type ScramOptions } from "./scram.js";
 export { serveFiles, type FileEntry } from "./http-files.js";

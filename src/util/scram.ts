@@ -6,8 +6,8 @@
  */
 import { createHash, createHmac, pbkdf2, pbkdf2Sync, timingSafeEqual } from "node:crypto";
 import { promisify } from "node:util";
-import saslprepLib from "@mongodb-js/saslprep";
 import { uuid } from "./id.js";
+import { saslprep } from "./stringprep.js";
 
 /** `password_hash = "SHA-1"` (Prosody's default) or `"SHA-256"`. */
 export type ScramHash = "sha1" | "sha256";
@@ -40,15 +40,8 @@ export const DEFAULT_ITERATIONS = 10000;
 const pbkdf2Async = promisify(pbkdf2);
 const KEY_LENGTH: Record<ScramHash, number> = { sha1: 20, sha256: 32 };
 
-/** SASLprep (RFC 4013, unassigned code points allowed as Prosody's non-strict mode does); undefined if prohibited. */
-export function saslprep(s: string): string | undefined {
-  if (typeof s !== "string") return undefined;
-  try {
-    return saslprepLib(s, { allowUnassigned: true });
-  } catch {
-    return undefined;
-  }
-}
+/** SASLprep exactly as Prosody's SCRAM code calls it (non-strict); undefined if refused. */
+export { saslprep };
 
 /** Maps Prosody's `password_hash` option value ("SHA-1", "SHA-256") to a hash, or undefined. */
 export function scramHashFromOption(name: string): ScramHash | undefined {

@@ -1,55 +1,236 @@
 /**
- * XMPP nodeprep (RFC 3920 Appendix A) and nameprep, close to Prosody's ICU-based util.encodings:
- * NFKC, case folding (incl. ß → ss), map-to-nothing characters removed, and the prohibited sets:
- * spaces, controls, private use, non-characters, surrogates, tagging and change-display
- * characters, plus (nodeprep only) the eight ASCII characters " & ' / : < > @.
- * Known difference: Unicode 3.2's unassigned code points are not rejected in strict mode.
+ * nodeprep (RFC 3920 appendix A), nameprep (RFC 3491) and saslprep (RFC 4013) giving exactly the
+ * results of Prosody 0.12's `util.encodings.stringprep` as Debian builds it: on ICU 72's StringPrep
+ * (test/util/stringprep-prosody.test.ts compares every code point with it). What that means:
+ *
+ * 1. map each input code point: RFC 3454 B.1 to nothing, B.2 case folding (nodeprep, nameprep) or
+ *    C.1.2 spaces to U+0020 (saslprep). In strict mode a code point unassigned in Unicode 3.2
+ *    (table A.1) fails; otherwise it is kept as it is;
+ * 2. NFKC, but only over runs of code points assigned in Unicode 3.2 (ICU filters its current
+ *    normalizer with the 3.2 repertoire): `ẞ` (Unicode 5.1) stays `ẞ`;
+ * 3. refuse the result if it holds a prohibited code point (the profile's C tables; nodeprep also
+ *    refuses " & ' / : < > @), or breaks the bidi rule, judged with ICU 72's bidi classes (Unicode
+ *    15.0), not RFC 3454's D tables: no L together with R/AL, and R/AL text must start and end R/AL;
+ * 4. input of 1024 UTF-8 bytes or more, or a result of more than 1023, fails (Prosody's buffers).
+ *
+ * Unlike String.prototype.toLowerCase, B.2 has no final-sigma rule (`ΣΑΣ` → `σασ`) and folds
+ * `ᾈ` to `ἀι`. Strings with lone surrogates fail (Prosody only ever sees valid UTF-8).
  */
+import * as tables from "./stringprep-tables.js";
 
-// RFC 3454 B.1: commonly mapped to nothing.
-const MAP_TO_NOTHING = /[\u00AD\u034F\u1806\u180B-\u180D\u200B-\u200D\u2060\uFE00-\uFE0F\uFEFF]/gu;
+/**
+ * The longest input (and result) Prosody's util.encodings prepares, in UTF-8 bytes: it refuses
+ * 1024 bytes or more. So no longer username can be nodeprepped and no longer password can be
+ * SASLprepped for SCRAM by Prosody: these are our maximums too.
+ */
+export const PREP_MAX_BYTES = 1023;
 
-// C.1.1/C.1.2 spaces, C.2.1/C.2.2 controls, C.3 private use, C.4 non-characters, C.5 surrogates,
-// C.6 inappropriate for plain text, C.7 for canonical representation, C.8 change display, C.9 tagging.
-const PROHIBITED =
-  /[\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200B\u2028\u2029\u202F\u205F\u3000\u06DD\u070F\u180E\u200C\u200D\u2060-\u2063\u206A-\u206F\uFEFF\uFFF9-\uFFFC\uE000-\uF8FF\uFDD0-\uFDEF\uFFFE\uFFFF\u0340\u0341\u200E\u200F\u202A-\u202E\u2FF0-\u2FFB\uFFFD]|[\u{1D173}-\u{1D17A}\u{E0001}\u{E0020}-\u{E007F}\u{F0000}-\u{FFFFD}\u{100000}-\u{10FFFD}]|[\u{1FFFE}\u{1FFFF}\u{2FFFE}\u{2FFFF}\u{3FFFE}\u{3FFFF}\u{4FFFE}\u{4FFFF}\u{5FFFE}\u{5FFFF}\u{6FFFE}\u{6FFFF}\u{7FFFE}\u{7FFFF}\u{8FFFE}\u{8FFFF}\u{9FFFE}\u{9FFFF}\u{AFFFE}\u{AFFFF}\u{BFFFE}\u{BFFFF}\u{CFFFE}\u{CFFFF}\u{DFFFE}\u{DFFFF}\u{EFFFE}\u{EFFFF}]|\p{Cs}/u;
+// --- internal: tables ---
 
-const NODE_SPECIALS = /["&'/:<>@]/;
-// RFC 3454 D.1 (RandALCat: Hebrew, Arabic, Syriac, Thaana letters and presentation forms). JS
-// regexps have no Bidi_Class property, so the table's ranges are listed.
-const RAL =
-  /[\u05BE\u05C0\u05C3\u05D0-\u05EA\u05F0-\u05F4\u061B\u061F\u0621-\u063A\u0640-\u064A\u066D-\u066F\u0671-\u06D5\u06DD\u06E5\u06E6\u06FA-\u06FE\u0700-\u070D\u0710\u0712-\u072C\u0780-\u07A5\u07B1\u200F\uFB1D\uFB1F-\uFB28\uFB2A-\uFB36\uFB38-\uFB3C\uFB3E\uFB40\uFB41\uFB43\uFB44\uFB46-\uFBB1\uFBD3-\uFD3D\uFD50-\uFD8F\uFD92-\uFDC7\uFDF0-\uFDFC\uFE70-\uFE74\uFE76-\uFEFC]/u;
-// D.2 (LCat) approximated as letters that are not RandALCat.
-const L = { test: (s: string) => [...s].some((c) => /\p{L}/u.test(c) && !RAL.test(c)) };
-
-function caseFold(s: string): string {
-  // toLowerCase covers simple folding; ß and a few ligatures fold to several letters in B.2.
-  return s.replace(/ß/g, "ss").toLowerCase();
+/** Sorted, disjoint ranges: code point c is inside when starts[i] <= c <= ends[i]. */
+interface RangeSet {
+  starts: Int32Array;
+  ends: Int32Array;
 }
 
-function prep(input: string, prohibitSpecials: boolean): string | undefined {
-  if (typeof input !== "string") return undefined;
-  if (Buffer.byteLength(input, "utf8") > 1023) return undefined;
-  let s = caseFold(input.replace(MAP_TO_NOTHING, "")).normalize("NFKC");
-  // Folding again after normalisation catches compatibility characters that decompose to capitals.
-  s = caseFold(s).normalize("NFKC");
-  if (PROHIBITED.test(s)) return undefined;
-  if (prohibitSpecials && NODE_SPECIALS.test(s)) return undefined;
-  // RFC 3454 section 6: bidi rule.
-  if (RAL.test(s)) {
-    if (L.test(s)) return undefined;
-    const chars = [...s];
-    if (!RAL.test(chars[0]!) || !RAL.test(chars[chars.length - 1]!)) return undefined;
+function decodeRanges(...encoded: Array<string | Array<[number, number]>>): RangeSet {
+  const pairs: Array<[number, number]> = [];
+  for (const text of encoded) {
+    if (typeof text !== "string") {
+      pairs.push(...text);
+      continue;
+    }
+    const nums = text.split(",").map((n) => parseInt(n, 36));
+    let end = 0;
+    for (let i = 0; i < nums.length; i += 2) {
+      const start = end + nums[i]!;
+      end = start + nums[i + 1]!;
+      pairs.push([start, end - 1]);
+    }
   }
-  return s;
+  // Tables overlap (C.2.2 and C.8 share U+206A..U+206F): merge, for the binary search.
+  pairs.sort((a, b) => a[0] - b[0]);
+  const merged: Array<[number, number]> = [];
+  for (const [s, e] of pairs) {
+    const last = merged[merged.length - 1];
+    if (last && s <= last[1] + 1) last[1] = Math.max(last[1], e);
+    else merged.push([s, e]);
+  }
+  return { starts: Int32Array.from(merged, (r) => r[0]), ends: Int32Array.from(merged, (r) => r[1]) };
 }
 
-/** The prepared localpart, or undefined if it is not allowed in a JID. */
-export function nodeprep(s: string): string | undefined {
-  return prep(s, true);
+const singles = (codePoints: number[]): Array<[number, number]> => codePoints.map((c) => [c, c]);
+
+function inRanges(set: RangeSet, c: number): boolean {
+  let lo = 0;
+  let hi = set.starts.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (c < set.starts[mid]!) hi = mid - 1;
+    else if (c > set.ends[mid]!) lo = mid + 1;
+    else return true;
+  }
+  return false;
 }
 
-/** The prepared host name, or undefined. */
-export function nameprep(s: string): string | undefined {
-  return prep(s, false);
+function decodeMap(text: string): Map<number, string> {
+  const map = new Map<number, string>();
+  let c = 0;
+  for (const entry of text.split(",")) {
+    const [gap, to] = entry.split(":") as [string, string];
+    c += parseInt(gap, 36);
+    map.set(c, String.fromCodePoint(...to.split(".").map((n) => parseInt(n, 36))));
+  }
+  return map;
+}
+
+interface Profile {
+  caseFold: boolean;
+  /** For the ASCII fast path: 1 for each prohibited ASCII code. */
+  asciiProhibited: Uint8Array;
+  /** saslprep: C.1.2 spaces become U+0020. */
+  spacesToSpace: boolean;
+  prohibited: RangeSet;
+}
+
+interface Data {
+  unassigned: RangeSet;
+  nothing: RangeSet;
+  spaces: RangeSet;
+  caseFold: Map<number, string>;
+  bidiL: RangeSet;
+  bidiRAL: RangeSet;
+  nodeprep: Profile;
+  nameprep: Profile;
+  saslprep: Profile;
+}
+
+let data: Data | undefined;
+
+function profile(caseFold: boolean, spacesToSpace: boolean, prohibited: RangeSet): Profile {
+  const asciiProhibited = new Uint8Array(128);
+  for (let c = 0; c < 128; c++) asciiProhibited[c] = inRanges(prohibited, c) ? 1 : 0;
+  return { caseFold, spacesToSpace, prohibited, asciiProhibited };
+}
+
+/** Decoded on first use (a few milliseconds), not at import. */
+function load(): Data {
+  if (data) return data;
+  // C.1.1 (the ASCII space), and " & ' / : < > @ (RFC 3920 appendix A.5).
+  const nodeSpecials = singles([..." \"&'/:<>@"].map((ch) => ch.charCodeAt(0)));
+  data = {
+    unassigned: decodeRanges(tables.A1),
+    nothing: decodeRanges(tables.B1),
+    spaces: decodeRanges(tables.C12),
+    caseFold: decodeMap(tables.B2),
+    bidiL: decodeRanges(tables.BIDI_L),
+    bidiRAL: decodeRanges(tables.BIDI_RAL),
+    nodeprep: profile(true, false, decodeRanges(tables.C12, tables.C21, tables.C22, tables.C3_9, nodeSpecials)),
+    nameprep: profile(true, false, decodeRanges(tables.C12, tables.C22, tables.C3_9)),
+    saslprep: profile(false, true, decodeRanges(tables.C12, tables.C21, tables.C22, tables.C3_9)),
+  };
+  return data;
+}
+
+// --- internal: the algorithm ---
+
+const isAscii = (s: string) => /^[\x00-\x7f]*$/.test(s);
+
+/**
+ * Unicode 3.2's decompositions of the five CJK compatibility ideographs that Corrigendum #4 changed
+ * (NormalizationCorrections.txt); ICU's StringPrep normalizes as Unicode 3.2 did.
+ */
+const CORRIGENDUM_4 = new Map<number, string>([
+  [0x2f868, "\u{2136A}"],
+  [0x2f874, "\u5F33"],
+  [0x2f91f, "\u43AB"],
+  [0x2f95f, "\u7AAE"],
+  [0x2f9bf, "\u4D57"],
+]);
+
+/** NFKC applied only to runs of code points assigned in Unicode 3.2; the others are kept as they are. */
+function nfkc32(s: string, d: Data): string {
+  if (isAscii(s)) return s;
+  let out = "";
+  let run = "";
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (c >= 0x2f868 && c <= 0x2f9bf && CORRIGENDUM_4.has(c)) {
+      run += CORRIGENDUM_4.get(c); // singletons of combining class 0: replacing them first is the same
+    } else if (inRanges(d.unassigned, c)) {
+      if (run) out += run.normalize("NFKC");
+      run = "";
+      out += ch;
+    } else run += ch;
+  }
+  return run ? out + run.normalize("NFKC") : out;
+}
+
+function prep(input: unknown, pick: (d: Data) => Profile, strict: boolean): string | undefined {
+  if (typeof input !== "string") return undefined;
+  if (input.length > PREP_MAX_BYTES || Buffer.byteLength(input, "utf8") > PREP_MAX_BYTES) return undefined;
+  if (/\p{Cs}/u.test(input)) return undefined; // a lone surrogate: not valid UTF-8
+  const d = load();
+  const p = pick(d);
+  if (isAscii(input)) {
+    // Nothing in ASCII is mapped to nothing, normalized, or R/AL: only case and prohibitions.
+    for (let i = 0; i < input.length; i++) if (p.asciiProhibited[input.charCodeAt(i)]) return undefined;
+    return p.caseFold ? input.toLowerCase() : input;
+  }
+
+  let mapped = "";
+  for (const ch of input) {
+    const c = ch.codePointAt(0)!;
+    if (strict && inRanges(d.unassigned, c)) return undefined;
+    // U+200B is in both B.1 and C.1.2: ICU's saslprep maps it to a space.
+    if (p.spacesToSpace && inRanges(d.spaces, c)) mapped += " ";
+    else if (inRanges(d.nothing, c)) continue;
+    else mapped += (p.caseFold && d.caseFold.get(c)) || ch;
+  }
+  const out = nfkc32(mapped, d);
+
+  let hasL = false;
+  let hasRAL = false;
+  let firstRAL = false;
+  let lastRAL = false;
+  let first = true;
+  for (const ch of out) {
+    const c = ch.codePointAt(0)!;
+    if (inRanges(p.prohibited, c)) return undefined;
+    const ral = inRanges(d.bidiRAL, c);
+    if (ral) hasRAL = true;
+    else if (inRanges(d.bidiL, c)) hasL = true;
+    if (first) firstRAL = ral;
+    first = false;
+    lastRAL = ral;
+  }
+  if (hasRAL && (hasL || !firstRAL || !lastRAL)) return undefined;
+  if (Buffer.byteLength(out, "utf8") > PREP_MAX_BYTES) return undefined;
+  return out;
+}
+
+// --- public ---
+
+/**
+ * The prepared localpart (Prosody's `nodeprep(s, strict)`), or undefined if it cannot be one.
+ * @example nodeprep("ΣΑΣ") // "σασ"
+ */
+export function nodeprep(s: string, strict = false): string | undefined {
+  return prep(s, (d) => d.nodeprep, strict);
+}
+
+/**
+ * The prepared host name (Prosody's `nameprep(s, strict)`), or undefined.
+ * @example nameprep("Example.COM") // "example.com"
+ */
+export function nameprep(s: string, strict = false): string | undefined {
+  return prep(s, (d) => d.nameprep, strict);
+}
+
+/**
+ * SASLprep (Prosody's `saslprep(s, strict)`) of a password, or undefined if it is refused.
+ * @example saslprep("I\u00ADX") // "IX"
+ */
+export function saslprep(s: string, strict = false): string | undefined {
+  return prep(s, (d) => d.saslprep, strict);
 }

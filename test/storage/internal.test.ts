@@ -12,7 +12,7 @@ import { createInternalProvider, type InternalProvider } from "../../src/storage
 import { decode, encodeNode, encodeStore } from "../../src/storage/lua/encode-path.js";
 import { readLuaData, readLuaString } from "../../src/storage/lua/read.js";
 import { formatNumber, serialize, serializeFile } from "../../src/storage/lua/serialize.js";
-import { StorageError, type KeyvalStore, type MapStore } from "../../src/storage/types.js";
+import { NameTooLongError, StorageError, type KeyvalStore, type MapStore } from "../../src/storage/types.js";
 import { makeInviteTable } from "../fixtures/internal/gen.js";
 import { goldenFile } from "../helpers/golden.js";
 import { storageConformance } from "./conformance.js";
@@ -484,6 +484,52 @@ test("leftover temporary files of dead writers are removed, live ones kept", asy
   await kv(p2, "accounts").set("carol", { c: 1 });
   assert.not.ok(fs.existsSync(stale));
   assert.ok(fs.existsSync(fresh));
+});
+
+// Issue 11 item 7: the temporary name (~22 bytes longer than Prosody's `<name>.dat~`) limited names.
+test("temporary files are `.<random>.tmp`; the sweep takes old and new forms, never data or Prosody's `.dat~`", async ({ dir, p }) => {
+  await kv(p, "accounts").set("seed", { a: 1 });
+  const d = path.join(dir, "example%2ecom/accounts");
+  const names = {
+    staleNew: ".0123456789ab.tmp",
+    staleOld: ".alice.dat.0123456789ab.tmp",
+    data: "dave.dat",
+    prosodyTemp: "erin.dat~",
+    dotted: "%2e0123456789ab.tmp",
+  };
+  for (const name of Object.values(names)) fs.writeFileSync(path.join(d, name), "return {};\n");
+  const old = new Date(Date.now() - 3600_000);
+  for (const name of Object.values(names)) fs.utimesSync(path.join(d, name), old, old);
+  // Watch the directory while a new process writes: its temporary file has the short form.
+  const seen: string[] = [];
+  const watcher = fs.watch(d, (_, f) => f && seen.push(String(f)));
+  const p2 = createInternalProvider({ dataPath: dir, host: "example.com" });
+  await kv(p2, "accounts").set("carol", { c: 1 });
+  await new Promise((r) => setTimeout(r, 50));
+  watcher.close();
+  const temps = seen.filter((f) => f.endsWith(".tmp") && f !== names.staleNew && f !== names.staleOld);
+  assert.ok(temps.length > 0, "a temporary file was used");
+  for (const f of temps) assert.match(f, /^\.[0-9a-f]{12}\.tmp$/);
+  const left = fs.readdirSync(d).sort();
+  assert.equal(left, ["carol.dat", names.dotted, names.data, names.prosodyTemp, "seed.dat"].sort());
+});
+
+test("names: 250 bytes encoded are stored; longer ones are refused with NameTooLongError and read as absent", async ({ dir, p }) => {
+  const accounts = kv(p, "accounts");
+  await accounts.set("a".repeat(250), { x: 1 });
+  assert.equal(await accounts.get("a".repeat(250)), { x: 1 });
+  await accounts.set("é".repeat(41) + "abcd", { y: 1 }); // 41 × %c3%a9 + 4 = 250
+  assert.equal(await accounts.get("é".repeat(41) + "abcd"), { y: 1 });
+  for (const user of ["a".repeat(251), "é".repeat(42), "b".repeat(300), "c".repeat(5000)]) {
+    const err = await rejects(accounts.set(user, { x: 1 }), "name too long for internal storage", "at most 250");
+    assert.instance(err, NameTooLongError);
+    await rejects(map(p, "accounts").set(user, "k", "v"), "name too long");
+    assert.is(await accounts.get(user), undefined);
+    assert.is(await map(p, "accounts").get(user, "k"), undefined);
+    await accounts.set(user, undefined); // deleting what cannot exist is a no-op
+    await p.purge!(user);
+  }
+  assert.equal(fs.readdirSync(path.join(dir, "example%2ecom/accounts")).sort(), ["%c3%a9".repeat(41) + "abcd.dat", "a".repeat(250) + ".dat"]);
 });
 
 test("unstorable data is refused before anything is written", async ({ dir, p }) => {

@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
 import type { OptionValue } from "../types.js";
 import type { ConfigSection } from "./types.js";
+import { nameprep } from "../../util/stringprep.js";
 
 // --- internal ---
 
@@ -45,13 +46,13 @@ export function makeObject(entries: Map<string, OptionValue>): { [key: string]: 
 const FORBIDDEN_IN_HOST = /[\s\p{Cc}\p{Cf}\p{Co}\p{Cs}\uFFFD@/\\"'<>&]/u;
 
 /**
- * Approximates nameprep (NFKC + lower case) and rejects characters a domain part cannot hold.
- * COMPAT: real Prosody uses libidn's nameprep, which lets an ASCII space or "@" through; we
- * reject them, since no JID could use such a host. Returns undefined for a forbidden name.
+ * Prosody's nameprep (src/util/stringprep.ts, exact), then rejects characters a domain part cannot
+ * hold. COMPAT: real Prosody's nameprep lets an ASCII space, controls or "@" through; we reject
+ * them, since no JID could use such a host. Returns undefined for a forbidden name.
  */
 export function nameprepHost(name: string): string | undefined {
-  const prepped = name.normalize("NFKC").toLowerCase().normalize("NFKC");
-  if (prepped.length === 0 || FORBIDDEN_IN_HOST.test(prepped)) return undefined;
+  const prepped = nameprep(name);
+  if (!prepped || FORBIDDEN_IN_HOST.test(prepped)) return undefined;
   return prepped;
 }
 

@@ -15,10 +15,14 @@
  *   (a cache keyed by the exact content, so never stale); map updates of big files reuse the
  *   serialised form of the unchanged entries.
  * - Concurrent map updates of one file in this process are applied together in one write.
- * - Writes: temporary file `.<name>.<random>.tmp` in the same directory, write, fsync, rename over
- *   the target, fsync the directory. An empty record deletes the file. New directories get 0750, new
- *   files 0640 (a replaced file keeps its mode, and its owner when we run as root; as root, new files
- *   and directories get the owner of their parent directory so that Prosody can use them).
+ * - Writes: temporary file `.<random>.tmp` in the same directory, write, fsync, rename over the
+ *   target, fsync the directory. The temporary name is short so that it never limits which names
+ *   can be stored, and starts with "." so that it can never be a data file (encoded names never do)
+ *   nor Prosody's own `<name>.dat~`. A user name whose file Prosody could not write (more than 250
+ *   bytes encoded) is refused with NameTooLongError, and read as absent. An empty record deletes
+ *   the file. New directories get 0750, new files 0640 (a replaced file keeps its mode, and its
+ *   owner when we run as root; as root, new files and directories get the owner of their parent
+ *   directory so that Prosody can use them).
  * - Every write, and every read-modify-write (map set/setKeys/deleteAll), of one file holds a
  *   cross-process lock (src/storage/sqlite/lock.ts: an abstract unix socket the kernel frees when the
  *   holder dies) so no update of one of our processes is lost to another of our processes. Prosody
@@ -27,13 +31,14 @@
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
-import { decode, encodeNode, encodeStore } from "../lua/encode-path.js";
+import { decode, encodeNode, encodeStore, isWritableFileName } from "../lua/encode-path.js";
 import { readLuaData } from "../lua/read.js";
 import { serializeFileBytes } from "../lua/serialize.js";
 import { ProcessLock, lockName } from "../sqlite/lock.js";
 import { DIR_MODE, FILE_MODE, randomSuffix } from "../sqlite/fsutil.js";
 import { cloneRecord, cloneValue } from "../values.js";
 import {
+  NameTooLongError,
   REMOVE,
   StorageError,
   type KeyvalStore,
@@ -60,7 +65,8 @@ export interface InternalProviderOptions {
 
 /** Leftover temporary files older than this are from dead writers and are removed. */
 const STALE_TMP_MS = 60_000;
-const TMP_RE = /^\..*\.[0-9a-f]{12}\.tmp$/;
+// `.<random>.tmp`, and `.<file>.<random>.tmp` as earlier versions named them.
+const TMP_RE = /^\.(?:.+\.)?[0-9a-f]{12}\.tmp$/;
 
 const isRoot = () => process.getuid?.() === 0;
 
@@ -251,7 +257,8 @@ export function createInternalProvider(opts: InternalProviderOptions): InternalP
       bytes = await fsp.readFile(file);
     } catch (err) {
       cacheDrop(file);
-      if (errCode(err) === "ENOENT") return { rec: undefined, shared: false };
+      // A name too long for the file system cannot have been stored.
+      if (errCode(err) === "ENOENT" || errCode(err) === "ENAMETOOLONG") return { rec: undefined, shared: false };
       log("error", `Unable to read ${file}: ${errMsg(err)}`);
       throw new StorageError(`${file}: cannot read: ${errMsg(err)}`);
     }
@@ -352,14 +359,18 @@ export function createInternalProvider(opts: InternalProviderOptions): InternalP
       try {
         await fsp.unlink(file);
       } catch (err) {
-        if (errCode(err) === "ENOENT") return;
+        if (errCode(err) === "ENOENT" || errCode(err) === "ENAMETOOLONG") return;
         throw new StorageError(`${file}: cannot delete: ${errMsg(err)}`);
       }
       await fsyncDir(dir);
       return;
     }
+    const base = path.basename(file);
+    if (!isWritableFileName(base)) {
+      throw new NameTooLongError(`${file}: name too long for internal storage (${base.length - 4} bytes encoded, at most 250)`);
+    }
     const bytes = serializeFileBytes(rec, entryCache);
-    const tmp = path.join(dir, `.${path.basename(file)}.${randomSuffix()}.tmp`);
+    const tmp = path.join(dir, `.${randomSuffix()}.tmp`);
     try {
       await makeDir(dir);
       let mode = FILE_MODE;
@@ -542,7 +553,9 @@ export function createInternalProvider(opts: InternalProviderOptions): InternalP
         if (!e.isDirectory()) continue;
         const dat = path.join(hostDir(), e.name, base + ".dat");
         await withLock(dat, () => writeFile(dat, undefined));
-        await fsp.rm(path.join(hostDir(), e.name, base + ".list"), { force: true });
+        await fsp.rm(path.join(hostDir(), e.name, base + ".list"), { force: true }).catch((err) => {
+          if (errCode(err) !== "ENAMETOOLONG") throw err; // a name that long cannot exist
+        });
       }
     },
   };

@@ -8,6 +8,19 @@
  * - `decode`: `%xx` (upper or lower hex) back to bytes, read as UTF-8; anything else is kept.
  */
 
+/** Bytes per file name on Linux file systems (NAME_MAX). */
+const NAME_MAX = 255;
+
+/**
+ * Whether a data file called `base` (e.g. `alice.dat`) is one Prosody can write too: its
+ * datamanager writes `<base>~` and renames it, so `base` may take at most NAME_MAX - 1 bytes, i.e.
+ * an encoded user name at most 250 (`.dat~` is 5). Longer names are refused rather than stored in a
+ * file that a Prosody sharing the directory could never update.
+ */
+export function isWritableFileName(base: string): boolean {
+  return Buffer.byteLength(base, "utf8") < NAME_MAX;
+}
+
 const HEX = "0123456789abcdef";
 
 function isAlnum(b: number): boolean {

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Writes src/util/stringprep-tables.ts: the data nodeprep, nameprep and saslprep need to give the
+results of Prosody 0.12 as Debian builds it (util.encodings on ICU 72, i.e. ICU's StringPrep).
+
+Usage: python3 scripts/gen-stringprep-tables.py RFC3454.txt > src/util/stringprep-tables.ts
+
+Sources (facts, not code):
+- RFC 3454 tables A.1 (unassigned in Unicode 3.2), B.1, C.1.2, C.2.1, C.2.2, C.3-C.9: from Python's
+  `stringprep` module, which computes them from its Unicode 3.2.0 database (`unicodedata.ucd_3_2_0`);
+- RFC 3454 table B.2 (case folding for NFKC): parsed from the RFC's text (its "Start Table B.2"
+  section; page headers and footers are skipped). Python's own B.2 cannot be used: it folds with the
+  current Unicode's lower(), which differs from 3.2 for Cherokee, Georgian and U+04C0;
+- bidirectional classes L and R/AL: from ICU 72 itself (libicuuc.so.72, u_charDirection), because
+  ICU's StringPrep checks the bidi rule with the Unicode version of the ICU it runs on (15.0 for
+  ICU 72), not with RFC 3454's tables D.1/D.2 (e.g. NKo U+07C0, unassigned in 3.2, counts as R).
+
+Range lists are encoded as base-36 numbers separated by ",", alternating the gap since the end of
+the previous range and the range's length; B.2 as "gap:mapped.mapped…" entries separated by ",".
+"""
+import ctypes
+import re
+import stringprep
+import sys
+
+MAX = 0x110000
+
+
+def is_surrogate(c):
+    return 0xD800 <= c < 0xE000
+
+
+def ranges_of(pred):
+    out, start = [], None
+    for c in range(MAX + 1):
+        inside = c < MAX and pred(c)
+        if inside and start is None:
+            start = c
+        elif not inside and start is not None:
+            out.append((start, c - 1))
+            start = None
+    return out
+
+
+def b36(n):
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    s = ""
+    while True:
+        n, r = divmod(n, 36)
+        s = digits[r] + s
+        if n == 0:
+            return s
+
+
+def encode_ranges(ranges):
+    parts, prev_end = [], 0
+    for start, end in ranges:
+        parts.append(b36(start - prev_end))
+        parts.append(b36(end - start + 1))
+        prev_end = end + 1
+    return ",".join(parts)
+
+
+def table(pred_name):
+    pred = getattr(stringprep, pred_name)
+    # Python's stringprep functions take one character; surrogates are table C.5 only.
+    return lambda c: (pred_name == "in_table_c5") if is_surrogate(c) else pred(chr(c))
+
+
+def read_b2(rfc_path):
+    text = open(rfc_path, encoding="utf-8", errors="replace").read()
+    start = text.index("----- Start Table B.2 -----")
+    end = text.index("----- End Table B.2 -----", start)
+    entries = {}
+    for line in text[start:end].splitlines():
+        m = re.match(r"^\s*([0-9A-F]{4,6});\s*([0-9A-F ]+);\s*Case map", line)
+        if m:
+            entries[int(m.group(1), 16)] = [int(x, 16) for x in m.group(2).split()]
+    if len(entries) != 1371:
+        sys.exit(f"expected 1371 B.2 entries in {rfc_path}, found {len(entries)}")
+    return entries
+
+
+def icu_bidi():
+    icu = ctypes.CDLL("libicuuc.so.72")
+    direction = icu.u_charDirection_72
+    direction.restype = ctypes.c_int
+    direction.argtypes = [ctypes.c_int32]
+    version = (ctypes.c_uint8 * 4)()
+    icu.u_getUnicodeVersion_72(version)
+    classes = [direction(c) for c in range(MAX)]
+    # UCharDirection: 0 = L, 1 = R, 13 = AL.
+    return ".".join(str(v) for v in version[:2]), classes
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    b2 = read_b2(sys.argv[1])
+    unicode_version, classes = icu_bidi()
+    a1 = table("in_table_a1")
+    b2_parts, prev = [], 0
+    for c in sorted(b2):
+        if a1(c):
+            sys.exit(f"B.2 maps U+{c:04X}, which A.1 lists as unassigned")
+        b2_parts.append(b36(c - prev) + ":" + ".".join(b36(x) for x in b2[c]))
+        prev = c
+    c3_to_9 = [table(f"in_table_c{n}") for n in (3, 4, 5, 6, 7, 8, 9)]
+    tables = {
+        "A1": ranges_of(a1),
+        "B1": ranges_of(table("in_table_b1")),
+        "C12": ranges_of(table("in_table_c12")),
+        "C21": ranges_of(table("in_table_c21")),
+        "C22": ranges_of(table("in_table_c22")),
+        "C3_9": ranges_of(lambda c: any(t(c) for t in c3_to_9)),
+        "BIDI_L": ranges_of(lambda c: classes[c] == 0),
+        "BIDI_RAL": ranges_of(lambda c: classes[c] in (1, 13)),
+    }
+    comments = {
+        "A1": "RFC 3454 A.1: unassigned in Unicode 3.2 (refused in strict mode; left alone by NFKC).",
+        "B1": "RFC 3454 B.1: mapped to nothing.",
+        "C12": "RFC 3454 C.1.2: non-ASCII spaces.",
+        "C21": "RFC 3454 C.2.1: ASCII controls.",
+        "C22": "RFC 3454 C.2.2: non-ASCII controls.",
+        "C3_9": "RFC 3454 C.3 to C.9: private use, non-characters, surrogates, and the rest.",
+        "BIDI_L": f"Bidi class L in Unicode {unicode_version} (ICU 72).",
+        "BIDI_RAL": f"Bidi classes R and AL in Unicode {unicode_version} (ICU 72).",
+    }
+    out = [
+        "// Generated by scripts/gen-stringprep-tables.py; do not edit. Data: RFC 3454 tables and",
+        f"// ICU 72's bidi classes (Unicode {unicode_version}); the encoding is described in the script.",
+        "",
+    ]
+    for name, ranges in tables.items():
+        out.append(f"/** {comments[name]} */")
+        out.append(f'export const {name} = "{encode_ranges(ranges)}";')
+    out.append("/** RFC 3454 B.2: case folding for use with NFKC. */")
+    out.append(f'export const B2 = "{",".join(b2_parts)}";')
+    print("\n".join(out))
+
+
+main()

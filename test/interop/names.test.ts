@@ -1,0 +1,76 @@
+/**
+ * Issue 11 item 9 end to end: accounts registered on our web form under names where nodeprep
+ * used to differ from Prosody's (ΣΑΣ, ᾈ, ẞ) are found by real `prosodyctl passwd` (same data
+ * directory, internal storage), and accounts made by real `prosodyctl adduser` are "already in use"
+ * on our form. Skipped when real Prosody is not installed (or not root).
+ */
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { prosodyctl } from "../helpers/cli.js";
+import { rawRequest } from "../helpers/http.js";
+import { createInstance, prosodyMissing, type Instance } from "../helpers/prosody.js";
+
+const missing = prosodyMissing();
+let inst: Instance | undefined;
+
+test.before(async () => {
+  if (missing) return;
+  inst = await createInstance("internal", [], ["invites_register_web", "invites_register", "password_policy"]);
+  await inst.startOurs();
+});
+test.after(async () => {
+  await inst?.cleanup();
+});
+
+async function register(i: Instance, user: string, password: string) {
+  const key = (await i.ourCtl(["mod_invites_api", "create", "example.com"])).stdout.trim();
+  const created = await i.get(i.ourPort, `/invites_api?key=${key}`);
+  assert.is(created.status, 201);
+  const token = /[?=]([A-Za-z0-9_-]{24})$/.exec(created.header("location")!)![1]!;
+  const body = new URLSearchParams({ user, password, token }).toString();
+  const r = await rawRequest(
+    i.ourPort,
+    `POST /register?t=${token} HTTP/1.1\r\nHost: example.com\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+  return r.body.toString("utf8");
+}
+
+const accountFiles = (i: Instance) => readdirSync(join(i.dir, "data", "example%2ecom", "accounts")).sort();
+
+const fileName = (user: string) => encodeURIComponent(user).replace(/%([0-9A-F]{2})/g, (_, h: string) => `%${h.toLowerCase()}`) + ".dat";
+const PASSWORDS = "another password 2\nanother password 2\n";
+
+test("names registered on our form are found by real prosodyctl passwd (ΣΑΣ → σασ, ᾈ → ἀι)", async () => {
+  if (!inst) return console.log(`SKIP: ${missing}`);
+  for (const [typed, stored] of [["ΣΑΣ", "σασ"], ["ᾈ", "ἀι"]]) {
+    assert.match(await register(inst, typed, "a good password 1"), "Congratulations!", typed);
+    assert.ok(accountFiles(inst).includes(fileName(stored)), stored);
+    const passwd = inst.realCtl(["passwd", `${typed}@example.com`], PASSWORDS);
+    assert.is(passwd.code, 0, `${typed}: ${passwd.stdout}${passwd.stderr}`);
+  }
+});
+
+test("ẞ (unassigned in Unicode 3.2): the form registers it unchanged; both prosodyctl passwd refuse it alike (strict nodeprep)", async () => {
+  if (!inst) return console.log(`SKIP: ${missing}`);
+  assert.match(await register(inst, "ẞ", "a good password 1"), "Congratulations!");
+  assert.ok(accountFiles(inst).includes(fileName("ẞ")));
+  const theirs = inst.realCtl(["passwd", "ẞ@example.com"], PASSWORDS);
+  const ours = await prosodyctl(["--config", inst.config, "passwd", "ẞ@example.com"], { cwd: inst.dir, input: PASSWORDS });
+  assert.is(theirs.code, 1);
+  assert.match(theirs.stdout, "The given username is invalid in a Jabber ID");
+  assert.is(ours.code, 1);
+  assert.match(ours.stdout, "The given username is invalid in a Jabber ID");
+});
+
+test("accounts made by real prosodyctl adduser under those names are 'already in use' on our form", async () => {
+  if (!inst) return console.log(`SKIP: ${missing}`);
+  for (const name of ["ΑΣΣ", "ᾉ", "Σ"]) {
+    const add = inst.realCtl(["adduser", `${name}@example.com`], "sekrit pass 9\nsekrit pass 9\n");
+    assert.is(add.code, 0, add.stdout + add.stderr);
+    assert.match(await register(inst, name, "a good password 1"), "This username is already in use.", name);
+  }
+});
+
+test.run();
