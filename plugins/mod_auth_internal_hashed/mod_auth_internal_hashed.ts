@@ -11,7 +11,7 @@
  * successful testPassword().
  */
 import type { KeyvalStore, Module, StoreRecord } from "prosody-ts";
-import { DEFAULT_ITERATIONS, ScramError, isScramRecord, nodeprep, scramHashFromOption, scramRecord, verifyScramPassword } from "prosody-ts/util";
+import { cachedPromise, DEFAULT_ITERATIONS, ScramError, isScramRecord, nodeprep, scramHashFromOption, scramRecord, verifyScramPassword } from "prosody-ts/util";
 
 /** `[true, undefined]` on success, `[undefined, code]` otherwise (Prosody's `true` / `nil, err`). */
 export type AuthResult = [true, undefined] | [undefined, AuthError];
@@ -41,8 +41,8 @@ export default function (module: Module): void {
   if (!Number.isInteger(iterations) || iterations < 1) throw new Error("default_iteration_count must be a positive integer");
   if (iterations < 4096) module.log("warn", "default_iteration_count %d is below 4096, the minimum RFC 5802 suggests", iterations);
 
-  let accounts: Promise<KeyvalStore> | undefined;
-  const store = () => (accounts ??= module.openStore("accounts", "keyval"));
+  // Opened on first use; a failed open (storage unavailable for now) is retried by the next call.
+  const store: () => Promise<KeyvalStore> = cachedPromise(() => module.openStore("accounts", "keyval"));
 
   /** Usernames reach the store only in their nodeprepped form. */
   const validName = (username: string) => typeof username === "string" && username !== "" && nodeprep(username) === username;

@@ -5,7 +5,7 @@
  */
 import type { KeyvalStore, MapStore, Module, StoreRecord } from "prosody-ts";
 import { REMOVE } from "prosody-ts";
-import { id, nodeprep, now } from "prosody-ts/util";
+import { cachedPromise, id, nodeprep, now } from "prosody-ts/util";
 
 export interface Invite {
   type: "register" | "roster";
@@ -89,11 +89,10 @@ function clean<T extends Record<string, unknown>>(o: T): T {
 /** The API for the host `module` acts for (its own host, or a context(host) in prosodyctl). */
 export function createInvitesApi(module: Module): InvitesApi {
   const host = module.host;
-  let stores: Promise<{ map: MapStore; kv: KeyvalStore }> | undefined;
-  const open = () =>
-    (stores ??= Promise.all([module.openStore("invite_token", "map"), module.openStore("invite_token", "keyval")]).then(
-      ([map, kv]) => ({ map, kv }),
-    ));
+  // Opened on first use; a failed open (storage unavailable for now) is retried by the next call.
+  const open: () => Promise<{ map: MapStore; kv: KeyvalStore }> = cachedPromise(() =>
+    Promise.all([module.openStore("invite_token", "map"), module.openStore("invite_token", "keyval")]).then(([map, kv]) => ({ map, kv })),
+  );
   const defaultTtl = () => module.getOptionNumber("invite_expiry", DEFAULT_TTL) ?? DEFAULT_TTL;
 
   async function createInvite(

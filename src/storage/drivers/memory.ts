@@ -86,6 +86,14 @@ export function createMemoryProvider(): StorageProvider {
           Object.keys(changes).map((key) => [key, prepare(user, key, changes[key])]),
         );
       },
+      async take(user, key) {
+        // Synchronous between the read and the delete: nothing can interleave.
+        const rec = stores.get(store)?.get(user);
+        if (!rec || !Object.prototype.hasOwnProperty.call(rec, key)) return undefined;
+        const value = rec[key]!;
+        apply(user, [[key, undefined]]);
+        return value; // no longer stored: the caller may keep it
+      },
       async getAll(key) {
         const out = new Map<string, StoreValue>();
         for (const [user, rec] of stores.get(store) ?? []) {

@@ -267,6 +267,28 @@ export function createSqlProvider(opts: { host: string; db: DurableSqlite }): St
           Object.keys(changes).map((k) => [k, norm(changes[k])]),
         );
       },
+      async take(user, key) {
+        // One transaction under the write lock: of concurrent takes (any process) one sees the row.
+        return write(store, () =>
+          db.transaction((tx): StoreValue | undefined => {
+            const params: SqlParam[] = [host, u(user), store, key];
+            if (key !== "") {
+              const row = tx.get(Q.mapGet, params);
+              if (!row) return undefined;
+              const value = decodeRow(row, store, user, key);
+              tx.run(Q.mapDelete, params);
+              return value;
+            }
+            let value: StoreValue | undefined;
+            rewriteExtra(tx, store, user, (extra) => {
+              if (!Object.prototype.hasOwnProperty.call(extra, "")) return;
+              value = extra[""];
+              delete extra[""];
+            });
+            return value;
+          }),
+        );
+      },
       async getAll(key) {
         const out = new Map<string, StoreValue>();
         for (const row of db.all(Q.getAll, [host, store, key])) {
