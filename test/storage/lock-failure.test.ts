@@ -11,7 +11,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createInternalProvider } from "../../src/storage/drivers/internal.js";
 import { createSqlProvider, openSqlDatabase } from "../../src/storage/drivers/sql.js";
-import { StorageError, type MapStore } from "../../src/storage/types.js";
+import { StorageError, type KeyvalStore, type MapStore } from "../../src/storage/types.js";
 import { holdLockInAnotherProcess } from "../helpers/lock-holder-client.js";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "prosody-ts-lockfail-"));
@@ -47,7 +47,7 @@ test("internal: a change that timed out waiting for the lock does not poison lat
   }
   await Promise.all([map.set(null, "x", 1), map.set(null, "y", 2), map.setKeys(null, { z: 3 })]);
   assert.is(await map.take(null, "before"), 1);
-  const kv = provider.open("invite_token", "keyval")!;
+  const kv = provider.open("invite_token", "keyval") as KeyvalStore;
   assert.equal(await kv.get(null), { after: 3, x: 1, y: 2, z: 3 });
 });
 
