@@ -34,7 +34,7 @@ http_interfaces = { "127.0.0.1" }
 storage = "${storage}"
 storage_lock_timeout = 0.5
 VirtualHost "${HOST}"
-modules_enabled = { "invites", "invites_api", "invites_register", "invites_register_web", "http" }
+modules_enabled = { "invites", "invites_api", "invites_page", "invites_register", "invites_register_web", "http" }
 password_policy = { length = 4 }
 `);
   const ctl = (...args: string[]) => prosodyctl(["--config", config, ...args], { cwd: dir });
@@ -105,7 +105,8 @@ test("internal: API and registration while the invite store's lock is held elsew
 test("sql: a store whose first open fails (database locked) is a 503, and the next request opens it", async () => {
   const s = await server("sql");
   const key = (await s.ctl("mod_invites_api", "create", HOST)).stdout.trim();
-  const token = /preauth=([A-Za-z0-9_-]+)/.exec((await s.ctl("mod_invites", "generate", HOST)).stdout)?.[1];
+  const made = (await s.ctl("mod_invites", "generate", HOST)).stdout.trim();
+  const token = /(?:preauth=|\?)([A-Za-z0-9_-]{20,})$/.exec(made)?.[1];
   assert.ok(token);
   const rt = await startServer(await loadConfigFile(s.config), { cwd: s.dir });
   try {
@@ -114,6 +115,7 @@ test("sql: a store whose first open fails (database locked) is a 503, and the ne
     try {
       assertUnavailable(await api(), "a valid key while the database cannot be opened");
       assertUnavailable(await get(s.port, `/register?t=${token}`), "the form of a valid invite while the database cannot be opened");
+      assertUnavailable(await get(s.port, `/invites_page?${token}`), "the landing page of a valid invite while the database cannot be opened");
       const r = await post(s.port, { user: "early", password: "secret-pass", token });
       assertUnavailable(r, "registration while the database cannot be opened");
       assert.not.ok(r.body.toString().includes("Congratulations"));
@@ -122,6 +124,7 @@ test("sql: a store whose first open fails (database locked) is a 503, and the ne
     }
     assert.is((await api()).status, 201, "the next request opens the store");
     assert.is((await get(s.port, `/register?t=${token}`)).status, 200);
+    assert.is((await get(s.port, `/invites_page?${token}`)).status, 200);
     const ok = await post(s.port, { user: "later", password: "secret-pass", token });
     assert.match(ok.body.toString(), "Congratulations");
   } finally {
