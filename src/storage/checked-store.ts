@@ -67,7 +67,8 @@ function checkedKeyval(kv: KeyvalStore): KeyvalStore {
 }
 
 function checkedMap(m: MapStore): MapStore {
-  // A third-party driver written before `take` existed: emulate it, atomic within this process only.
+  // A third-party driver written before `take` existed: emulate it (get, then delete), serialised
+  // per driver store in this process only; atomic across processes only if the driver makes it so.
   const take = typeof m.take === "function" ? m.take.bind(m) : emulatedTake(m);
   return {
     type: "map",
@@ -94,15 +95,20 @@ function checkedMap(m: MapStore): MapStore {
   };
 }
 
+/** Tail of the queue of emulated takes, per driver store (shared by every wrapper of it). */
+const takeChains = new WeakMap<MapStore, Promise<unknown>>();
+
 function emulatedTake(m: MapStore): MapStore["take"] {
-  let chain: Promise<unknown> = Promise.resolve();
   return (user, key) => {
-    const run = chain.then(async () => {
+    const run = (takeChains.get(m) ?? Promise.resolve()).then(async () => {
       const value = await m.get(user, key);
       if (value !== undefined) await m.set(user, key, undefined);
       return value;
     });
-    chain = run.catch(() => undefined);
+    takeChains.set(
+      m,
+      run.catch(() => undefined),
+    );
     return run;
   };
 }
