@@ -2,6 +2,11 @@
  * The invite token store and its API (Prosody 0.12's mod_invites), for one host.
  * Records are exactly Prosody's (map store `invite_token`): a host-wide entry per token holding
  * the invite, and for contact invites a per-inviter entry token → expiry time.
+ *
+ * Consuming a single-use invite is a claim: its entries are taken out of the store atomically
+ * (MapStore.take) before the account is created, so that of concurrent registrations (in any of
+ * our processes) exactly one gets it; a failed registration puts them back (unclaim). Prosody
+ * creates the account first and deletes the invite afterwards, so a failed delete leaves it usable.
  */
 import type { KeyvalStore, MapStore, Module, StoreRecord, StoreValue } from "prosody-ts";
 import { REMOVE } from "prosody-ts";
@@ -186,6 +191,8 @@ export function createInvitesApi(module: Module): InvitesApi {
       const reusable = info?.reusable === true;
       /** Entries this object took out of the store by claim(), to put back on unclaim(). */
       let taken: Array<[string | null, StoreValue]> | undefined;
+      /** A claim in progress: a second claim() of this object waits for it rather than racing it. */
+      let claiming: Promise<boolean> | undefined;
       const owner = username;
       const validated: ValidatedInvite = {
         token,
@@ -198,31 +205,14 @@ export function createInvitesApi(module: Module): InvitesApi {
         jid: info?.jid,
         resetUsername: resetUsernameOf(info?.additional_data),
         boundUsername: boundUsernameOf(info?.type ?? "roster", info?.jid),
-        async claim() {
-          if (taken) return true;
-          const { map } = await open();
-          if (reusable) return (await map.get(null, token)) !== undefined;
-          // The entry that validated the invite decides: the host-wide record, else (a contact
-          // invite without registration) the inviter's entry.
-          const got: Array<[string | null, StoreValue]> = [];
-          if (info !== undefined) {
-            const v = await map.take(null, token);
-            if (v === undefined) return false;
-            got.push([null, v]);
-          }
-          if (owner) {
-            let v: StoreValue | undefined;
-            try {
-              v = await map.take(owner, token);
-            } catch (err) {
-              if (got.length) await restore(map, token, got);
-              throw err;
-            }
-            if (v !== undefined) got.push([owner, v]);
-            else if (info === undefined) return false;
-          }
-          taken = got;
-          return true;
+        claim() {
+          if (taken) return Promise.resolve(true);
+          const p = (claiming ??= claimNow());
+          const settled = () => {
+            if (claiming === p) claiming = undefined;
+          };
+          p.then(settled, settled);
+          return p;
         },
         async unclaim() {
           const entries = taken;
@@ -235,6 +225,32 @@ export function createInvitesApi(module: Module): InvitesApi {
           return validated.claim();
         },
       };
+      /** One claim attempt (see ValidatedInvite.claim). */
+      async function claimNow(): Promise<boolean> {
+        const { map } = await open();
+        if (reusable) return (await map.get(null, token)) !== undefined;
+        // The entry that validated the invite decides: the host-wide record, else (a contact
+        // invite without registration) the inviter's entry.
+        const got: Array<[string | null, StoreValue]> = [];
+        if (info !== undefined) {
+          const v = await map.take(null, token);
+          if (v === undefined) return false;
+          got.push([null, v]);
+        }
+        if (owner) {
+          let v: StoreValue | undefined;
+          try {
+            v = await map.take(owner, token);
+          } catch (err) {
+            if (got.length) await restore(map, token, got);
+            throw err;
+          }
+          if (v !== undefined) got.push([owner, v]);
+          else if (info === undefined) return false;
+        }
+        taken = got;
+        return true;
+      }
       return [validated, undefined];
     },
 
