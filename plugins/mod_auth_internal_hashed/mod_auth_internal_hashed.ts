@@ -16,14 +16,18 @@ import { cachedPromise, DEFAULT_ITERATIONS, ScramError, isScramRecord, nodeprep,
 /** `[true, undefined]` on success, `[undefined, code]` otherwise (Prosody's `true` / `nil, err`). */
 export type AuthResult = [true, undefined] | [undefined, AuthError];
 /** Error codes; prosodyctl prints them through Prosody's message table. */
-export type AuthError = "invalid-username" | "no-password" | "password fails SASLprep" | "unable-to-save-data" | "no-such-user";
+export type AuthError = "invalid-username" | "no-password" | "password fails SASLprep" | "unable-to-save-data" | "no-such-user" | "user-exists";
 
 export interface AuthProvider {
   /** Provider name ("internal_hashed"). */
   name?: string;
   userExists(username: string): Promise<boolean>;
-  /** Writes a fresh record (new salt, default iteration count); overwrites an existing one. */
-  createUser(username: string, password: string): Promise<AuthResult>;
+  /**
+   * Writes a fresh record (new salt, default iteration count); overwrites an existing one, as
+   * Prosody does — unless `ifAbsent`: then an existing account (even one created a moment ago by
+   * another of our processes) is left alone and the result is "user-exists" (our extension).
+   */
+  createUser(username: string, password: string, options?: { ifAbsent?: boolean }): Promise<AuthResult>;
   /** Re-hashes the password of an existing account (new salt; other record fields kept). */
   setPassword(username: string, password: string): Promise<AuthResult>;
   /** Removes the account record and fires the global `user-deleted`. */
@@ -74,11 +78,17 @@ export default function (module: Module): void {
       return !!record && Object.keys(record).length > 0;
     },
 
-    async createUser(username, password) {
+    async createUser(username, password, options) {
       if (!validName(username)) return [undefined, "invalid-username"];
       const record = await hashed(password, iterations);
       if (typeof record === "string") return [undefined, record];
-      return write(username, record);
+      if (!options?.ifAbsent) return write(username, record);
+      try {
+        return (await (await store()).setIfAbsent(username, record)) ? [true, undefined] : [undefined, "user-exists"];
+      } catch (err) {
+        module.log("error", "Unable to store the account of %s: %s", username, err instanceof Error ? err.message : err);
+        return [undefined, "unable-to-save-data"];
+      }
     },
 
     async setPassword(username, password) {

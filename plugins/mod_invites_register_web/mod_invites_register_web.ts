@@ -25,6 +25,8 @@
  *   claimed gives "This invite has already been used." (409); a storage failure while claiming or
  *   creating gives a 503 page with Retry-After and puts the invite back (Prosody creates the
  *   account first and consumes the invite after, so a failed consume leaves it reusable);
+ * - an account is created only if the username is still free at that moment (atomically, so two
+ *   registrations of one name in different processes cannot overwrite each other's account);
  * - error re-renders keep the chosen app and the typed username;
  * - own HTML, self-contained (no /share/bootstrap4 references).
  */
@@ -211,7 +213,12 @@ export default async function (module: Module): Promise<void> {
     }
     if (!claimed) return html(409, renderError(siteName(), "This invite has already been used."), NO_CACHE);
 
-    const [ok, err] = resetFor !== undefined ? await auth.setPassword(username, password) : await auth.createUser(username, password);
+    // ifAbsent: another process may have registered this username since the check above.
+    const [ok, err] = resetFor !== undefined ? await auth.setPassword(username, password) : await auth.createUser(username, password, { ifAbsent: true });
+    if (err === "user-exists") {
+      await invite.unclaim().catch((e) => module.log("error", "Could not put back invite %s: %s", invite.token, e instanceof Error ? e.message : e));
+      return again("This username is already in use.");
+    }
     if (!ok) {
       const errorId = id.short();
       module.log("error", "Could not %s %s@%s (%s): %s", resetFor !== undefined ? "reset the password of" : "register", username, host, errorId, err);

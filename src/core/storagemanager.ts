@@ -56,7 +56,7 @@ function nullStore(type: StoreType, reason?: string): Store {
       };
       return m;
     }
-    const kv: KeyvalStore = { type: "keyval", get: async () => undefined, set: fail, users: async () => [] };
+    const kv: KeyvalStore = { type: "keyval", get: async () => undefined, set: fail, setIfAbsent: fail, users: async () => [] };
     return kv;
 }
 

@@ -12,6 +12,9 @@
  * Misuse rejects with a TypeError (a programming error: retrying cannot help, so it must not look
  * like a StorageError, which HTTP answers with "503, try again").
  *
+ * Our extensions (`MapStore.take`, `KeyvalStore.setIfAbsent`) are emulated for a third-party
+ * driver that lacks them: serialised in this process only.
+ *
  * `storeFor()` is how the storage manager (and the conformance suite) gets a store from a driver:
  * native map store, else Prosody's map shim over the keyval store of the same name.
  */
@@ -58,10 +61,13 @@ export function checkedStore(store: Store): Store {
 }
 
 function checkedKeyval(kv: KeyvalStore): KeyvalStore {
+  // A third-party driver written before `setIfAbsent` existed: emulate it like `take` below.
+  const setIfAbsent = typeof kv.setIfAbsent === "function" ? kv.setIfAbsent.bind(kv) : emulatedSetIfAbsent(kv);
   return {
     type: "keyval",
     get: (user) => guarded(() => kv.get(userArg(user, "get"))),
     set: (user, data) => guarded(() => kv.set(userArg(user, "set"), data)),
+    setIfAbsent: (user, data) => guarded(() => setIfAbsent(userArg(user, "setIfAbsent"), data)),
     users: () => kv.users(),
   };
 }
@@ -95,20 +101,32 @@ function checkedMap(m: MapStore): MapStore {
   };
 }
 
-/** Tail of the queue of emulated takes, per driver store (shared by every wrapper of it). */
-const takeChains = new WeakMap<MapStore, Promise<unknown>>();
+/** Tail of the queue of emulated read-then-write steps, per driver store (shared by its wrappers). */
+const chains = new WeakMap<object, Promise<unknown>>();
+
+function serialised<T>(store: object, step: () => Promise<T>): Promise<T> {
+  const run = (chains.get(store) ?? Promise.resolve()).then(step);
+  chains.set(
+    store,
+    run.catch(() => undefined),
+  );
+  return run;
+}
 
 function emulatedTake(m: MapStore): MapStore["take"] {
-  return (user, key) => {
-    const run = (takeChains.get(m) ?? Promise.resolve()).then(async () => {
+  return (user, key) =>
+    serialised(m, async () => {
       const value = await m.get(user, key);
       if (value !== undefined) await m.set(user, key, undefined);
       return value;
     });
-    takeChains.set(
-      m,
-      run.catch(() => undefined),
-    );
-    return run;
-  };
+}
+
+function emulatedSetIfAbsent(kv: KeyvalStore): KeyvalStore["setIfAbsent"] {
+  return (user, data) =>
+    serialised(kv, async () => {
+      if (await kv.get(user)) return false;
+      await kv.set(user, data);
+      return true;
+    });
 }

@@ -26,6 +26,12 @@ export interface KeyvalStore {
   get(user: string | null): Promise<StoreRecord | undefined>;
   /** Replace the record; `undefined`/`null`/`{}` deletes it. */
   set(user: string | null, data: StoreRecord | null | undefined): Promise<void>;
+  /**
+   * Writes `data` only if `user` has no record yet, in one atomic step among all our processes;
+   * resolves false (and writes nothing) when there is one. Our extension (creating an account
+   * without overwriting one registered at the same moment by another process).
+   */
+  setIfAbsent(user: string | null, data: StoreRecord): Promise<boolean>;
   /** Users that have a record (`null` is not listed; SQL lists the host-wide record as ""). */
   users(): Promise<string[]>;
 }

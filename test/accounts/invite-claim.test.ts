@@ -12,6 +12,7 @@ import * as assert from "uvu/assert";
 import { createInternalProvider } from "../../src/storage/drivers/internal.js";
 import { createSqlProvider, openSqlDatabase } from "../../src/storage/drivers/sql.js";
 import type { KeyvalStore } from "../../src/storage/types.js";
+import { verifyScramPassword } from "../../src/util/scram.js";
 import { PROSODYCTL, prosodyctl } from "../helpers/cli.js";
 import { freePort, rawRequest, type RawResponse } from "../helpers/http.js";
 
@@ -69,17 +70,15 @@ async function withStore<T>(storage: "internal" | "sql", data: string, store: st
   }
 }
 
-for (const storage of ["internal", "sql"] as const) {
-  test(`${storage}: ${SERVERS} servers × ${POSTS_PER_SERVER} parallel POSTs with one single-use invite (CLI writing too) create exactly one account`, async () => {
-    const dir = fs.mkdtempSync(path.join(process.env.TMPDIR ?? "/tmp", `prosody-ts-claim-${storage}-`));
-    const data = path.join(dir, "data");
-    const configs: Array<{ file: string; port: number }> = [];
-    for (let i = 0; i < SERVERS; i++) {
-      const port = await freePort();
-      const file = path.join(dir, `server${i}.cfg.lua`);
-      fs.writeFileSync(
-        file,
-        `run_as_root = true
+/** One config per server: same data directory, own HTTP port. */
+async function writeConfigs(dir: string, data: string, storage: "internal" | "sql"): Promise<Array<{ file: string; port: number }>> {
+  const configs: Array<{ file: string; port: number }> = [];
+  for (let i = 0; i < SERVERS; i++) {
+    const port = await freePort();
+    const file = path.join(dir, `server${i}.cfg.lua`);
+    fs.writeFileSync(
+      file,
+      `run_as_root = true
 data_path = ${JSON.stringify(data)}
 http_ports = { ${port} }
 http_interfaces = { "127.0.0.1" }
@@ -89,9 +88,17 @@ VirtualHost "${HOST}"
 modules_enabled = { "invites", "invites_register", "invites_register_web", "http" }
 password_policy = { length = 4 }
 `,
-      );
-      configs.push({ file, port });
-    }
+    );
+    configs.push({ file, port });
+  }
+  return configs;
+}
+
+for (const storage of ["internal", "sql"] as const) {
+  test(`${storage}: ${SERVERS} servers × ${POSTS_PER_SERVER} parallel POSTs with one single-use invite (CLI writing too) create exactly one account`, async () => {
+    const dir = fs.mkdtempSync(path.join(process.env.TMPDIR ?? "/tmp", `prosody-ts-claim-${storage}-`));
+    const data = path.join(dir, "data");
+    const configs = await writeConfigs(dir, data, storage);
     const cli = (...args: string[]) => prosodyctl(["--config", configs[0]!.file, ...args], { cwd: dir });
     const made = await cli("mod_invites", "generate", HOST);
     assert.is(made.code, 0, made.stdout + made.stderr);
@@ -133,6 +140,47 @@ password_policy = { length = 4 }
     const tokens = Object.keys((await withStore(storage, data, "invite_token", (kv) => kv.get(null))) ?? {});
     assert.is(tokens.length, 2, tokens.join(", "));
     assert.not.ok(tokens.includes(token!));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+}
+
+for (const storage of ["internal", "sql"] as const) {
+  test(`${storage}: one username registered at once on ${SERVERS} servers with different invites: one account, the other invites stay valid`, async () => {
+    const dir = fs.mkdtempSync(path.join(process.env.TMPDIR ?? "/tmp", `prosody-ts-samename-${storage}-`));
+    const data = path.join(dir, "data");
+    const configs = await writeConfigs(dir, data, storage);
+    const cli = (...args: string[]) => prosodyctl(["--config", configs[0]!.file, ...args], { cwd: dir });
+    const tokens: string[] = [];
+    for (let i = 0; i < SERVERS * 2; i++) {
+      const made = await cli("mod_invites", "generate", HOST);
+      tokens.push(/preauth=([A-Za-z0-9_-]+)/.exec(made.stdout)![1]!);
+    }
+    const servers = configs.map((c) => startServer(c.file, dir, c.port));
+    let winner = -1;
+    try {
+      await Promise.all(servers.map((s) => waitForPort(s)));
+      const answers = await Promise.all(tokens.map((token, i) => post(servers[i % SERVERS]!.port, { user: "samename", password: `secret-${i}`, token })));
+      const won = answers.map((r, i) => [r, i] as const).filter(([r]) => r.body.toString().includes("Congratulations"));
+      assert.is(won.length, 1, answers.map((r) => r.status).join(","));
+      winner = won[0]![1];
+      for (const r of answers) {
+        if (r === won[0]![0]) continue;
+        assert.is(r.status, 200);
+        assert.match(r.body.toString(), "This username is already in use.");
+      }
+      // The losers' invites were put back: each still registers another name.
+      const loser = tokens.find((_, i) => i !== won[0]![1])!;
+      const again = await post(servers[0]!.port, { user: "othername", password: "secret-pass", token: loser });
+      assert.match(again.body.toString(), "Congratulations");
+    } finally {
+      for (const s of servers) s.child.kill("SIGTERM");
+      await Promise.all(servers.map((s) => s.exited));
+    }
+    // The account is the winner's: its password, not one written over it by a loser.
+    const record = await withStore(storage, data, "accounts", (kv) => kv.get("samename"));
+    assert.ok(await verifyScramPassword(record, `secret-${winner}`), "the winner's password");
+    const users = await withStore(storage, data, "accounts", (kv) => kv.users());
+    assert.equal(users.filter((u) => u !== "").sort(), ["othername", "samename"]);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 }

@@ -123,6 +123,27 @@ export function storageConformance(name: string, makeProvider: () => Promise<Mad
     assert.ok(users.join() === "alice,bob" || users.join() === ",alice,bob", users.join());
   });
 
+  test("keyval: setIfAbsent writes only a record that does not exist yet", async ({ provider }) => {
+    const kv = keyval(provider, "accounts");
+    assert.is(await kv.setIfAbsent("alice", { salt: "s1", n: 1 }), true);
+    assert.equal(await kv.get("alice"), { salt: "s1", n: 1 });
+    assert.is(await kv.setIfAbsent("alice", { salt: "s2" }), false);
+    assert.equal(await kv.get("alice"), { salt: "s1", n: 1 }, "the existing record is left alone");
+    assert.is(await kv.setIfAbsent(null, { h: true }), true);
+    assert.equal(await kv.get(null), { h: true });
+    assert.is(await kv.get("bob"), undefined);
+    const bad = await kv.setIfAbsent("carol", { n: NaN }).catch((e) => e);
+    assert.instance(bad, StorageError);
+    assert.is(await kv.get("carol"), undefined);
+  });
+
+  test("keyval: of concurrent setIfAbsent of one user exactly one writes", async ({ provider }) => {
+    const kv = keyval(provider, "accounts");
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => kv.setIfAbsent("dave", { who: i })));
+    assert.is(results.filter(Boolean).length, 1);
+    assert.equal(await kv.get("dave"), { who: results.indexOf(true) });
+  });
+
   test("keyval: stores are independent", async ({ provider }) => {
     await keyval(provider, "s1").set("alice", { v: 1 });
     await keyval(provider, "s2").set("alice", { v: 2 });

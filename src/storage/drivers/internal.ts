@@ -457,6 +457,16 @@ export function createInternalProvider(opts: InternalProviderOptions): InternalP
         const file = pathOf(store, user);
         await withLock(file, () => writeFile(file, rec));
       },
+      async setIfAbsent(user, data) {
+        const rec = cloneRecord(data, label(store, user));
+        const file = pathOf(store, user);
+        if (!rec) return !(await readShared(file)).rec; // nothing to write
+        return withLock(file, async () => {
+          if ((await readShared(file)).rec) return false;
+          await writeFile(file, rec);
+          return true;
+        });
+      },
       users: () => listUsers(store),
     };
   }

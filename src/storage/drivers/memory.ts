@@ -46,6 +46,12 @@ export function createMemoryProvider(): StorageProvider {
         if (rec) recordsOf(store).set(user, rec);
         else stores.get(store)?.delete(user);
       },
+      async setIfAbsent(user, data) {
+        const rec = cloneRecord(data, where(user));
+        if (stores.get(store)?.has(user)) return false;
+        if (rec) recordsOf(store).set(user, rec);
+        return true;
+      },
       async users() {
         const out: string[] = [];
         for (const u of stores.get(store)?.keys() ?? []) if (u !== null) out.push(u);
