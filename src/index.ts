@@ -1,7 +1,7 @@
 /** Public API for plugin authors and embedders. */
 export type * from "./core/types.js";
 export type * from "./storage/types.js";
-export { REMOVE, StorageError, NameTooLongError } from "./storage/types.js";
+export { REMOVE, StorageError, NameTooLongError, StorageUnavailableError } from "./storage/types.js";
 export { EventBus } from "./core/events.js";
 export { Runtime } from "./core/runtime.js";
 export { startServer } from "./server.js";

@@ -11,19 +11,23 @@
  * successful testPassword().
  */
 import { NameTooLongError, type KeyvalStore, type Module, type StoreRecord } from "prosody-ts";
-import { DEFAULT_ITERATIONS, ScramError, isScramRecord, nodeprep, scramHashFromOption, scramRecord, verifyScramPassword } from "prosody-ts/util";
+import { cachedPromise, DEFAULT_ITERATIONS, ScramError, isScramRecord, nodeprep, scramHashFromOption, scramRecord, verifyScramPassword } from "prosody-ts/util";
 
 /** `[true, undefined]` on success, `[undefined, code]` otherwise (Prosody's `true` / `nil, err`). */
 export type AuthResult = [true, undefined] | [undefined, AuthError];
 /** Error codes; prosodyctl prints them through Prosody's message table. */
-export type AuthError = "invalid-username" | "username-too-long" | "no-password" | "password fails SASLprep" | "unable-to-save-data" | "no-such-user";
+export type AuthError = "invalid-username" | "username-too-long" | "no-password" | "password fails SASLprep" | "unable-to-save-data" | "no-such-user" | "user-exists";
 
 export interface AuthProvider {
   /** Provider name ("internal_hashed"). */
   name?: string;
   userExists(username: string): Promise<boolean>;
-  /** Writes a fresh record (new salt, default iteration count); overwrites an existing one. */
-  createUser(username: string, password: string): Promise<AuthResult>;
+  /**
+   * Writes a fresh record (new salt, default iteration count); overwrites an existing one, as
+   * Prosody does — unless `ifAbsent`: then an existing account (even one created a moment ago by
+   * another of our processes) is left alone and the result is "user-exists" (our extension).
+   */
+  createUser(username: string, password: string, options?: { ifAbsent?: boolean }): Promise<AuthResult>;
   /** Re-hashes the password of an existing account (new salt; other record fields kept). */
   setPassword(username: string, password: string): Promise<AuthResult>;
   /** Removes the account record and fires the global `user-deleted`. */
@@ -41,8 +45,8 @@ export default function (module: Module): void {
   if (!Number.isInteger(iterations) || iterations < 1) throw new Error("default_iteration_count must be a positive integer");
   if (iterations < 4096) module.log("warn", "default_iteration_count %d is below 4096, the minimum RFC 5802 suggests", iterations);
 
-  let accounts: Promise<KeyvalStore> | undefined;
-  const store = () => (accounts ??= module.openStore("accounts", "keyval"));
+  // Opened on first use; a failed open (storage unavailable for now) is retried by the next call.
+  const store: () => Promise<KeyvalStore> = cachedPromise(() => module.openStore("accounts", "keyval"));
 
   /** Usernames reach the store only in their nodeprepped form. */
   const validName = (username: string) => typeof username === "string" && username !== "" && nodeprep(username) === username;
@@ -62,15 +66,19 @@ export default function (module: Module): void {
       await (await store()).set(username, record);
       return [true, undefined];
     } catch (err) {
-      // The storage cannot hold a name this long (internal storage: its file name); Prosody fails
-      // the same way. An expected refusal, not a storage fault.
-      if (err instanceof NameTooLongError) {
-        module.log("info", "Not storing the account of %s: %s", username, err.message);
-        return [undefined, "username-too-long"];
-      }
-      module.log("error", "Unable to store the account of %s: %s", username, err instanceof Error ? err.message : err);
-      return [undefined, "unable-to-save-data"];
+      return writeFailed(username, err);
     }
+  }
+
+  function writeFailed(username: string, err: unknown): AuthResult {
+    // The storage cannot hold a name this long (internal storage: its file name); Prosody fails
+    // the same way. An expected refusal, not a storage fault.
+    if (err instanceof NameTooLongError) {
+      module.log("info", "Not storing the account of %s: %s", username, err.message);
+      return [undefined, "username-too-long"];
+    }
+    module.log("error", "Unable to store the account of %s: %s", username, err instanceof Error ? err.message : err);
+    return [undefined, "unable-to-save-data"];
   }
 
   const provider: AuthProvider = {
@@ -80,11 +88,16 @@ export default function (module: Module): void {
       return !!record && Object.keys(record).length > 0;
     },
 
-    async createUser(username, password) {
+    async createUser(username, password, options) {
       if (!validName(username)) return [undefined, "invalid-username"];
       const record = await hashed(password, iterations);
       if (typeof record === "string") return [undefined, record];
-      return write(username, record);
+      if (!options?.ifAbsent) return write(username, record);
+      try {
+        return (await (await store()).setIfAbsent(username, record)) ? [true, undefined] : [undefined, "user-exists"];
+      } catch (err) {
+        return writeFailed(username, err);
+      }
     },
 
     async setPassword(username, password) {

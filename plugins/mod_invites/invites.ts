@@ -2,10 +2,15 @@
  * The invite token store and its API (Prosody 0.12's mod_invites), for one host.
  * Records are exactly Prosody's (map store `invite_token`): a host-wide entry per token holding
  * the invite, and for contact invites a per-inviter entry token → expiry time.
+ *
+ * Consuming a single-use invite is a claim: its entries are taken out of the store atomically
+ * (MapStore.take) before the account is created, so that of concurrent registrations (in any of
+ * our processes) exactly one gets it; a failed registration puts them back (unclaim). Prosody
+ * creates the account first and deletes the invite afterwards, so a failed delete leaves it usable.
  */
-import type { KeyvalStore, MapStore, Module, StoreRecord } from "prosody-ts";
+import type { KeyvalStore, MapStore, Module, StoreRecord, StoreValue } from "prosody-ts";
 import { REMOVE } from "prosody-ts";
-import { id, nodeprep, now } from "prosody-ts/util";
+import { cachedPromise, id, nodeprep, now } from "prosody-ts/util";
 
 export interface Invite {
   type: "register" | "roster";
@@ -38,7 +43,16 @@ export interface ValidatedInvite {
   resetUsername?: string;
   /** A `register` invite bound to one username: that username (our addition). */
   boundUsername?: string;
-  /** Consumes the invite (no-op for a reusable one). */
+  /**
+   * Takes the invite out of the store in one atomic step (MapStore.take), BEFORE the account is
+   * created: true when this caller now holds it, false when it was already used or deleted (by
+   * another request or process). Of concurrent claims of one single-use invite, exactly one
+   * succeeds. A reusable invite is never consumed: true while it still exists.
+   */
+  claim(): Promise<boolean>;
+  /** Puts a claimed invite back (account creation failed after the claim); no-op otherwise. */
+  unclaim(): Promise<void>;
+  /** Consumes the invite: claim() if not yet claimed (false: already used); true after a successful claim. */
   use(): Promise<boolean>;
 }
 
@@ -86,14 +100,20 @@ function clean<T extends Record<string, unknown>>(o: T): T {
   return o;
 }
 
+/** Puts entries taken by a claim back, all of them even if one fails (then rejects with the first error). */
+async function restore(map: MapStore, token: string, entries: Array<[string | null, StoreValue]>): Promise<void> {
+  const results = await Promise.allSettled(entries.map(([user, value]) => map.set(user, token, value)));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+}
+
 /** The API for the host `module` acts for (its own host, or a context(host) in prosodyctl). */
 export function createInvitesApi(module: Module): InvitesApi {
   const host = module.host;
-  let stores: Promise<{ map: MapStore; kv: KeyvalStore }> | undefined;
-  const open = () =>
-    (stores ??= Promise.all([module.openStore("invite_token", "map"), module.openStore("invite_token", "keyval")]).then(
-      ([map, kv]) => ({ map, kv }),
-    ));
+  // Opened on first use; a failed open (storage unavailable for now) is retried by the next call.
+  const open: () => Promise<{ map: MapStore; kv: KeyvalStore }> = cachedPromise(() =>
+    Promise.all([module.openStore("invite_token", "map"), module.openStore("invite_token", "keyval")]).then(([map, kv]) => ({ map, kv })),
+  );
   const defaultTtl = () => module.getOptionNumber("invite_expiry", DEFAULT_TTL) ?? DEFAULT_TTL;
 
   async function createInvite(
@@ -169,6 +189,11 @@ export function createInvitesApi(module: Module): InvitesApi {
       if (validUntil === undefined) return [undefined, "token-invalid"];
       if (now() > validUntil) return [undefined, "token-expired"];
       const reusable = info?.reusable === true;
+      /** Entries this object took out of the store by claim(), to put back on unclaim(). */
+      let taken: Array<[string | null, StoreValue]> | undefined;
+      /** A claim in progress: a second claim() of this object waits for it rather than racing it. */
+      let claiming: Promise<boolean> | undefined;
+      const owner = username;
       const validated: ValidatedInvite = {
         token,
         username,
@@ -180,14 +205,52 @@ export function createInvitesApi(module: Module): InvitesApi {
         jid: info?.jid,
         resetUsername: resetUsernameOf(info?.additional_data),
         boundUsername: boundUsernameOf(info?.type ?? "roster", info?.jid),
+        claim() {
+          if (taken) return Promise.resolve(true);
+          const p = (claiming ??= claimNow());
+          const settled = () => {
+            if (claiming === p) claiming = undefined;
+          };
+          p.then(settled, settled);
+          return p;
+        },
+        async unclaim() {
+          const entries = taken;
+          if (!entries) return;
+          taken = undefined;
+          await restore((await open()).map, token, entries);
+        },
         async use() {
-          if (reusable) return true;
-          const store = (await open()).map;
-          if (username) await store.set(username, token, undefined);
-          await store.set(null, token, undefined);
-          return true;
+          if (reusable || taken) return true;
+          return validated.claim();
         },
       };
+      /** One claim attempt (see ValidatedInvite.claim). */
+      async function claimNow(): Promise<boolean> {
+        const { map } = await open();
+        if (reusable) return (await map.get(null, token)) !== undefined;
+        // The entry that validated the invite decides: the host-wide record, else (a contact
+        // invite without registration) the inviter's entry.
+        const got: Array<[string | null, StoreValue]> = [];
+        if (info !== undefined) {
+          const v = await map.take(null, token);
+          if (v === undefined) return false;
+          got.push([null, v]);
+        }
+        if (owner) {
+          let v: StoreValue | undefined;
+          try {
+            v = await map.take(owner, token);
+          } catch (err) {
+            if (got.length) await restore(map, token, got);
+            throw err;
+          }
+          if (v !== undefined) got.push([owner, v]);
+          else if (info === undefined) return false;
+        }
+        taken = got;
+        return true;
+      }
       return [validated, undefined];
     },
 

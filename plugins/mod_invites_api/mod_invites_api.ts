@@ -5,12 +5,15 @@
  * Deliberate differences from Prosody 0.12 + prosody-modules, each tested:
  * - a request without a query string (e.g. Bearer auth only) is handled (Prosody answers a bare 500);
  * - POST is routed as well as GET (Prosody's keys allow POST but only GET is routed);
- * - secrets are stored hashed by default (see keys.ts).
+ * - secrets are stored hashed by default (see keys.ts);
+ * - storage that fails (or cannot be opened for now) gives 503 + Retry-After, never a 403 for a
+ *   valid key nor a 500 (Prosody: 500).
  */
-import type { CommandContext, MapStore, Module } from "prosody-ts";
+import type { CommandContext, Module } from "prosody-ts";
+import { StorageError } from "prosody-ts";
 import type { InvitesApi } from "../mod_invites/invites.js";
 import { keysCommand } from "./cli.js";
-import { formdecode } from "prosody-ts/util";
+import { cachedPromise, formdecode } from "prosody-ts/util";
 import { getKey, openKeyStore, secretMatches } from "./keys.js";
 
 interface HttpEvent {
@@ -25,7 +28,8 @@ export default async function (module: Module): Promise<void> {
   if (module.host === "*") return;
   const invites = await module.depends<InvitesApi>("invites");
   await module.depends("http");
-  let keysStore: Promise<MapStore> | undefined;
+  // A failed open (storage unavailable for now: 503) is retried by the next request.
+  const keysStore = cachedPromise(() => openKeyStore(module));
 
   async function handle(event: HttpEvent): Promise<number> {
     const { request, response } = event;
@@ -44,14 +48,16 @@ export default async function (module: Module): Promise<void> {
     if (slash <= 0 || slash === key.length - 1) return 403;
     const keyId = key.slice(0, slash);
     const secret = key.slice(slash + 1);
-    const record = await getKey(await (keysStore ??= openKeyStore(module)), keyId);
+    const record = await getKey(await keysStore(), keyId);
     if (!record || !secretMatches(record, secret)) return 403;
     if (record.allowed_methods && !record.allowed_methods[request.method]) return 405;
 
     const [invite, err] = await invites.createAccount(undefined, { source: `api/token/${keyId}` });
     if (!invite) {
+      // Only a failed store write gets here: a storage failure, which the HTTP layer answers with
+      // 503 + Retry-After (nothing was created; the client may try again).
       module.log("error", "Failed to create invite: %s", err);
-      return 500;
+      throw new StorageError(`the new invite could not be stored (${err})`);
     }
     response.headers.location = invite.landing_page ?? invite.uri;
     return params.has("redirect") ? 303 : 201;

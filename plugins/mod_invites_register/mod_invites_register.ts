@@ -8,8 +8,12 @@
  *   `event.allow_reset = U` is set; with a username-bound invite (jid `u@host`) only u may be
  *   registered. Prosody 0.12 enforces neither (a reset invite for alice registers any new
  *   account), which is the hole this closes.
- * - `user-registered`: consumes the invite (`use()`, a no-op for reusable ones) and copies
- *   `additional_data.roles` into the new user's keyval store `roles` (`{ ["prosody:admin"] = true }`).
+ * - `user-registered`: consumes the invite (`use()`: a no-op for reusable ones and for an invite
+ *   the registering module already claimed) and copies `additional_data.roles` into the new
+ *   user's keyval store `roles` (`{ ["prosody:admin"] = true }`). If the invite cannot be consumed
+ *   (already used by a concurrent registration, or storage failing), the new account is deleted
+ *   again and the promise handed to `event.waitFor` rejects (Prosody keeps the account and leaves
+ *   the invite valid).
  * - `user-password-reset`: consumes the invite.
  *
  * Handlers that store data hand their promise to `event.waitFor(promise)` when the firing module
@@ -66,7 +70,21 @@ export default function (module: Module): void {
     const invite = inviteOf(event);
     if (!invite) return undefined;
     track(event, async () => {
-      await invite.use();
+      // A module that claimed the invite before creating the account (mod_invites_register_web)
+      // makes this a no-op. Otherwise the account exists already: if the invite cannot be
+      // consumed now (used meanwhile by another registration, or storage failing), the account
+      // must not stay, or one single-use invite would register several accounts.
+      let used = false;
+      let why = "the invite has already been used";
+      try {
+        used = await invite.use();
+      } catch (err) {
+        why = `the invite could not be consumed: ${err instanceof Error ? err.message : err}`;
+      }
+      if (!used) {
+        await rollBack(event.username, why);
+        throw new Error(`registration of ${event.username}@${module.host} undone: ${why}`);
+      }
       if (invite.inviter) {
         module.log("debug", "Not creating roster subscriptions between %s and %s (no roster support)", invite.inviter, event.username);
       }
@@ -86,7 +104,24 @@ export default function (module: Module): void {
     return undefined;
   });
 
-  /** Runs `work` now; the firing module may wait for it; failures are logged, never thrown. */
+  /** Deletes an account whose invite could not be consumed (through the host's auth module). */
+  async function rollBack(username: string, why: string): Promise<void> {
+    const authName = module.getOptionString("authentication", "internal_hashed") ?? "internal_hashed";
+    try {
+      const auth = await module.depends<{ deleteUser(u: string): Promise<[true, undefined] | [undefined, string]> }>(`auth_${authName}`);
+      const [ok, err] = await auth.deleteUser(username);
+      if (!ok) throw new Error(err);
+      module.log("warn", "Removed the new account %s: %s", username, why);
+    } catch (err) {
+      module.log("error", "Could not remove the new account %s (%s): %s", username, why, err instanceof Error ? err.message : err);
+    }
+  }
+
+  /**
+   * Runs `work` now; the firing module may wait for it (`waitFor`: a failure rejects the promise it
+   * was given, which is how a registering module learns that the registration was undone);
+   * failures are logged, never thrown into the event dispatch.
+   */
   function track(event: RegistrationEvent, work: () => Promise<unknown>): void {
     const p = work().catch((err) => {
       module.log("error", "Handling the invite of %s failed: %s", event.username, err instanceof Error ? err.message : err);

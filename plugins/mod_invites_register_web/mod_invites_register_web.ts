@@ -6,9 +6,10 @@
  *   POST /register                     fields user, password, token[, app_id]
  *
  * Checks run in Prosody's order with its messages, then `user-registering` (a veto shows the
- * error page), the account is created through the host's auth module (`authentication`,
- * default internal_hashed), `user-registered` is fired (source "mod_invites_register_web") and
- * the invite is consumed. Options: `site_name` (default the host), `webchat_url`.
+ * error page), the invite is claimed (taken out of the store atomically), the account is created
+ * through the host's auth module (`authentication`, default internal_hashed), and
+ * `user-registered` is fired (source "mod_invites_register_web"). Options: `site_name` (default
+ * the host), `webchat_url`.
  *
  * Deliberate differences from Prosody + prosody-modules:
  * - a password-reset invite (`additional_data.allow_reset = U`) resets U's password (only U; the
@@ -18,9 +19,14 @@
  *   a URL) is not used;
  * - a bad token on POST without a query string is a 303 (Prosody: bare 500); multipart bodies are
  *   read (Prosody: 500); other body types get 415; a record without `type` does not crash;
- * - the invite is consumed here too after success (idempotent), so a host without
- *   mod_invites_register cannot reuse single-use invites; registrations of one host are
- *   processed one at a time, so one invite cannot create two accounts;
+ * - the invite is consumed here, BEFORE the account is created, by an atomic claim (so a host
+ *   without mod_invites_register cannot reuse single-use invites, and concurrent registrations in
+ *   any number of our processes create one account per single-use invite): an invite already
+ *   claimed gives "This invite has already been used." (409); a storage failure while claiming or
+ *   creating gives a 503 page with Retry-After and puts the invite back (Prosody creates the
+ *   account first and consumes the invite after, so a failed consume leaves it reusable);
+ * - an account is created only if the username is still free at that moment (atomically, so two
+ *   registrations of one name in different processes cannot overwrite each other's account);
  * - error re-renders keep the chosen app and the typed username;
  * - own HTML, self-contained (no /share/bootstrap4 references).
  */
@@ -96,6 +102,13 @@ export default async function (module: Module): Promise<void> {
     headers: { content_type: HTML, ...extra },
     body,
   });
+
+  /** Storage failed: nothing was registered, the invite is still valid; try again shortly. */
+  const unavailable = (errorId: string): HttpResponse =>
+    html(503, renderError(siteName(), `Your account could not be created right now (${errorId}). Your invite has not been used: please try again in a moment.`), {
+      ...NO_CACHE,
+      retry_after: "5",
+    });
 
   /** To the landing page with the original query (golden R03–R05, R13, R15). */
   const toInvitePage = (query: string | undefined): HttpResponse => ({
@@ -192,12 +205,32 @@ export default async function (module: Module): Promise<void> {
       return html(200, renderError(siteName(), reason ?? "Registration is not allowed."));
     }
 
-    const [ok, err] = resetFor !== undefined ? await auth.setPassword(username, password) : await auth.createUser(username, password);
-    if (err === "username-too-long") return again("This username is too long.");
+    // Take the invite out of the store (atomically among all our processes) BEFORE the account
+    // exists: of concurrent registrations with one single-use invite, exactly one gets past here.
+    let claimed: boolean;
+    try {
+      claimed = await invite.claim();
+    } catch (e) {
+      const errorId = id.short();
+      module.log("error", "Could not claim invite %s for %s@%s (%s): %s", invite.token, username, host, errorId, e instanceof Error ? e.message : e);
+      return unavailable(errorId);
+    }
+    if (!claimed) return html(409, renderError(siteName(), "This invite has already been used."), NO_CACHE);
+
+    // ifAbsent: another process may have registered this username since the check above.
+    const [ok, err] = resetFor !== undefined ? await auth.setPassword(username, password) : await auth.createUser(username, password, { ifAbsent: true });
+    if (err === "user-exists" || err === "username-too-long") {
+      await invite.unclaim().catch((e) => module.log("error", "Could not put back invite %s: %s", invite.token, e instanceof Error ? e.message : e));
+      return again(err === "user-exists" ? "This username is already in use." : "This username is too long.");
+    }
     if (!ok) {
       const errorId = id.short();
       module.log("error", "Could not %s %s@%s (%s): %s", resetFor !== undefined ? "reset the password of" : "register", username, host, errorId, err);
-      return html(200, renderError(siteName(), `An unknown error has occurred (${errorId})`));
+      // The invite was not spent on anything: put it back (if that fails too, it is lost, never reusable).
+      await invite.unclaim().catch((e) =>
+        module.log("error", "Could not put back invite %s after the failed registration (%s): %s", invite.token, errorId, e instanceof Error ? e.message : e),
+      );
+      return err === "unable-to-save-data" ? unavailable(errorId) : html(200, renderError(siteName(), `An unknown error has occurred (${errorId})`));
     }
 
     const pending: Array<Promise<unknown>> = [];
@@ -215,7 +248,6 @@ export default async function (module: Module): Promise<void> {
       });
     }
     await Promise.allSettled(pending);
-    await invite.use().catch((e) => module.log("error", "Could not mark invite %s as used: %s", invite.token, e));
     module.log("info", "%s %s@%s through the web form", resetFor !== undefined ? "Password reset for" : "Registered", username, host);
 
     return html(

@@ -41,7 +41,7 @@ export interface UserCommandContext {
 /** What mod_auth_* exports (see plugins/mod_auth_internal_hashed). */
 interface AuthApi {
   userExists(username: string): Promise<boolean>;
-  createUser(username: string, password: string): Promise<[true, undefined] | [undefined, string]>;
+  createUser(username: string, password: string, options?: { ifAbsent?: boolean }): Promise<[true, undefined] | [undefined, string]>;
   deleteUser(username: string): Promise<[true, undefined] | [undefined, string]>;
 }
 
@@ -183,9 +183,14 @@ export async function runUserCommand(command: UserCommand, args: string[], ctx: 
       return 1;
     }
 
-    // adduser and passwd both (re)write the whole record, as Prosody's prosodyctl does.
-    const [ok, err] = await auth.createUser(node, password);
+    // adduser and passwd both (re)write the whole record, as Prosody's prosodyctl does; adduser
+    // only if the name is still free (a registration may have taken it while we asked).
+    const [ok, err] = await auth.createUser(node, password, { ifAbsent: command === "adduser" });
     if (ok) return 0;
+    if (err === "user-exists") {
+      say("That user already exists");
+      return 1;
+    }
     say(errorMessage(err));
     return 1;
   } finally {

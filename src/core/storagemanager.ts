@@ -2,11 +2,19 @@
  * Opening stores per host with Prosody's driver resolution (core/storagemanager.lua):
  * `storage` (a driver name, or a table store → driver), else `default_storage`, else "internal".
  * Driver "X" is the `storage-provider` item named X on the host, loading mod_storage_X there
- * on first use; an unloadable driver falls back to the null driver with a warning.
+ * on first use; a driver that does not exist falls back to the null driver with a warning.
+ *
+ * Deliberate difference: a driver that exists but fails to start (its database is locked by
+ * another process, too many open files, …) is not replaced by the null driver, whose reads find
+ * nothing (a valid API key got 403 until restart): the open rejects with StorageUnavailableError
+ * (HTTP: 503 + Retry-After) and the next open tries to start the driver again.
+ *
+ * Every store handed out goes through checkedStore (Prosody's argument rules, in one place).
  */
-import { mapOverKeyval } from "../storage/map-shim.js";
+import { checkedStore, storeFor } from "../storage/checked-store.js";
 import {
   StorageError,
+  StorageUnavailableError,
   type KeyvalStore,
   type MapStore,
   type Store,
@@ -15,6 +23,7 @@ import {
 } from "../storage/types.js";
 import { userInfo } from "node:os";
 import { createLogger } from "./logger.js";
+import { ModuleLoadError } from "./modulemanager.js";
 import type { Runtime } from "./runtime.js";
 
 const log = createLogger("storagemanager");
@@ -41,12 +50,13 @@ function nullStore(type: StoreType, reason?: string): Store {
         get: async () => undefined,
         set: fail,
         setKeys: fail,
+        take: fail,
         getAll: async () => new Map(),
         deleteAll: fail,
       };
       return m;
     }
-    const kv: KeyvalStore = { type: "keyval", get: async () => undefined, set: fail, users: async () => [] };
+    const kv: KeyvalStore = { type: "keyval", get: async () => undefined, set: fail, setIfAbsent: fail, users: async () => [] };
     return kv;
 }
 
@@ -105,6 +115,10 @@ export class StorageManager {
     } catch (err) {
       if (!this.runtime.modules.isLoaded(host, `storage_${driver}`)) {
         const msg = err instanceof Error ? err.message : String(err);
+        if (!(err instanceof ModuleLoadError && err.code === "module-not-found")) {
+          // It exists but could not start now: an error for this caller, tried again on the next open.
+          throw new StorageUnavailableError(`storage driver '${driver}' on ${host} is unavailable: ${msg} (running as user ${currentUser()})`, { cause: err });
+        }
         if (!this.warned.has(key)) {
           this.warned.add(key);
           log("error", "Failed to load storage driver plugin %s on %s: %s", driver, host, msg);
@@ -126,15 +140,10 @@ export class StorageManager {
     if (provider.name === "null" && driver !== "null" && driver !== "none") {
       log("warn", "Falling back to null driver for %s storage on %s", store, host);
     }
-    let opened = provider.open(store, type);
-    if (!opened && type === "map") {
-      const kv = provider.open(store, "keyval");
-      if (kv && kv.type === "keyval") opened = mapOverKeyval(kv);
-    }
-    if (!opened) opened = nullStore(type);
+    const opened = storeFor(provider, store, type) ?? nullStore(type);
     const event: StoreOpenedEvent = { host, store_name: store, store_type: type, store: opened };
     this.runtime.eventsFor(host).fire("store-opened", event);
-    return event.store;
+    return checkedStore(event.store);
   }
 
   /** Deletes every record of `user` on `host` in every driver loaded there. */

@@ -43,6 +43,14 @@ export type * from "./types.js";
 const DEFAULT_MAX_CONTENT_SIZE = 10 * 1024 * 1024;
 const DEFAULT_MAX_HEADER_SIZE = 10 * 1024;
 const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
+/** Retry-After of a 503 for a storage failure (a lock wait or a full descriptor table passes soon). */
+const STORAGE_RETRY_AFTER_S = 5;
+
+/** A StorageError or StorageUnavailableError, by its `name` (plugins may hold another copy of the class). */
+function isStorageFailure(err: unknown): boolean {
+  const name = err instanceof Error ? err.name : undefined;
+  return name === "StorageError" || name === "StorageUnavailableError";
+}
 const DEFAULT_KEEPALIVE_TIMEOUT_MS = 30_000;
 
 /** What the pipeline needs from a request, wherever it came from (socket or inject()). */
@@ -603,11 +611,19 @@ export class HttpServer {
     this.fail(x);
   }
 
-  /** 500 after a handler failure; the connection is closed after the response. */
+  /**
+   * 500 after a handler failure; the connection is closed after the response. A storage failure
+   * (StorageError or StorageUnavailableError, recognised by name: plugins may hold another copy
+   * of the class) is 503 with Retry-After instead: the request changed nothing and may be tried again.
+   */
   private fail(x: Exchange, err?: unknown): void {
     if (x.response.sent) return;
     x.forceClose = true;
     const extra = this.errors.detailed && err !== undefined ? (err instanceof Error ? err.message : String(err)) : undefined;
+    if (isStorageFailure(err)) {
+      x.response.headers.retry_after = String(STORAGE_RETRY_AFTER_S);
+      return this.sendError(x, 503, extra);
+    }
     this.sendError(x, 500, extra);
   }
 

@@ -4,6 +4,7 @@
  */
 import type { Module } from "../core/types.js";
 import { createInternalProvider } from "../storage/drivers/internal.js";
+import { lockTimeoutMs } from "./storage-options.js";
 
 export default function (module: Module): void {
   module.provides(
@@ -12,6 +13,8 @@ export default function (module: Module): void {
       dataPath: module.server.paths.data,
       host: module.host,
       log: (level, message) => module.log(level, "%s", message),
+      lockTimeoutMs: lockTimeoutMs(module),
     }),
   );
 }
+

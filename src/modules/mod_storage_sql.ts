@@ -7,6 +7,7 @@ import { resolve } from "node:path";
 import type { Module } from "../core/types.js";
 import { createSqlProvider, openSqlDatabase } from "../storage/drivers/sql.js";
 import { Presence } from "../storage/sqlite/presence.js";
+import { lockTimeoutMs } from "./storage-options.js";
 
 interface Shared {
   refs?: Map<string, number>;
@@ -22,7 +23,7 @@ export default async function (module: Module): Promise<void> {
   }
   const database = typeof p.database === "string" && p.database !== "" ? p.database : "prosody.sqlite";
   const file = resolve(module.server.paths.data, database);
-  const db = await openSqlDatabase(file);
+  const db = await openSqlDatabase(file, { lockTimeoutMs: lockTimeoutMs(module) });
 
   // One database per file per process, shared by every host: close it with the last user.
   const shared = module.shared<Shared>("/*/sql/connections");

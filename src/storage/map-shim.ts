@@ -5,6 +5,7 @@
  * - `get(u, k)`  = `keyval.get(u)?.[k]`
  * - `set(u, k, v)` = read the whole record, change one key, write the whole record back
  *   (an emptied record is deleted, as the keyval store does for `{}`).
+ * - `take(u, k)` (our extension) = the same read-modify-write, handing back the removed value.
  *
  * Read-modify-write cycles of the same user are serialised inside this process (Prosody's Lua code is
  * synchronous, so its shim never interleaves two updates); across processes the keyval driver's own
@@ -75,6 +76,18 @@ export function mapOverKeyval(kv: KeyvalStore): MapStore {
         user,
         Object.keys(changes).map((k) => [k, norm(changes[k])]),
       );
+    },
+    // Atomic within this process (the user's queue); across processes only as atomic as the keyval
+    // driver's read + write (our drivers all have native map stores, so the shim only serves others).
+    take(user, key) {
+      return serial(user, async () => {
+        const rec = await kv.get(user);
+        if (!rec || !has(rec, key)) return undefined;
+        const value = rec[key];
+        delete rec[key];
+        await kv.set(user, rec);
+        return value;
+      });
     },
     async getAll(key) {
       const out = new Map<string, StoreValue>();

@@ -26,6 +26,12 @@ export interface KeyvalStore {
   get(user: string | null): Promise<StoreRecord | undefined>;
   /** Replace the record; `undefined`/`null`/`{}` deletes it. */
   set(user: string | null, data: StoreRecord | null | undefined): Promise<void>;
+  /**
+   * Writes `data` only if `user` has no record yet, in one atomic step among all our processes;
+   * resolves false (and writes nothing) when there is one. Our extension (creating an account
+   * without overwriting one registered at the same moment by another process).
+   */
+  setIfAbsent(user: string | null, data: StoreRecord): Promise<boolean>;
   /** Users that have a record (`null` is not listed; SQL lists the host-wide record as ""). */
   users(): Promise<string[]>;
 }
@@ -37,9 +43,20 @@ export interface MapStore {
   set(user: string | null, key: string, value: StoreValue | undefined): Promise<void>;
   /** Several keys of one user in one atomic write. */
   setKeys(user: string | null, changes: Record<string, StoreValue | Remove>): Promise<void>;
-  /** Every user's value for `key`; the host-wide record appears under user "" (as Prosody's SQL does). */
+  /**
+   * Removes `key` of `user` and resolves with the value it held, or undefined when there was none:
+   * one atomic step among all our processes (under the file's lock for internal storage, in one
+   * transaction for SQL), so of several concurrent takes of one key exactly one gets the value.
+   * Our extension to Prosody's store API (for claiming single-use tokens); Prosody itself does not
+   * take part in the exclusion.
+   */
+  take(user: string | null, key: string): Promise<StoreValue | undefined>;
+  /**
+   * Every user's value for `key`; the host-wide record appears under user "" (as Prosody's SQL does).
+   * `key` must be a non-empty string (else rejects, with Prosody's message).
+   */
   getAll(key: string): Promise<Map<string, StoreValue>>;
-  /** Delete `key` for every user. */
+  /** Delete `key` for every user; `key` must be a non-empty string (else rejects, as in Prosody). */
   deleteAll(key: string): Promise<void>;
 }
 
@@ -67,4 +84,13 @@ export class StorageError extends Error {
  */
 export class NameTooLongError extends StorageError {
   override name = "NameTooLongError";
+}
+
+/**
+ * The storage could not be reached for now (a driver failed to open: lock timeout, too many open
+ * files, …). Nothing was read or written; the same call may succeed later. HTTP answers it, like
+ * any StorageError raised by a handler, with 503 and Retry-After.
+ */
+export class StorageUnavailableError extends StorageError {
+  override name = "StorageUnavailableError";
 }

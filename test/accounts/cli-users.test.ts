@@ -4,6 +4,7 @@
  * terminal path (raw mode, no echo) through runUserCommand with a fake TTY.
  * Needs `npm run build` first (scripts/run-tests.mjs does it).
  */
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { PassThrough } from "node:stream";
 import { resolve } from "node:path";
@@ -14,7 +15,7 @@ import { setLogLevel } from "../../src/core/logger.js";
 import { Runtime } from "../../src/core/runtime.js";
 import { runUserCommand, type UserCommand } from "../../src/cli/users.js";
 import { verifyScramPassword } from "../../src/util/scram.js";
-import { prosodyctl, tempConfig } from "../helpers/cli.js";
+import { PROSODYCTL, prosodyctl, tempConfig } from "../helpers/cli.js";
 import { makeConfig } from "../helpers/config.js";
 
 const BUILT = existsSync(resolve(import.meta.dirname, "../../dist/cli.js"));
@@ -189,6 +190,25 @@ test("terminal: mismatch → a single key answers the question; Ctrl-D cancels; 
   const intr = await onTty("adduser", "tty@example.com", ["ab", "\u0003"]);
   assert.is(intr.code, 130);
   assert.equal(intr.modes, [true, false], "the terminal is restored");
+});
+
+test("adduser does not overwrite an account another process created while it asked for the password", async () => {
+  // Issue #11 (same class as item 1): the name was free when adduser checked, but another process
+  // (here a second adduser; in real life a web registration) creates it before the answer comes.
+  if (!BUILT) return console.log("SKIP: run npm run build first");
+  const slow = spawn(process.execPath, [PROSODYCTL, "--config", config, "adduser", "race@example.com"], { cwd: dir, stdio: ["pipe", "pipe", "pipe"] });
+  let out = "";
+  slow.stdout.setEncoding("utf8").on("data", (d) => (out += d));
+  const exited = new Promise<number | null>((r) => slow.on("close", r));
+  for (const until = Date.now() + 30_000; !out.includes("Enter new password: "); ) {
+    if (Date.now() > until) throw new Error(`no prompt: ${out}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  expectRun(await ctl(["adduser", "race@example.com"], "first one\nfirst one\n"), PROMPTS, 0, "the other adduser");
+  slow.stdin.end("second one\nsecond one\n");
+  assert.is(await exited, 1);
+  assert.is(out, PROMPTS + "That user already exists\n");
+  assert.ok(await verifyScramPassword(await account("race"), "first one"), "the first account is intact");
 });
 
 test.run();

@@ -209,6 +209,30 @@ test("invites_register: user-password-reset consumes the invite; a registration 
   await fire("user-registered", { username: "nobody", host: "example.com" });
 });
 
+test("invites_register: an account registered elsewhere with an invite already used is removed, and the firing module learns it", async () => {
+  // Issue #11: a registration module that creates the account first and fires user-registered
+  // (as Prosody's in-band registration does). Two such registrations validated one single-use
+  // invite before either consumed it: the second account must not stay.
+  const { rt, invites, tokens, bus } = await withInvites();
+  const auth = (await rt.modules.load("example.com", "auth_internal_hashed")).exports as AuthProvider;
+  const [created] = await invites.createAccount(undefined, { roles: { "prosody:admin": true } });
+  const [first] = await invites.get(created!.token);
+  const [second] = await invites.get(created!.token);
+  const outcomes: PromiseSettledResult<unknown>[] = [];
+  for (const [username, invite] of [["ann", first], ["bob", second]] as const) {
+    assert.equal(await auth.createUser(username, "secret-pass"), [true, undefined]);
+    const pending: Array<Promise<unknown>> = [];
+    bus.fire("user-registered", { username, host: "example.com", source: "test", validated_invite: invite, waitFor: (p: Promise<unknown>) => void pending.push(p) });
+    outcomes.push(...(await Promise.allSettled(pending)));
+  }
+  assert.is(outcomes[0]!.status, "fulfilled");
+  assert.is(outcomes[1]!.status, "rejected");
+  assert.match(String((outcomes[1] as PromiseRejectedResult).reason), "undone");
+  assert.is(await auth.userExists("ann"), true);
+  assert.is(await auth.userExists("bob"), false, "the second account was rolled back");
+  assert.is(await tokens.get(null, created!.token), undefined);
+});
+
 test("invites_register: user-registering refuses reset invites and bound invites used for another username", async () => {
   const { invites, bus } = await withInvites();
   const registering = (username: string, validated_invite?: unknown): Record<string, unknown> => {

@@ -2,13 +2,33 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Runtime } from "../../src/core/runtime.js";
-import { StorageError } from "../../src/storage/types.js";
+import { StorageError, StorageUnavailableError } from "../../src/storage/types.js";
 import { makeConfig } from "../helpers/config.js";
 import { captureLogs } from "../helpers/logs.js";
 import { pluginDir } from "../helpers/plugins.js";
 
 // A driver with keyval only (the manager must build map stores over it) that records opens.
 const PLUGINS = pluginDir({
+  // Fails to start while globalThis.flakyDown is set (a locked database, too many open files…).
+  storage_flaky: `
+    export default function (module) {
+      if (globalThis.flakyDown) throw new Error("database is locked (test)");
+      const data = new Map();
+      module.provides("storage", {
+        open(store, type) {
+          if (type !== "map") return undefined;
+          // A map store written before take() existed: the manager supplies one.
+          return {
+            type: "map",
+            async get(u, k) { return data.get(store + "/" + (u ?? "") + "/" + k); },
+            async set(u, k, v) { const key = store + "/" + (u ?? "") + "/" + k; if (v === undefined) data.delete(key); else data.set(key, v); },
+            async setKeys() { throw new Error("unused"); },
+            async getAll() { return new Map(); },
+            async deleteAll() {},
+          };
+        },
+      });
+    }`,
   storage_kvonly: `
     const data = new Map();
     export const opened = [];
@@ -91,6 +111,49 @@ test("an unknown driver falls back to the null driver: a warning, reads find not
     assert.instance(await m.set(null, "k", 1).catch((e) => e), StorageError);
   } finally {
     logs.restore();
+  }
+});
+
+test("a driver that exists but fails to start: the open rejects with StorageUnavailableError, the next open starts it", async () => {
+  const logs = captureLogs();
+  try {
+    const r = rt({ storage: "flaky" });
+    (globalThis as any).flakyDown = true;
+    const err = await r.storage.open("h.example", "keys", "map").catch((e) => e);
+    assert.instance(err, StorageUnavailableError);
+    assert.instance(err, StorageError);
+    assert.match(err.message, "database is locked (test)");
+    assert.instance(await r.storage.open("h.example", "keys", "map").catch((e) => e), StorageUnavailableError, "still down: still an error, never an empty store");
+    (globalThis as any).flakyDown = false;
+    const m = await r.storage.open("h.example", "keys", "map");
+    await m.set(null, "k", "v");
+    assert.is(await m.get(null, "k"), "v");
+    // take() for a map store without one: get + delete, serialised in this process.
+    const got = await Promise.all([m.take(null, "k"), m.take(null, "k")]);
+    assert.equal(got, ["v", undefined]);
+  } finally {
+    (globalThis as any).flakyDown = false;
+    logs.restore();
+  }
+});
+
+test("every store handed out checks Prosody's argument rules (native map, shim, null driver)", async () => {
+  for (const storage of ["memory", "kvonly", "nosuchdriver"]) {
+    const logs = captureLogs();
+    try {
+      const m = await rt({ storage }).storage.open("h.example", "tokens", "map");
+      for (const bad of ["", true]) {
+        const ga = await m.getAll(bad as string).catch((e) => e);
+        assert.instance(ga, TypeError, storage);
+        assert.is(ga.message, "get_all only supports non-empty string keys");
+        const da = await m.deleteAll(bad as string).catch((e) => e);
+        assert.instance(da, TypeError, storage);
+        assert.is(da.message, "delete_all only supports non-empty string keys");
+      }
+      assert.instance(await m.get(7 as unknown as string, "k").catch((e) => e), TypeError, storage);
+    } finally {
+      logs.restore();
+    }
   }
 });
 

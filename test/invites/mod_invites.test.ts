@@ -133,6 +133,36 @@ test("get: validated invite fields; roster invites expose the inviter; use() con
   assert.is(await map.get(null, c!.token), undefined);
 });
 
+test("claim: takes a single-use invite once (other holders of it get false); unclaim puts every entry back", async () => {
+  const { api, map } = await setup();
+  const [c] = await api.createContact("alice", true);
+  const [a] = await api.get(c!.token);
+  const [b] = await api.get(c!.token);
+  // Two claims of one object share the attempt; a second object that validated the same invite loses.
+  assert.equal(await Promise.all([a!.claim(), a!.claim()]), [true, true]);
+  assert.is(await b!.claim(), false);
+  assert.is(await b!.use(), false, "use() of an invite claimed by another is a failure, not a success");
+  assert.is(await a!.use(), true, "use() after the own claim is a no-op success");
+  assert.is(await map.get(null, c!.token), undefined);
+  assert.is(await map.get("alice", c!.token), undefined);
+  await a!.unclaim();
+  assert.equal(await map.get(null, c!.token), c);
+  assert.is(await map.get("alice", c!.token), c!.expires);
+  const [again] = await api.get(c!.token);
+  assert.is(await again!.claim(), true, "an unclaimed invite is valid again");
+});
+
+test("claim: a reusable invite is never consumed, and is claimable while it exists", async () => {
+  const { api, map } = await setup();
+  const [g] = await api.createGroup(["team"], undefined, 3600);
+  const [v] = await api.get(g!.token);
+  assert.is(await v!.claim(), true);
+  assert.is(await v!.claim(), true);
+  assert.ok(await map.get(null, g!.token));
+  await api.deleteAccountInvite(g!.token);
+  assert.is(await v!.claim(), false, "deleted meanwhile");
+});
+
 test("get: validated invites say whom a reset or username-bound invite is for", async () => {
   const { api } = await setup();
   const [r] = await api.createAccountReset("alice");

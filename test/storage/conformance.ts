@@ -1,12 +1,13 @@
 /**
  * The storage conformance suite every driver must pass (keyval + map semantics of Prosody's
- * storagemanager). Usage, in a driver's test file:
+ * storagemanager). Stores are opened as the storage manager opens them (storeFor + checkedStore:
+ * native map store or the shim, with Prosody's argument checks). Usage, in a driver's test file:
  *
  *   storageConformance("memory", async () => ({ provider: createMemoryProvider(), cleanup: async () => {} })).run();
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { mapOverKeyval } from "../../src/storage/map-shim.js";
+import { checkedStore, storeFor } from "../../src/storage/checked-store.js";
 import {
   REMOVE,
   StorageError,
@@ -24,19 +25,16 @@ interface Ctx {
 }
 
 function keyval(p: StorageProvider, name: string): KeyvalStore {
-  const s = p.open(name, "keyval");
+  const s = storeFor(p, name, "keyval");
   if (!s || s.type !== "keyval") throw new Error(`driver returned no keyval store for ${name}`);
-  return s;
+  return checkedStore(s);
 }
 
 /** The store the storage manager would hand out: native map, or the shim over keyval. */
 function map(p: StorageProvider, name: string): MapStore {
-  const s = p.open(name, "map");
-  if (s) {
-    if (s.type !== "map") throw new Error("open(map) returned a non-map store");
-    return s;
-  }
-  return mapOverKeyval(keyval(p, name));
+  const s = storeFor(p, name, "map");
+  if (!s || s.type !== "map") throw new Error(`no map store for ${name}`);
+  return checkedStore(s);
 }
 
 /** A provider whose open(…, "map") returns undefined, forcing the shim. */
@@ -123,6 +121,27 @@ export function storageConformance(name: string, makeProvider: () => Promise<Mad
     await kv.set(null, { h: 1 });
     const users = sorted(await kv.users());
     assert.ok(users.join() === "alice,bob" || users.join() === ",alice,bob", users.join());
+  });
+
+  test("keyval: setIfAbsent writes only a record that does not exist yet", async ({ provider }) => {
+    const kv = keyval(provider, "accounts");
+    assert.is(await kv.setIfAbsent("alice", { salt: "s1", n: 1 }), true);
+    assert.equal(await kv.get("alice"), { salt: "s1", n: 1 });
+    assert.is(await kv.setIfAbsent("alice", { salt: "s2" }), false);
+    assert.equal(await kv.get("alice"), { salt: "s1", n: 1 }, "the existing record is left alone");
+    assert.is(await kv.setIfAbsent(null, { h: true }), true);
+    assert.equal(await kv.get(null), { h: true });
+    assert.is(await kv.get("bob"), undefined);
+    const bad = await kv.setIfAbsent("carol", { n: NaN }).catch((e) => e);
+    assert.instance(bad, StorageError);
+    assert.is(await kv.get("carol"), undefined);
+  });
+
+  test("keyval: of concurrent setIfAbsent of one user exactly one writes", async ({ provider }) => {
+    const kv = keyval(provider, "accounts");
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => kv.setIfAbsent("dave", { who: i })));
+    assert.is(results.filter(Boolean).length, 1);
+    assert.equal(await kv.get("dave"), { who: results.indexOf(true) });
   });
 
   test("keyval: stores are independent", async ({ provider }) => {
@@ -333,6 +352,79 @@ export function storageConformance(name: string, makeProvider: () => Promise<Mad
       const m = map(pick(provider), "unicode");
       await m.set("jüliet", "schlüssel ✓", "wert 🎉");
       assert.is(await m.get("jüliet", "schlüssel ✓"), "wert 🎉");
+    });
+
+    test(`${label}: getAll / deleteAll refuse an empty or non-string key with Prosody's error`, async ({ provider }) => {
+      const m = map(pick(provider), "argcheck");
+      await m.set("alice", "true", "kept");
+      await m.set("alice", "", "empty key kept");
+      await m.set(null, "1", "kept too");
+      for (const bad of ["", true, 1, null, undefined, {}]) {
+        const ga = await m.getAll(bad as string).then(() => "resolved", (e: Error) => e);
+        assert.instance(ga, TypeError, `getAll(${JSON.stringify(bad)})`);
+        assert.is((ga as Error).message, "get_all only supports non-empty string keys");
+        const da = await m.deleteAll(bad as string).then(() => "resolved", (e: Error) => e);
+        assert.instance(da, TypeError, `deleteAll(${JSON.stringify(bad)})`);
+        assert.is((da as Error).message, "delete_all only supports non-empty string keys");
+      }
+      assert.is(await m.get("alice", "true"), "kept");
+      assert.is(await m.get("alice", ""), "empty key kept");
+      assert.is(await m.get(null, "1"), "kept too");
+    });
+
+    test(`${label}: users and keys of the wrong type are refused; undefined user is nil`, async ({ provider }) => {
+      const m = map(pick(provider), "argtypes");
+      for (const [what, call] of [
+        ["get user 1", () => m.get(1 as unknown as string, "k")],
+        ["set user {}", () => m.set({} as unknown as string, "k", 1)],
+        ["get key 5", () => m.get("u", 5 as unknown as string)],
+        ["set key true", () => m.set("u", true as unknown as string, 1)],
+        ["take key null", () => m.take("u", null as unknown as string)],
+        ["setKeys array", () => m.setKeys("u", [1] as unknown as Record<string, StoreValue>)],
+        ["keyval get user 2", () => keyval(pick(provider), "argtypes").get(2 as unknown as string)],
+      ] as const) {
+        assert.instance(await (call as () => Promise<unknown>)().then(() => "resolved", (e) => e), TypeError, what);
+      }
+      assert.equal((await keyval(pick(provider), "argtypes").users()).filter((u) => u !== ""), []);
+      await m.set(undefined as unknown as null, "k", "host-wide");
+      assert.is(await m.get(null, "k"), "host-wide");
+      assert.is(await m.get(undefined as unknown as null, "k"), "host-wide");
+    });
+
+    test(`${label}: take removes the key and hands back its value, once`, async ({ provider }) => {
+      const m = map(pick(provider), "claims");
+      const invite = { token: "t1", expires: 1795932662, additional_data: { roles: ["x"] } };
+      await m.set(null, "t1", invite);
+      await m.set(null, "other", "stays");
+      await m.set("alice", "t1", 42);
+      assert.equal(await m.take(null, "t1"), invite);
+      assert.is(await m.get(null, "t1"), undefined);
+      assert.is(await m.take(null, "t1"), undefined);
+      assert.is(await m.get(null, "other"), "stays");
+      assert.is(await m.get("alice", "t1"), 42);
+      assert.is(await m.take("alice", "t1"), 42);
+      assert.is(await keyval(pick(provider), "claims").get("alice"), undefined); // emptied record deleted
+      assert.is(await m.take("nobody", "t1"), undefined);
+      await m.set("u", "", "empty key");
+      assert.is(await m.take("u", ""), "empty key");
+      assert.is(await m.get("u", ""), undefined);
+    });
+
+    test(`${label}: of concurrent takes of one key exactly one gets the value`, async ({ provider }) => {
+      const m = map(pick(provider), "race");
+      await m.set(null, "tok", { n: 1 });
+      const got = await Promise.all(Array.from({ length: 10 }, () => m.take(null, "tok")));
+      assert.equal(got.filter((v) => v !== undefined), [{ n: 1 }]);
+    });
+
+    test(`${label}: changes made after a take are applied after it`, async ({ provider }) => {
+      const m = map(pick(provider), "order");
+      const first = m.set("u", "k", "v1");
+      const taken = m.take("u", "k");
+      const second = m.set("u", "k", "v2");
+      await Promise.all([first, second]);
+      assert.is(await taken, "v1");
+      assert.is(await m.get("u", "k"), "v2");
     });
 
     test(`${label}: concurrent sets of one user in one process are not lost`, async ({ provider }) => {

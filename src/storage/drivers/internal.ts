@@ -125,6 +125,17 @@ function exclusive<T>(file: string, timeoutMs: number, fn: () => Promise<T>): Pr
   return result;
 }
 
+/**
+ * Takes the lock that every write of `file` (an absolute path under the real data directory, as
+ * `pathOf` gives it) takes, and keeps it until the returned function is called: for tools that
+ * must keep our processes off a file for a while, and for tests of what a held lock does.
+ */
+export function holdFileLock(file: string, timeoutMs = 30_000): Promise<() => void> {
+  return new Promise((resolve, reject) => {
+    exclusive(file, timeoutMs, () => new Promise<void>((release) => resolve(release))).catch(reject);
+  });
+}
+
 // ------------------------------------------------------------------ parse cache
 
 /**
@@ -457,6 +468,16 @@ export function createInternalProvider(opts: InternalProviderOptions): InternalP
         const file = pathOf(store, user);
         await withLock(file, () => writeFile(file, rec));
       },
+      async setIfAbsent(user, data) {
+        const rec = cloneRecord(data, label(store, user));
+        const file = pathOf(store, user);
+        if (!rec) return !(await readShared(file)).rec; // nothing to write
+        return withLock(file, async () => {
+          if ((await readShared(file)).rec) return false;
+          await writeFile(file, rec);
+          return true;
+        });
+      },
       users: () => listUsers(store),
     };
   }
@@ -477,8 +498,13 @@ export function createInternalProvider(opts: InternalProviderOptions): InternalP
         const b: Batch = { changes: [] };
         batch = b;
         pendingBatches.set(file, b);
-        b.done = withLock(file, async () => {
+        // Closed to new changes once it starts, or once it has failed without starting (the
+        // lock could not be taken): a dead batch must never swallow later changes.
+        const close = () => {
           if (pendingBatches.get(file) === b) pendingBatches.delete(file);
+        };
+        b.done = withLock(file, async () => {
+          close();
           const { rec: current } = await readShared(file);
           const rec: StoreRecord = { ...current }; // shallow: values are replaced, never changed
           let changed = false;
@@ -498,9 +524,29 @@ export function createInternalProvider(opts: InternalProviderOptions): InternalP
           for (const _ in rec) return writeFile(file, rec);
           return writeFile(file, undefined);
         });
+        b.done.then(close, close);
       }
       batch.changes.push(...changes);
       return batch.done!;
+    };
+
+    /** Removes `key` and returns what it held, in one locked read-modify-write (see MapStore.take). */
+    const take = (user: string | null, key: string): Promise<StoreValue | undefined> => {
+      const file = pathOf(store, user);
+      // Changes made after this call must not join a batch queued before it (that batch runs
+      // first, so they would be applied before the take): close it; later changes start a new one.
+      pendingBatches.delete(file);
+      return withLock(file, async () => {
+        const { rec: current, shared } = await readShared(file);
+        if (!current || !has(current, key)) return undefined;
+        const value = shared ? copyData(current[key]!) : current[key]!;
+        const rec: StoreRecord = { ...current };
+        delete rec[key];
+        let empty = true;
+        for (const _ in rec) empty = false;
+        await writeFile(file, empty ? undefined : rec);
+        return value;
+      });
     };
 
     const prepare = (user: string | null, key: string, value: unknown): StoreValue | undefined =>
@@ -518,6 +564,7 @@ export function createInternalProvider(opts: InternalProviderOptions): InternalP
         const list = Object.keys(changes).map((k): [string, StoreValue | undefined] => [k, prepare(user, k, changes[k])]);
         await modify(user, list);
       },
+      take,
       async getAll(key) {
         const out = new Map<string, StoreValue>();
         for (const user of await allUsers()) {

@@ -46,6 +46,12 @@ export function createMemoryProvider(): StorageProvider {
         if (rec) recordsOf(store).set(user, rec);
         else stores.get(store)?.delete(user);
       },
+      async setIfAbsent(user, data) {
+        const rec = cloneRecord(data, where(user));
+        if (stores.get(store)?.has(user)) return false;
+        if (rec) recordsOf(store).set(user, rec);
+        return true;
+      },
       async users() {
         const out: string[] = [];
         for (const u of stores.get(store)?.keys() ?? []) if (u !== null) out.push(u);
@@ -85,6 +91,14 @@ export function createMemoryProvider(): StorageProvider {
           user,
           Object.keys(changes).map((key) => [key, prepare(user, key, changes[key])]),
         );
+      },
+      async take(user, key) {
+        // Synchronous between the read and the delete: nothing can interleave.
+        const rec = stores.get(store)?.get(user);
+        if (!rec || !Object.prototype.hasOwnProperty.call(rec, key)) return undefined;
+        const value = rec[key]!;
+        apply(user, [[key, undefined]]);
+        return value; // no longer stored: the caller may keep it
       },
       async getAll(key) {
         const out = new Map<string, StoreValue>();

@@ -52,6 +52,7 @@ const SCHEMA_OBJECTS = [
 const Q = {
   kvGet: `SELECT "key", "type", "value" FROM "prosody" WHERE "host"=? AND "user"=? AND "store"=?`,
   kvDelete: `DELETE FROM "prosody" WHERE "host"=? AND "user"=? AND "store"=?`,
+  kvExists: `SELECT 1 FROM "prosody" WHERE "host"=? AND "user"=? AND "store"=? LIMIT 1`,
   insert: `INSERT INTO "prosody" ("host", "user", "store", "key", "type", "value") VALUES (?, ?, ?, ?, ?, ?)`,
   mapGet: `SELECT "type", "value" FROM "prosody" WHERE "host"=? AND "user"=? AND "store"=? AND "key"=? LIMIT 1`,
   mapDelete: `DELETE FROM "prosody" WHERE "host"=? AND "user"=? AND "store"=? AND "key"=?`,
@@ -163,6 +164,19 @@ export function createSqlProvider(opts: { host: string; db: DurableSqlite }): St
   };
 
   function keyval(store: string): KeyvalStore {
+    /** The INSERTs of a whole record (the entry under key "" goes into the `""` row). */
+    const recordInserts = (user: string | null, rec: StoreRecord | undefined): SqlStatement[] => {
+      const stmts: SqlStatement[] = [];
+      if (!rec) return stmts;
+      for (const key of Object.keys(rec)) {
+        if (key === "") continue;
+        stmts.push(insertRow(store, user, key, rec[key]));
+      }
+      if (Object.prototype.hasOwnProperty.call(rec, "")) {
+        stmts.push([Q.insert, [host, u(user), store, "", "json", encodeJson({ "": rec[""]! })]]);
+      }
+      return stmts;
+    };
     return {
       type: "keyval",
       async get(user) {
@@ -180,18 +194,19 @@ export function createSqlProvider(opts: { host: string; db: DurableSqlite }): St
         return isEmpty(result) ? undefined : result;
       },
       async set(user, data) {
-        const rec = cloneRecord(data, where(store, user));
-        const stmts: SqlStatement[] = [[Q.kvDelete, [host, u(user), store]]];
-        if (rec) {
-          for (const key of Object.keys(rec)) {
-            if (key === "") continue;
-            stmts.push(insertRow(store, user, key, rec[key]));
-          }
-          if (Object.prototype.hasOwnProperty.call(rec, "")) {
-            stmts.push([Q.insert, [host, u(user), store, "", "json", encodeJson({ "": rec[""]! })]]);
-          }
-        }
+        const stmts: SqlStatement[] = [[Q.kvDelete, [host, u(user), store]], ...recordInserts(user, cloneRecord(data, where(store, user)))];
         await write(store, () => db.execute(stmts));
+      },
+      async setIfAbsent(user, data) {
+        // Encoded first, so a bad value rejects before anything runs.
+        const inserts = recordInserts(user, cloneRecord(data, where(store, user)));
+        return write(store, () =>
+          db.transaction((tx) => {
+            if (tx.get(Q.kvExists, [host, u(user), store])) return false;
+            for (const [sql, params] of inserts) tx.run(sql, params);
+            return true;
+          }),
+        );
       },
       async users() {
         return db.all(Q.users, [host, store]).map((r) => String(r.user));
@@ -265,6 +280,28 @@ export function createSqlProvider(opts: { host: string; db: DurableSqlite }): St
         await apply(
           user,
           Object.keys(changes).map((k) => [k, norm(changes[k])]),
+        );
+      },
+      async take(user, key) {
+        // One transaction under the write lock: of concurrent takes (any process) one sees the row.
+        return write(store, () =>
+          db.transaction((tx): StoreValue | undefined => {
+            const params: SqlParam[] = [host, u(user), store, key];
+            if (key !== "") {
+              const row = tx.get(Q.mapGet, params);
+              if (!row) return undefined;
+              const value = decodeRow(row, store, user, key);
+              tx.run(Q.mapDelete, params);
+              return value;
+            }
+            let value: StoreValue | undefined;
+            rewriteExtra(tx, store, user, (extra) => {
+              if (!Object.prototype.hasOwnProperty.call(extra, "")) return;
+              value = extra[""];
+              delete extra[""];
+            });
+            return value;
+          }),
         );
       },
       async getAll(key) {
