@@ -14,6 +14,7 @@ import { helpText } from "./help.js";
 import { parseArgs } from "./options.js";
 import { isUserCommand, runUserCommand } from "./users.js";
 import { dropPrivileges } from "./privileges.js";
+import { openSqlStorage } from "./sql-storage.js";
 
 export interface CliIO {
   stdout: (text: string) => void;
@@ -129,6 +130,11 @@ async function runModuleCommand(name: string, args: string[], configPath: string
   for (const w of config.warnings) log("warn", "Configuration warning: %s", w);
   const runtime = new Runtime({ config, processType: "prosodyctl", cwd: io.cwd });
   try {
+    const refused = await openSqlStorage(runtime, config);
+    if (refused) {
+      io.stderr(`${refused}\n`);
+      return 1;
+    }
     let mod;
     try {
       mod = await runtime.modules.load("*", name);

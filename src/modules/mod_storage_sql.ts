@@ -3,9 +3,9 @@
  * between our processes by src/storage/sqlite (see the notes there on what is safe).
  * Only `driver = "SQLite3"` is supported; other drivers are refused with a clear error.
  */
-import { resolve } from "node:path";
 import type { Module } from "../core/types.js";
-import { createSqlProvider, openSqlDatabase } from "../storage/drivers/sql.js";
+import { createSqlProvider, openSqlDatabase, sqlDatabaseFile } from "../storage/drivers/sql.js";
+import { HEADER_SIZE as JOURNAL_HEADER_SIZE } from "../storage/sqlite/journal.js";
 import { Presence } from "../storage/sqlite/presence.js";
 
 interface Shared {
@@ -14,14 +14,9 @@ interface Shared {
 }
 
 export default async function (module: Module): Promise<void> {
-  const params = module.getOption("sql", { driver: "SQLite3" });
-  const p = params && typeof params === "object" && !Array.isArray(params) ? params : {};
-  const driver = typeof p.driver === "string" ? p.driver : "SQLite3";
-  if (driver !== "SQLite3") {
-    throw new Error(`sql driver ${JSON.stringify(driver)} is not supported by this host (only SQLite3)`);
-  }
-  const database = typeof p.database === "string" && p.database !== "" ? p.database : "prosody.sqlite";
-  const file = resolve(module.server.paths.data, database);
+  const where = sqlDatabaseFile(module.getOption("sql", { driver: "SQLite3" }), module.server.paths.data);
+  if ("error" in where) throw new Error(where.error);
+  const file = where.file;
   const db = await openSqlDatabase(file);
 
   // One database per file per process, shared by every host: close it with the last user.
@@ -29,7 +24,20 @@ export default async function (module: Module): Promise<void> {
   const refs = (shared.refs ??= new Map());
   refs.set(file, (refs.get(file) ?? 0) + 1);
   const presences = (shared.presence ??= new Map());
-  if (!presences.has(file)) presences.set(file, Presence.announce(file));
+  if (!presences.has(file)) {
+    const announced = Presence.announce(file);
+    presences.set(file, announced);
+    // Leftover journal records (a crash, or a prosodyctl killed mid-command) are folded in when the
+    // server starts and none of our other processes has the database open: the file alone is then
+    // complete again as soon as possible, not only at the next clean stop.
+    if (module.server.processType === "server") {
+      const presence = await announced;
+      if (presence && !(await presence.othersOpen()) && db.journalSize > JOURNAL_HEADER_SIZE) {
+        // A failure here loses nothing (the records stay in the journal); the stop folds them.
+        await db.compact().catch((err: unknown) => module.log("warn", "Could not fold the journal of %s at start: %s", file, err));
+      }
+    }
+  }
   module.unload = async () => {
     const n = (refs.get(file) ?? 1) - 1;
     if (n > 0) refs.set(file, n);
@@ -39,7 +47,7 @@ export default async function (module: Module): Promise<void> {
       // so that file alone is complete for a real Prosody or sqlite3. Others leave it to that one.
       const presence = await presences.get(file);
       presences.delete(file);
-      const last = presence ? !presence.othersOpen() : false;
+      const last = presence ? !(await presence.othersOpen()) : false;
       await db.close({ compact: last || module.server.processType === "server" });
       presence?.close();
     }
