@@ -15,6 +15,7 @@ import { parseArgs } from "./options.js";
 import { isUserCommand, runUserCommand } from "./users.js";
 import { dropPrivileges } from "./privileges.js";
 import { openSqlStorage } from "./sql-storage.js";
+import { runStorageCommand } from "./storage.js";
 
 export interface CliIO {
   stdout: (text: string) => void;
@@ -116,6 +117,8 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
   if (isUserCommand(command)) {
     return runUserCommand(command, args, { io, loadConfig: () => loadConfig(options.config, io, options.root) });
   }
+
+  if (command === "storage") return runStorageCommand(args, io, () => loadConfig(options.config, io, options.root));
 
   if (command.startsWith("mod_")) return runModuleCommand(command.slice(4), args, options.config, io, options.root);
 
