@@ -9,16 +9,20 @@
  * into an empty fallback store at the first request.
  *
  * So, before any module loads: open every SQLite database the hosts use (a refusal throws its
- * message); then, once modules are loaded, load `storage_sql` on each such host, so that the
- * server folds leftover journal records at start when it is alone and every process closes (and,
- * when last, folds) the database when it stops.
+ * message; the server also folds leftover journal records in when it is alone); then, once modules
+ * are loaded, load `storage_sql` on each such host, so that every process closes (and, when last,
+ * folds) the database when it stops.
  */
 import { openSqlDatabase, sqlDatabaseFile } from "../storage/drivers/sql.js";
 import type { DurableSqlite } from "../storage/sqlite/durable-db.js";
+import { HEADER_SIZE as JOURNAL_HEADER_SIZE } from "../storage/sqlite/journal.js";
+import { Presence } from "../storage/sqlite/presence.js";
+import { createLogger } from "./logger.js";
 import { ModuleLoadError } from "./modulemanager.js";
 import type { Runtime } from "./runtime.js";
 
 const SQL_NAMES = new Set(["sql", "sql2"]);
+const log = createLogger("storage");
 
 /** Whether some store of `host` may resolve to the sql driver (storagemanager's rules). */
 export function hostUsesSql(runtime: Runtime, host: string): boolean {
@@ -43,14 +47,34 @@ export function sqlDatabasesOf(runtime: Runtime, hosts: readonly string[]): Map<
   return files;
 }
 
-/** Opens every SQLite database of `hosts` now; throws (the refusal's own message) if one cannot be used. */
+/**
+ * Opens every SQLite database of `hosts` now; throws (the refusal's own message) if one cannot be
+ * used. In the server, leftover journal records (a crash, a prosodyctl killed mid-command) are then
+ * folded into the file when none of our other processes has it open, before any request is served.
+ */
 export async function openSqlDatabasesEarly(runtime: Runtime, hosts: readonly string[]): Promise<void> {
   const opened: DurableSqlite[] = [];
   try {
-    for (const file of sqlDatabasesOf(runtime, hosts).keys()) opened.push(await openSqlDatabase(file));
+    for (const file of sqlDatabasesOf(runtime, hosts).keys()) {
+      const db = await openSqlDatabase(file);
+      opened.push(db);
+      if (runtime.processType === "server") await foldIfAlone(db);
+    }
   } catch (err) {
     for (const db of opened) await db.close().catch(() => undefined);
     throw err;
+  }
+}
+
+async function foldIfAlone(db: DurableSqlite): Promise<void> {
+  if (db.journalSize <= JOURNAL_HEADER_SIZE) return;
+  const presence = await Presence.announce(db.file);
+  try {
+    if (!presence || (await presence.othersOpen())) return;
+    // A failure loses nothing (the records stay in the journal; the clean stop folds them).
+    await db.compact().catch((err: unknown) => log("warn", "Could not fold the journal of %s at start: %s", db.file, err));
+  } finally {
+    presence?.close();
   }
 }
 

@@ -5,7 +5,6 @@
  */
 import type { Module } from "../core/types.js";
 import { createSqlProvider, openSqlDatabase, sqlDatabaseFile } from "../storage/drivers/sql.js";
-import { HEADER_SIZE as JOURNAL_HEADER_SIZE } from "../storage/sqlite/journal.js";
 import { Presence } from "../storage/sqlite/presence.js";
 
 interface Shared {
@@ -24,20 +23,7 @@ export default async function (module: Module): Promise<void> {
   const refs = (shared.refs ??= new Map());
   refs.set(file, (refs.get(file) ?? 0) + 1);
   const presences = (shared.presence ??= new Map());
-  if (!presences.has(file)) {
-    const announced = Presence.announce(file);
-    presences.set(file, announced);
-    // Leftover journal records (a crash, or a prosodyctl killed mid-command) are folded in when the
-    // server starts and none of our other processes has the database open: the file alone is then
-    // complete again as soon as possible, not only at the next clean stop.
-    if (module.server.processType === "server") {
-      const presence = await announced;
-      if (presence && !(await presence.othersOpen()) && db.journalSize > JOURNAL_HEADER_SIZE) {
-        // A failure here loses nothing (the records stay in the journal); the stop folds them.
-        await db.compact().catch((err: unknown) => module.log("warn", "Could not fold the journal of %s at start: %s", file, err));
-      }
-    }
-  }
+  if (!presences.has(file)) presences.set(file, Presence.announce(file));
   module.unload = async () => {
     const n = (refs.get(file) ?? 1) - 1;
     if (n > 0) refs.set(file, n);
