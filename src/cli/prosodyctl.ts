@@ -135,7 +135,7 @@ async function runModuleCommand(name: string, args: string[], configPath: string
   try {
     const refused = await openSqlStorage(runtime, config);
     if (refused) {
-      io.stderr(`${refused}\n`);
+      io.stdout(`${refused}\n`); // where prosodyctl prints a command's failures
       return 1;
     }
     let mod;

@@ -191,7 +191,13 @@ async function copyFor(r: FilesAt): Promise<Copy> {
 async function bringTo(r: FilesAt): Promise<{ c: Copy; replayed: number }> {
   const c = await copyFor(r);
   if (c.pos === r.to) return { c, replayed: 0 };
-  const parsed = parseRecords(readAtSync(c.jFd, c.pos, r.to - c.pos), r.journalFile, c.pos);
+  let parsed;
+  try {
+    parsed = parseRecords(readAtSync(c.jFd, c.pos, r.to - c.pos), r.journalFile, c.pos);
+  } catch (err) {
+    dropCopy(r.dbFile); // damage: the next request starts over from the files (and checks them again)
+    throw err;
+  }
   if (parsed.validLength !== r.to - c.pos) {
     dropCopy(r.dbFile);
     throw new Error(`${r.journalFile}: fewer complete records than expected`);
