@@ -16,6 +16,12 @@
  * - nothing else persistent (temporary `*.tmp-*` files of a crashed compaction are removed by the next
  *   lock holder). The writer lock is an abstract unix socket (lock.ts): no file.
  *
+ * Every image we write carries its own CRC32 in SQLite's change counter (db-image.ts SELF_CRC_AT).
+ * Journal records are replayed only on such an image: a DB file changed by another program while
+ * records wait is refused, as are a damaged record followed by intact ones (journal.ts) and a
+ * missing DB file with records (integrity.ts); a refusal changes no file. A DB file we did not
+ * write (Prosody's) is re-stamped, same bytes at the next generation, before a journal starts on it.
+ *
  * State = DB file + the journal's complete records, *if* the journal's generation equals the DB's;
  * DB file + the journal's records after offset `application_id`, if the journal is exactly one
  * generation older and that offset is set (a background compaction between its two renames). Any
@@ -117,7 +123,7 @@ import {
   type SqlParam,
   type SqlStatement,
 } from "./journal.js";
-import { ForeignDatabaseError, MissingDatabaseError } from "./integrity.js";
+import { MissingDatabaseError, refuseForeignRecords } from "./integrity.js";
 import { ProcessLock, lockName } from "./lock.js";
 import { MemoryDb } from "./mem-db.js";
 import { RawStatements } from "./raw-sqlite.js";
@@ -604,7 +610,7 @@ export class DurableSqlite {
         const follows = jfd !== null && nextGen(jgen) === dgen && base >= HEADER_SIZE && base <= jSize;
         const stale = jfd === null || (jgen < dgen && !follows);
         const own = isOwnImage(img);
-        if (!own && !stale) this.refuseForeignRecords(jfd!, follows ? base : HEADER_SIZE, jSize);
+        if (!own && !stale) refuseForeignRecords(this.file, this.journalFile, jfd!, follows ? base : HEADER_SIZE, jSize);
         if (img.length >= 20 && (img[18] === 2 || img[19] === 2)) {
           img[18] = 1; // WAL-mode file (checked empty -wal at open): read it in rollback mode
           img[19] = 1;
@@ -651,16 +657,6 @@ export class DurableSqlite {
         if (dfd !== null) fs.closeSync(dfd);
       }
     }
-  }
-
-  /**
-   * A DB file we did not write (or that was changed since) with journal records waiting to be
-   * replayed on it: refuse. A journal with only a torn tail (no complete record) holds nothing.
-   */
-  private refuseForeignRecords(jfd: number, from: number, size: number): void {
-    if (size <= from) return;
-    const { records } = parseRecords(readAtSync(jfd, from, size - from), this.journalFile, from);
-    if (records.length) throw new ForeignDatabaseError(this.file, this.journalFile, records.length);
   }
 
   /**

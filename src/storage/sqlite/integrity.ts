@@ -14,6 +14,8 @@
  * `prosodyctl storage recover-journal` (src/cli/storage.ts, recovery in recover.ts).
  */
 import { StorageError } from "../types.js";
+import { readAtSync } from "./fsutil.js";
+import { parseRecords } from "./journal.js";
 
 const RECOVER = "prosodyctl [--config FILE] storage recover-journal";
 
@@ -53,4 +55,14 @@ export class MissingDatabaseError extends StorageError {
 /** True for the refusals above and JournalDamagedError: the database is unusable until recovered. */
 export function isRefusal(err: unknown): err is StorageError {
   return err instanceof StorageError && ["JournalDamagedError", "ForeignDatabaseError", "MissingDatabaseError"].includes(err.name);
+}
+
+/**
+ * A DB file we did not write (or that was changed since) with journal records [from, size) waiting
+ * to be replayed on it: throws ForeignDatabaseError. Only a torn tail (no complete record) is fine.
+ */
+export function refuseForeignRecords(dbFile: string, journalFile: string, jfd: number, from: number, size: number): void {
+  if (size <= from) return;
+  const { records } = parseRecords(readAtSync(jfd, from, size - from), journalFile, from);
+  if (records.length) throw new ForeignDatabaseError(dbFile, journalFile, records.length);
 }
