@@ -3,6 +3,7 @@ import type { Config } from "./core/config/index.js";
 import { createLogger } from "./core/logger.js";
 import { Runtime } from "./core/runtime.js";
 import type { TrustPolicy } from "./core/trusted-paths.js";
+import { loadSqlStorage, openSqlDatabasesEarly } from "./core/sql-startup.js";
 
 const log = createLogger("general");
 
@@ -27,8 +28,12 @@ export async function startServer(config: Config, opts: { cwd?: string; trust?: 
   log("info", "Prosody-compatible host starting: %s", describeConfigSource(config));
   for (const w of config.warnings) log("warn", "Configuration warning: %s", w);
   const runtime = new Runtime({ config, processType: "server", cwd: opts.cwd, trust: opts.trust });
+  const hosts = config.hosts().filter((h) => config.isEnabled(h));
+  // Before any module: a database that must be refused stops the start with its own message.
+  await openSqlDatabasesEarly(runtime, hosts);
   try {
     await runtime.start();
+    await loadSqlStorage(runtime, hosts);
   } catch (err) {
     await runtime.stop().catch(() => undefined);
     throw err;

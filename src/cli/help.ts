@@ -9,6 +9,7 @@ const SECTIONS: Array<[string, Array<[string, string]>]> = [
       ["deluser JID", "Permanently remove the specified user account from Prosody"],
     ],
   ],
+  ["Storage:", [["storage recover-journal", "Salvage an SQLite database our processes refuse (damaged journal, file changed by another program)"]]],
   ["Plugin management:", [["mod_<name>", "Run the command of a plugin, e.g. mod_invites_api create example.com"]]],
   ["Informative:", [["about", "Show where this host finds its config, data and plugins"]]],
 ];

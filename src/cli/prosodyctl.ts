@@ -16,6 +16,8 @@ import { isUserCommand, runUserCommand } from "./users.js";
 import { isRoot, planPrivileges, switchUser, trustPolicyFor } from "./privileges.js";
 import { checkConfigTrust } from "./trust.js";
 import type { TrustPolicy } from "../core/trusted-paths.js";
+import { openSqlStorage } from "./sql-storage.js";
+import { runStorageCommand } from "./storage.js";
 
 export interface CliIO {
   stdout: (text: string) => void;
@@ -146,6 +148,8 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
     return runUserCommand(command, args, { io, loadConfig: () => loadConfig(options.config, io, options.root) });
   }
 
+  if (command === "storage") return runStorageCommand(args, io, () => loadConfig(options.config, io, options.root));
+
   if (command.startsWith("mod_")) return runModuleCommand(command.slice(4), args, options.config, io, options.root);
 
   io.stdout(helpText(io.argv0));
@@ -160,6 +164,11 @@ async function runModuleCommand(name: string, args: string[], configPath: string
   for (const w of config.warnings) log("warn", "Configuration warning: %s", w);
   const runtime = new Runtime({ config, processType: "prosodyctl", cwd: io.cwd, trust: loaded.trust });
   try {
+    const refused = await openSqlStorage(runtime, config);
+    if (refused) {
+      io.stdout(`${refused}\n`); // where prosodyctl prints a command's failures
+      return 1;
+    }
     let mod;
     try {
       mod = await runtime.modules.load("*", name);

@@ -17,6 +17,7 @@ import type { Config } from "../core/config/index.js";
 import { createLogger } from "../core/logger.js";
 import { Runtime } from "../core/runtime.js";
 import type { TrustPolicy } from "../core/trusted-paths.js";
+import { openSqlStorage } from "./sql-storage.js";
 import { PREP_MAX_BYTES, nameprep, nodeprep } from "../util/stringprep.js";
 
 export type UserCommand = "adduser" | "passwd" | "deluser";
@@ -131,6 +132,11 @@ export async function runUserCommand(command: UserCommand, args: string[], ctx: 
   const runtime = new Runtime({ config, processType: "prosodyctl", cwd: io.cwd, trust });
   let input: PasswordInput | undefined;
   try {
+    const refused = await openSqlStorage(runtime, config);
+    if (refused) {
+      say(refused);
+      return 1;
+    }
     const authName = config.get(host, "authentication");
     const authModule = `auth_${typeof authName === "string" ? authName : "internal_hashed"}`;
     let auth: AuthApi;

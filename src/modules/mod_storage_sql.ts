@@ -3,9 +3,8 @@
  * between our processes by src/storage/sqlite (see the notes there on what is safe).
  * Only `driver = "SQLite3"` is supported; other drivers are refused with a clear error.
  */
-import { resolve } from "node:path";
 import type { Module } from "../core/types.js";
-import { createSqlProvider, openSqlDatabase } from "../storage/drivers/sql.js";
+import { createSqlProvider, openSqlDatabase, sqlDatabaseFile } from "../storage/drivers/sql.js";
 import { Presence } from "../storage/sqlite/presence.js";
 import { lockTimeoutMs } from "./storage-options.js";
 
@@ -15,14 +14,9 @@ interface Shared {
 }
 
 export default async function (module: Module): Promise<void> {
-  const params = module.getOption("sql", { driver: "SQLite3" });
-  const p = params && typeof params === "object" && !Array.isArray(params) ? params : {};
-  const driver = typeof p.driver === "string" ? p.driver : "SQLite3";
-  if (driver !== "SQLite3") {
-    throw new Error(`sql driver ${JSON.stringify(driver)} is not supported by this host (only SQLite3)`);
-  }
-  const database = typeof p.database === "string" && p.database !== "" ? p.database : "prosody.sqlite";
-  const file = resolve(module.server.paths.data, database);
+  const where = sqlDatabaseFile(module.getOption("sql", { driver: "SQLite3" }), module.server.paths.data);
+  if ("error" in where) throw new Error(where.error);
+  const file = where.file;
   const db = await openSqlDatabase(file, { lockTimeoutMs: lockTimeoutMs(module) });
 
   // One database per file per process, shared by every host: close it with the last user.
@@ -40,7 +34,7 @@ export default async function (module: Module): Promise<void> {
       // so that file alone is complete for a real Prosody or sqlite3. Others leave it to that one.
       const presence = await presences.get(file);
       presences.delete(file);
-      const last = presence ? !presence.othersOpen() : false;
+      const last = presence ? !(await presence.othersOpen()) : false;
       await db.close({ compact: last || module.server.processType === "server" });
       presence?.close();
     }

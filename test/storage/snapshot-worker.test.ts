@@ -128,4 +128,29 @@ test("the worker thread runs at nice 19 (Linux)", () => {
   assert.is(nices[0], 0, "the main thread keeps its priority");
 });
 
+test("the worker refuses a journal with a damaged middle record and a DB file changed in place", async () => {
+  const file = path.join(root, "damaged.sqlite");
+  const db = await DurableSqlite.open(file);
+  await db.execute([[`CREATE TABLE t (k TEXT)`]]);
+  for (const k of ["a", "b", "c", "d", "e"]) await db.execute([[`INSERT INTO t VALUES (?)`, [k]]]);
+  const at = filesOf(db);
+  const img = { gen: db.generation + 1, base: at.to, mode: 0o600 };
+  // flip a bit in the payload of the second record (records 3..6 stay intact)
+  const buf = fs.readFileSync(at.journalFile);
+  const second = 16 + 8 + buf.readUInt32LE(16);
+  const fd = fs.openSync(at.journalFile, "r+");
+  fs.writeSync(fd, Buffer.from([buf[second + 12]! ^ 1]), 0, 1, second + 12);
+  fs.closeSync(fd);
+  const err = await snapshots.image({ ...at, ...img }).then(() => undefined, (e: Error) => e);
+  assert.match(String(err), `journal damaged: ${at.journalFile}: damaged record at byte ${second}, 4 intact record(s) after it`);
+  // the journal repaired, but the DB file changed in place by someone else (same inode)
+  fs.writeFileSync(at.journalFile, buf);
+  const dfd = fs.openSync(file, "r+");
+  fs.writeSync(dfd, Buffer.from([0x7f]), 0, 1, 100);
+  fs.closeSync(dfd);
+  const err2 = await snapshots.image({ ...filesOf(db), ...img }).then(() => undefined, (e: Error) => e);
+  assert.match(String(err2), "was changed by another program");
+  await db.close();
+});
+
 test.run();

@@ -63,6 +63,18 @@ const Q = {
   purgeArchive: `DELETE FROM "prosodyarchive" WHERE "host"=? AND "user"=?`,
 } as const;
 
+/**
+ * The SQLite file a host's `sql` option names (Prosody: `database`, relative to data_path, default
+ * "prosody.sqlite"), or an error text for a driver other than SQLite3.
+ */
+export function sqlDatabaseFile(params: unknown, dataDir: string): { file: string } | { error: string } {
+  const p = params && typeof params === "object" && !Array.isArray(params) ? (params as Record<string, unknown>) : {};
+  const driver = typeof p.driver === "string" ? p.driver : "SQLite3";
+  if (driver !== "SQLite3") return { error: `sql driver ${JSON.stringify(driver)} is not supported by this host (only SQLite3)` };
+  const database = typeof p.database === "string" && p.database !== "" ? p.database : "prosody.sqlite";
+  return { file: path.resolve(dataDir, database) };
+}
+
 // ------------------------------------------------------------------------------------------------
 // One DurableSqlite per database file per process (Prosody: one connection per DB URI).
 

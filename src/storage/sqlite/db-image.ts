@@ -2,6 +2,7 @@
  * Facts about the DB file images this store writes, shared by the main thread (durable-db.ts) and
  * the compaction worker (snapshot-worker.ts).
  */
+import zlib from "node:zlib";
 
 /** Where an image records the generation it was compacted at: SQLite's user_version (bytes 60..63). */
 export const GEN_AT = 60;
@@ -11,11 +12,40 @@ export const GEN_AT = 60;
  */
 export const BASE_OFFSET_AT = 68;
 
-/** Writes the generation and journal base into an exported image's header. */
+/**
+ * Where an image records its own checksum: SQLite's file change counter (bytes 24..27). It holds the
+ * CRC32 of the whole image with these four bytes taken as zero. Why: a journal's records may only
+ * be replayed on the very image they continue; a file changed by anything else (real Prosody,
+ * sqlite3, an edit, a restore) no longer matches its checksum. Real SQLite increments this counter
+ * on every write transaction in rollback-journal mode, and any change to any page changes the CRC
+ * (in WAL mode too, once checkpointed into the file; a non-empty -wal is refused at open anyway).
+ * The counter is only a cache-validity hint for SQLite; the in-header page count (valid only while
+ * bytes 92..95 equal the counter) is then ignored and the file size used, which is always right.
+ */
+export const SELF_CRC_AT = 24;
+const ZERO4 = Buffer.alloc(4);
+
+/** CRC32 of an image with its checksum field taken as zero. */
+export function imageChecksum(img: Uint8Array): number {
+  const b = Buffer.from(img.buffer, img.byteOffset, img.byteLength);
+  let c = zlib.crc32(b.subarray(0, SELF_CRC_AT));
+  c = zlib.crc32(ZERO4, c);
+  return zlib.crc32(b.subarray(SELF_CRC_AT + 4), c) >>> 0;
+}
+
+/** Whether `img` is byte for byte an image this host wrote (see SELF_CRC_AT). */
+export function isOwnImage(img: Uint8Array): boolean {
+  if (img.length < 100) return false;
+  const b = Buffer.from(img.buffer, img.byteOffset, img.byteLength);
+  return b.readUInt32BE(SELF_CRC_AT) === imageChecksum(b);
+}
+
+/** Writes the generation, journal base and own checksum into an exported image's header. */
 export function stampImage(img: Uint8Array, gen: number, base: number): Buffer {
   const buf = Buffer.from(img.buffer, img.byteOffset, img.byteLength);
   buf.writeUInt32BE(gen >>> 0, GEN_AT);
   buf.writeUInt32BE(base >>> 0, BASE_OFFSET_AT);
+  buf.writeUInt32BE(imageChecksum(buf), SELF_CRC_AT);
   return buf;
 }
 

@@ -16,6 +16,12 @@
  * - nothing else persistent (temporary `*.tmp-*` files of a crashed compaction are removed by the next
  *   lock holder). The writer lock is an abstract unix socket (lock.ts): no file.
  *
+ * Every image we write carries its own CRC32 in SQLite's change counter (db-image.ts SELF_CRC_AT).
+ * Journal records are replayed only on such an image: a DB file changed by another program while
+ * records wait is refused, as are a damaged record followed by intact ones (journal.ts) and a
+ * missing DB file with records (integrity.ts); a refusal changes no file. A DB file we did not
+ * write (Prosody's) is re-stamped, same bytes at the next generation, before a journal starts on it.
+ *
  * State = DB file + the journal's complete records, *if* the journal's generation equals the DB's;
  * DB file + the journal's records after offset `application_id`, if the journal is exactly one
  * generation older and that offset is set (a background compaction between its two renames). Any
@@ -94,7 +100,7 @@ import fsp from "node:fs/promises";
 import path from "node:path";
 import type { SqlJsStatic, SqlValue } from "sql.js";
 import { StorageError } from "../types.js";
-import { BASE_OFFSET_AT, CONNECTION_PRAGMAS, GEN_AT, IMAGE_CHUNK, stampImage } from "./db-image.js";
+import { BASE_OFFSET_AT, CONNECTION_PRAGMAS, GEN_AT, IMAGE_CHUNK, isOwnImage, stampImage } from "./db-image.js";
 import {
   DIR_MODE,
   FILE_MODE,
@@ -109,6 +115,7 @@ import {
 } from "./fsutil.js";
 import {
   HEADER_SIZE,
+  JournalDamagedError,
   decodeHeader,
   encodeHeader,
   RecordEncoder,
@@ -116,6 +123,7 @@ import {
   type SqlParam,
   type SqlStatement,
 } from "./journal.js";
+import { MissingDatabaseError, refuseForeignRecords } from "./integrity.js";
 import { ProcessLock, lockName } from "./lock.js";
 import { MemoryDb } from "./mem-db.js";
 import { RawStatements } from "./raw-sqlite.js";
@@ -293,6 +301,12 @@ export class DurableSqlite {
    */
   private jBehind = false;
   private jBase = 0;
+  /**
+   * The DB file we loaded is an image this host wrote, unchanged (its own checksum matches, see
+   * db-image.ts). When not (a file from Prosody or sqlite3), it is re-stamped before a journal is
+   * started on it, so that a later change by another program is always recognisable.
+   */
+  private dbOwn = true;
   private bg: BackgroundCompaction | undefined;
   /** No background compaction before this time (Date.now()): the last one failed. */
   private bgRetryAt = 0;
@@ -492,9 +506,15 @@ export class DurableSqlite {
     this.checkForeignJournals();
     await this.lock.acquire();
     try {
-      removeTempFiles(this.dir, [path.basename(this.file), path.basename(this.journalFile)]);
-      if (!fs.existsSync(this.file)) this.createDbFile();
+      // Nothing is changed on disk until the files are known to be usable (a refusal changes no file).
+      if (!fs.existsSync(this.file)) {
+        const j = fs.statSync(this.journalFile, { throwIfNoEntry: false });
+        if (j && j.size > HEADER_SIZE) throw new MissingDatabaseError(this.file, this.journalFile);
+        this.createDbFile();
+      }
       this.loadFromDisk();
+      removeTempFiles(this.dir, [path.basename(this.file), path.basename(this.journalFile)]);
+      if (!this.dbOwn) this.restampDbFile();
       if (this.jStale) this.replaceJournal();
     } catch (err) {
       this.dropDb();
@@ -586,6 +606,11 @@ export class DurableSqlite {
             `${this.file}: the database file (generation ${dgen}) is older than its journal ${this.journalFile} (generation ${jgen}); was the database file replaced?`,
           );
         }
+        // Which journal records apply (as decided below): refuse to replay any on a file someone else changed.
+        const follows = jfd !== null && nextGen(jgen) === dgen && base >= HEADER_SIZE && base <= jSize;
+        const stale = jfd === null || (jgen < dgen && !follows);
+        const own = isOwnImage(img);
+        if (!own && !stale) refuseForeignRecords(this.file, this.journalFile, jfd!, follows ? base : HEADER_SIZE, jSize);
         if (img.length >= 20 && (img[18] === 2 || img[19] === 2)) {
           img[18] = 1; // WAL-mode file (checked empty -wal at open): read it in rollback mode
           img[19] = 1;
@@ -613,11 +638,11 @@ export class DurableSqlite {
         this.jfd = jfd;
         jfd = null;
         this.jIno = jIno;
+        this.dbOwn = own;
         // A background compaction's DB that has not had its journal rebased yet (it died between
         // the two renames, or we caught it in between): the old journal continues after `base`.
-        const follows = this.jfd !== null && nextGen(jgen) === dgen && base >= HEADER_SIZE && base <= jSize;
         this.jOffset = follows ? base : HEADER_SIZE;
-        this.jStale = this.jfd === null || (jgen < dgen && !follows);
+        this.jStale = stale;
         this.jBehind = follows;
         this.jBase = follows ? base : 0;
         this.stats.reloads++;
@@ -634,11 +659,41 @@ export class DurableSqlite {
     }
   }
 
+  /**
+   * Under the lock, before a journal is started on a DB file this host did not write (a Prosody
+   * file, or one changed after our last close): the same bytes, stamped as ours (own checksum) at
+   * the next generation, replace it. Any journal left is then stale and is replaced.
+   */
+  private restampDbFile(): void {
+    const img = readAtSync(this.dbfd!, 0, fs.fstatSync(this.dbfd!).size);
+    const gen = nextGen(this.gen);
+    atomicWriteSync(this.file, stampImage(img, gen, 0), lookOf(this.file));
+    const dfd = fs.openSync(this.file, "r");
+    this.closeFd("dbfd");
+    this.dbfd = dfd;
+    this.dbIno = fs.fstatSync(dfd).ino;
+    this.gen = gen;
+    this.dbOwn = true;
+    this.jStale = true;
+    this.jBehind = false;
+  }
+
   /** Applies the complete records between our offset and `size` (one transaction). */
   private catchUp(size: number): void {
     if (size <= this.jOffset || this.jfd === null) return;
-    const buf = readAtSync(this.jfd, this.jOffset, size - this.jOffset);
-    const { records, validLength } = parseRecords(buf, this.journalFile, this.jOffset);
+    let buf = readAtSync(this.jfd, this.jOffset, size - this.jOffset);
+    let parsed;
+    try {
+      parsed = parseRecords(buf, this.journalFile, this.jOffset);
+    } catch (err) {
+      // Without the lock, a read racing a writer that truncates a torn tail and appends could
+      // see old tail bytes before newer records: look again before calling it damage.
+      if (!(err instanceof JournalDamagedError) || this.lock.held) throw err;
+      sleepSync(20);
+      buf = readAtSync(this.jfd, this.jOffset, fs.fstatSync(this.jfd).size - this.jOffset);
+      parsed = parseRecords(buf, this.journalFile, this.jOffset);
+    }
+    const { records, validLength } = parsed;
     if (records.length) {
       this.foreign++;
       this.runStmt("BEGIN");
@@ -681,6 +736,7 @@ export class DurableSqlite {
     } else if (!this.jStale) {
       this.catchUp(jst.size);
     }
+    if (!this.dbOwn) this.restampDbFile();
     if (this.jStale) {
       removeTempFiles(this.dir, [path.basename(this.file), path.basename(this.journalFile)]);
       this.replaceJournal();

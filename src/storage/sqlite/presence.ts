@@ -38,8 +38,11 @@ export class Presence {
     return new Presence(server, prefix, own);
   }
 
-  /** Whether another process (or another open in this one) still has the database open. */
-  othersOpen(): boolean {
+  /**
+   * Whether another process (or another open in this one) still has the database open. Async by
+   * the agreed interface (an implementation may have to ask the kernel or other processes).
+   */
+  async othersOpen(): Promise<boolean> {
     let table: string;
     try {
       table = readFileSync("/proc/net/unix", "latin1");

@@ -23,7 +23,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import { parentPort } from "node:worker_threads";
-import { CONNECTION_PRAGMAS, IMAGE_CHUNK, stampImage } from "./db-image.js";
+import { CONNECTION_PRAGMAS, IMAGE_CHUNK, isOwnImage, stampImage } from "./db-image.js";
 import { randomSuffix, readAtSync, writePacedSync } from "./fsutil.js";
 import { HEADER_SIZE, decodeHeader, parseRecords } from "./journal.js";
 import { MemoryDb } from "./mem-db.js";
@@ -166,6 +166,8 @@ async function copyFor(r: FilesAt): Promise<Copy> {
   try {
     jFd = openJournal(r);
     const img = readAtSync(dbFd, 0, fs.fstatSync(dbFd).size);
+    // Journal records are replayed only on the image they continue (see db-image.ts SELF_CRC_AT).
+    if (!isOwnImage(img)) throw new Error(`${r.dbFile} was changed by another program; not replaying the journal on it`);
     if (img.length >= 20 && (img[18] === 2 || img[19] === 2)) img[18] = img[19] = 1; // as loadFromDisk
     const db = MemoryDb.load(SQL, memory, img);
     let fresh: Copy;
@@ -189,7 +191,13 @@ async function copyFor(r: FilesAt): Promise<Copy> {
 async function bringTo(r: FilesAt): Promise<{ c: Copy; replayed: number }> {
   const c = await copyFor(r);
   if (c.pos === r.to) return { c, replayed: 0 };
-  const parsed = parseRecords(readAtSync(c.jFd, c.pos, r.to - c.pos), r.journalFile, c.pos);
+  let parsed;
+  try {
+    parsed = parseRecords(readAtSync(c.jFd, c.pos, r.to - c.pos), r.journalFile, c.pos);
+  } catch (err) {
+    dropCopy(r.dbFile); // damage: the next request starts over from the files (and checks them again)
+    throw err;
+  }
   if (parsed.validLength !== r.to - c.pos) {
     dropCopy(r.dbFile);
     throw new Error(`${r.journalFile}: fewer complete records than expected`);
