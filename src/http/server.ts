@@ -22,6 +22,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { reasonPhrase } from "./codes.js";
 import { errorMessage, HTML_CONTENT_TYPE, renderErrorPage, renderRunningPage } from "./error-page.js";
+import { ConnectionGuard } from "./connections.js";
 import { clientInfo, headerMap, hostKey, normaliseIp, parseTarget } from "./request.js";
 import { headerValue, isValidHeaderName, reasonText, ResponseState, titleCaseHeader } from "./response.js";
 import { RouteTable, routeKey } from "./routes.js";
@@ -43,7 +44,21 @@ export type * from "./types.js";
 const DEFAULT_MAX_CONTENT_SIZE = 10 * 1024 * 1024;
 const DEFAULT_MAX_HEADER_SIZE = 10 * 1024;
 const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
-const DEFAULT_KEEPALIVE_TIMEOUT_MS = 30_000;
+// Timeouts in seconds, not minutes: a legitimate client sends its head in one packet and a form
+// body right after it; anything slower mostly holds a socket for nothing (slowloris).
+const DEFAULT_KEEPALIVE_TIMEOUT_MS = 15_000;
+const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * 64 concurrent connections per address: a browser opens at most 6 per host, so this leaves
+ * room for about ten browsers behind one NAT (office, carrier-grade NAT) while one attacker
+ * address cannot hold more than 64 sockets, each for at most the head/request timeout.
+ */
+const DEFAULT_MAX_CONNECTIONS_PER_IP = 64;
+/** How often node checks the head/request timeouts (its default, 30 s, adds up to 30 s to each). */
+const TIMEOUT_CHECK_INTERVAL_MS = 1000;
+/** Methods whose routes accept no request body unless they declare a limit. */
+const BODYLESS_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
 
 /** What the pipeline needs from a request, wherever it came from (socket or inject()). */
 interface RequestInput {
@@ -122,6 +137,13 @@ function httpDate(): string {
   return cachedDate;
 }
 
+/** A duration option in ms: a positive number, else the default (misuse throws). */
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !(value > 0)) throw new TypeError(`${name} must be a number of milliseconds > 0, got ${String(value)}`);
+  return value;
+}
+
 function describeError(err: unknown): string {
   if (err instanceof Error) return err.stack ?? `${err.name}: ${err.message}`;
   return String(err);
@@ -139,6 +161,9 @@ export class HttpServer {
   private readonly defaultHost: string | undefined;
   private readonly closeTimeoutMs: number;
   private readonly keepAliveTimeoutMs: number;
+  private readonly headerTimeoutMs: number;
+  private readonly requestTimeoutMs: number;
+  private readonly guard: ConnectionGuard;
   private inflight = 0;
   private drainWaiters: Array<() => void> = [];
   private closing = false;
@@ -152,7 +177,20 @@ export class HttpServer {
     this.trusted = new Set((opts.trustedProxies ?? ["127.0.0.1", "::1"]).map(normaliseIp));
     this.defaultHost = opts.defaultHost;
     this.closeTimeoutMs = opts.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
-    this.keepAliveTimeoutMs = opts.keepAliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS;
+    this.keepAliveTimeoutMs = positive("keepAliveTimeoutMs", opts.keepAliveTimeoutMs, DEFAULT_KEEPALIVE_TIMEOUT_MS);
+    this.requestTimeoutMs = positive("requestTimeoutMs", opts.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS);
+    // node refuses a head timeout longer than the request timeout; the head is part of the request.
+    this.headerTimeoutMs = Math.min(positive("headerTimeoutMs", opts.headerTimeoutMs, DEFAULT_HEADER_TIMEOUT_MS), this.requestTimeoutMs);
+    const maxPerIp = opts.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP;
+    if (typeof maxPerIp !== "number" || Number.isNaN(maxPerIp) || maxPerIp < 0) {
+      throw new TypeError(`maxConnectionsPerIp must be a number >= 0 (0 = no cap), got ${String(maxPerIp)}`);
+    }
+    this.guard = new ConnectionGuard({
+      maxPerIp,
+      exempt: this.trusted,
+      errorWaitMs: this.requestTimeoutMs,
+      onRefused: (ip, open) => this.log("debug", `Refusing a connection from ${ip}: ${open} already open (http_max_connections_per_ip)`),
+    });
   }
 
   // --- registration ---
@@ -177,7 +215,17 @@ export class HttpServer {
   /** Registers a handler; returns the remover. */
   addRoute(route: RouteSpec): () => void {
     const path = route.path.startsWith("/") ? route.path : `/${route.path}`;
-    return this.routes.add(routeKey(route.method, route.host, path), route.handler, route.priority ?? 0);
+    const limit = route.maxContentSize;
+    if (limit !== undefined && (typeof limit !== "number" || Number.isNaN(limit) || limit < 0)) {
+      throw new TypeError(`maxContentSize of route ${route.method} ${path} must be a number of bytes >= 0, got ${String(limit)}`);
+    }
+    const maxBody = limit ?? (BODYLESS_METHODS.has(route.method.toUpperCase()) ? 0 : Infinity);
+    return this.routes.add(routeKey(route.method, route.host, path), route.handler, route.priority ?? 0, maxBody);
+  }
+
+  /** Open connections from `ip` that count against the per-address cap. */
+  openConnections(ip: string): number {
+    return this.guard.openConnections(ip);
   }
 
   // --- listening ---
@@ -216,9 +264,12 @@ export class HttpServer {
       maxHeaderSize: this.maxHeaderSize,
       requireHostHeader: false,
       ServerResponse: VersionedResponse as unknown as typeof http.ServerResponse,
+      headersTimeout: this.headerTimeoutMs,
+      requestTimeout: this.requestTimeoutMs,
+      keepAliveTimeout: this.keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_INTERVAL_MS, this.headerTimeoutMs),
     });
-    server.keepAliveTimeout = this.keepAliveTimeoutMs;
-    server.headersTimeout = Math.max(60_000, this.keepAliveTimeoutMs + 1000);
+    server.on("connection", (socket) => this.guard.accept(socket));
     server.on("request", (req, res) => this.onRequest(req, res));
     server.on("checkContinue", (req, res) => this.onRequest(req, res, true));
     server.on("clientError", (err, socket) => this.onClientError(err, socket));
@@ -319,13 +370,16 @@ export class HttpServer {
           close: wire.close,
         });
       };
-      if (body.length > this.maxContentSize) {
-        const x = this.exchange(input, sink);
-        x.forceClose = true;
-        this.sendError(x, 413);
+      let x: Exchange;
+      try {
+        x = this.exchange(input, sink);
+      } catch (err) {
+        this.log("error", `Failed to prepare HTTP request: ${describeError(err)}`);
         return;
       }
-      this.process(input, sink);
+      const limit = this.bodyLimit(x);
+      if (body.length > limit.bytes) return this.refuseBody(x, limit.routed);
+      this.run(x);
     });
   }
 
@@ -360,6 +414,10 @@ export class HttpServer {
     res.on("close", finish);
     res.on("error", (err) => this.log("debug", `HTTP response error: ${err.message}`));
     req.on("error", (err) => this.log("debug", `HTTP request error: ${err.message}`));
+    // Until this response is written, a protocol error later on the connection waits for it.
+    const paid = this.guard.owe(req.socket, req);
+    res.once("finish", paid);
+    res.once("close", paid);
 
     const sink = this.nodeSink(res);
     const input: RequestInput = {
@@ -377,17 +435,23 @@ export class HttpServer {
       this.sendError(x, 505);
       return;
     }
-    const declared = Number(req.headers["content-length"] ?? 0);
-    if (declared > this.maxContentSize) {
-      const x = this.exchange(input, sink);
-      x.forceClose = true;
-      this.sendError(x, 413);
+    let x: Exchange;
+    try {
+      x = this.exchange(input, sink);
+    } catch (err) {
+      this.log("error", `Failed to prepare HTTP request: ${describeError(err)}`);
+      res.destroy();
       return;
     }
+    // The limit is known from the head (the routes that could answer), so an oversized body is
+    // refused before any of it is read or buffered.
+    const limit = this.bodyLimit(x);
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > limit.bytes) return this.refuseBody(x, limit.routed);
     if (expectsContinue) res.writeContinue();
     // No body framed (no Content-Length, no Transfer-Encoding): nothing to wait for; node
     // discards the (empty) request stream when the response ends.
-    if (!(declared > 0) && req.headers["transfer-encoding"] === undefined) return this.process(input, sink);
+    if (!(declared > 0) && req.headers["transfer-encoding"] === undefined) return this.run(x);
 
     const chunks: Buffer[] = [];
     let size = 0;
@@ -395,21 +459,61 @@ export class HttpServer {
     req.on("data", (chunk: Buffer) => {
       if (tooLarge) return;
       size += chunk.length;
-      if (size > this.maxContentSize) {
+      if (size > limit.bytes) {
         tooLarge = true;
         chunks.length = 0;
-        const x = this.exchange(input, sink);
-        x.forceClose = true;
-        this.sendError(x, 413);
+        req.pause();
+        this.refuseBody(x, limit.routed);
         return;
       }
       chunks.push(chunk);
     });
     req.on("end", () => {
       if (tooLarge) return;
-      input.body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-      this.process(input, sink);
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      x.request.rawBody = body;
+      x.request.body = body.length === 0 ? "" : body.toString("utf8");
+      this.run(x);
     });
+  }
+
+  /**
+   * A body over the limit: 413 if some route could answer the request (its limit is what was
+   * exceeded), else the normal answer without the body (404, 400…). Either way no handler
+   * sees it and the connection is closed after the answer, without reading the rest.
+   */
+  private refuseBody(x: Exchange, routed: boolean): void {
+    x.forceClose = true;
+    if (routed) return this.sendError(x, 413);
+    this.run(x);
+  }
+
+  /**
+   * The largest body accepted by any handler that could answer this request (the server's cap
+   * at most), and whether there is one at all.
+   */
+  private bodyLimit(x: Exchange): { bytes: number; routed: boolean } {
+    if (x.invalidPath) return { bytes: 0, routed: false };
+    const { method, path } = x.request;
+    const keys = [routeKey(method, null, path)];
+    if (x.isHead) keys.push(routeKey("GET", null, path));
+    let host = hostKey(x.request.headers.host, x.request.url);
+    if (host !== undefined && !this.hosts.has(host)) {
+      host = this.defaultHost !== undefined && this.hosts.has(this.defaultHost) ? this.defaultHost : undefined;
+    }
+    if (host !== undefined) {
+      keys.push(routeKey(method, host, path));
+      if (x.isHead) keys.push(routeKey("GET", host, path));
+    }
+    let bytes = 0;
+    let routed = false;
+    for (const key of keys) {
+      for (const m of this.routes.match(key)) {
+        routed = true;
+        if (m.maxBody > bytes) bytes = m.maxBody;
+      }
+    }
+    return { bytes: Math.min(bytes, this.maxContentSize), routed };
   }
 
   private nodeSink(res: ServerResponse): Sink {
@@ -432,8 +536,10 @@ export class HttpServer {
   }
 
   private onClientError(err: Error & { code?: string }, socket: Duplex): void {
-    const busy = (socket as unknown as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    if (err.code === "ECONNRESET" || !socket.writable || busy?.headersSent) {
+    if (this.guard.hasAnswered(socket)) return;
+    const busy = (socket as unknown as { _httpMessage?: { headersSent?: boolean; finished?: boolean } })._httpMessage;
+    // A response half written cannot be followed by another one: cut the connection.
+    if (err.code === "ECONNRESET" || !socket.writable || (busy?.headersSent && !busy.finished)) {
       socket.destroy();
       return;
     }
@@ -449,8 +555,8 @@ export class HttpServer {
       `Content-Type: ${HTML_CONTENT_TYPE}\r\n` +
       `Content-Length: ${body.length}\r\n` +
       `Connection: close\r\n\r\n`;
-    socket.end(Buffer.concat([Buffer.from(head, "latin1"), body]));
-    setTimeout(() => socket.destroy(), 1000).unref();
+    // Written after the answers still owed to complete requests on this connection (pipelining).
+    this.guard.answerError(socket, Buffer.concat([Buffer.from(head, "latin1"), body]));
   }
 
   // --- pipeline ---
@@ -504,16 +610,9 @@ export class HttpServer {
     return x;
   }
 
-  private process(input: RequestInput, sink: Sink): void {
-    let x: Exchange;
-    try {
-      x = this.exchange(input, sink);
-    } catch (err) {
-      this.log("error", `Failed to prepare HTTP request: ${describeError(err)}`);
-      return;
-    }
+  private run(x: Exchange): void {
     this.dispatch(x).catch((err) => {
-      this.log("error", `Unhandled error while dispatching ${input.method} ${input.target}: ${describeError(err)}`);
+      this.log("error", `Unhandled error while dispatching ${x.request.method} ${x.request.url.path}: ${describeError(err)}`);
       if (!x.response.sent) this.fail(x, err);
     });
   }
