@@ -25,7 +25,7 @@
  * - own HTML, self-contained (no /share/bootstrap4 references).
  */
 import type { Module } from "prosody-ts";
-import { formdecode, id, nodeprep } from "prosody-ts/util";
+import { formdecode, id, nodeprep, SECRET_PAGE_HEADERS } from "prosody-ts/util";
 import type { AuthProvider } from "../mod_auth_internal_hashed/mod_auth_internal_hashed.js";
 import type { InvitesApi, ValidatedInvite } from "../mod_invites/invites.js";
 import type { PasswordPolicyApi } from "../mod_password_policy/mod_password_policy.js";
@@ -50,6 +50,7 @@ interface HttpResponse {
 }
 
 const HTML = "text/html; charset=utf-8";
+const FORM_MAX_BYTES = 64 * 1024;
 const NO_CACHE = {
   "Cache-Control": "no-cache, no-store, must-revalidate",
   Pragma: "no-cache",
@@ -226,6 +227,10 @@ export default async function (module: Module): Promise<void> {
       GET: getForm,
       POST: postForm,
     },
+    // Four short fields, even as multipart: a larger body is refused before it is read.
+    max_content_size: FORM_MAX_BYTES,
+    // Every page here carries the invite token (URL, form, redirect).
+    headers: SECRET_PAGE_HEADERS,
   });
 }
 

@@ -5,3 +5,4 @@ export { createRenderer, createHtmlRenderer, createUrlRenderer, xmlEscape, urlen
 export { saslprep, scramSha1Record, scramRecord, scramKeys, verifyScramPassword, isScramRecord, scramHashFromOption, ScramError, DEFAULT_ITERATIONS, type ScramRecord, type ScramHash, type ScramKeys, type ScramOptions } from "./scram.js";
 export { serveFiles, type FileEntry } from "./http-files.js";
 export { formdecode, urldecode } from "./form.js";
+export { SECRET_PAGE_HEADERS } from "./http-headers.js";
