@@ -50,7 +50,7 @@ interface HttpResponse {
 }
 
 const HTML = "text/html; charset=utf-8";
-const FORM_MAX_BYTES = 64 * 1024;
+const FORM_MAX_BYTES = 16 * 1024;
 const NO_CACHE = {
   "Cache-Control": "no-cache, no-store, must-revalidate",
   Pragma: "no-cache",
@@ -227,7 +227,8 @@ export default async function (module: Module): Promise<void> {
       GET: getForm,
       POST: postForm,
     },
-    // Four short fields, even as multipart: a larger body is refused before it is read.
+    // Four short fields (user and password at most 1023 bytes each, as Prosody), even percent-encoded
+    // or as multipart, fit with room to spare; a larger body is refused before it is read.
     max_content_size: FORM_MAX_BYTES,
     // Every page here carries the invite token (URL, form, redirect).
     headers: SECRET_PAGE_HEADERS,

@@ -269,6 +269,9 @@ export class HttpServer {
       keepAliveTimeout: this.keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_INTERVAL_MS, this.headerTimeoutMs),
     });
+    // A client may half-close after sending its request (`shutdown(SHUT_WR)`, HTTP/1.0 tools):
+    // it still gets its answer, then the connection closes. node's default drops the answer.
+    (server as unknown as { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     server.on("connection", (socket) => this.guard.accept(socket));
     server.on("request", (req, res) => this.onRequest(req, res));
     server.on("checkContinue", (req, res) => this.onRequest(req, res, true));
