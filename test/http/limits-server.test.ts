@@ -72,7 +72,8 @@ function session(write: (s: net.Socket) => void, opts: { waitMs?: number; localA
   });
 }
 
-const statusLines = (text: string) => text.split("\r\n").filter((l) => /^HTTP\/1\.[01] \d{3}/.test(l));
+/** Status lines in arrival order (a response may follow the previous body without a line break). */
+const statusLines = (text: string) => [...text.matchAll(/HTTP\/1\.[01] \d{3} [^\r]*/g)].map((m) => m[0]);
 
 // --- item 6 ---
 

@@ -107,7 +107,8 @@ function session(
   });
 }
 
-const statusLines = (text: string) => text.split("\r\n").filter((l) => /^HTTP\/1\.[01] \d{3}/.test(l));
+/** Status lines in arrival order (a response may follow the previous body without a line break). */
+const statusLines = (text: string) => [...text.matchAll(/HTTP\/1\.[01] \d{3} [^\r]*/g)].map((m) => m[0]);
 
 // --- per-route body limits ---
 
@@ -232,6 +233,17 @@ t("a valid request followed by garbage: its own complete answer first, then 400,
   );
   assert.equal(ex.responses.map((r) => r.statusCode), [200, 200, 200, 400]);
   assert.equal(ex.responses.slice(0, 3).map((r) => r.text), ["slow done", "got", "slow done"]);
+});
+
+t("a client that half-closes after its request still gets the answer, then the close", async (ctx) => {
+  const r = await session(ctx.port, (socket) => socket.end("GET /slow HTTP/1.1\r\nHost: h\r\n\r\n"));
+  assert.equal(statusLines(r.text), ["HTTP/1.1 200 OK"]);
+  assert.ok(r.text.endsWith("slow done"));
+  assert.ok(r.closedAfter !== undefined && r.closedAfter < 1500);
+  // Two pipelined, then the half-close: both answered.
+  const two = await session(ctx.port, (socket) => socket.end("GET /slow HTTP/1.1\r\nHost: h\r\n\r\nGET /get HTTP/1.1\r\nHost: h\r\n\r\n"));
+  assert.equal(statusLines(two.text), ["HTTP/1.1 200 OK", "HTTP/1.1 200 OK"]);
+  assert.ok(two.text.endsWith("got"));
 });
 
 t("garbage inside a body that never completes is answered 400 at once", async (ctx) => {
