@@ -8,6 +8,8 @@
  * Peers listed in `trusted_proxies` are not capped: behind a reverse proxy every client arrives
  * from the proxy's address, and capping it would cap everyone (the proxy applies its own limits).
  *
+ * Why closing lingers: see lingerOnClose().
+ *
  * Why errors wait: node's parser reports garbage after a complete request as soon as it reads
  * it, often while that request's handler is still running. Answering the 400 at once would cut
  * off the earlier request's answer; instead the 400 is written after every response already owed
@@ -42,11 +44,12 @@ interface SocketState {
 }
 
 /** How long a connection we closed after an error answer may linger before it is destroyed. */
-const LINGER_MS = 1000;
+const LINGER_MS = 2000;
 
 export class ConnectionGuard {
   private readonly perIp = new Map<string, number>();
   private readonly states = new WeakMap<Duplex, SocketState>();
+  private readonly lingering = new WeakSet<Duplex>();
 
   constructor(private readonly opts: ConnectionGuardOptions) {}
 
@@ -120,6 +123,27 @@ export class ConnectionGuard {
   private waiting(state: SocketState): boolean {
     for (const entry of state.owed) if (entry.req.complete) return true;
     return false;
+  }
+
+  /**
+   * After the current response, close the connection gently: send FIN but keep reading (and
+   * discarding) what the client is still sending for up to LINGER_MS, then cut. Closing a socket
+   * with unread input makes the kernel send a reset, which can destroy our answer (a 413 for a
+   * body the client is still uploading) before the client has read it. Requests that arrive on the
+   * connection meanwhile are not answered (`isLingering`).
+   */
+  lingerOnClose(socket: Socket): void {
+    this.lingering.add(socket);
+    // node ends a "Connection: close" exchange with destroySoon(): end, then destroy at once.
+    socket.destroySoon = () => {
+      if (!socket.writableEnded) socket.end();
+      setTimeout(() => socket.destroy(), LINGER_MS).unref();
+      socket.once("end", () => socket.destroy());
+    };
+  }
+
+  isLingering(socket: Duplex): boolean {
+    return this.lingering.has(socket);
   }
 
   /** True once an error answer was written or queued for this connection. */

@@ -407,6 +407,8 @@ export class HttpServer {
       void this.gate.then(() => this.onRequest(req, res, expectsContinue));
       return;
     }
+    // A request behind a refused body, on a connection that is being closed: not answered.
+    if (this.guard.isLingering(req.socket)) return void req.resume();
     this.inflight++;
     let finished = false;
     const finish = () => {
@@ -450,7 +452,10 @@ export class HttpServer {
     // refused before any of it is read or buffered.
     const limit = this.bodyLimit(x);
     const declared = Number(req.headers["content-length"] ?? 0);
-    if (declared > limit.bytes) return this.refuseBody(x, limit.routed);
+    if (declared > limit.bytes) {
+      this.guard.lingerOnClose(req.socket);
+      return this.refuseBody(x, limit.routed);
+    }
     if (expectsContinue) res.writeContinue();
     // No body framed (no Content-Length, no Transfer-Encoding): nothing to wait for; node
     // discards the (empty) request stream when the response ends.
@@ -465,7 +470,7 @@ export class HttpServer {
       if (size > limit.bytes) {
         tooLarge = true;
         chunks.length = 0;
-        req.pause();
+        this.guard.lingerOnClose(req.socket);
         this.refuseBody(x, limit.routed);
         return;
       }
