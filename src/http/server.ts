@@ -275,6 +275,15 @@ export class HttpServer {
     server.on("connection", (socket) => this.guard.accept(socket));
     server.on("request", (req, res) => this.onRequest(req, res));
     server.on("checkContinue", (req, res) => this.onRequest(req, res, true));
+    // Any other Expect value: served as if absent, as Prosody does (node would answer a bare 417).
+    server.on("checkExpectation", (req, res) => this.onRequest(req, res));
+    // CONNECT: no route ever takes it (Prosody answers 404); without a listener node drops the
+    // connection with no answer at all.
+    server.on("connect", (_req: IncomingMessage, socket: Duplex) => {
+      socket.on("error", () => undefined);
+      socket.resume(); // node stopped reading it: discard the rest rather than reset on close
+      this.answerRaw(socket, 404);
+    });
     server.on("clientError", (err, socket) => this.onClientError(err, socket));
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => {
@@ -555,6 +564,11 @@ export class HttpServer {
     if (err.code === "HPE_HEADER_OVERFLOW") code = 431;
     else if (err.code === "ERR_HTTP_REQUEST_TIMEOUT" || err.code === "HPE_HEADERS_TIMEOUT") code = 408;
     this.log("debug", `Rejecting malformed HTTP request (${err.code ?? err.message}) with ${code}`);
+    this.answerRaw(socket, code);
+  }
+
+  /** An error page written straight to the socket (no request object), then the connection closed. */
+  private answerRaw(socket: Duplex, code: number): void {
     const reason = reasonPhrase(code);
     const body = Buffer.from(renderErrorPage(code, reason, errorMessage(code, this.errors)), "utf8");
     const head =
