@@ -179,6 +179,19 @@ t("a body sent where no route is: the normal 404 at once, connection closed, bod
   assert.ok(r.closed);
 });
 
+t("inject() applies the same limits as the socket path", async (ctx) => {
+  const over = await ctx.server.inject({ method: "POST", url: "/form", headers: { host: "h" }, body: "a".repeat(101) });
+  assert.is(over.statusCode, 413);
+  assert.ok(over.close);
+  const get = await ctx.server.inject({ method: "GET", url: "/get", headers: { host: "h" }, body: "x" });
+  assert.is(get.statusCode, 413);
+  const ok = await ctx.server.inject({ method: "POST", url: "/form", headers: { host: "h" }, body: "a".repeat(100) });
+  assert.is(ok.text(), "form 100");
+  const nowhere = await ctx.server.inject({ method: "POST", url: "/nowhere", headers: { host: "h" }, body: "x" });
+  assert.is(nowhere.statusCode, 404);
+  assert.equal(ctx.ran, ["form 100"]);
+});
+
 t("misuse: a negative or non-numeric route limit throws when the route is added", (ctx) => {
   assert.throws(() => ctx.server.addRoute({ host: "h", method: "POST", path: "/x", handler: () => "", maxContentSize: -1 }), /maxContentSize/);
   assert.throws(() => ctx.server.addRoute({ host: "h", method: "POST", path: "/x", handler: () => "", maxContentSize: "5" as never }), /maxContentSize/);
