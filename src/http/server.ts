@@ -14,8 +14,18 @@
  *   and closed; Prosody leaves such a connection hanging without a response.
  * - A malformed request line is answered 400 and closed, a protocol version other than
  *   HTTP/1.x 505 and closed; Prosody closes silently.
- * - A body over maxContentSize is answered 413 and closed without running any handler;
- *   Prosody closes (or, for a body only declared on a GET, runs the route without it).
+ * - A body over the limit of the routes that could answer the request (a route's own
+ *   maxContentSize, none for GET/HEAD/OPTIONS/TRACE routes, never above the server's cap) is
+ *   answered 413 from the head, before any of it is read, without running any handler; where no
+ *   route matches, the normal answer (404…) is sent instead. Either way the connection is closed
+ *   (gently: see ConnectionGuard.lingerOnClose). Prosody reads up to its cap, then closes (or,
+ *   for a body only declared on a GET, runs the route without it).
+ * - A head not complete within headerTimeoutMs, or a request (head and body) not complete within
+ *   requestTimeoutMs, is answered 408 and closed; an idle keep-alive connection is closed after
+ *   keepAliveTimeoutMs; a client address over maxConnectionsPerIp open connections has the new
+ *   one closed at once. Prosody has only its 14-minute read timeout.
+ * - Garbage after a valid request on one connection is answered 400 after that request's own
+ *   answer. CONNECT is answered 404 and closed. An unknown Expect value is ignored.
  */
 import http from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -24,8 +34,9 @@ import { reasonPhrase } from "./codes.js";
 import { errorMessage, HTML_CONTENT_TYPE, renderErrorPage, renderRunningPage } from "./error-page.js";
 import { ConnectionGuard } from "./connections.js";
 import { clientInfo, headerMap, hostKey, normaliseIp, parseTarget } from "./request.js";
-import { headerValue, isValidHeaderName, reasonText, ResponseState, titleCaseHeader } from "./response.js";
+import { ResponseState } from "./response.js";
 import { RouteTable, routeKey } from "./routes.js";
+import { rawErrorAnswer, toWire, validStatus, VersionedResponse, type WireContext, type WireResponse } from "./wire.js";
 import type {
   ErrorPageConfig,
   HttpEvent,
@@ -70,16 +81,6 @@ interface RequestInput {
   peer: string;
 }
 
-/** A response ready for the wire. `body` is undefined for HEAD and empty bodies. */
-interface WireResponse {
-  statusCode: number;
-  reason: string;
-  headers: Array<[string, string]>;
-  /** Strings are UTF-8; node then writes head and body in one chunk. */
-  body: string | Buffer | undefined;
-  close: boolean;
-}
-
 type Sink = (wire: WireResponse) => void;
 
 interface Exchange {
@@ -96,45 +97,12 @@ interface Exchange {
   forceClose: boolean;
 }
 
-/** Status line "HTTP/1.0 …" for HTTP/1.0 requests (node always writes "HTTP/1.1"). */
-class VersionedResponse extends http.ServerResponse {
-  // node's internal hook that receives the status line; present on every supported node.
-  _storeHeader(firstLine: string, headers: unknown): unknown {
-    const req = (this as unknown as { req?: IncomingMessage }).req;
-    if (req && req.httpVersionMajor === 1 && req.httpVersionMinor === 0) {
-      firstLine = firstLine.replace(/^HTTP\/1\.1 /, "HTTP/1.0 ");
-    }
-    const parent = http.ServerResponse.prototype as unknown as {
-      _storeHeader: (this: unknown, l: string, h: unknown) => unknown;
-    };
-    return parent._storeHeader.call(this, firstLine, headers);
-  }
-}
-
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";
 }
 
-function validStatus(code: unknown): code is number {
-  return typeof code === "number" && Number.isInteger(code) && code >= 100 && code <= 999;
-}
-
 function connectionTokens(headers: Record<string, string>): string[] {
   return (headers.connection ?? "").toLowerCase().split(",").map((t) => t.trim());
-}
-
-let cachedDate = "";
-let cachedSecond = -1;
-
-/** RFC 7231 date ("Sun, 29 Nov 2026 06:15:16 GMT"), recomputed once per second. */
-function httpDate(): string {
-  const now = Date.now();
-  const second = Math.floor(now / 1000);
-  if (second !== cachedSecond) {
-    cachedSecond = second;
-    cachedDate = new Date(now).toUTCString();
-  }
-  return cachedDate;
 }
 
 /** A duration option in ms: a positive number, else the default (misuse throws). */
@@ -569,16 +537,8 @@ export class HttpServer {
 
   /** An error page written straight to the socket (no request object), then the connection closed. */
   private answerRaw(socket: Duplex, code: number): void {
-    const reason = reasonPhrase(code);
-    const body = Buffer.from(renderErrorPage(code, reason, errorMessage(code, this.errors)), "utf8");
-    const head =
-      `HTTP/1.1 ${code} ${reason}\r\n` +
-      `Date: ${httpDate()}\r\n` +
-      `Content-Type: ${HTML_CONTENT_TYPE}\r\n` +
-      `Content-Length: ${body.length}\r\n` +
-      `Connection: close\r\n\r\n`;
     // Written after the answers still owed to complete requests on this connection (pipelining).
-    this.guard.answerError(socket, Buffer.concat([Buffer.from(head, "latin1"), body]));
+    this.guard.answerError(socket, rawErrorAnswer(code, this.errors));
   }
 
   // --- pipeline ---
@@ -614,7 +574,7 @@ export class HttpServer {
     x.response = new ResponseState((res) => {
       let wire: WireResponse;
       try {
-        wire = this.toWire(x, res);
+        wire = toWire(res, this.wireContext(x));
       } catch (err) {
         // e.g. a body or header value whose toString() throws: never let it escape into
         // the handler (a deferred send would otherwise crash the process).
@@ -624,7 +584,7 @@ export class HttpServer {
         res.status = undefined;
         res.headers = { content_type: HTML_CONTENT_TYPE };
         res.body = renderErrorPage(500, reasonPhrase(500), errorMessage(500, this.errors));
-        wire = this.toWire(x, res);
+        wire = toWire(res, this.wireContext(x));
       }
       sink(wire);
     });
@@ -746,61 +706,17 @@ export class HttpServer {
     res.send(renderErrorPage(code, reasonPhrase(code), errorMessage(code, this.errors), extra));
   }
 
-  /** Final headers: Title-Case names, Date, Connection, Content-Length (spec §3.5). */
-  private toWire(x: Exchange, res: ResponseState): WireResponse {
-    let statusCode = res.statusCode;
-    let reason = res.status;
-    let rawBody = res.body;
-    if (!validStatus(statusCode)) {
-      this.log("error", `Invalid HTTP status ${String(statusCode)} for ${x.request.method} ${x.request.path}`);
-      x.forceClose = true;
-      statusCode = 500;
-      reason = undefined;
-      res.headers = { content_type: HTML_CONTENT_TYPE };
-      rawBody = renderErrorPage(500, reasonPhrase(500), errorMessage(500, this.errors));
-    }
 
-    const out = new Map<string, string>();
-    for (const [key, value] of Object.entries(res.headers)) {
-      if (value === undefined || value === null) continue;
-      const name = titleCaseHeader(key);
-      if (!isValidHeaderName(name)) {
-        this.log("warn", `Dropping invalid response header name ${JSON.stringify(key)}`);
-        continue;
-      }
-      out.set(name, headerValue(value));
-    }
-    out.delete("Content-Length");
-    out.delete("Transfer-Encoding");
 
-    let close = x.forceClose || this.closing || !x.persistent;
-    const custom = out.get("Connection");
-    if (custom !== undefined && /(^|,)\s*close\s*(,|$)/i.test(custom)) close = true;
-    out.delete("Connection");
-    if (!close) out.set("Connection", "Keep-Alive");
-    else if (x.connectionToken) out.set("Connection", "close");
-
-    if (!out.has("Date")) out.set("Date", httpDate());
-
-    const noBody = statusCode < 200 || statusCode === 204 || statusCode === 304;
-    let body: string | Buffer | undefined =
-      noBody || rawBody === undefined ? undefined : Buffer.isBuffer(rawBody) ? rawBody : String(rawBody);
-    const length = body === undefined ? 0 : typeof body === "string" ? Buffer.byteLength(body, "utf8") : body.length;
-    if (statusCode > 199 && statusCode !== 204) out.set("Content-Length", String(length));
-    if (length === 0 || x.isHead) body = undefined;
-    // node sends head + string body as one UTF-8 string, which would re-encode header bytes
-    // >= 0x80 (already UTF-8 bytes as Latin-1 chars); a Buffer body keeps the head Latin-1.
-    const reasonLine = reasonText(reason ?? reasonPhrase(statusCode));
-    if (typeof body === "string" && /[\x80-\xff]/.test(reasonLine + [...out.values()].join(""))) {
-      body = Buffer.from(body, "utf8");
-    }
-
+  private wireContext(x: Exchange): WireContext {
     return {
-      statusCode,
-      reason: reasonLine,
-      headers: [...out.entries()],
-      body,
-      close,
+      method: x.request.method,
+      path: x.request.path,
+      isHead: x.isHead,
+      close: x.forceClose || this.closing || !x.persistent,
+      connectionToken: x.connectionToken,
+      errors: this.errors,
+      log: this.log,
     };
   }
 }
