@@ -6,6 +6,13 @@
  * host key (`http_host` or the host name) and serves the `http-provider` items of that host;
  * the global context serves items of global modules without a host part. Also provides the
  * `module.httpUrl()` backend through the shared table "/*\/http/url".
+ *
+ * Limits (global options): `http_max_content_size` (bytes, default 10 MiB, caps every route),
+ * `http_header_timeout` (s, default 10), `http_request_timeout` (s, head and body, default 30),
+ * `http_keepalive_timeout` (s, default 15), `http_max_connections_per_ip` (default 64, 0 = none;
+ * peers in `trusted_proxies` are not capped). Prosody has none of the last four (only its
+ * 14-minute `network_settings.read_timeout`); the names are ours. An app declares its routes'
+ * body limits with `max_content_size` and headers for all its answers with `headers`.
  */
 import type { ItemEvent, Module, OptionValue } from "../core/types.js";
 import { HttpServer } from "../http/server.js";
