@@ -237,6 +237,7 @@ export class HttpServer {
       keepAliveTimeout: this.keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_INTERVAL_MS, this.headerTimeoutMs),
     });
+    server.keepAliveTimeout = this.keepAliveTimeoutMs; // also as a property: older node ignores the option
     // A client may half-close after sending its request (`shutdown(SHUT_WR)`, HTTP/1.0 tools):
     // it still gets its answer, then the connection closes. node's default drops the answer.
     (server as unknown as { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
