@@ -259,6 +259,25 @@ t("a client that half-closes after its request still gets the answer, then the c
   assert.ok(two.text.endsWith("got"));
 });
 
+// --- found by the fuzz (fuzz.test.ts) ---
+
+t("CONNECT is answered 404 and closed (node dropped the connection without an answer)", async (ctx) => {
+  for (const target of ["/get", "example.com:443"]) {
+    const ex = await raw(ctx.port, `CONNECT ${target} HTTP/1.1\r\nHost: h\r\n\r\n`, { waitClose: true });
+    assert.is(ex.responses[0]?.statusLine, "HTTP/1.1 404 Not Found", target);
+    assert.ok(ex.closed);
+  }
+  // Behind a pipelined request: that one's answer first.
+  const ex = await raw(ctx.port, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\nCONNECT /get HTTP/1.1\r\nHost: h\r\n\r\n", { expect: 2, waitClose: true });
+  assert.equal(ex.responses.map((r) => r.statusCode), [200, 404]);
+});
+
+t("an unknown Expect value is ignored (node answered a bare chunked 417)", async (ctx) => {
+  const ex = await raw(ctx.port, "POST /form HTTP/1.1\r\nHost: h\r\nExpect: nonsense\r\nContent-Length: 3\r\n\r\nabc");
+  assert.is(ex.responses[0]!.statusCode, 200);
+  assert.is(ex.responses[0]!.text, "form 3");
+});
+
 t("garbage inside a body that never completes is answered 400 at once", async (ctx) => {
   const r = await session(ctx.port, (socket) =>
     socket.write("POST /form HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\nZZZ not a chunk\r\n"),
