@@ -13,7 +13,7 @@ import type { CommandContext, Module } from "prosody-ts";
 import { StorageError } from "prosody-ts";
 import type { InvitesApi } from "../mod_invites/invites.js";
 import { keysCommand } from "./cli.js";
-import { cachedPromise, formdecode } from "prosody-ts/util";
+import { cachedPromise, formdecode, SECRET_PAGE_HEADERS } from "prosody-ts/util";
 import { getKey, openKeyStore, secretMatches } from "./keys.js";
 
 interface HttpEvent {
@@ -68,6 +68,10 @@ export default async function (module: Module): Promise<void> {
       GET: handle,
       POST: handle,
     },
+    // The body is never read; a small one (an empty form some clients send with POST) is accepted.
+    max_content_size: 4096,
+    // 201/303 carry a new invite's URL in Location, and the request a key in its URL.
+    headers: SECRET_PAGE_HEADERS,
   });
 }
 

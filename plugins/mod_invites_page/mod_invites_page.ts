@@ -22,7 +22,7 @@
  * raw `{app.name}` placeholders); the setup page also knows the inviter; the pages are our own.
  */
 import type { Module } from "prosody-ts";
-import { createHtmlRenderer, createUrlRenderer, serveFiles, type TemplateValues } from "prosody-ts/util";
+import { createHtmlRenderer, createUrlRenderer, SECRET_PAGE_HEADERS, serveFiles, type TemplateValues } from "prosody-ts/util";
 import type { Invite, InvitesApi, ValidatedInvite } from "../mod_invites/invites.js";
 import type { App, SharedApps } from "../mod_register_apps/apps.js";
 import { staticFiles } from "./static.js";
@@ -147,6 +147,9 @@ export default async function (module: Module): Promise<void> {
       "GET /setup/*": setupPage,
       "GET /static/*": serveFiles(staticFiles()),
     },
+    // Landing and setup pages (and the redirects between them) carry the token in their URL and
+    // content; the static files get the same headers, which costs them only browser caching.
+    headers: SECRET_PAGE_HEADERS,
   });
 }
 

@@ -31,7 +31,7 @@
  * - own HTML, self-contained (no /share/bootstrap4 references).
  */
 import type { Module } from "prosody-ts";
-import { PREP_MAX_BYTES, formdecode, id, nodeprep } from "prosody-ts/util";
+import { PREP_MAX_BYTES, formdecode, id, nodeprep, SECRET_PAGE_HEADERS } from "prosody-ts/util";
 import type { AuthProvider } from "../mod_auth_internal_hashed/mod_auth_internal_hashed.js";
 import type { InvitesApi, ValidatedInvite } from "../mod_invites/invites.js";
 import type { PasswordPolicyApi } from "../mod_password_policy/mod_password_policy.js";
@@ -56,6 +56,7 @@ interface HttpResponse {
 }
 
 const HTML = "text/html; charset=utf-8";
+const FORM_MAX_BYTES = 16 * 1024;
 const NO_CACHE = {
   "Cache-Control": "no-cache, no-store, must-revalidate",
   Pragma: "no-cache",
@@ -263,6 +264,11 @@ export default async function (module: Module): Promise<void> {
       GET: getForm,
       POST: postForm,
     },
+    // Four short fields (user and password at most 1023 bytes each, as Prosody), even percent-encoded
+    // or as multipart, fit with room to spare; a larger body is refused before it is read.
+    max_content_size: FORM_MAX_BYTES,
+    // Every page here carries the invite token (URL, form, redirect).
+    headers: SECRET_PAGE_HEADERS,
   });
 }
 

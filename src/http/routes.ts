@@ -12,6 +12,8 @@ interface RouteEntry {
   key: string;
   handler: HttpHandler;
   priority: number;
+  /** Largest request body this registration accepts (bytes; Infinity = the server's cap). */
+  maxBody: number;
   wildcard: boolean;
   /** For wildcards: the key without the trailing "*". */
   prefix: string;
@@ -23,6 +25,7 @@ export interface RouteMatch {
   key: string;
   handler: HttpHandler;
   rest?: string;
+  maxBody: number;
 }
 
 export function routeKey(method: string, host: string | null, path: string): string {
@@ -63,12 +66,13 @@ export class RouteTable {
   }
 
   /** Adds a handler; returns a function removing exactly this registration. */
-  add(key: string, handler: HttpHandler, priority = 0): () => void {
+  add(key: string, handler: HttpHandler, priority = 0, maxBody = Infinity): () => void {
     const wildcard = key.endsWith("/*");
     const entry: RouteEntry = {
       key,
       handler,
       priority,
+      maxBody,
       wildcard,
       prefix: wildcard ? key.slice(0, -1) : key,
       slashes: countSlashes(key),
@@ -93,12 +97,14 @@ export class RouteTable {
   match(key: string): RouteMatch[] {
     const exact = this.exact.get(key);
     const wild = this.wild.get(bucketOf(key));
-    if (!wild) return exact ? exact.map((e) => ({ key: e.key, handler: e.handler })) : [];
+    if (!wild) return exact ? exact.map((e) => ({ key: e.key, handler: e.handler, maxBody: e.maxBody })) : [];
     const entries: RouteEntry[] = exact ? [...exact] : [];
     for (const e of wild) if (key.startsWith(e.prefix)) entries.push(e);
     entries.sort(compare);
     return entries.map((e) =>
-      e.wildcard ? { key: e.key, handler: e.handler, rest: key.slice(e.prefix.length) } : { key: e.key, handler: e.handler },
+      e.wildcard
+        ? { key: e.key, handler: e.handler, rest: key.slice(e.prefix.length), maxBody: e.maxBody }
+        : { key: e.key, handler: e.handler, maxBody: e.maxBody },
     );
   }
 

@@ -14,17 +14,29 @@
  *   and closed; Prosody leaves such a connection hanging without a response.
  * - A malformed request line is answered 400 and closed, a protocol version other than
  *   HTTP/1.x 505 and closed; Prosody closes silently.
- * - A body over maxContentSize is answered 413 and closed without running any handler;
- *   Prosody closes (or, for a body only declared on a GET, runs the route without it).
+ * - A body over the limit of the routes that could answer the request (a route's own
+ *   maxContentSize, none for GET/HEAD/OPTIONS/TRACE routes, never above the server's cap) is
+ *   answered 413 from the head, before any of it is read, without running any handler; where no
+ *   route matches, the normal answer (404…) is sent instead. Either way the connection is closed
+ *   (gently: see ConnectionGuard.lingerOnClose). Prosody reads up to its cap, then closes (or,
+ *   for a body only declared on a GET, runs the route without it).
+ * - A head not complete within headerTimeoutMs, or a request (head and body) not complete within
+ *   requestTimeoutMs, is answered 408 and closed; an idle keep-alive connection is closed after
+ *   keepAliveTimeoutMs; a client address over maxConnectionsPerIp open connections has the new
+ *   one closed at once. Prosody has only its 14-minute read timeout.
+ * - Garbage after a valid request on one connection is answered 400 after that request's own
+ *   answer. CONNECT is answered 404 and closed. An unknown Expect value is ignored.
  */
 import http from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { reasonPhrase } from "./codes.js";
 import { errorMessage, HTML_CONTENT_TYPE, renderErrorPage, renderRunningPage } from "./error-page.js";
+import { ConnectionGuard } from "./connections.js";
 import { clientInfo, headerMap, hostKey, normaliseIp, parseTarget } from "./request.js";
-import { headerValue, isValidHeaderName, reasonText, ResponseState, titleCaseHeader } from "./response.js";
+import { ResponseState } from "./response.js";
 import { RouteTable, routeKey } from "./routes.js";
+import { rawErrorAnswer, toWire, validStatus, VersionedResponse, type WireContext, type WireResponse } from "./wire.js";
 import type {
   ErrorPageConfig,
   HttpEvent,
@@ -51,7 +63,21 @@ function isStorageFailure(err: unknown): boolean {
   const name = err instanceof Error ? err.name : undefined;
   return name === "StorageError" || name === "StorageUnavailableError";
 }
-const DEFAULT_KEEPALIVE_TIMEOUT_MS = 30_000;
+// Timeouts in seconds, not minutes: a legitimate client sends its head in one packet and a form
+// body right after it; anything slower mostly holds a socket for nothing (slowloris).
+const DEFAULT_KEEPALIVE_TIMEOUT_MS = 15_000;
+const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * 64 concurrent connections per address: a browser opens at most 6 per host, so this leaves
+ * room for about ten browsers behind one NAT (office, carrier-grade NAT) while one attacker
+ * address cannot hold more than 64 sockets, each for at most the head/request timeout.
+ */
+const DEFAULT_MAX_CONNECTIONS_PER_IP = 64;
+/** How often node checks the head/request timeouts (its default, 30 s, adds up to 30 s to each). */
+const TIMEOUT_CHECK_INTERVAL_MS = 1000;
+/** Methods whose routes accept no request body unless they declare a limit. */
+const BODYLESS_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
 
 /** What the pipeline needs from a request, wherever it came from (socket or inject()). */
 interface RequestInput {
@@ -61,16 +87,6 @@ interface RequestInput {
   rawHeaders: readonly string[];
   body: Buffer;
   peer: string;
-}
-
-/** A response ready for the wire. `body` is undefined for HEAD and empty bodies. */
-interface WireResponse {
-  statusCode: number;
-  reason: string;
-  headers: Array<[string, string]>;
-  /** Strings are UTF-8; node then writes head and body in one chunk. */
-  body: string | Buffer | undefined;
-  close: boolean;
 }
 
 type Sink = (wire: WireResponse) => void;
@@ -89,45 +105,19 @@ interface Exchange {
   forceClose: boolean;
 }
 
-/** Status line "HTTP/1.0 …" for HTTP/1.0 requests (node always writes "HTTP/1.1"). */
-class VersionedResponse extends http.ServerResponse {
-  // node's internal hook that receives the status line; present on every supported node.
-  _storeHeader(firstLine: string, headers: unknown): unknown {
-    const req = (this as unknown as { req?: IncomingMessage }).req;
-    if (req && req.httpVersionMajor === 1 && req.httpVersionMinor === 0) {
-      firstLine = firstLine.replace(/^HTTP\/1\.1 /, "HTTP/1.0 ");
-    }
-    const parent = http.ServerResponse.prototype as unknown as {
-      _storeHeader: (this: unknown, l: string, h: unknown) => unknown;
-    };
-    return parent._storeHeader.call(this, firstLine, headers);
-  }
-}
-
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";
-}
-
-function validStatus(code: unknown): code is number {
-  return typeof code === "number" && Number.isInteger(code) && code >= 100 && code <= 999;
 }
 
 function connectionTokens(headers: Record<string, string>): string[] {
   return (headers.connection ?? "").toLowerCase().split(",").map((t) => t.trim());
 }
 
-let cachedDate = "";
-let cachedSecond = -1;
-
-/** RFC 7231 date ("Sun, 29 Nov 2026 06:15:16 GMT"), recomputed once per second. */
-function httpDate(): string {
-  const now = Date.now();
-  const second = Math.floor(now / 1000);
-  if (second !== cachedSecond) {
-    cachedSecond = second;
-    cachedDate = new Date(now).toUTCString();
-  }
-  return cachedDate;
+/** A duration option in ms: a positive number, else the default (misuse throws). */
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !(value > 0)) throw new TypeError(`${name} must be a number of milliseconds > 0, got ${String(value)}`);
+  return value;
 }
 
 function describeError(err: unknown): string {
@@ -147,6 +137,9 @@ export class HttpServer {
   private readonly defaultHost: string | undefined;
   private readonly closeTimeoutMs: number;
   private readonly keepAliveTimeoutMs: number;
+  private readonly headerTimeoutMs: number;
+  private readonly requestTimeoutMs: number;
+  private readonly guard: ConnectionGuard;
   private inflight = 0;
   private drainWaiters: Array<() => void> = [];
   private closing = false;
@@ -160,7 +153,20 @@ export class HttpServer {
     this.trusted = new Set((opts.trustedProxies ?? ["127.0.0.1", "::1"]).map(normaliseIp));
     this.defaultHost = opts.defaultHost;
     this.closeTimeoutMs = opts.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
-    this.keepAliveTimeoutMs = opts.keepAliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS;
+    this.keepAliveTimeoutMs = positive("keepAliveTimeoutMs", opts.keepAliveTimeoutMs, DEFAULT_KEEPALIVE_TIMEOUT_MS);
+    this.requestTimeoutMs = positive("requestTimeoutMs", opts.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS);
+    // node refuses a head timeout longer than the request timeout; the head is part of the request.
+    this.headerTimeoutMs = Math.min(positive("headerTimeoutMs", opts.headerTimeoutMs, DEFAULT_HEADER_TIMEOUT_MS), this.requestTimeoutMs);
+    const maxPerIp = opts.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP;
+    if (typeof maxPerIp !== "number" || Number.isNaN(maxPerIp) || maxPerIp < 0) {
+      throw new TypeError(`maxConnectionsPerIp must be a number >= 0 (0 = no cap), got ${String(maxPerIp)}`);
+    }
+    this.guard = new ConnectionGuard({
+      maxPerIp,
+      exempt: this.trusted,
+      errorWaitMs: this.requestTimeoutMs,
+      onRefused: (ip, open) => this.log("debug", `Refusing a connection from ${ip}: ${open} already open (http_max_connections_per_ip)`),
+    });
   }
 
   // --- registration ---
@@ -185,7 +191,17 @@ export class HttpServer {
   /** Registers a handler; returns the remover. */
   addRoute(route: RouteSpec): () => void {
     const path = route.path.startsWith("/") ? route.path : `/${route.path}`;
-    return this.routes.add(routeKey(route.method, route.host, path), route.handler, route.priority ?? 0);
+    const limit = route.maxContentSize;
+    if (limit !== undefined && (typeof limit !== "number" || Number.isNaN(limit) || limit < 0)) {
+      throw new TypeError(`maxContentSize of route ${route.method} ${path} must be a number of bytes >= 0, got ${String(limit)}`);
+    }
+    const maxBody = limit ?? (BODYLESS_METHODS.has(route.method.toUpperCase()) ? 0 : Infinity);
+    return this.routes.add(routeKey(route.method, route.host, path), route.handler, route.priority ?? 0, maxBody);
+  }
+
+  /** Open connections from `ip` that count against the per-address cap. */
+  openConnections(ip: string): number {
+    return this.guard.openConnections(ip);
   }
 
   // --- listening ---
@@ -224,11 +240,27 @@ export class HttpServer {
       maxHeaderSize: this.maxHeaderSize,
       requireHostHeader: false,
       ServerResponse: VersionedResponse as unknown as typeof http.ServerResponse,
+      headersTimeout: this.headerTimeoutMs,
+      requestTimeout: this.requestTimeoutMs,
+      keepAliveTimeout: this.keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_INTERVAL_MS, this.headerTimeoutMs),
     });
-    server.keepAliveTimeout = this.keepAliveTimeoutMs;
-    server.headersTimeout = Math.max(60_000, this.keepAliveTimeoutMs + 1000);
+    server.keepAliveTimeout = this.keepAliveTimeoutMs; // also as a property: older node ignores the option
+    // A client may half-close after sending its request (`shutdown(SHUT_WR)`, HTTP/1.0 tools):
+    // it still gets its answer, then the connection closes. node's default drops the answer.
+    (server as unknown as { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+    server.on("connection", (socket) => this.guard.accept(socket));
     server.on("request", (req, res) => this.onRequest(req, res));
     server.on("checkContinue", (req, res) => this.onRequest(req, res, true));
+    // Any other Expect value: served as if absent, as Prosody does (node would answer a bare 417).
+    server.on("checkExpectation", (req, res) => this.onRequest(req, res));
+    // CONNECT: no route ever takes it (Prosody answers 404); without a listener node drops the
+    // connection with no answer at all.
+    server.on("connect", (_req: IncomingMessage, socket: Duplex) => {
+      socket.on("error", () => undefined);
+      socket.resume(); // node stopped reading it: discard the rest rather than reset on close
+      this.answerRaw(socket, 404);
+    });
     server.on("clientError", (err, socket) => this.onClientError(err, socket));
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => {
@@ -327,13 +359,16 @@ export class HttpServer {
           close: wire.close,
         });
       };
-      if (body.length > this.maxContentSize) {
-        const x = this.exchange(input, sink);
-        x.forceClose = true;
-        this.sendError(x, 413);
+      let x: Exchange;
+      try {
+        x = this.exchange(input, sink);
+      } catch (err) {
+        this.log("error", `Failed to prepare HTTP request: ${describeError(err)}`);
         return;
       }
-      this.process(input, sink);
+      const limit = this.bodyLimit(x);
+      if (body.length > limit.bytes) return this.refuseBody(x, limit.routed);
+      this.run(x);
     });
   }
 
@@ -358,6 +393,8 @@ export class HttpServer {
       void this.gate.then(() => this.onRequest(req, res, expectsContinue));
       return;
     }
+    // A request behind a refused body, on a connection that is being closed: not answered.
+    if (this.guard.isLingering(req.socket)) return void req.resume();
     this.inflight++;
     let finished = false;
     const finish = () => {
@@ -368,6 +405,10 @@ export class HttpServer {
     res.on("close", finish);
     res.on("error", (err) => this.log("debug", `HTTP response error: ${err.message}`));
     req.on("error", (err) => this.log("debug", `HTTP request error: ${err.message}`));
+    // Until this response is written, a protocol error later on the connection waits for it.
+    const paid = this.guard.owe(req.socket, req);
+    res.once("finish", paid);
+    res.once("close", paid);
 
     const sink = this.nodeSink(res);
     const input: RequestInput = {
@@ -385,17 +426,26 @@ export class HttpServer {
       this.sendError(x, 505);
       return;
     }
-    const declared = Number(req.headers["content-length"] ?? 0);
-    if (declared > this.maxContentSize) {
-      const x = this.exchange(input, sink);
-      x.forceClose = true;
-      this.sendError(x, 413);
+    let x: Exchange;
+    try {
+      x = this.exchange(input, sink);
+    } catch (err) {
+      this.log("error", `Failed to prepare HTTP request: ${describeError(err)}`);
+      res.destroy();
       return;
+    }
+    // The limit is known from the head (the routes that could answer), so an oversized body is
+    // refused before any of it is read or buffered.
+    const limit = this.bodyLimit(x);
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > limit.bytes) {
+      this.guard.lingerOnClose(req.socket);
+      return this.refuseBody(x, limit.routed);
     }
     if (expectsContinue) res.writeContinue();
     // No body framed (no Content-Length, no Transfer-Encoding): nothing to wait for; node
     // discards the (empty) request stream when the response ends.
-    if (!(declared > 0) && req.headers["transfer-encoding"] === undefined) return this.process(input, sink);
+    if (!(declared > 0) && req.headers["transfer-encoding"] === undefined) return this.run(x);
 
     const chunks: Buffer[] = [];
     let size = 0;
@@ -403,21 +453,61 @@ export class HttpServer {
     req.on("data", (chunk: Buffer) => {
       if (tooLarge) return;
       size += chunk.length;
-      if (size > this.maxContentSize) {
+      if (size > limit.bytes) {
         tooLarge = true;
         chunks.length = 0;
-        const x = this.exchange(input, sink);
-        x.forceClose = true;
-        this.sendError(x, 413);
+        this.guard.lingerOnClose(req.socket);
+        this.refuseBody(x, limit.routed);
         return;
       }
       chunks.push(chunk);
     });
     req.on("end", () => {
       if (tooLarge) return;
-      input.body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-      this.process(input, sink);
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      x.request.rawBody = body;
+      x.request.body = body.length === 0 ? "" : body.toString("utf8");
+      this.run(x);
     });
+  }
+
+  /**
+   * A body over the limit: 413 if some route could answer the request (its limit is what was
+   * exceeded), else the normal answer without the body (404, 400…). Either way no handler
+   * sees it and the connection is closed after the answer, without reading the rest.
+   */
+  private refuseBody(x: Exchange, routed: boolean): void {
+    x.forceClose = true;
+    if (routed) return this.sendError(x, 413);
+    this.run(x);
+  }
+
+  /**
+   * The largest body accepted by any handler that could answer this request (the server's cap
+   * at most), and whether there is one at all.
+   */
+  private bodyLimit(x: Exchange): { bytes: number; routed: boolean } {
+    if (x.invalidPath) return { bytes: 0, routed: false };
+    const { method, path } = x.request;
+    const keys = [routeKey(method, null, path)];
+    if (x.isHead) keys.push(routeKey("GET", null, path));
+    let host = hostKey(x.request.headers.host, x.request.url);
+    if (host !== undefined && !this.hosts.has(host)) {
+      host = this.defaultHost !== undefined && this.hosts.has(this.defaultHost) ? this.defaultHost : undefined;
+    }
+    if (host !== undefined) {
+      keys.push(routeKey(method, host, path));
+      if (x.isHead) keys.push(routeKey("GET", host, path));
+    }
+    let bytes = 0;
+    let routed = false;
+    for (const key of keys) {
+      for (const m of this.routes.match(key)) {
+        routed = true;
+        if (m.maxBody > bytes) bytes = m.maxBody;
+      }
+    }
+    return { bytes: Math.min(bytes, this.maxContentSize), routed };
   }
 
   private nodeSink(res: ServerResponse): Sink {
@@ -440,8 +530,10 @@ export class HttpServer {
   }
 
   private onClientError(err: Error & { code?: string }, socket: Duplex): void {
-    const busy = (socket as unknown as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    if (err.code === "ECONNRESET" || !socket.writable || busy?.headersSent) {
+    if (this.guard.hasAnswered(socket)) return;
+    const busy = (socket as unknown as { _httpMessage?: { headersSent?: boolean; finished?: boolean } })._httpMessage;
+    // A response half written cannot be followed by another one: cut the connection.
+    if (err.code === "ECONNRESET" || !socket.writable || (busy?.headersSent && !busy.finished)) {
       socket.destroy();
       return;
     }
@@ -449,16 +541,13 @@ export class HttpServer {
     if (err.code === "HPE_HEADER_OVERFLOW") code = 431;
     else if (err.code === "ERR_HTTP_REQUEST_TIMEOUT" || err.code === "HPE_HEADERS_TIMEOUT") code = 408;
     this.log("debug", `Rejecting malformed HTTP request (${err.code ?? err.message}) with ${code}`);
-    const reason = reasonPhrase(code);
-    const body = Buffer.from(renderErrorPage(code, reason, errorMessage(code, this.errors)), "utf8");
-    const head =
-      `HTTP/1.1 ${code} ${reason}\r\n` +
-      `Date: ${httpDate()}\r\n` +
-      `Content-Type: ${HTML_CONTENT_TYPE}\r\n` +
-      `Content-Length: ${body.length}\r\n` +
-      `Connection: close\r\n\r\n`;
-    socket.end(Buffer.concat([Buffer.from(head, "latin1"), body]));
-    setTimeout(() => socket.destroy(), 1000).unref();
+    this.answerRaw(socket, code);
+  }
+
+  /** An error page written straight to the socket (no request object), then the connection closed. */
+  private answerRaw(socket: Duplex, code: number): void {
+    // Written after the answers still owed to complete requests on this connection (pipelining).
+    this.guard.answerError(socket, rawErrorAnswer(code, this.errors));
   }
 
   // --- pipeline ---
@@ -494,7 +583,7 @@ export class HttpServer {
     x.response = new ResponseState((res) => {
       let wire: WireResponse;
       try {
-        wire = this.toWire(x, res);
+        wire = toWire(res, this.wireContext(x));
       } catch (err) {
         // e.g. a body or header value whose toString() throws: never let it escape into
         // the handler (a deferred send would otherwise crash the process).
@@ -504,7 +593,7 @@ export class HttpServer {
         res.status = undefined;
         res.headers = { content_type: HTML_CONTENT_TYPE };
         res.body = renderErrorPage(500, reasonPhrase(500), errorMessage(500, this.errors));
-        wire = this.toWire(x, res);
+        wire = toWire(res, this.wireContext(x));
       }
       sink(wire);
     });
@@ -512,16 +601,9 @@ export class HttpServer {
     return x;
   }
 
-  private process(input: RequestInput, sink: Sink): void {
-    let x: Exchange;
-    try {
-      x = this.exchange(input, sink);
-    } catch (err) {
-      this.log("error", `Failed to prepare HTTP request: ${describeError(err)}`);
-      return;
-    }
+  private run(x: Exchange): void {
     this.dispatch(x).catch((err) => {
-      this.log("error", `Unhandled error while dispatching ${input.method} ${input.target}: ${describeError(err)}`);
+      this.log("error", `Unhandled error while dispatching ${x.request.method} ${x.request.url.path}: ${describeError(err)}`);
       if (!x.response.sent) this.fail(x, err);
     });
   }
@@ -641,61 +723,17 @@ export class HttpServer {
     res.send(renderErrorPage(code, reasonPhrase(code), errorMessage(code, this.errors), extra));
   }
 
-  /** Final headers: Title-Case names, Date, Connection, Content-Length (spec §3.5). */
-  private toWire(x: Exchange, res: ResponseState): WireResponse {
-    let statusCode = res.statusCode;
-    let reason = res.status;
-    let rawBody = res.body;
-    if (!validStatus(statusCode)) {
-      this.log("error", `Invalid HTTP status ${String(statusCode)} for ${x.request.method} ${x.request.path}`);
-      x.forceClose = true;
-      statusCode = 500;
-      reason = undefined;
-      res.headers = { content_type: HTML_CONTENT_TYPE };
-      rawBody = renderErrorPage(500, reasonPhrase(500), errorMessage(500, this.errors));
-    }
 
-    const out = new Map<string, string>();
-    for (const [key, value] of Object.entries(res.headers)) {
-      if (value === undefined || value === null) continue;
-      const name = titleCaseHeader(key);
-      if (!isValidHeaderName(name)) {
-        this.log("warn", `Dropping invalid response header name ${JSON.stringify(key)}`);
-        continue;
-      }
-      out.set(name, headerValue(value));
-    }
-    out.delete("Content-Length");
-    out.delete("Transfer-Encoding");
 
-    let close = x.forceClose || this.closing || !x.persistent;
-    const custom = out.get("Connection");
-    if (custom !== undefined && /(^|,)\s*close\s*(,|$)/i.test(custom)) close = true;
-    out.delete("Connection");
-    if (!close) out.set("Connection", "Keep-Alive");
-    else if (x.connectionToken) out.set("Connection", "close");
-
-    if (!out.has("Date")) out.set("Date", httpDate());
-
-    const noBody = statusCode < 200 || statusCode === 204 || statusCode === 304;
-    let body: string | Buffer | undefined =
-      noBody || rawBody === undefined ? undefined : Buffer.isBuffer(rawBody) ? rawBody : String(rawBody);
-    const length = body === undefined ? 0 : typeof body === "string" ? Buffer.byteLength(body, "utf8") : body.length;
-    if (statusCode > 199 && statusCode !== 204) out.set("Content-Length", String(length));
-    if (length === 0 || x.isHead) body = undefined;
-    // node sends head + string body as one UTF-8 string, which would re-encode header bytes
-    // >= 0x80 (already UTF-8 bytes as Latin-1 chars); a Buffer body keeps the head Latin-1.
-    const reasonLine = reasonText(reason ?? reasonPhrase(statusCode));
-    if (typeof body === "string" && /[\x80-\xff]/.test(reasonLine + [...out.values()].join(""))) {
-      body = Buffer.from(body, "utf8");
-    }
-
+  private wireContext(x: Exchange): WireContext {
     return {
-      statusCode,
-      reason: reasonLine,
-      headers: [...out.entries()],
-      body,
-      close,
+      method: x.request.method,
+      path: x.request.path,
+      isHead: x.isHead,
+      close: x.forceClose || this.closing || !x.persistent,
+      connectionToken: x.connectionToken,
+      errors: this.errors,
+      log: this.log,
     };
   }
 }

@@ -92,6 +92,11 @@ export interface RouteSpec {
   handler: HttpHandler;
   /** Higher runs first among routes of equal specificity. Default 0. */
   priority?: number;
+  /**
+   * Largest request body (bytes) this route accepts; never above the server's maxContentSize.
+   * Default: 0 for GET, HEAD, OPTIONS and TRACE (no body), else the server's maxContentSize.
+   */
+  maxContentSize?: number;
 }
 
 export interface ErrorPageConfig {
@@ -116,8 +121,17 @@ export interface HttpServerOptions {
   defaultHost?: string;
   /** How long close() waits for in-flight requests before cutting connections. Default 5000 ms. */
   closeTimeoutMs?: number;
-  /** Idle keep-alive timeout. Default 30 s. */
+  /** How long an idle keep-alive connection is kept open. Default 15 s. */
   keepAliveTimeoutMs?: number;
+  /** Time allowed to receive a complete request head, from the first byte. Default 10 s. */
+  headerTimeoutMs?: number;
+  /** Time allowed to receive a complete request, head and body. Default 30 s. */
+  requestTimeoutMs?: number;
+  /**
+   * Concurrent connections allowed per client address; over it a new connection is closed at
+   * once. Peers in trustedProxies are not capped. 0 or Infinity: no cap. Default 64.
+   */
+  maxConnectionsPerIp?: number;
 }
 
 export interface InjectOptions {

@@ -6,6 +6,13 @@
  * host key (`http_host` or the host name) and serves the `http-provider` items of that host;
  * the global context serves items of global modules without a host part. Also provides the
  * `module.httpUrl()` backend through the shared table "/*\/http/url".
+ *
+ * Limits (global options): `http_max_content_size` (bytes, default 10 MiB, caps every route),
+ * `http_header_timeout` (s, default 10), `http_request_timeout` (s, head and body, default 30),
+ * `http_keepalive_timeout` (s, default 15), `http_max_connections_per_ip` (default 64, 0 = none;
+ * peers in `trusted_proxies` are not capped). Prosody has none of the last four (only its
+ * 14-minute `network_settings.read_timeout`); the names are ours. An app declares its routes'
+ * body limits with `max_content_size` and headers for all its answers with `headers`.
  */
 import type { ItemEvent, Module, OptionValue } from "../core/types.js";
 import { HttpServer } from "../http/server.js";
@@ -20,6 +27,19 @@ export interface HttpApp {
   defaultPath?: string;
   cors?: HttpCorsConfig;
   streaming_uploads?: boolean;
+  /**
+   * Largest request body in bytes: a number for every route of the app, or per route key
+   * (`{ POST = 65536, ["PUT /upload"] = 1e7 }`). Routes without one accept none for GET, HEAD,
+   * OPTIONS and TRACE, else up to `http_max_content_size`, which also caps every value here.
+   */
+  max_content_size?: number | Record<string, number>;
+  /** Alias of max_content_size in TypeScript casing. */
+  maxContentSize?: number | Record<string, number>;
+  /**
+   * Headers added to every response of the app's routes (a handler's own value for the same
+   * header wins), e.g. `Cache-Control: no-store` for pages that carry secrets.
+   */
+  headers?: Record<string, string>;
 }
 
 export interface HttpCorsConfig {
@@ -53,6 +73,10 @@ export default async function modHttp(module: Module): Promise<void> {
   const server = new HttpServer({
     log: (level: HttpLogLevel, msg: string) => module.log(level, "%s", msg),
     maxContentSize: module.getOptionNumber("http_max_content_size", 10 * 1024 * 1024),
+    headerTimeoutMs: seconds(module, "http_header_timeout", 10),
+    requestTimeoutMs: seconds(module, "http_request_timeout", 30),
+    keepAliveTimeoutMs: seconds(module, "http_keepalive_timeout", 15),
+    maxConnectionsPerIp: count(module, "http_max_connections_per_ip", 64),
     trustedProxies: strings(module.getOptionArray("trusted_proxies", ["127.0.0.1", "::1"])),
     defaultHost: module.getOptionString("http_default_host"),
     errorMessages: {
@@ -156,6 +180,17 @@ export default async function modHttp(module: Module): Promise<void> {
       method: string;
       path: string;
       handler: HttpHandler;
+      maxContentSize?: number;
+    }
+    const limits = bodyLimits(app.max_content_size ?? app.maxContentSize);
+    if (typeof limits === "string") {
+      ctx.log("error", "HTTP app %q not served: %s", name, limits);
+      return removers;
+    }
+    const extraHeaders = responseHeaders(app.headers);
+    if (typeof extraHeaders === "string") {
+      ctx.log("error", "HTTP app %q not served: %s", name, extraHeaders);
+      return removers;
     }
     const routes: Parsed[] = [];
     for (const [key, value] of Object.entries(app.route)) {
@@ -165,28 +200,31 @@ export default async function modHttp(module: Module): Promise<void> {
         continue;
       }
       const sub = m[2] ?? "";
+      const method = m[1]!.toUpperCase();
       const path = sub === "" ? base : base === "/" && sub.startsWith("/") ? sub : base + sub;
       const handler: HttpHandler = typeof value === "function" ? (value as HttpHandler) : () => value as never;
-      routes.push({ method: m[1]!.toUpperCase(), path, handler });
+      routes.push({ method, path, handler, maxContentSize: limits(method, sub) });
     }
 
     const cors = corsFor(name, app.cors, routes.map((r) => r.method));
     const seen = new Set<string>();
-    const add = (method: string, path: string, handler: HttpHandler, priority: number) => {
-      removers.push(server.addRoute({ host: httpHost, method, path, handler, priority }));
+    const add = (method: string, path: string, handler: HttpHandler, priority: number, maxContentSize?: number) => {
+      const h = extraHeaders ? withHeaders(handler, extraHeaders) : handler;
+      removers.push(server.addRoute({ host: httpHost, method, path, handler: h, priority, maxContentSize }));
     };
     const redirects = new Set<string>();
     const optionPaths = new Set<string>();
 
-    for (const { method, path, handler } of routes) {
+    for (const { method, path, handler, maxContentSize } of routes) {
       const event = `${method} ${httpHost ?? ""}${path}`;
       if (seen.has(event)) {
         ctx.log("warn", "App %s added handler twice for '%s', ignoring", name, event);
         continue;
       }
       seen.add(event);
-      if (cors) add(method, path, cors.handler, 1);
-      add(method, path, handler, 0);
+      // The CORS step runs before the route on the same requests: it must not widen the limit.
+      if (cors) add(method, path, cors.handler, 1, maxContentSize ?? 0);
+      add(method, path, handler, 0, maxContentSize);
       if (cors && method !== "OPTIONS") optionPaths.add(path);
 
       let bare: string | undefined;
@@ -194,13 +232,13 @@ export default async function modHttp(module: Module): Promise<void> {
       else if (path.endsWith("/") && path.length > 1) bare = path.slice(0, -1);
       if (bare !== undefined && bare !== "" && !redirects.has(`${method} ${bare}`)) {
         redirects.add(`${method} ${bare}`);
-        add(method, bare, redirectToSlash, -1);
+        add(method, bare, redirectToSlash, -1, 0);
       }
     }
     if (cors) {
       for (const path of optionPaths) {
-        if (!seen.has(`OPTIONS ${httpHost ?? ""}${path}`)) add("OPTIONS", path, cors.handler, 1);
-        add("OPTIONS", path, preflight, -1);
+        if (!seen.has(`OPTIONS ${httpHost ?? ""}${path}`)) add("OPTIONS", path, cors.handler, 1, 0);
+        add("OPTIONS", path, preflight, -1, 0);
       }
     }
 
@@ -281,6 +319,68 @@ export default async function modHttp(module: Module): Promise<void> {
 }
 
 // --- Internal helpers ---
+
+/**
+ * An app's `max_content_size` as a lookup (method, sub-path) → bytes (undefined: the server's
+ * default for the method), or a message saying what is wrong with it.
+ */
+function bodyLimits(value: unknown): ((method: string, sub: string) => number | undefined) | string {
+  const valid = (n: unknown): n is number => typeof n === "number" && n >= 0 && !Number.isNaN(n);
+  if (value === undefined || value === null) return () => undefined;
+  if (typeof value === "number") {
+    if (!valid(value)) return `max_content_size must be a number of bytes >= 0, got ${value}`;
+    // One number is for the routes that take a body; GET and friends still take none.
+    return (method) => (BODYLESS.has(method) ? undefined : value);
+  }
+  const rec = asRecord(value);
+  if (!rec) return `max_content_size must be a number or a table of route = bytes, got ${typeof value}`;
+  const byKey = new Map<string, number>();
+  for (const [key, n] of Object.entries(rec)) {
+    const m = /^\s*(\S+)(?:\s+(.+?))?\s*$/s.exec(key);
+    if (!m || !valid(n)) return `max_content_size[${JSON.stringify(key)}] must be a number of bytes >= 0`;
+    byKey.set(`${m[1]!.toUpperCase()} ${m[2] ?? ""}`, n);
+  }
+  return (method, sub) => byKey.get(`${method} ${sub}`);
+}
+
+const BODYLESS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
+
+/** An app's `headers` as [name, value] pairs, or a message saying what is wrong with them. */
+function responseHeaders(value: unknown): Record<string, string> | undefined | string {
+  if (value === undefined || value === null) return undefined;
+  const rec = asRecord(value);
+  if (!rec) return `headers must be a table of name = value, got ${typeof value}`;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(rec)) {
+    if (typeof v !== "string" && typeof v !== "number") return `headers[${JSON.stringify(k)}] must be a string`;
+    out[k] = String(v);
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** The handler, after the app's headers are put on the response (the handler may override them). */
+function withHeaders(handler: HttpHandler, headers: Record<string, string>): HttpHandler {
+  return (event, rest) => {
+    Object.assign(event.response.headers, headers);
+    return handler(event, rest);
+  };
+}
+
+/** A duration option given in seconds, as ms; a value that is not > 0 is logged and replaced. */
+function seconds(module: Module, name: string, fallback: number): number {
+  const v = module.getOptionNumber(name, fallback) ?? fallback;
+  if (v > 0 && Number.isFinite(v)) return v * 1000;
+  module.log("error", "Option %s must be a number of seconds > 0, using %s", name, fallback);
+  return fallback * 1000;
+}
+
+/** A count option (0 = unlimited); a negative value is logged and replaced. */
+function count(module: Module, name: string, fallback: number): number {
+  const v = module.getOptionNumber(name, fallback) ?? fallback;
+  if (v >= 0) return v;
+  module.log("error", "Option %s must be a number >= 0 (0 = no limit), using %s", name, fallback);
+  return fallback;
+}
 
 function redirectToSlash(event: HttpEvent) {
   const { url } = event.request;

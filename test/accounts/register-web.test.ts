@@ -7,7 +7,9 @@
  * - R14 (reused token, no query string) and R16 (multipart) give 303 / a registration, not 500;
  * - R20: a reset invite resets exactly its user's password; used for another name it is refused
  *   (I2l), as is a username-bound invite used for another name (I2k);
- * - success pages show the JID but never the password; HTML is our own.
+ * - success pages show the JID but never the password; HTML is our own;
+ * - every answer carries no-store/no-referrer/nosniff/anti-framing headers (the token is in the
+ *   URL, the form and the redirects).
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -20,7 +22,7 @@ import { verifyScramPassword } from "../../src/util/scram.js";
 import type { AuthProvider } from "../../plugins/mod_auth_internal_hashed/mod_auth_internal_hashed.js";
 import type { InvitesApi } from "../../plugins/mod_invites/invites.js";
 import { tempConfig } from "../helpers/cli.js";
-import { goldenFile } from "../helpers/golden.js";
+import { assertTokenHeaders, goldenFile, withTokenHeaders } from "../helpers/golden.js";
 import { freePort, rawRequest, type RawResponse } from "../helpers/http.js";
 
 const HOST = "example.com";
@@ -56,12 +58,17 @@ const golden = new Map<string, GoldenCase>();
 
 const headerNames = (r: RawResponse) => [...new Set(r.headers.map(([k]) => k.toLowerCase()))].filter((h) => h !== "date").sort();
 
-/** Compares with the golden case: same status line and the same header names (Date aside). */
-function likeGolden(id: string, r: RawResponse, label = id) {
+/**
+ * Compares with the golden case: same status line and the same header names (Date aside), plus
+ * the no-store/no-referrer/nosniff/anti-framing headers we add to every answer of this app.
+ */
+function likeGolden(id: string, r: RawResponse, label = id, fromApp = true) {
+  const header = (name: string) => r.headers.find(([k]) => k.toLowerCase() === name)?.[1];
+  assertTokenHeaders(header, fromApp, label);
   const g = golden.get(id);
   if (!g) return; // golden files not present: the explicit assertions still run
   assert.is(r.statusLine, g.status, `${label}: status line`);
-  assert.equal(headerNames(r), g.headers, `${label}: header names`);
+  assert.equal(headerNames(r), withTokenHeaders(g.headers, fromApp), `${label}: header names`);
 }
 
 // --- requests ---
@@ -426,9 +433,10 @@ test("one single-use invite, two simultaneous registrations: exactly one account
 test("OPTIONS /register is answered; R23 Host example.org (module not loaded there) gets 404", async () => {
   const opt = await request("OPTIONS", "/register");
   assert.is(opt.status, 200);
+  assertTokenHeaders(opt.header, true, "OPTIONS /register");
   const token = await newInvite();
   const org = await request("GET", `/register?t=${token}`, { host: "example.org" });
-  likeGolden("R23", org);
+  likeGolden("R23", org, "R23", false);
   assert.is(org.status, 404);
 });
 

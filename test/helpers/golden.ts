@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import * as assert from "uvu/assert";
 
 export const GOLDEN_DIR = [
   process.env.PROSODY_GOLDEN_DIR,
@@ -144,4 +145,49 @@ export function parseHttpTranscript(buf: Buffer): HttpCase[] {
     });
   }
   return cases;
+}
+
+// --- headers we add to the invite apps' responses (README "Differences from Prosody") ---
+
+/**
+ * Added to every response of the apps whose pages or redirects carry invite tokens or API keys
+ * (mod_invites_api, mod_invites_page, mod_invites_register_web), which Prosody sends without them.
+ * Lower-case name → value. A handler may send a stricter Cache-Control that still has no-store.
+ */
+export const TOKEN_PAGE_HEADERS: Readonly<Record<string, string>> = {
+  "cache-control": "no-store",
+  "referrer-policy": "no-referrer",
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "content-security-policy": "frame-ancestors 'none'",
+};
+
+const TOKEN_APP_BASES = ["/invites_api", "/invites_page", "/register"];
+
+/**
+ * Whether a golden exchange was answered by one of those apps: the path is under an app's base
+ * and Prosody's answer came from the app (its routes carry CORS headers; its redirects are 301s).
+ */
+export function answeredByTokenApp(target: string, refStatus: number, refHeaderNames: readonly string[]): boolean {
+  const path = target.replace(/^[a-z]+:\/\/[^/]*/i, "").split("?")[0]!;
+  const underApp = TOKEN_APP_BASES.some((b) => path === b || path.startsWith(`${b}/`));
+  const fromApp = refStatus === 301 || refHeaderNames.some((n) => n.toLowerCase() === "access-control-allow-methods");
+  return underApp && fromApp;
+}
+
+/** Golden header names (lower-case) plus ours when `added`, sorted and without duplicates. */
+export function withTokenHeaders(names: readonly string[], added: boolean): string[] {
+  const all = names.map((n) => n.toLowerCase());
+  if (added) all.push(...Object.keys(TOKEN_PAGE_HEADERS));
+  return [...new Set(all)].sort();
+}
+
+/** Our added headers are there with their values when `added`, and absent otherwise. */
+export function assertTokenHeaders(header: (name: string) => string | undefined, added: boolean, label: string): void {
+  for (const [name, value] of Object.entries(TOKEN_PAGE_HEADERS)) {
+    const got = header(name);
+    if (!added) assert.is(got, undefined, `${label}: no ${name} outside the invite apps`);
+    else if (name === "cache-control") assert.ok(got !== undefined && /(^|,)\s*no-store\s*(,|$)/.test(got), `${label}: ${name} has no-store (${got})`);
+    else assert.is(got, value, `${label}: ${name}`);
+  }
 }

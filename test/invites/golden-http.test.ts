@@ -7,7 +7,10 @@
  * - requests Prosody answers with a bare HTTP/1.0 500 (no query string) get a proper answer:
  *   403 when the key is missing/invalid, 201 when a valid Bearer key is given;
  * - POST is routed like GET (Prosody routes only GET), so Access-Control-Allow-Methods adds POST;
- * - this test loads no invites_page, so Location is the invite's xmpp: URI.
+ * - this test loads no invites_page, so Location is the invite's xmpp: URI;
+ * - every answer of the invites_api app carries our added no-store/no-referrer/nosniff/anti-framing
+ *   headers (they hold a new invite's URL, and the request a key): checked by value, and checked
+ *   absent from the answers the app does not give.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -16,7 +19,7 @@ import { setLogLevel } from "../../src/core/logger.js";
 import type { Runtime } from "../../src/core/runtime.js";
 import { startServer } from "../../src/server.js";
 import { prosodyctl, tempConfig } from "../helpers/cli.js";
-import { goldenFile, parseHttpTranscript, type HttpCase } from "../helpers/golden.js";
+import { answeredByTokenApp, assertTokenHeaders, goldenFile, parseHttpTranscript, withTokenHeaders, type HttpCase } from "../helpers/golden.js";
 import { freePort, rawRequest } from "../helpers/http.js";
 
 const buf = goldenFile("30-http-invites_api-internal.txt");
@@ -108,7 +111,10 @@ for (const c of cases) {
     assert.is(r.status, expectStatus, label);
     if (!DEVIATIONS[c.id]) assert.is(r.statusLine, c.status, label);
     const names = (hs: Array<[string, string]>) => [...new Set(hs.map(([k]) => k.toLowerCase()).filter((k) => k !== "date"))].sort();
-    assert.equal(names(r.headers), names(ref.headers), label);
+    const target = c.request[0]!.split(" ")[1]!;
+    const added = answeredByTokenApp(target, Number(ref.status!.split(" ")[1]), ref.headers.map(([k]) => k));
+    assert.equal(names(r.headers), withTokenHeaders(names(ref.headers), added), label);
+    assertTokenHeaders(r.header, added, label);
     for (const name of MEANINGFUL) {
       const want = ref.headers.find(([k]) => k.toLowerCase() === name)?.[1];
       if (want === undefined) continue;

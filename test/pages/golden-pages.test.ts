@@ -8,7 +8,10 @@
  * Documented deviations (README "Differences from Prosody"):
  * - P11 setup page of an unknown app: 404 with our "Unknown app" page (Prosody: 200, raw placeholders);
  * - P13 static/qrcode.min.js: 404, the QR code is drawn on the server (Prosody serves a QR script);
- * - the pages are our own HTML (same URLs, links, classes and key texts; different markup and prose).
+ * - the pages are our own HTML (same URLs, links, classes and key texts; different markup and prose);
+ * - every answer of the invites_page app (pages, static files, redirects) carries our added
+ *   no-store/no-referrer/nosniff/anti-framing headers: checked by value, and checked absent from
+ *   mod_register_apps' logos and from answers no app gives.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -16,7 +19,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createKey } from "../../plugins/mod_invites_api/keys.js";
 import type { InvitesApi } from "../../plugins/mod_invites/invites.js";
-import { GOLDEN_DIR, goldenFile } from "../helpers/golden.js";
+import { answeredByTokenApp, assertTokenHeaders, GOLDEN_DIR, goldenFile, withTokenHeaders } from "../helpers/golden.js";
 import { rawRequest } from "../helpers/http.js";
 import {
   attrs,
@@ -95,7 +98,10 @@ for (const c of cases) {
     const label = `${key}: got ${r.statusLine}\n${r.headers.map((h) => h.join(": ")).join("\n")}`;
     if (dev) assert.is(r.status, dev.status, label);
     else assert.is(r.statusLine, c.status, label);
-    assert.equal(headerNames(r.headers), headerNames(ref.headers), label);
+    const target = c.request[0]!.split(" ")[1]!;
+    const added = answeredByTokenApp(target, Number(ref.status.split(" ")[1]), ref.headers.map(([k]) => k));
+    assert.equal(headerNames(r.headers), withTokenHeaders(headerNames(ref.headers), added), label);
+    assertTokenHeaders(r.header, added, label);
     for (const name of MEANINGFUL) {
       const want = header(ref.headers, name);
       if (want !== undefined) assert.is(r.header(name), substitute(want), `${label}\n(${name})`);
