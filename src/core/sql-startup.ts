@@ -15,6 +15,7 @@
  */
 import { openSqlDatabase, sqlDatabaseFile } from "../storage/drivers/sql.js";
 import type { DurableSqlite } from "../storage/sqlite/durable-db.js";
+import { isRefusal } from "../storage/sqlite/integrity.js";
 import { HEADER_SIZE as JOURNAL_HEADER_SIZE } from "../storage/sqlite/journal.js";
 import { Presence } from "../storage/sqlite/presence.js";
 import { createLogger } from "./logger.js";
@@ -55,8 +56,21 @@ export function sqlDatabasesOf(runtime: Runtime, hosts: readonly string[]): Map<
 export async function openSqlDatabasesEarly(runtime: Runtime, hosts: readonly string[]): Promise<void> {
   const opened: DurableSqlite[] = [];
   try {
-    for (const file of sqlDatabasesOf(runtime, hosts).keys()) {
-      const db = await openSqlDatabase(file);
+    for (const [file, users] of sqlDatabasesOf(runtime, hosts)) {
+      // The same lock timeout as mod_storage_sql would use: the process keeps this instance.
+      const seconds = runtime.config.get(users[0]!, "storage_lock_timeout");
+      const lockTimeoutMs = typeof seconds === "number" && Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
+      let db: DurableSqlite;
+      try {
+        db = await openSqlDatabase(file, lockTimeoutMs === undefined ? {} : { lockTimeoutMs });
+      } catch (err) {
+        // Damage or a foreign file stops the process; a passing cause (another of our processes
+        // holding the lock, too many open files) does not: the store opens on first use instead
+        // (HTTP 503 until then), and whoever closes last folds the journal.
+        if (isRefusal(err)) throw err;
+        log("warn", "Could not open %s at start (%s); it will be opened on first use", file, err instanceof Error ? err.message : err);
+        continue;
+      }
       opened.push(db);
       if (runtime.processType === "server") await foldIfAlone(db);
     }
@@ -86,8 +100,18 @@ export async function loadSqlStorage(runtime: Runtime, hosts: readonly string[])
       try {
         await runtime.modules.load(host, "storage_sql");
       } catch (err) {
-        if (!(err instanceof ModuleLoadError && err.code === "module-already-loaded")) throw err;
+        if (err instanceof ModuleLoadError && err.code === "module-already-loaded") continue;
+        const cause = err instanceof ModuleLoadError && err.cause !== undefined ? err.cause : err;
+        if (isRefusal(cause) || !isPassingStorageFailure(cause)) throw err;
+        // As in openSqlDatabasesEarly: the storage manager loads it again on first use.
+        log("warn", "Could not load storage_sql on %s at start (%s); it will be loaded on first use", host, err instanceof Error ? err.message : err);
       }
     }
   }
+}
+
+/** A storage failure that may pass (a lock held elsewhere, too many open files), by its name. */
+function isPassingStorageFailure(err: unknown): boolean {
+  const name = err instanceof Error ? err.name : undefined;
+  return name === "StorageError" || name === "StorageUnavailableError";
 }

@@ -112,13 +112,16 @@ web("longer names get the form again with 'This username is too long.' (never a 
     "ü".repeat(200), // 400 bytes, 1200 encoded
     "c".repeat(1023), // nodeprep's maximum
     "d".repeat(1024), // one byte over nodeprep's
-    "e".repeat(20_000),
+    "e".repeat(15_000), // just under /register's 16 KiB body limit with the other fields
   ];
   for (const user of tooLong) {
     const r = await register(ctx, token, user);
     assert.is(r.status, 200, `${user.length}: status`);
     assert.is(alertOf(r), "This username is too long.", `${user.length} chars`);
   }
+  // Over the route's body limit: refused before the body is read (413), never a 500.
+  const huge = await register(ctx, token, "e".repeat(20_000));
+  assert.is(huge.status, 413, "a form body over /register's limit");
   assert.equal(accountFiles(ctx).sort(), before, "no account (and no temporary file) was written");
   // The invite was not used up by the refusals.
   const ok = await register(ctx, token, "short");
@@ -130,11 +133,12 @@ web("passwords: 1023 bytes register, 1024 bytes and more get 'This password is t
   const ok = await register(ctx, await newToken(ctx), "pw1023", "p".repeat(1022) + "1");
   assert.match(ok.body.toString("utf8"), "Congratulations!");
   const token = await newToken(ctx);
-  for (const password of ["p".repeat(1024), "ü".repeat(512), "q".repeat(100_000)]) {
+  for (const password of ["p".repeat(1024), "ü".repeat(512), "q".repeat(15_000)]) {
     const r = await register(ctx, token, "pwlong", password);
     assert.is(r.status, 200);
     assert.is(alertOf(r), "This password is too long (at most 1023 bytes).", `${Buffer.byteLength(password)} bytes`);
   }
+  assert.is((await register(ctx, token, "pwlong", "q".repeat(100_000))).status, 413, "a password over /register's body limit");
   assert.not.ok(accountFiles(ctx).includes("pwlong.dat"));
 });
 
