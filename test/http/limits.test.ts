@@ -278,6 +278,39 @@ t("an unknown Expect value is ignored (node answered a bare chunked 417)", async
   assert.is(ex.responses[0]!.text, "form 3");
 });
 
+t("Expect: 100-continue on pipelined requests: no 100 for a bodiless request, every answer framed by its Content-Length", async (ctx) => {
+  // Found by the fuzz: node wrote the 100 into a queued (pipelined) response's output, which then
+  // counted as part of an earlier answer's body; the next status line came 25 bytes late.
+  const r = await session(ctx.port, (socket) =>
+    socket.write(
+      "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n" +
+        "GET /get HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n" +
+        "GET /get HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+    ),
+  );
+  assert.equal(statusLines(r.text), ["HTTP/1.1 200 OK", "HTTP/1.1 200 OK", "HTTP/1.1 200 OK"]);
+  // Walk the stream by Content-Length: each answer must start exactly where the last one ended.
+  const bodies: string[] = [];
+  let rest = r.text;
+  while (rest.length) {
+    const end = rest.indexOf("\r\n\r\n");
+    assert.ok(rest.startsWith("HTTP/1.1 "), `an answer starts here: ${JSON.stringify(rest.slice(0, 40))}`);
+    const length = Number(/\r\nContent-Length: (\d+)/i.exec(rest.slice(0, end))?.[1] ?? 0);
+    bodies.push(rest.slice(end + 4, end + 4 + length));
+    rest = rest.slice(end + 4 + length);
+  }
+  assert.equal(bodies, ["slow done", "got", "got"]);
+});
+
+t("Expect: 100-continue with a body still to come gets the 100, then the answer", async (ctx) => {
+  const r = await session(ctx.port, (socket) => {
+    socket.write("POST /form HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\nConnection: close\r\n\r\n");
+    setTimeout(() => socket.write("abc"), 100);
+  });
+  assert.equal(statusLines(r.text), ["HTTP/1.1 100 Continue", "HTTP/1.1 200 OK"]);
+  assert.ok(r.text.endsWith("form 3"), r.text);
+});
+
 t("garbage inside a body that never completes is answered 400 at once", async (ctx) => {
   const r = await session(ctx.port, (socket) =>
     socket.write("POST /form HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\nZZZ not a chunk\r\n"),
