@@ -62,7 +62,7 @@ export async function openSqlDatabasesEarly(runtime: Runtime, hosts: readonly st
       const lockTimeoutMs = typeof seconds === "number" && Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
       let db: DurableSqlite;
       try {
-        db = await openSqlDatabase(file, lockTimeoutMs === undefined ? {} : { lockTimeoutMs });
+        db = await openSqlDatabase(file, { ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }), log: (level, message) => log(level, "%s", message) });
       } catch (err) {
         // Damage or a foreign file stops the process; a passing cause (another of our processes
         // holding the lock, too many open files) does not: the store opens on first use instead

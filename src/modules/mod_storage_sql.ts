@@ -17,7 +17,7 @@ export default async function (module: Module): Promise<void> {
   const where = sqlDatabaseFile(module.getOption("sql", { driver: "SQLite3" }), module.server.paths.data);
   if ("error" in where) throw new Error(where.error);
   const file = where.file;
-  const db = await openSqlDatabase(file, { lockTimeoutMs: lockTimeoutMs(module) });
+  const db = await openSqlDatabase(file, { lockTimeoutMs: lockTimeoutMs(module), log: (level, message) => module.log(level, "%s", message) });
 
   // One database per file per process, shared by every host: close it with the last user.
   const shared = module.shared<Shared>("/*/sql/connections");

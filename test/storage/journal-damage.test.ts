@@ -160,8 +160,21 @@ test("torn tails are still ignored and cut: a partial last record, a bad CRC in 
     const last = recs[recs.length - 1]!;
     if (damage === "partial") fs.truncateSync(journal, last.offset + Math.floor(last.length / 2));
     else flipByte(journal, last.offset + last.length - 3);
+    const tail = fs.readFileSync(journal).subarray(last.offset);
     const w = await writer("write", db, "c", "1");
     assert.is(w.code, 0, `${damage}: ${w.stderr}`);
+    // Never silently: a warning; a complete-length record with a bad checksum (power loss, or
+    // damage to an acknowledged write) is also kept aside, byte for byte.
+    const torn = fs.readdirSync(path.dirname(db)).filter((n) => n.startsWith("prosody.sqlite.sqljs-journal.torn-"));
+    if (damage === "partial") {
+      assert.match(w.stderr, `cut ${tail.length} byte(s) of an incomplete record after the last complete one (offset ${last.offset})`);
+      assert.equal(torn, [], "an interrupted append is not kept");
+    } else {
+      assert.match(w.stderr, `the last record (offset ${last.offset}, ${tail.length} bytes) is damaged (checksum mismatch) and was cut`);
+      assert.is(torn.length, 1, torn.join(","));
+      assert.ok(fs.readFileSync(path.join(path.dirname(db), torn[0]!)).equals(tail), "the damaged bytes are kept");
+      assert.match(w.stderr, torn[0]!);
+    }
     const r = recordsOf(journal);
     assert.is(r.length, recs.length, `${damage}: the torn record was cut before the append`);
     assert.equal(r[r.length - 1]!.keys, ["c0"]);

@@ -126,6 +126,7 @@ import {
 import { MissingDatabaseError, refuseForeignRecords } from "./integrity.js";
 import { ProcessLock, lockName } from "./lock.js";
 import { MemoryDb } from "./mem-db.js";
+import { reportTornTail, type TornTailLog } from "./torn-tail.js";
 import { RawStatements } from "./raw-sqlite.js";
 import { snapshots } from "./snapshot-client.js";
 import type { FilesAt } from "./snapshot-worker.js";
@@ -169,6 +170,8 @@ export interface DurableSqliteOptions {
   compactInWorker?: boolean;
   /** How long a write waits for the cross-process lock before failing. Default 30 s. */
   lockTimeoutMs?: number;
+  /** Told when a damaged or incomplete journal tail is cut (torn-tail.ts). */
+  log?: TornTailLog;
   hooks?: { at?(point: HookPoint): void };
 }
 
@@ -753,7 +756,9 @@ export class DurableSqlite {
   /** A torn tail left by a writer that died mid-append was never committed: cut it off. */
   private truncateTornTail(): void {
     const size = fs.fstatSync(this.jfd!).size;
-    if (size > this.jOffset) fs.ftruncateSync(this.jfd!, this.jOffset);
+    if (size <= this.jOffset) return;
+    reportTornTail(this.jfd!, this.journalFile, this.jOffset, size, this.opts.log);
+    fs.ftruncateSync(this.jfd!, this.jOffset);
   }
 
   /**
