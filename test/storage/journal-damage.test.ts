@@ -188,6 +188,25 @@ test("torn tails are still ignored and cut: a partial last record, a bad CRC in 
   }
 });
 
+test("a damaged last record is reported and kept aside also when the journal is folded away (compaction, a compacting close)", async () => {
+  const { db, journal } = setup();
+  await writeInProcesses(db, ["a", "b"], 2);
+  const recs = recordsOf(journal);
+  const last = recs[recs.length - 1]!;
+  flipByte(journal, last.offset + last.length - 3);
+  const tail = fs.readFileSync(journal).subarray(last.offset);
+  const warnings: string[] = [];
+  const d = await DurableSqlite.open(db, { log: (_level, message) => warnings.push(message) });
+  await d.compact(); // what the server does at start with leftover records: fold them into the file
+  await d.close({ compact: true });
+  assert.not.ok(fs.existsSync(journal), "journal folded and removed");
+  const torn = fs.readdirSync(path.dirname(db)).filter((n) => n.startsWith("prosody.sqlite.sqljs-journal.torn-"));
+  assert.is(torn.length, 1, torn.join(","));
+  assert.ok(fs.readFileSync(path.join(path.dirname(db), torn[0]!)).equals(tail), "the damaged bytes are kept");
+  assert.is(warnings.length, 1, warnings.join("\n"));
+  assert.match(warnings[0]!, `the last record (offset ${last.offset}, ${tail.length} bytes) is damaged`);
+});
+
 test("database file missing while the journal holds records: refused, journal kept; recover --apply-anyway restores", async () => {
   const { config, db, journal } = setup();
   await writeInProcesses(db, ["a", "b", "c"], 2);
