@@ -39,7 +39,7 @@ export default async function (module: Module): Promise<void> {
       // so that file alone is complete for a real Prosody or sqlite3. Others leave it to that one.
       const presence = await presences.get(file);
       presences.delete(file);
-      const last = presence ? !presence.othersOpen() : false;
+      const last = presence ? !(await presence.othersOpen()) : false;
       await db.close({ compact: last || module.server.processType === "server" });
       presence?.close();
     }

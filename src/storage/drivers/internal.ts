@@ -30,7 +30,7 @@ import path from "node:path";
 import { decode, encodeNode, encodeStore } from "../lua/encode-path.js";
 import { readLuaData } from "../lua/read.js";
 import { serializeFileBytes } from "../lua/serialize.js";
-import { ProcessLock, lockName } from "../sqlite/lock.js";
+import { ProcessLock } from "../sqlite/lock.js";
 import { DIR_MODE, FILE_MODE, randomSuffix } from "../sqlite/fsutil.js";
 import { cloneRecord, cloneValue } from "../values.js";
 import {
@@ -88,13 +88,16 @@ const fileLocks = new Map<string, FileLock>();
  * Runs `fn` while holding the file's lock: queued behind this process's earlier operations on the
  * same file, then holding the cross-process lock.
  */
-function exclusive<T>(file: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+function exclusive<T>(dataPath: string, file: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
   let entry = fileLocks.get(file);
   if (!entry) {
     if (fileLocks.size >= 1024) {
       for (const [k, e] of fileLocks) if (e.busy === 0) fileLocks.delete(k);
     }
-    entry = { tail: Promise.resolve(), lock: new ProcessLock(lockName("internal:" + file), file, timeoutMs), busy: 0 };
+    // Locked in the data directory's lock directory, by the file's path inside it (the same
+    // in every process whatever spelling of the data path it was given).
+    const lock = new ProcessLock(dataPath, "internal:" + path.relative(dataPath, file), file, timeoutMs);
+    entry = { tail: Promise.resolve(), lock, busy: 0 };
     fileLocks.set(file, entry);
   }
   const e = entry;
@@ -406,7 +409,7 @@ export function createInternalProvider(opts: InternalProviderOptions): InternalP
     await sweep(dir);
   };
 
-  const withLock = <T>(file: string, fn: () => Promise<T>) => exclusive(file, timeoutMs, fn);
+  const withLock = <T>(file: string, fn: () => Promise<T>) => exclusive(absData, file, timeoutMs, fn);
 
   /** Map changes waiting for their file's lock, by file. */
   interface Batch {

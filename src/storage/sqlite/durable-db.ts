@@ -116,7 +116,7 @@ import {
   type SqlParam,
   type SqlStatement,
 } from "./journal.js";
-import { ProcessLock, lockName } from "./lock.js";
+import { ProcessLock } from "./lock.js";
 import { MemoryDb } from "./mem-db.js";
 import { RawStatements } from "./raw-sqlite.js";
 import { snapshots } from "./snapshot-client.js";
@@ -330,7 +330,7 @@ export class DurableSqlite {
     this.file = file;
     this.journalFile = file + JOURNAL_SUFFIX;
     this.dir = path.dirname(file);
-    this.lock = new ProcessLock(lockName(realFile), file, opts.lockTimeoutMs ?? 30_000);
+    this.lock = new ProcessLock(path.dirname(realFile), path.basename(realFile), file, opts.lockTimeoutMs ?? 30_000);
     // Another process waits for the lock we kept after a commit: hand it over now, unless a
     // commit or compaction is using it (that one hands it over when it ends).
     this.lock.onWaiter = () => {
