@@ -47,7 +47,9 @@ export type Probe =
   /** The entry no longer exists. */
   | { state: "gone" }
   /** Its backlog is full: live, try again shortly. */
-  | { state: "busy" };
+  | { state: "busy" }
+  /** It was listening, and closed before accepting us: probe again to learn which it is now. */
+  | { state: "closing" };
 
 export class LockDir {
   private constructor(
@@ -210,6 +212,7 @@ export class LockDir {
         if (err.code === "ECONNREFUSED") resolve({ state: "dead" });
         else if (err.code === "ENOENT") resolve({ state: "gone" });
         else if (err.code === "EAGAIN") resolve({ state: "busy" });
+        else if (err.code === "ECONNRESET" || err.code === "EPIPE") resolve({ state: "closing" });
         else reject(new StorageError(`${this.path}: cannot connect to the lock entry ${name}: ${err.message}`));
       };
       sock.once("error", onError);

@@ -120,7 +120,7 @@ export class ProcessLock {
           else if (how === "busy") await sleep(1);
           else if (how === "timeout") {
             throw new StorageError(
-              `${this.file}: timed out after ${Math.round(this.timeoutMs / 1000)} s waiting for the write lock (another process holds it)`,
+              `${this.file}: timed out after ${this.timeoutMs >= 1000 ? `${Math.round(this.timeoutMs / 1000)} s` : `${this.timeoutMs} ms`} waiting for the write lock (another process holds it)`,
             );
           }
           entries = entriesOf(dir.list(), this.prefix);
@@ -162,7 +162,7 @@ export class ProcessLock {
   }
 
   /** Connects to the entry before ours and waits until it goes away. */
-  private async waitFor(dir: LockDir, name: string, maxMs: number): Promise<"released" | "dead" | "gone" | "busy" | "timeout"> {
+  private async waitFor(dir: LockDir, name: string, maxMs: number): Promise<"released" | "dead" | "gone" | "busy" | "closing" | "timeout"> {
     if (maxMs <= 0) return "timeout";
     const probe = await dir.probe(name);
     if (probe.state !== "live") return probe.state;

@@ -47,11 +47,14 @@ export class Presence {
     }
     for (const name of names) {
       if (!name.startsWith(this.prefix) || name === this.own) continue;
-      let state: string;
+      let state = "closing";
       try {
-        const probe = await this.dir.probe(name);
-        if (probe.state === "live") probe.sock.destroy();
-        state = probe.state;
+        // "closing": it closed as we connected; a second look tells whether it is gone or dead.
+        for (let tries = 0; state === "closing" && tries < 3; tries++) {
+          const probe = await this.dir.probe(name);
+          if (probe.state === "live") probe.sock.destroy();
+          state = probe.state;
+        }
       } catch {
         return true; // cannot tell: assume open
       }
