@@ -3,8 +3,9 @@
  * server and prosodyctl writers (real processes, SQLite storage): it grabs and floods what used to
  * be our lock (the abstract socket named after the database file), fakes "still open" markers, and
  * tries to create, bind, list and connect in our lock directory. Writes must keep working, a
- * server killed with -9 in the middle of writes must not block the CLI, and the server's clean stop
- * must still fold the journal into prosody.sqlite with every acknowledged write.
+ * server killed with -9 in the middle of writes must not block the CLI, every acknowledged write
+ * must be stored, and (SQLite) the server's clean stop must still fold the journal into prosody.sqlite.
+ * Run for both file-backed drivers, `sql` and `internal`.
  * Needs root (to run the attacker as uid 65534); prints "SKIP: …" otherwise.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -14,6 +15,8 @@ import path from "node:path";
 import initSqlJs from "sql.js";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { createInternalProvider } from "../../src/storage/drivers/internal.js";
+import type { KeyvalStore } from "../../src/storage/types.js";
 import { PROSODYCTL, prosodyctl } from "../helpers/cli.js";
 import { freePort, rawRequest } from "../helpers/http.js";
 
@@ -22,14 +25,15 @@ const isRoot = process.getuid?.() === 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * The attacker, run as `nobody`. argv: <db file> <data dir> <ms>. Prints one JSON line per kind of
+ * The attacker, run as `nobody`. argv: <data dir> <ms> <db file> <locked key>…, where the old lock of
+ * a locked key was the abstract socket "\0prosody-ts:" + sha256(key). Prints one JSON line per kind of
  * attempt when done or sent SIGTERM: { what, tries, ok, codes }.
  */
 const ATTACKER = String.raw`
 import crypto from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
-const [db, data, msArg] = process.argv.slice(1);
+const [data, msArg, db, ...lockKeys] = process.argv.slice(1);
 const end = Date.now() + Number(msArg);
 const lockDir = data + "/.prosody-ts-locks";
 const stats = {};
@@ -57,24 +61,25 @@ const report = () => {
 };
 process.on("SIGTERM", report);
 // Fake "still open" markers (the old abstract names) for the database, and the old lock name.
-const oldLock = "\0prosody-ts:" + hash(db);
 for (let i = 0; i < 4; i++) {
   const [code, srv] = await listen("\0prosody-ts-open:" + hash(db) + ":" + (1000 + i) + ":fake" + i);
   note("abstract open marker", code);
   if (srv) held.push(srv);
 }
-// Grab the old lock whenever it is free; connect to it (a waiter makes the holder hand it over).
-let haveOldLock = false;
-(async () => {
-  while (Date.now() < end && !haveOldLock) {
-    const [code, srv] = await listen(oldLock);
-    note("abstract lock listen", code);
-    if (srv) { haveOldLock = true; held.push(srv); break; }
-    const r = await connect(oldLock);
-    note("abstract lock connect", Array.isArray(r) ? "ok" : r);
-    if (Array.isArray(r)) held.push(r[1]);
-  }
-})();
+// Grab the old locks whenever they are free; connect to them (a waiter makes the holder hand over).
+for (const key of lockKeys) {
+  const oldLock = "\0prosody-ts:" + hash(key);
+  (async () => {
+    while (Date.now() < end) {
+      const [code, srv] = await listen(oldLock);
+      note("abstract lock listen", code);
+      if (srv) { held.push(srv); break; }
+      const r = await connect(oldLock);
+      note("abstract lock connect", Array.isArray(r) ? "ok" : r);
+      if (Array.isArray(r)) held.push(r[1]);
+    }
+  })();
+}
 // The lock directory: list it, create files and sockets in it, replace it, connect to entries.
 const ourPids = () => fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((p) => {
   try { return fs.readFileSync("/proc/" + p + "/cmdline", "latin1").includes("prosodyctl"); } catch { return false; }
@@ -154,8 +159,18 @@ async function waitUp(port: number, key: string): Promise<string> {
   throw new Error(`the server did not create an invite within 20 s (last: ${last})`);
 }
 
-test("as nobody: locks and open markers cannot be taken, blocked or faked; writes go on; kill -9 releases", async () => {
-  if (!isRoot) return console.log("SKIP: needs root (to run the attacker as uid 65534)");
+/** Keys (as `invite_api_keys`) and invite tokens stored, read from the files with no process of ours running. */
+async function stored(storage: "sql" | "internal", data: string): Promise<{ keys: Set<string>; invites: Set<string> }> {
+  if (storage === "sql") {
+    const db = path.join(data, "prosody.sqlite");
+    return { keys: new Set(await rowsInFile(db, "invite_api_keys")), invites: new Set(await rowsInFile(db, "invite_token")) };
+  }
+  const provider = createInternalProvider({ dataPath: data, host: "example.com" });
+  const all = async (store: string) => new Set(Object.keys((await (provider.open(store, "keyval") as KeyvalStore).get(null)) ?? {}));
+  return { keys: await all("invite_api_keys"), invites: await all("invite_token") };
+}
+
+async function attackRun(storage: "sql" | "internal"): Promise<void> {
   // Everything readable by others (as /var/lib/prosody often is not: the lock directory's own mode
   // must be what keeps the attacker out), writable by root only.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "prosody-ts-lock-attack-"));
@@ -168,7 +183,7 @@ test("as nobody: locks and open markers cannot be taken, blocked or faked; write
   const config = path.join(dir, "prosody.cfg.lua");
   fs.writeFileSync(
     config,
-    `run_as_root = true\ndata_path = "${data}"\nhttp_ports = { ${port} }\nstorage = "sql"\n` +
+    `run_as_root = true\ndata_path = "${data}"\nhttp_ports = { ${port} }\nstorage = "${storage}"\n` +
       `VirtualHost "example.com"\nmodules_enabled = { "http", "invites", "invites_api" }\n`,
   );
   const db = path.join(data, "prosody.sqlite");
@@ -178,7 +193,10 @@ test("as nobody: locks and open markers cannot be taken, blocked or faked; write
   acked.keys.push(apiKey.split("/")[0]!);
 
   const attackMs = 60_000;
-  const attacker = spawn(process.execPath, ["--input-type=module", "-e", ATTACKER, db, data, String(attackMs)], {
+  // What the old code locked: the database file; the internal driver's files of the invite stores.
+  const host = path.join(data, "example%2ecom");
+  const lockKeys = storage === "sql" ? [db] : ["invite_token", "invite_api_keys"].map((s) => `internal:${host}/${s}.dat`);
+  const attacker = spawn(process.execPath, ["--input-type=module", "-e", ATTACKER, data, String(attackMs), db, ...lockKeys], {
     uid: NOBODY,
     gid: NOBODY,
     cwd: "/",
@@ -215,17 +233,16 @@ test("as nobody: locks and open markers cannot be taken, blocked or faked; write
     acked.keys.push(await cliKey(config, dir));
     console.log(`  (CLI write ${Date.now() - t0} ms after the server's kill -9, process start included)`);
 
-    // A clean stop folds the journal, whatever markers the attacker faked.
+    // A clean stop folds the journal (SQLite), whatever markers the attacker faked.
     server = startServer(config, dir);
     acked.invites.push(await waitUp(port, apiKey));
     server.proc.kill("SIGTERM");
     await server.exited;
-    assert.not.ok(fs.existsSync(`${db}.sqljs-journal`), "the journal was folded at the clean stop");
-    const keys = new Set(await rowsInFile(db, "invite_api_keys"));
-    for (const k of acked.keys) assert.ok(keys.has(k), `acknowledged key ${k} is in prosody.sqlite`);
-    const invites = new Set(await rowsInFile(db, "invite_token"));
-    for (const t of acked.invites) assert.ok(invites.has(t), `acknowledged invite ${t} is in prosody.sqlite`);
-    console.log(`  (${acked.invites.length} invites and ${acked.keys.length} keys acknowledged under attack, all in prosody.sqlite)`);
+    if (storage === "sql") assert.not.ok(fs.existsSync(`${db}.sqljs-journal`), "the journal was folded at the clean stop");
+    const { keys, invites } = await stored(storage, data);
+    for (const k of acked.keys) assert.ok(keys.has(k), `acknowledged key ${k} is stored`);
+    for (const t of acked.invites) assert.ok(invites.has(t), `acknowledged invite ${t} is stored`);
+    console.log(`  (${storage}: ${acked.invites.length} invites and ${acked.keys.length} keys acknowledged under attack, all stored)`);
   } finally {
     server.proc.kill("SIGKILL");
     attacker.kill("SIGTERM");
@@ -245,6 +262,16 @@ test("as nobody: locks and open markers cannot be taken, blocked or faked; write
     assert.is(s!.ok, 0, `${what}: ${JSON.stringify(s)}`);
   }
   console.log(`  (attacker: ${stats.map((s) => `${s.what} ${s.ok}/${s.tries} ok`).join("; ")})`);
+}
+
+test("as nobody, against sql storage: locks and open markers cannot be taken, blocked or faked; writes go on; kill -9 releases", async () => {
+  if (!isRoot) return console.log("SKIP: needs root (to run the attacker as uid 65534)");
+  await attackRun("sql");
+});
+
+test("as nobody, against internal storage: the per-file locks cannot be taken or blocked; writes go on; kill -9 releases", async () => {
+  if (!isRoot) return console.log("SKIP: needs root (to run the attacker as uid 65534)");
+  await attackRun("internal");
 });
 
 test.run();
