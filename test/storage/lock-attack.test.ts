@@ -66,6 +66,7 @@ for (let i = 0; i < 4; i++) {
   note("abstract open marker", code);
   if (srv) held.push(srv);
 }
+console.log("ready");
 // Grab the old locks whenever they are free; connect to them (a waiter makes the holder hand over).
 for (const key of lockKeys) {
   const oldLock = "\0prosody-ts:" + hash(key);
@@ -252,7 +253,7 @@ async function attackRun(storage: "sql" | "internal"): Promise<void> {
   const stats = attackOut
     .trim()
     .split("\n")
-    .filter(Boolean)
+    .filter((l) => l.startsWith("{"))
     .map((l) => JSON.parse(l) as { what: string; tries: number; ok: number; codes: Record<string, number> });
   assert.ok(stats.length > 0, `the attacker reported (stderr: ${attackErr})`);
   const byWhat = new Map(stats.map((s) => [s.what, s]));
@@ -272,6 +273,35 @@ test("as nobody, against sql storage: locks and open markers cannot be taken, bl
 test("as nobody, against internal storage: the per-file locks cannot be taken or blocked; writes go on; kill -9 releases", async () => {
   if (!isRoot) return console.log("SKIP: needs root (to run the attacker as uid 65534)");
   await attackRun("internal");
+});
+
+test("as nobody: fake \"still open\" markers do not stop prosodyctl from folding the journal on exit", async () => {
+  if (!isRoot) return console.log("SKIP: needs root (to run the attacker as uid 65534)");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "prosody-ts-lock-attack-"));
+  process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.chmodSync(dir, 0o755);
+  const data = path.join(dir, "data");
+  fs.mkdirSync(data, { mode: 0o755 });
+  fs.chmodSync(data, 0o755);
+  const config = path.join(dir, "prosody.cfg.lua");
+  fs.writeFileSync(config, `run_as_root = true\ndata_path = "${data}"\nstorage = "sql"\nVirtualHost "example.com"\n`);
+  const db = path.join(data, "prosody.sqlite");
+  const first = await cliKey(config, dir); // creates the database (and our lock directory)
+  // Markers only: no lock grabbing.
+  const attacker = spawn(process.execPath, ["--input-type=module", "-e", ATTACKER, data, "30000", db], { uid: NOBODY, gid: NOBODY, cwd: "/", stdio: ["ignore", "pipe", "inherit"] });
+  const closed = new Promise((r) => attacker.on("close", r));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      attacker.stdout!.setEncoding("utf8").on("data", (d: string) => d.includes("ready") && resolve());
+      void closed.then(() => reject(new Error("the attacker exited early")));
+    });
+    const second = await cliKey(config, dir);
+    assert.not.ok(fs.existsSync(`${db}.sqljs-journal`), "prosodyctl alone folded the journal on exit");
+    assert.equal((await rowsInFile(db, "invite_api_keys")).sort(), [first, second].sort());
+  } finally {
+    attacker.kill("SIGKILL");
+    await closed;
+  }
 });
 
 test.run();
