@@ -242,6 +242,33 @@ test("the lock directory gets the data directory's owner and lets in only who ma
   assert.equal([ts.uid, ts.gid, ts.mode & 0o777], [65534, 65534, 0o700]);
 });
 
+test("leftovers of killed processes are removed by the next process that uses the directory", async () => {
+  const data = newDir();
+  const dir = path.join(data, LOCK_DIR_NAME);
+  // A holder killed -9 while holding a lock nobody takes again, one killed between listen and rename.
+  const holder = spawnCounter([data, path.join(data, "counter"), "hold", "1"]);
+  await holder.nth("held", 1);
+  holder.proc.kill("SIGKILL");
+  await holder.closed;
+  fs.writeFileSync(path.join(dir, "t.deadtmpname0"), "");
+  fs.writeFileSync(path.join(dir, "o.someDatabase.1.deadmarker00"), "");
+  fs.writeFileSync(path.join(dir, "README"), "not ours");
+  const leftovers = fs.readdirSync(dir).filter((n) => n !== "README");
+  assert.is(leftovers.length, 3, leftovers.join(" "));
+  // Only entries older than a minute are probed (a probe is a connection, a live holder's waiter signal).
+  const young = "t.youngdeadtmp";
+  fs.writeFileSync(path.join(dir, young), "");
+  for (const n of leftovers) fs.utimesSync(path.join(dir, n), new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
+  const live = new ProcessLock(data, "other key", "f");
+  await live.acquire();
+  for (let i = 0; i < 50 && fs.readdirSync(dir).length > 3; i++) await sleep(20);
+  const left = fs.readdirSync(dir).sort();
+  assert.is(left.length, 3, left.join(" "));
+  assert.equal(left.slice(0, 2), ["README", young]);
+  assert.match(left[2]!, /^w\./, "our own entry stays");
+  live.release();
+});
+
 test("a data directory path longer than a unix socket path allows", async () => {
   let deep = newDir();
   while (Buffer.byteLength(deep) < 200) deep = path.join(deep, "a-rather-long-directory-name");

@@ -9,9 +9,9 @@
  * world-writable). An existing directory that lets in anyone else is refused, not repaired: an
  * outsider may already hold live sockets in it, which a chmod would not evict.
  *
- * Socket paths are limited to 107 bytes, so entries are addressed as `/proc/self/fd/<fd>/<name>`
- * through a descriptor of the directory kept open for the life of the process (bind, connect and
- * rename all resolve through it; it also pins the directory we checked). Linux only.
+ * Socket paths are limited to 107 bytes: where `<lock dir>/<entry name>` is longer, sockets are bound
+ * and connected as `/proc/self/fd/<fd>/<name>` through a descriptor of the directory kept open for
+ * the life of the process (slower: procfs lookups). Linux only.
  *
  * An entry is only ever given its final name (by rename) after its socket listens, and names are
  * never reused (each carries a random part). So a connection refused by an entry means its owner
@@ -36,8 +36,15 @@ const octal = (mode: number) => "0" + (mode & 0o7777).toString(8);
 /** A random part for entry names: never repeats, so a name is never re-created once removed. */
 export const randomName = () => crypto.randomBytes(9).toString("base64url");
 
-/** Short stable digest of what is locked (a file), used in entry names. */
-export const keyDigest = (key: string) => crypto.createHash("sha256").update(key).digest("hex").slice(0, 24);
+/**
+ * Short stable digest of what is locked (a file), used in entry names (12 characters: two keys
+ * sharing one would only share a lock).
+ */
+export const keyDigest = (key: string) => crypto.createHash("sha256").update(key).digest().subarray(0, 9).toString("base64url");
+
+/** Longest entry name we create (`w.<digest>.<ticket>.<random>`), for the socket path limit. */
+const MAX_NAME = 48;
+const MAX_SOCKET_PATH = 107;
 
 export type Probe =
   /** Someone listens: the socket stays connected until its owner lets go (or dies). */
@@ -56,8 +63,13 @@ export class LockDir {
     /** `<data dir>/.prosody-ts-locks`, for messages and for checking it was not replaced. */
     readonly path: string,
     private readonly fd: number,
-    /** Prefix that reaches entries through the open descriptor. */
+    /** Prefix that reaches entries for bind() and connect(): the path, or through the descriptor. */
     private readonly base: string,
+    /**
+     * Our sockets must be writable for others than us (connecting needs it): the group's members,
+     * or, when we are root, the directory's owner.
+     */
+    private readonly shared: boolean,
     private readonly dev: number,
     private readonly ino: number,
   ) {}
@@ -75,7 +87,29 @@ export class LockDir {
     const opened = LockDir.open(dir);
     // A replaced directory's descriptor stays open: sockets bound through it may still be closing.
     LockDir.cache.set(dir, opened);
+    setImmediate(() => void opened.sweep());
     return opened;
+  }
+
+  /**
+   * Removes entries left by processes that died (kill -9) and that nobody else would remove: a
+   * lock nobody takes again, a temporary name. Once per directory per process, in the background,
+   * and only entries created over a minute ago (a probe looks like a waiter to a live holder).
+   */
+  private async sweep(): Promise<void> {
+    try {
+      const old = Date.now() - 60_000;
+      for (const name of this.list().slice(0, 1000)) {
+        if (!/^[two]\./.test(name)) continue;
+        const st = fs.lstatSync(`${this.path}/${name}`, { throwIfNoEntry: false });
+        if (!st || st.mtimeMs > old) continue;
+        const probe = await this.probe(name);
+        if (probe.state === "live") probe.sock.destroy();
+        else if (probe.state === "dead") this.unlink(name);
+      }
+    } catch {
+      // only tidying: the next process tries again
+    }
   }
 
   private stillThere(): boolean {
@@ -120,7 +154,10 @@ export class LockDir {
       fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
     } catch (err) {
       const code = errCode(err);
-      const why = code === "ELOOP" || code === "ENOTDIR" ? "it is not a directory (or is a symbolic link)" : errMsg(err);
+      const why =
+        code === "ELOOP" || code === "ENOTDIR"
+          ? "it is not a directory (or is a symbolic link)"
+          : errMsg(err) + (code === "EACCES" ? " (only the owner of the data directory, and its group if it may write there, can take our locks)" : "");
       throw new StorageError(`${dir}: cannot use it as our lock directory: ${why}`);
     }
     try {
@@ -147,11 +184,15 @@ export class LockDir {
         st = fs.fstatSync(fd);
       }
       const viaFd = `/proc/self/fd/${fd}`;
-      let base: string;
-      if (fs.statSync(viaFd, { throwIfNoEntry: false })?.ino === st.ino) base = viaFd;
-      else if (Buffer.byteLength(dir) <= 60) base = dir; // no /proc: the path itself, if short enough
-      else throw new StorageError(`${dir}: /proc is not mounted and the path is too long for a unix socket: cannot take cross-process locks`);
-      return new LockDir(dir, fd, base, st.dev, st.ino);
+      let base = dir;
+      if (Buffer.byteLength(dir) + 1 + MAX_NAME > MAX_SOCKET_PATH) {
+        if (fs.statSync(viaFd, { throwIfNoEntry: false })?.ino !== st.ino) {
+          throw new StorageError(`${dir}: the path is too long for a unix socket and /proc is not mounted: cannot take cross-process locks`);
+        }
+        base = viaFd;
+      }
+      const shared = (allowed & 0o077) !== 0 || (isRoot() && st.uid !== 0);
+      return new LockDir(dir, fd, base, shared, st.dev, st.ino);
     } catch (err) {
       fs.closeSync(fd);
       throw err instanceof StorageError ? err : new StorageError(`${dir}: cannot use it as our lock directory: ${errMsg(err)}`);
@@ -161,7 +202,7 @@ export class LockDir {
   /** Entry names, in no particular order. */
   list(): string[] {
     try {
-      return fs.readdirSync(this.base);
+      return fs.readdirSync(this.path);
     } catch (err) {
       throw new StorageError(`${this.path}: cannot list the lock directory: ${errMsg(err)}`);
     }
@@ -177,15 +218,17 @@ export class LockDir {
     const server = net.createServer(onConnection);
     await new Promise<void>((resolve, reject) => {
       server.once("error", (err) => reject(new StorageError(`${this.path}: cannot create a lock socket: ${errMsg(err)}`)));
-      // Connecting needs write permission on the socket; the directory's mode keeps outsiders away.
-      server.listen({ path: `${this.base}/${tmp}`, readableAll: true, writableAll: true }, resolve);
+      // Connecting needs write permission on the socket: let everyone who reaches it connect when
+      // others than us use the directory (the umask may have removed the bits). The directory's
+      // mode keeps outsiders away.
+      server.listen({ path: `${this.base}/${tmp}`, readableAll: this.shared, writableAll: this.shared }, resolve);
     });
     server.removeAllListeners("error");
     server.on("error", () => {});
     let name = tmp;
     try {
       name = nameOf();
-      fs.renameSync(`${this.base}/${tmp}`, `${this.base}/${name}`);
+      fs.renameSync(`${this.path}/${tmp}`, `${this.path}/${name}`);
     } catch (err) {
       server.close();
       this.unlink(tmp);
@@ -197,7 +240,7 @@ export class LockDir {
   /** Removes an entry (ours, or one that refused a connection). Missing is fine. */
   unlink(name: string): void {
     try {
-      fs.unlinkSync(`${this.base}/${name}`);
+      fs.unlinkSync(`${this.path}/${name}`);
     } catch {
       // already gone (another process cleaned it up), or not ours to remove: harmless either way
     }
