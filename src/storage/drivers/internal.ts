@@ -20,8 +20,9 @@
  *   files 0640 (a replaced file keeps its mode, and its owner when we run as root; as root, new files
  *   and directories get the owner of their parent directory so that Prosody can use them).
  * - Every write, and every read-modify-write (map set/setKeys/deleteAll), of one file holds a
- *   cross-process lock (src/storage/sqlite/lock.ts: an abstract unix socket the kernel frees when the
- *   holder dies) so no update of one of our processes is lost to another of our processes. Prosody
+ *   cross-process lock (src/storage/sqlite/lock.ts: a unix socket in `<data_path>/.prosody-ts-locks`
+ *   that the kernel frees when the holder dies, reachable only by who may write data_path) so no
+ *   update of one of our processes is lost to another of our processes. Prosody
  *   itself takes no lock: against Prosody the last rename wins, as between two Prosody writers.
  */
 import fs from "node:fs";

@@ -14,7 +14,7 @@
  *   generation, then one checksummed record per committed group of statements. It is replaced whole
  *   (tmp + fsync + rename) by compaction, and removed by `close({ compact: true })`.
  * - nothing else persistent (temporary `*.tmp-*` files of a crashed compaction are removed by the next
- *   lock holder). The writer lock is an abstract unix socket (lock.ts): no file.
+ *   lock holder). The writer lock is a unix socket in `.prosody-ts-locks/` beside the DB (lock.ts).
  *
  * State = DB file + the journal's complete records, *if* the journal's generation equals the DB's;
  * DB file + the journal's records after offset `application_id`, if the journal is exactly one
@@ -64,7 +64,7 @@
  *
  * What is safe
  * - Any number of processes using this class on the same file, concurrently, on one Linux host (the
- *   lock is a Linux abstract socket, so the processes must share a network namespace).
+ *   lock is a unix socket, reachable only by processes that may write the DB's directory).
  * - `kill -9` / crash of any process at any moment: a write whose promise resolved is on disk
  *   (fdatasync'd); an interrupted journal append is a torn tail, ignored and later truncated; an
  *   interrupted compaction leaves either the old DB + journal or the new DB + a stale journal; the
@@ -83,7 +83,7 @@
  *   top of those changes). Close our processes with `{ compact: true }` first.
  * - Statements must be deterministic (no `random()`, `datetime('now')`, …): each process replays the
  *   journal's statements on its own copy. Use parameters for anything computed.
- * - Network file systems (fsync/rename semantics, abstract sockets are per host).
+ * - Network file systems (fsync/rename semantics, unix sockets are per host).
  * - Readers (in this and other processes) may observe a group while its fdatasync is still running
  *   (read-uncommitted with respect to durability, never to atomicity).
  * - `process.exit()` while a write's promise is pending loses that write (a pending write keeps the
