@@ -42,8 +42,8 @@ interface Child {
   closed: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function spawnCounter(args: string[]): Child {
-  const proc = spawn(process.execPath, ["--import", "tsx", COUNTER, ...args], { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] });
+function spawnCounter(args: string[], as?: { uid: number; gid: number }): Child {
+  const proc = spawn(process.execPath, ["--import", "tsx", COUNTER, ...args], { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"], ...as });
   const lines: string[] = [];
   let partial = "";
   let err = "";
@@ -192,6 +192,17 @@ test("the lock directory gets the data directory's owner and lets in only who ma
   pl.release();
   const st = fs.statSync(path.join(priv, LOCK_DIR_NAME));
   assert.is(st.mode & 0o777, 0o700);
+  // Opened up while in use: noticed at the next acquisition.
+  fs.chmodSync(path.join(priv, LOCK_DIR_NAME), 0o777);
+  try {
+    await pl.acquire();
+    assert.unreachable("used a lock directory opened to everyone");
+  } catch (err) {
+    assert.match((err as Error).message, "mode 0777 let in users who may not write");
+  }
+  fs.chmodSync(path.join(priv, LOCK_DIR_NAME), 0o700);
+  await pl.acquire();
+  pl.release();
   const shared = newDir(0o770);
   const l = new ProcessLock(shared, "k", "f");
   await l.acquire();
@@ -267,6 +278,43 @@ test("leftovers of killed processes are removed by the next process that uses th
   assert.equal(left.slice(0, 2), ["README", young]);
   assert.match(left[2]!, /^w\./, "our own entry stays");
   live.release();
+});
+
+test("group-writable data directory: members of the group with another uid share the locks with its owner", async () => {
+  if (!isRoot) return console.log("SKIP: needs root (to run a group member as uid 65534)");
+  // Traversable for uid 65534; the data directory root:65534 0770.
+  const outer = fs.mkdtempSync(path.join(os.tmpdir(), "prosody-ts-lock-group-"));
+  process.on("exit", () => fs.rmSync(outer, { recursive: true, force: true }));
+  fs.chmodSync(outer, 0o755);
+  const data = path.join(outer, "data");
+  fs.mkdirSync(data);
+  fs.chownSync(data, 0, 65534);
+  fs.chmodSync(data, 0o770);
+  const counter = path.join(data, "counter");
+  const member = { uid: 65534, gid: 65534 };
+  // The member creates the lock directory and holds the lock; we (root) wait, then get it when it dies.
+  const holder = spawnCounter([data, counter, "hold", "1"], member);
+  await holder.nth("held", 1);
+  const st = fs.statSync(path.join(data, LOCK_DIR_NAME));
+  assert.equal([st.uid, st.gid, st.mode & 0o777], [65534, 65534, 0o770]);
+  const lock = new ProcessLock(data, "counter", counter, 10_000);
+  const waiting = lock.acquire();
+  await sleep(200);
+  assert.not.ok(lock.held, "the member's lock excludes root");
+  holder.proc.kill("SIGKILL");
+  await waiting;
+  // We hold it: the member waits for us (it can connect to our socket: we see it waiting).
+  const counting = spawnCounter([data, counter, "5", "7"], member);
+  for (let i = 0; i < 100 && !lock.hasWaiters; i++) await sleep(50);
+  assert.ok(lock.hasWaiters, "the member waits on our socket");
+  assert.not.ok(counting.lines.includes("held"));
+  lock.release();
+  assert.is((await counting.closed).code, 0, counting.stderr());
+  // Mixed uids counting together lose nothing.
+  const kids = [spawnCounter([data, counter, "20", "1", "2"]), spawnCounter([data, counter, "20", "2", "2"], member), spawnCounter([data, counter, "20", "3"], member)];
+  const results = await Promise.all(kids.map((k) => k.closed));
+  results.forEach((r, i) => assert.is(r.code, 0, kids[i]!.stderr()));
+  assert.is(Number(fs.readFileSync(counter, "utf8")), 5 + 40 + 40 + 20);
 });
 
 test("a data directory path longer than a unix socket path allows", async () => {

@@ -32,6 +32,25 @@ const isRoot = () => process.getuid?.() === 0;
 const errCode = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code;
 const errMsg = (err: unknown) => (err instanceof Error ? err.message : String(err));
 const octal = (mode: number) => "0" + (mode & 0o7777).toString(8);
+const looks = (lockDir: fs.Stats, dataDir: fs.Stats) =>
+  [lockDir.dev, lockDir.ino, lockDir.mode, lockDir.uid, lockDir.gid, dataDir.mode, dataDir.uid, dataDir.gid].join(":");
+
+/** Creates `dir` and missing parents like the internal driver does: 0750, as root owned like its parent. */
+function makeDataDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { mode: DATA_DIR_MODE });
+  } catch (err) {
+    if (errCode(err) === "EEXIST") return;
+    if (errCode(err) !== "ENOENT" || path.dirname(dir) === dir) throw err;
+    makeDataDir(path.dirname(dir));
+    return makeDataDir(dir);
+  }
+  fs.chmodSync(dir, DATA_DIR_MODE);
+  if (isRoot()) {
+    const parent = fs.statSync(path.dirname(dir));
+    fs.chownSync(dir, parent.uid, parent.gid);
+  }
+}
 
 /** A random part for entry names: never repeats, so a name is never re-created once removed. */
 export const randomName = () => crypto.randomBytes(9).toString("base64url");
@@ -70,8 +89,8 @@ export class LockDir {
      * or, when we are root, the directory's owner.
      */
     private readonly shared: boolean,
-    private readonly dev: number,
-    private readonly ino: number,
+    /** Identity, owners and modes of the lock directory and the data directory, as checked. */
+    private readonly look: string,
   ) {}
 
   private static readonly cache = new Map<string, LockDir>();
@@ -112,9 +131,11 @@ export class LockDir {
     }
   }
 
+  /** Neither the lock directory nor the data directory's owner or mode changed since we checked. */
   private stillThere(): boolean {
     const st = fs.statSync(this.path, { throwIfNoEntry: false });
-    return st !== undefined && st.ino === this.ino && st.dev === this.dev;
+    const data = fs.statSync(path.dirname(this.path), { throwIfNoEntry: false });
+    return st !== undefined && data !== undefined && looks(st, data) === this.look;
   }
 
   private static open(dir: string): LockDir {
@@ -124,7 +145,7 @@ export class LockDir {
     const dataDir = path.dirname(dir);
     let data: fs.Stats;
     try {
-      fs.mkdirSync(dataDir, { recursive: true, mode: DATA_DIR_MODE });
+      makeDataDir(dataDir);
       data = fs.statSync(dataDir);
     } catch (err) {
       throw new StorageError(`${dataDir}: cannot create or read the data directory: ${errMsg(err)}`);
@@ -163,7 +184,9 @@ export class LockDir {
     try {
       let st = fs.fstatSync(fd);
       const remedy = `remove it (rm -r ${dir}) while none of our processes runs; it is created again with the right owner and mode`;
-      if (st.uid !== data.uid && st.uid !== 0) {
+      // Its owner can change its mode: it must be someone who may write the data directory. That
+      // is the data directory's owner or root, or, where others may write it too, whoever created it.
+      if (st.uid !== data.uid && st.uid !== 0 && !(allowed & 0o077)) {
         throw new StorageError(`${dir}: owned by uid ${st.uid}, not by the data directory's owner (uid ${data.uid}) or root: refusing to use it for locks (its owner could block or fake them); ${remedy}`);
       }
       const extra = st.mode & 0o777 & ~allowed;
@@ -192,7 +215,7 @@ export class LockDir {
         base = viaFd;
       }
       const shared = (allowed & 0o077) !== 0 || (isRoot() && st.uid !== 0);
-      return new LockDir(dir, fd, base, shared, st.dev, st.ino);
+      return new LockDir(dir, fd, base, shared, looks(st, data));
     } catch (err) {
       fs.closeSync(fd);
       throw err instanceof StorageError ? err : new StorageError(`${dir}: cannot use it as our lock directory: ${errMsg(err)}`);
