@@ -317,6 +317,27 @@ test("group-writable data directory: members of the group with another uid share
   assert.is(Number(fs.readFileSync(counter, "utf8")), 5 + 40 + 40 + 20);
 });
 
+test("a user who may not write the data directory gets a clear error, not a lock", async () => {
+  if (!isRoot) return console.log("SKIP: needs root (to run as uid 65534)");
+  const outer = fs.mkdtempSync(path.join(os.tmpdir(), "prosody-ts-lock-ro-"));
+  process.on("exit", () => fs.rmSync(outer, { recursive: true, force: true }));
+  fs.chmodSync(outer, 0o755);
+  const data = path.join(outer, "data");
+  fs.mkdirSync(data);
+  fs.chmodSync(data, 0o755);
+  const nobody = { uid: 65534, gid: 65534 };
+  const first = spawnCounter([data, path.join(data, "counter"), "1", "1"], nobody);
+  assert.is.not((await first.closed).code, 0);
+  assert.match(first.stderr(), `${path.join(data, LOCK_DIR_NAME)}: cannot create the lock directory: EACCES`);
+  assert.match(first.stderr(), "only the owner of the data directory, and its group if it may write there, can take our locks");
+  const lock = new ProcessLock(data, "counter", "counter");
+  await lock.acquire(); // creates it, 0700
+  const second = spawnCounter([data, path.join(data, "counter"), "1", "1"], nobody);
+  assert.is.not((await second.closed).code, 0);
+  assert.match(second.stderr(), `${path.join(data, LOCK_DIR_NAME)}: cannot use it as our lock directory: EACCES`);
+  lock.release();
+});
+
 test("a data directory path longer than a unix socket path allows", async () => {
   let deep = newDir();
   while (Buffer.byteLength(deep) < 200) deep = path.join(deep, "a-rather-long-directory-name");
