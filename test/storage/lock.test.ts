@@ -129,6 +129,9 @@ test("kill -9 of the holder: a waiter gets the lock at once, and the dead entry 
   const names = fs.readdirSync(path.join(data, LOCK_DIR_NAME));
   assert.is(names.length, 1, `only our entry is left: ${names.join(" ")}`);
   lock.release();
+  // Our socket stays a moment, idle under a temporary name, for the next acquisition.
+  assert.match(fs.readdirSync(path.join(data, LOCK_DIR_NAME)).join(" "), /^t\.[\w-]+$/);
+  lock.close();
   assert.equal(fs.readdirSync(path.join(data, LOCK_DIR_NAME)), []);
 });
 
@@ -174,7 +177,8 @@ test("two instances in one process: first come first served, the waiter signal, 
     assert.match((err as Error).message, "/some/file.dat: timed out after 300 ms waiting for the write lock (another process holds it)");
   }
   assert.ok(Date.now() - t0 >= 290);
-  assert.is(fs.readdirSync(path.join(data, LOCK_DIR_NAME)).length, 1, "d's entry is gone");
+  const entries = () => fs.readdirSync(path.join(data, LOCK_DIR_NAME)).filter((n) => n.startsWith("w."));
+  assert.is(entries().length, 1, "d's entry is gone");
   a.release();
   // Other keys are independent.
   const x = new ProcessLock(data, "k", "x");
@@ -183,6 +187,43 @@ test("two instances in one process: first come first served, the waiter signal, 
   await y.acquire();
   x.release();
   y.release();
+  assert.equal(entries(), []);
+  for (const l of [a, b, c, d, x, y]) l.close();
+  assert.equal(fs.readdirSync(path.join(data, LOCK_DIR_NAME)), [], "close() removes the idle sockets");
+});
+
+test("a waiter's connection that reaches the reused socket after its entry ended is closed, not counted", async () => {
+  const data = newDir();
+  const dir = path.join(data, LOCK_DIR_NAME);
+  const a = new ProcessLock(data, "k", "f");
+  await a.acquire();
+  const first = fs.readdirSync(dir).find((n) => n.startsWith("w."))!;
+  // A waiter connects to our first entry (in the kernel at once) and names it; before our event
+  // loop accepts that connection, we release and take the lock again (same socket, new entry).
+  const late = net.connect(path.join(dir, first));
+  late.on("error", () => {});
+  late.write(`${first}\n`);
+  const closed = new Promise((r) => late.on("close", r));
+  a.release();
+  await a.acquire();
+  const second = fs.readdirSync(dir).find((n) => n.startsWith("w."))!;
+  assert.is.not(second, first);
+  // Closed by us (it waits for an entry that is gone), not kept as a waiter of our new entry.
+  const outcome = await Promise.race([closed.then(() => "closed"), sleep(2000).then(() => "still open")]);
+  assert.is(outcome, "closed");
+  assert.not.ok(a.hasWaiters);
+  // One naming the current entry counts.
+  let signalled = 0;
+  a.onWaiter = () => signalled++;
+  const now = net.connect(path.join(dir, second));
+  now.write(`${second}\n`);
+  for (let i = 0; i < 100 && !a.hasWaiters; i++) await sleep(10);
+  assert.ok(a.hasWaiters);
+  assert.is(signalled, 1);
+  const gone = new Promise((r) => now.on("close", r));
+  a.release();
+  await gone;
+  a.close();
 });
 
 test("the lock directory gets the data directory's owner and lets in only who may write it", async () => {

@@ -480,6 +480,7 @@ export class DurableSqlite {
       this.closeFd("jfd");
       this.closeFd("dbfd");
       this.releaseLock();
+      this.lock.close();
       if (failure) throw failure;
     })();
     return this.closing;

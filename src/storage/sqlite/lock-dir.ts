@@ -232,32 +232,48 @@ export class LockDir {
   }
 
   /**
-   * Listens on a fresh temporary name, then gives the socket its final name, `nameOf()` called at
-   * that moment (so a name computed from a listing uses the latest one). Connections can only
-   * reach the socket once it listens. Rejects with a StorageError.
+   * A socket listening under a fresh temporary name `t.<random>` (nobody looks for it there).
+   * Rejects with a StorageError.
    */
-  async publish(nameOf: () => string, onConnection: (sock: net.Socket) => void): Promise<{ server: net.Server; name: string }> {
-    const tmp = `t.${randomName()}`;
+  async listen(onConnection: (sock: net.Socket) => void): Promise<{ server: net.Server; name: string }> {
+    const name = `t.${randomName()}`;
     const server = net.createServer(onConnection);
     await new Promise<void>((resolve, reject) => {
       server.once("error", (err) => reject(new StorageError(`${this.path}: cannot create a lock socket: ${errMsg(err)}`)));
       // Connecting needs write permission on the socket: let everyone who reaches it connect when
       // others than us use the directory (the umask may have removed the bits). The directory's
       // mode keeps outsiders away.
-      server.listen({ path: `${this.base}/${tmp}`, readableAll: this.shared, writableAll: this.shared }, resolve);
+      server.listen({ path: `${this.base}/${name}`, readableAll: this.shared, writableAll: this.shared }, resolve);
     });
     server.removeAllListeners("error");
     server.on("error", () => {});
-    let name = tmp;
+    return { server, name };
+  }
+
+  /** Renames an entry (atomically: it is never missing, never under both names). */
+  rename(from: string, to: string): void {
     try {
-      name = nameOf();
-      fs.renameSync(`${this.path}/${tmp}`, `${this.path}/${name}`);
+      fs.renameSync(`${this.path}/${from}`, `${this.path}/${to}`);
+    } catch (err) {
+      throw new StorageError(`${this.path}: cannot rename the lock entry ${from} to ${to}: ${errMsg(err)}`);
+    }
+  }
+
+  /**
+   * Listens on a temporary name, then gives the socket its final name, `nameOf()` called at that
+   * moment: connections can only reach it under that name once it listens.
+   */
+  async publish(nameOf: () => string, onConnection: (sock: net.Socket) => void): Promise<{ server: net.Server; name: string }> {
+    const { server, name: tmp } = await this.listen(onConnection);
+    try {
+      const name = nameOf();
+      this.rename(tmp, name);
+      return { server, name };
     } catch (err) {
       server.close();
       this.unlink(tmp);
-      throw err instanceof StorageError ? err : new StorageError(`${this.path}: cannot create the lock entry ${name}: ${errMsg(err)}`);
+      throw err;
     }
-    return { server, name };
   }
 
   /** Removes an entry (ours, or one that refused a connection). Missing is fine. */

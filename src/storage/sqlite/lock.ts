@@ -4,22 +4,28 @@
  *
  * Entries are listening unix sockets named `w.<key digest>.<ticket>.<random>` in the data
  * directory's lock directory (lock-dir.ts: its permissions keep other users out). To acquire:
- *   1. listen on a temporary name; ticket = highest ticket of the key in a listing + 1; rename
- *      our socket to its entry name;
+ *   1. have a listening socket under a temporary name; ticket = highest ticket of the key in a
+ *      listing + 1; rename our socket to its entry name;
  *   2. list again: an entry of the key ordered after ours (ticket, then random part) means our
- *      listing was stale: withdraw (unlink, close) and start over;
- *   3. while an entry of the key ordered before ours exists: connect to the nearest one and sleep
- *      until that connection closes (its owner released or gave up: it closes our connection; it
- *      died: the kernel does), then list again. One that refuses connections is dead: unlink it.
- *      None before ours: we hold the lock.
- * Release: unlink our entry, then close our socket, which wakes our successor.
+ *      listing was stale: withdraw and start over;
+ *   3. while an entry of the key ordered before ours exists: connect to the nearest one, say which
+ *      entry we wait for, and sleep until that connection closes (its owner released or gave up:
+ *      it closes our connection; it died: the kernel does), then list again. One that refuses
+ *      connections is dead: unlink it. None before ours: we hold the lock.
+ * Release (and withdrawing): rename our entry back to a temporary name, then close the connections
+ * of those waiting for it, which wakes our successor.
  *
  * Why only one holder: take two live entries A and B, A renamed into place first. B lists after
  * its rename, so sees A: if B is ordered before A, B withdraws in step 2; otherwise A stays before
- * B for as long as A lives, accepting connections (entries get their name only once they listen,
- * and names are never reused, so "refused" means dead for good), and B cannot pass step 3.
+ * B for as long as A lives, accepting connections (a socket gets an entry name only while it
+ * listens, and names are never reused, so "refused" means dead for good), and B cannot pass step 3.
  * First come, first served: each waiter waits for its predecessor only, and new tickets go last.
- * Our successor's connection is also the "someone is waiting" signal (`onWaiter`, `hasWaiters`).
+ *
+ * The socket is kept (idle, under a temporary name) for the next acquisition for a moment, which
+ * saves creating one per acquisition. A waiter's connection may therefore reach us after the
+ * entry it aimed at has ended (it connected just before we renamed it away): that is why a waiter
+ * names the entry it waits for, and we close connections naming any other. Connections naming our
+ * current entry are the "someone is waiting" signal (`onWaiter`, `hasWaiters`).
  * Two ProcessLock instances exclude each other just as two processes do.
  */
 import type net from "node:net";
@@ -27,6 +33,15 @@ import { StorageError } from "../types.js";
 import { LockDir, keyDigest, randomName } from "./lock-dir.js";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** An idle socket is closed after this long unused; at most this many are kept per process. */
+const IDLE_MS = 1000;
+const MAX_IDLE = 64;
+const idleLocks = new Set<ProcessLock>();
+
+/** Locks with a socket: their names are removed when the process exits (a kill -9 leaves them, dead). */
+const withSocket = new Set<ProcessLock>();
+let exitHook = false;
 
 interface Entry {
   name: string;
@@ -49,13 +64,19 @@ function entriesOf(names: string[], prefix: string): Entry[] {
 }
 
 export class ProcessLock {
-  /** Our entry's socket, while we hold or wait for the lock. */
+  /** Our listening socket (kept between acquisitions for IDLE_MS), its directory, its current name. */
   private server: net.Server | null = null;
+  private serverDir: LockDir | null = null;
+  private name = "";
+  /** Our entry while we wait for or hold the lock. */
   private own: Entry | null = null;
-  private dir: LockDir | null = null;
+  /** Inside acquire() or holding. */
+  private busy = false;
   private holding = false;
-  /** Connections of processes waiting behind us. */
+  /** Connections of processes waiting for our current entry, and those that have not said yet. */
   private readonly conns = new Set<net.Socket>();
+  private readonly pending = new Set<net.Socket>();
+  private idleTimer: NodeJS.Timeout | undefined;
   private lastWaiterAt: number | undefined;
   private readonly prefix: string;
   /** Called (on our event loop) when another process starts waiting for the lock we hold. */
@@ -88,77 +109,166 @@ export class ProcessLock {
   }
 
   async acquire(): Promise<void> {
-    if (this.server) throw new StorageError(`${this.file}: write lock acquired twice by the same owner`);
-    const deadline = Date.now() + this.timeoutMs;
+    if (this.busy) throw new StorageError(`${this.file}: write lock acquired twice by the same owner`);
+    this.busy = true;
+    this.notIdle();
+    try {
+      await this.take(Date.now() + this.timeoutMs);
+    } catch (err) {
+      this.endEntry();
+      this.busy = false;
+      this.idle();
+      throw err;
+    }
+  }
+
+  /** Releases the lock if held and closes the socket kept for the next acquisition. */
+  close(): void {
+    this.release();
+    if (!this.busy) this.closeServer();
+  }
+
+  /** Lets go of the lock if we hold it (a no-op while an acquire() is still waiting). */
+  release(): void {
+    if (!this.holding) return;
+    this.endEntry();
+    this.busy = false;
+    this.idle();
+  }
+
+  private async take(deadline: number): Promise<void> {
     for (;;) {
       const dir = LockDir.of(this.dataDir);
-      const ref: { server?: net.Server } = {};
-      const { server, name } = await dir.publish(
-        () => `${this.prefix}${Math.max(0, ...entriesOf(dir.list(), this.prefix).map((e) => e.ticket)) + 1}.${randomName()}`,
-        (sock) => this.accept(ref.server, sock),
-      );
-      ref.server = server;
-      this.server = server;
-      this.dir = dir;
-      const own = entriesOf([name], this.prefix)[0]!;
-      this.own = own;
+      if (this.server && this.serverDir !== dir) this.closeServer(); // the directory was replaced
+      if (!this.server) {
+        const ref: { server?: net.Server } = {};
+        const { server, name } = await dir.listen((sock) => this.accept(ref.server, sock));
+        ref.server = server;
+        this.server = server;
+        this.serverDir = dir;
+        this.name = name;
+        withSocket.add(this);
+        if (!exitHook) {
+          exitHook = true;
+          process.once("exit", () => {
+            for (const lock of withSocket) lock.serverDir?.unlink(lock.name);
+          });
+        }
+      }
+      this.server.ref();
+      const own = entriesOf([`${this.prefix}${Math.max(0, ...entriesOf(dir.list(), this.prefix).map((e) => e.ticket)) + 1}.${randomName()}`], this.prefix)[0]!;
       try {
-        let entries = entriesOf(dir.list(), this.prefix);
-        if (entries.some((e) => before(own, e))) {
-          this.withdraw(); // our listing was stale: someone later is already queued
-          continue;
-        }
-        for (;;) {
-          let pred: Entry | undefined;
-          for (const e of entries) if (before(e, own) && (!pred || before(pred, e))) pred = e;
-          if (!pred) {
-            this.holding = true;
-            return;
-          }
-          const how = await this.waitFor(dir, pred.name, deadline - Date.now());
-          if (how === "dead") dir.unlink(pred.name);
-          else if (how === "busy") await sleep(1);
-          else if (how === "timeout") {
-            throw new StorageError(
-              `${this.file}: timed out after ${this.timeoutMs >= 1000 ? `${Math.round(this.timeoutMs / 1000)} s` : `${this.timeoutMs} ms`} waiting for the write lock (another process holds it)`,
-            );
-          }
-          entries = entriesOf(dir.list(), this.prefix);
-        }
+        dir.rename(this.name, own.name);
       } catch (err) {
-        this.withdraw();
-        throw err;
+        this.closeServer(); // our socket lost its name: start with a new one
+        if (Date.now() > deadline) throw err;
+        continue;
+      }
+      this.name = own.name;
+      this.own = own;
+      let entries = entriesOf(dir.list(), this.prefix);
+      if (entries.some((e) => before(own, e))) {
+        this.endEntry(); // our listing was stale: someone later is already queued
+        continue;
+      }
+      for (;;) {
+        let pred: Entry | undefined;
+        for (const e of entries) if (before(e, own) && (!pred || before(pred, e))) pred = e;
+        if (!pred) {
+          this.holding = true;
+          if (this.conns.size) this.lastWaiterAt = performance.now();
+          return;
+        }
+        const how = await this.waitFor(dir, pred.name, deadline - Date.now());
+        if (how === "dead") dir.unlink(pred.name);
+        else if (how === "busy") await sleep(1);
+        else if (how === "timeout") {
+          const after = this.timeoutMs >= 1000 ? `${Math.round(this.timeoutMs / 1000)} s` : `${this.timeoutMs} ms`;
+          throw new StorageError(`${this.file}: timed out after ${after} waiting for the write lock (another process holds it)`);
+        }
+        entries = entriesOf(dir.list(), this.prefix);
       }
     }
   }
 
-  release(): void {
-    this.withdraw();
-  }
-
-  private withdraw(): void {
-    const server = this.server;
-    if (!server) return;
-    // Unlink first: once our successor wakes (when we close), our entry must be gone.
-    if (this.own) this.dir?.unlink(this.own.name);
-    this.server = null;
-    this.own = null;
+  /** Ends our current entry (held or queued): renamed away first, then its waiters are woken. */
+  private endEntry(): void {
     this.holding = false;
+    if (this.own) {
+      this.own = null;
+      const tmp = `t.${randomName()}`;
+      try {
+        this.serverDir!.rename(this.name, tmp);
+        this.name = tmp;
+      } catch {
+        this.closeServer(); // it lost its name (removed by hand?): not reusable
+      }
+    }
     for (const c of this.conns) c.destroy();
     this.conns.clear();
+    for (const c of this.pending) c.destroy();
+    this.pending.clear();
+  }
+
+  private idle(): void {
+    if (!this.server) return;
+    this.server.unref();
+    idleLocks.add(this);
+    this.idleTimer = setTimeout(() => this.closeServer(), IDLE_MS).unref();
+    if (idleLocks.size > MAX_IDLE) idleLocks.values().next().value?.closeServer();
+  }
+
+  private notIdle(): void {
+    idleLocks.delete(this);
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  private closeServer(): void {
+    if (this.busy && this.own) return; // in use: closed when released
+    this.notIdle();
+    const server = this.server;
+    if (!server) return;
+    withSocket.delete(this);
+    this.server = null;
+    this.serverDir?.unlink(this.name);
+    this.serverDir = null;
+    for (const c of this.pending) c.destroy();
+    this.pending.clear();
     server.close();
   }
 
   private accept(server: net.Server | undefined, sock: net.Socket): void {
-    if (!server || server !== this.server) {
+    sock.on("error", () => {});
+    if (!server || server !== this.server || !this.own) {
       sock.destroy();
       return;
     }
-    this.lastWaiterAt = performance.now();
-    this.conns.add(sock);
-    sock.on("error", () => {});
-    sock.on("close", () => this.conns.delete(sock));
-    if (this.holding) this.onWaiter?.();
+    // A waiter first names the entry it waits for: only ours now counts.
+    this.pending.add(sock);
+    let said = "";
+    const onData = (chunk: Buffer) => {
+      said += chunk.toString("latin1");
+      const nl = said.indexOf("\n");
+      if (nl < 0) {
+        if (said.length > 128) sock.destroy();
+        return;
+      }
+      sock.off("data", onData);
+      this.pending.delete(sock);
+      if (server !== this.server || said.slice(0, nl) !== this.own?.name) {
+        sock.destroy();
+        return;
+      }
+      this.conns.add(sock);
+      this.lastWaiterAt = performance.now();
+      if (this.holding) this.onWaiter?.();
+    };
+    sock.on("data", onData);
+    sock.on("close", () => {
+      this.pending.delete(sock);
+      this.conns.delete(sock);
+    });
   }
 
   /** Connects to the entry before ours and waits until it goes away. */
@@ -177,6 +287,7 @@ export class ProcessLock {
       sock.on("data", () => {});
       sock.on("error", () => {});
       sock.on("close", () => finish("released"));
+      sock.write(`${name}\n`);
     });
   }
 }
