@@ -24,7 +24,7 @@
  * The socket is kept (idle, under a temporary name) for the next acquisition for a moment, which
  * saves creating one per acquisition. A waiter's connection may therefore reach us after the
  * entry it aimed at has ended (it connected just before we renamed it away): that is why a waiter
- * names the entry it waits for, and we close connections naming any other. Connections naming our
+ * names the entry it waits for, and we close connections naming any other. Connections to our
  * current entry are the "someone is waiting" signal (`onWaiter`, `hasWaiters`).
  * Two ProcessLock instances exclude each other just as two processes do.
  */
@@ -244,8 +244,13 @@ export class ProcessLock {
       sock.destroy();
       return;
     }
-    // A waiter first names the entry it waits for: only ours now counts.
-    this.pending.add(sock);
+    // A waiter first names the entry it waits for; one naming another (ended) entry is closed.
+    // While we hold the lock, count it at once (handing over early to a late one does no harm);
+    // while we wait, only once it names our entry (keeping a late one could deadlock: it may be
+    // ahead of us in the queue).
+    const early = this.holding;
+    if (early) this.counted(sock);
+    else this.pending.add(sock);
     let said = "";
     const onData = (chunk: Buffer) => {
       said += chunk.toString("latin1");
@@ -256,19 +261,20 @@ export class ProcessLock {
       }
       sock.off("data", onData);
       this.pending.delete(sock);
-      if (server !== this.server || said.slice(0, nl) !== this.own?.name) {
-        sock.destroy();
-        return;
-      }
-      this.conns.add(sock);
-      this.lastWaiterAt = performance.now();
-      if (this.holding) this.onWaiter?.();
+      if (server !== this.server || said.slice(0, nl) !== this.own?.name) sock.destroy();
+      else if (!early) this.counted(sock);
     };
     sock.on("data", onData);
     sock.on("close", () => {
       this.pending.delete(sock);
       this.conns.delete(sock);
     });
+  }
+
+  private counted(sock: net.Socket): void {
+    this.conns.add(sock);
+    this.lastWaiterAt = performance.now();
+    if (this.holding) this.onWaiter?.();
   }
 
   /** Connects to the entry before ours and waits until it goes away. */
