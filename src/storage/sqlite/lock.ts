@@ -284,14 +284,19 @@ export class ProcessLock {
     if (probe.state !== "live") return probe.state;
     const sock = probe.sock;
     return new Promise((resolve) => {
+      let done = false;
       const finish = (how: "released" | "timeout") => {
+        if (done) return;
+        done = true;
         clearTimeout(timer);
         sock.destroy();
         resolve(how);
       };
       const timer = setTimeout(() => finish("timeout"), maxMs);
       sock.on("data", () => {});
-      sock.on("error", () => {});
+      // Its end of file (it closed our connection, or died) is the earliest sign; "close" follows.
+      sock.on("end", () => finish("released"));
+      sock.on("error", () => finish("released"));
       sock.on("close", () => finish("released"));
       sock.write(`${name}\n`);
     });
