@@ -12,9 +12,10 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
-export function holdLockInAnotherProcess(kind: "internal" | "sql", file: string): Promise<HeldLock> {
+/** `dataPath`: for `internal`, the data directory `file` is in (the lock lives there). */
+export function holdLockInAnotherProcess(kind: "internal" | "sql", file: string, dataPath?: string): Promise<HeldLock> {
   const releaseFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "prosody-ts-release-")), "go");
-  const child = spawn(process.execPath, ["--import", "tsx", SCRIPT, kind, file, releaseFile], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", SCRIPT, kind, file, releaseFile, ...(dataPath ? [dataPath] : [])], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   const exited = new Promise<void>((resolve) => child.on("close", () => resolve()));
   let out = "";
   let err = "";

@@ -1,7 +1,7 @@
 /**
  * Another process holding one of our storage locks, for tests of what a held lock does:
  *
- *   node --import tsx test/helpers/lock-holder.ts internal <data file> <release file>
+ *   node --import tsx test/helpers/lock-holder.ts internal <data file> <release file> <data path>
  *   node --import tsx test/helpers/lock-holder.ts sql <database file> <release file>
  *
  * Prints "held" once it holds the lock, and lets go (and exits) once <release file> exists.
@@ -13,14 +13,18 @@ import fs from "node:fs";
 import { holdFileLock } from "../../src/storage/drivers/internal.js";
 import { openSqlDatabase } from "../../src/storage/drivers/sql.js";
 
-const [kind, file, releaseFile] = process.argv.slice(2);
+const [kind, file, releaseFile, dataPath] = process.argv.slice(2);
 if (!kind || !file || !releaseFile) {
   console.error("usage: lock-holder.ts internal|sql FILE RELEASE_FILE");
   process.exit(2);
 }
 
 if (kind === "internal") {
-  const release = await holdFileLock(file);
+  if (!dataPath) {
+    console.error("usage: lock-holder.ts internal FILE RELEASE_FILE DATA_PATH");
+    process.exit(2);
+  }
+  const release = await holdFileLock(dataPath, file);
   fs.writeSync(1, "held\n");
   const timer = setInterval(() => {
     if (!fs.existsSync(releaseFile)) return;

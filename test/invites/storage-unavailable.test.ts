@@ -71,7 +71,7 @@ test("internal: API and registration while the invite store's lock is held elsew
     const token = invite!.token;
 
     const tokens = createInternalProvider({ dataPath: s.data, host: HOST }).pathOf("invite_token", null);
-    const held = await holdLockInAnotherProcess("internal", tokens);
+    const held = await holdLockInAnotherProcess("internal", tokens, s.data);
     try {
       assertUnavailable(await api(), "API while locked");
       assertUnavailable(await api(), "API while locked, again");
@@ -80,7 +80,7 @@ test("internal: API and registration while the invite store's lock is held elsew
     }
     assert.is((await api()).status, 201, "the API works again once the lock is free");
 
-    const held2 = await holdLockInAnotherProcess("internal", tokens);
+    const held2 = await holdLockInAnotherProcess("internal", tokens, s.data);
     try {
       const r = await post(s.port, { user: "first", password: "secret-pass", token });
       assertUnavailable(r, "registration while locked");

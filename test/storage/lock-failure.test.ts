@@ -29,7 +29,7 @@ test("internal: a change that timed out waiting for the lock does not poison lat
   const provider = createInternalProvider({ dataPath: dir, host: "example.com", lockTimeoutMs: 300 });
   const map = provider.open("invite_token", "map") as MapStore;
   await map.set(null, "before", 1);
-  const held = await holdLockInAnotherProcess("internal", provider.pathOf("invite_token", null));
+  const held = await holdLockInAnotherProcess("internal", provider.pathOf("invite_token", null), dir);
   try {
     const err = await rejects(map.set(null, "during", 2), "set while another process holds the lock");
     assert.match(err.message, "timed out");
@@ -39,7 +39,7 @@ test("internal: a change that timed out waiting for the lock does not poison lat
     await held.release();
   }
   await map.set(null, "after", 3);
-  const held2 = await holdLockInAnotherProcess("internal", provider.pathOf("invite_token", null));
+  const held2 = await holdLockInAnotherProcess("internal", provider.pathOf("invite_token", null), dir);
   try {
     await rejects(map.take(null, "before"), "take while another process holds the lock");
   } finally {

@@ -24,8 +24,9 @@
  *   owner when we run as root; as root, new files and directories get the owner of their parent
  *   directory so that Prosody can use them).
  * - Every write, and every read-modify-write (map set/setKeys/deleteAll), of one file holds a
- *   cross-process lock (src/storage/sqlite/lock.ts: an abstract unix socket the kernel frees when the
- *   holder dies) so no update of one of our processes is lost to another of our processes. Prosody
+ *   cross-process lock (src/storage/sqlite/lock.ts: a unix socket in `<data_path>/.prosody-ts-locks`
+ *   that the kernel frees when the holder dies, reachable only by who may write data_path) so no
+ *   update of one of our processes is lost to another of our processes. Prosody
  *   itself takes no lock: against Prosody the last rename wins, as between two Prosody writers.
  */
 import fs from "node:fs";
@@ -34,7 +35,7 @@ import path from "node:path";
 import { decode, encodeNode, encodeStore, isWritableFileName } from "../lua/encode-path.js";
 import { readLuaData } from "../lua/read.js";
 import { serializeFileBytes } from "../lua/serialize.js";
-import { ProcessLock, lockName } from "../sqlite/lock.js";
+import { ProcessLock } from "../sqlite/lock.js";
 import { DIR_MODE, FILE_MODE, randomSuffix } from "../sqlite/fsutil.js";
 import { cloneRecord, cloneValue } from "../values.js";
 import {
@@ -94,13 +95,16 @@ const fileLocks = new Map<string, FileLock>();
  * Runs `fn` while holding the file's lock: queued behind this process's earlier operations on the
  * same file, then holding the cross-process lock.
  */
-function exclusive<T>(file: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+function exclusive<T>(dataPath: string, file: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
   let entry = fileLocks.get(file);
   if (!entry) {
     if (fileLocks.size >= 1024) {
       for (const [k, e] of fileLocks) if (e.busy === 0) fileLocks.delete(k);
     }
-    entry = { tail: Promise.resolve(), lock: new ProcessLock(lockName("internal:" + file), file, timeoutMs), busy: 0 };
+    // Locked in the data directory's lock directory, by the file's path inside it (the same
+    // in every process whatever spelling of the data path it was given).
+    const lock = new ProcessLock(dataPath, "internal:" + path.relative(dataPath, file), file, timeoutMs);
+    entry = { tail: Promise.resolve(), lock, busy: 0 };
     fileLocks.set(file, entry);
   }
   const e = entry;
@@ -126,13 +130,13 @@ function exclusive<T>(file: string, timeoutMs: number, fn: () => Promise<T>): Pr
 }
 
 /**
- * Takes the lock that every write of `file` (an absolute path under the real data directory, as
- * `pathOf` gives it) takes, and keeps it until the returned function is called: for tools that
+ * Takes the lock that every write of `file` (an absolute path under the real data directory
+ * `dataPath`, as `pathOf` gives it) takes, and keeps it until the returned function is called: for tools that
  * must keep our processes off a file for a while, and for tests of what a held lock does.
  */
-export function holdFileLock(file: string, timeoutMs = 30_000): Promise<() => void> {
+export function holdFileLock(dataPath: string, file: string, timeoutMs = 30_000): Promise<() => void> {
   return new Promise((resolve, reject) => {
-    exclusive(file, timeoutMs, () => new Promise<void>((release) => resolve(release))).catch(reject);
+    exclusive(fs.realpathSync(dataPath), file, timeoutMs, () => new Promise<void>((release) => resolve(release))).catch(reject);
   });
 }
 
@@ -428,7 +432,9 @@ export function createInternalProvider(opts: InternalProviderOptions): InternalP
     await sweep(dir);
   };
 
-  const withLock = <T>(file: string, fn: () => Promise<T>) => exclusive(file, timeoutMs, fn);
+  // Keyed under the real data path, as `file` is (pathOf): two processes given different spellings
+  // of the data path (a symlink) must take the same lock for the same file.
+  const withLock = <T>(file: string, fn: () => Promise<T>) => exclusive(dataRoot(), file, timeoutMs, fn);
 
   /** Map changes waiting for their file's lock, by file. */
   interface Batch {

@@ -14,7 +14,7 @@
  *   generation, then one checksummed record per committed group of statements. It is replaced whole
  *   (tmp + fsync + rename) by compaction, and removed by `close({ compact: true })`.
  * - nothing else persistent (temporary `*.tmp-*` files of a crashed compaction are removed by the next
- *   lock holder). The writer lock is an abstract unix socket (lock.ts): no file.
+ *   lock holder). The writer lock is a unix socket in `.prosody-ts-locks/` beside the DB (lock.ts).
  *
  * Every image we write carries its own CRC32 in SQLite's change counter (db-image.ts SELF_CRC_AT).
  * Journal records are replayed only on such an image: a DB file changed by another program while
@@ -70,7 +70,7 @@
  *
  * What is safe
  * - Any number of processes using this class on the same file, concurrently, on one Linux host (the
- *   lock is a Linux abstract socket, so the processes must share a network namespace).
+ *   lock is a unix socket, reachable only by processes that may write the DB's directory).
  * - `kill -9` / crash of any process at any moment: a write whose promise resolved is on disk
  *   (fdatasync'd); an interrupted journal append is a torn tail, ignored and later truncated; an
  *   interrupted compaction leaves either the old DB + journal or the new DB + a stale journal; the
@@ -89,7 +89,7 @@
  *   top of those changes). Close our processes with `{ compact: true }` first.
  * - Statements must be deterministic (no `random()`, `datetime('now')`, …): each process replays the
  *   journal's statements on its own copy. Use parameters for anything computed.
- * - Network file systems (fsync/rename semantics, abstract sockets are per host).
+ * - Network file systems (fsync/rename semantics, unix sockets are per host).
  * - Readers (in this and other processes) may observe a group while its fdatasync is still running
  *   (read-uncommitted with respect to durability, never to atomicity).
  * - `process.exit()` while a write's promise is pending loses that write (a pending write keeps the
@@ -124,7 +124,7 @@ import {
   type SqlStatement,
 } from "./journal.js";
 import { MissingDatabaseError, refuseForeignRecords } from "./integrity.js";
-import { ProcessLock, lockName } from "./lock.js";
+import { ProcessLock } from "./lock.js";
 import { MemoryDb } from "./mem-db.js";
 import { reportTornTail, type TornTailLog } from "./torn-tail.js";
 import { RawStatements } from "./raw-sqlite.js";
@@ -347,7 +347,7 @@ export class DurableSqlite {
     this.file = file;
     this.journalFile = file + JOURNAL_SUFFIX;
     this.dir = path.dirname(file);
-    this.lock = new ProcessLock(lockName(realFile), file, opts.lockTimeoutMs ?? 30_000);
+    this.lock = new ProcessLock(path.dirname(realFile), path.basename(realFile), file, opts.lockTimeoutMs ?? 30_000);
     // Another process waits for the lock we kept after a commit: hand it over now, unless a
     // commit or compaction is using it (that one hands it over when it ends).
     this.lock.onWaiter = () => {
@@ -497,6 +497,7 @@ export class DurableSqlite {
       this.closeFd("jfd");
       this.closeFd("dbfd");
       this.releaseLock();
+      this.lock.close();
       if (failure) throw failure;
     })();
     return this.closing;

@@ -2,62 +2,70 @@
  * Which of our processes have a database open, so the last one to close it can fold the journal
  * into the SQLite file (leaving a file a real Prosody or sqlite3 reads completely).
  *
- * Each process announces itself by listening on an abstract unix socket
- * "\0prosody-ts-open:<sha256(realpath)>:<pid>:<random>"; the kernel drops the name when the process
- * exits, even on kill -9. Linux lists abstract names in /proc/net/unix (prefixed with "@"), which is
- * how a closing process sees whether others remain. Where that file can't be read, `othersOpen()`
- * answers true (fold nothing: the safe, cheap choice).
+ * Each opener announces itself with a listening unix socket `o.<digest of the file name>.<pid>.<random>`
+ * in the lock directory beside the database (lock-dir.ts: only processes that may write that
+ * directory can create one, so nobody else can fake "still open"). The kernel closes the socket
+ * when the process exits, even on kill -9; its entry then refuses connections and is removed by
+ * whoever finds it. Where the lock directory cannot be used, `announce()` gives undefined (and the
+ * caller folds nothing: the safe, cheap choice).
  */
-import crypto from "node:crypto";
-import { readFileSync, realpathSync } from "node:fs";
-import net from "node:net";
+import path from "node:path";
+import type net from "node:net";
+import { LockDir, keyDigest, randomName } from "./lock-dir.js";
 
 export class Presence {
   private constructor(
+    private readonly dir: LockDir,
     private readonly server: net.Server,
     private readonly prefix: string,
     private readonly own: string,
   ) {}
 
   static async announce(file: string): Promise<Presence | undefined> {
-    let real = file;
+    const abs = path.resolve(file);
+    const prefix = `o.${keyDigest(path.basename(abs))}.`;
     try {
-      real = realpathSync(file);
+      const dir = LockDir.of(path.dirname(abs));
+      const { server, name } = await dir.publish(
+        () => `${prefix}${process.pid}.${randomName()}`,
+        (c) => c.destroy(),
+      );
+      server.unref();
+      return new Presence(dir, server, prefix, name);
     } catch {
-      // not created yet: the path as given
+      return undefined;
     }
-    const prefix = `prosody-ts-open:${crypto.createHash("sha256").update(real).digest("hex")}:`;
-    const own = `${prefix}${process.pid}:${crypto.randomBytes(6).toString("hex")}`;
-    const server = net.createServer((c) => c.destroy());
-    const ok = await new Promise<boolean>((res) => {
-      server.once("error", () => res(false));
-      server.listen(`\0${own}`, () => res(true));
-    });
-    if (!ok) return undefined;
-    server.unref();
-    return new Presence(server, prefix, own);
   }
 
-  /**
-   * Whether another process (or another open in this one) still has the database open. Async by
-   * the agreed interface (an implementation may have to ask the kernel or other processes).
-   */
+  /** Whether another process (or another open in this one) still has the database open. */
   async othersOpen(): Promise<boolean> {
-    let table: string;
+    let names: string[];
     try {
-      table = readFileSync("/proc/net/unix", "latin1");
+      names = this.dir.list();
     } catch {
       return true;
     }
-    for (const line of table.split("\n")) {
-      const at = line.indexOf(`@${this.prefix}`);
-      // Node pads abstract names with NULs, which the kernel shows as "@".
-      if (at >= 0 && line.slice(at + 1).replace(/@+$/, "") !== this.own) return true;
+    for (const name of names) {
+      if (!name.startsWith(this.prefix) || name === this.own) continue;
+      let state = "closing";
+      try {
+        // "closing": it closed as we connected; a second look tells whether it is gone or dead.
+        for (let tries = 0; state === "closing" && tries < 3; tries++) {
+          const probe = await this.dir.probe(name);
+          if (probe.state === "live") probe.sock.destroy();
+          state = probe.state;
+        }
+      } catch {
+        return true; // cannot tell: assume open
+      }
+      if (state === "dead") this.dir.unlink(name);
+      else if (state !== "gone") return true;
     }
     return false;
   }
 
   close(): void {
+    this.dir.unlink(this.own);
     this.server.close();
   }
 }

@@ -32,7 +32,7 @@ import { BASE_OFFSET_AT, GEN_AT, isOwnImage, stampImage } from "./db-image.js";
 import { atomicWriteSync, fsyncDir, lookOf } from "./fsutil.js";
 import { JOURNAL_SUFFIX } from "./durable-db.js";
 import { HEADER_SIZE, decodeHeader, scanRecords, type SqlStatement } from "./journal.js";
-import { ProcessLock, lockName } from "./lock.js";
+import { ProcessLock } from "./lock.js";
 import { Presence } from "./presence.js";
 import { loadSqlJs } from "./sqljs.js";
 
@@ -95,8 +95,9 @@ export async function recoverDatabase(dbFile: string, opts: RecoverOptions = {})
   }
 
   const presence = await Presence.announce(file);
-  if (!presence) return fail("cannot announce this process to the others (abstract unix socket)");
-  const lock = new ProcessLock(lockName(realFile), file, opts.lockTimeoutMs ?? 5000);
+  if (!presence) return fail("cannot announce this process to the others (lock directory unusable)");
+  // The same lock as every DurableSqlite on this file (durable-db.ts), so recovery excludes every writer.
+  const lock = new ProcessLock(path.dirname(realFile), path.basename(realFile), file, opts.lockTimeoutMs ?? 5000);
   try {
     if (await presence.othersOpen()) return fail("another of our processes (the server or a prosodyctl command) has it open; stop it first");
     try {
