@@ -209,9 +209,11 @@ function damageJournal(where) {
   if (!existsSync(JOURNAL)) return false;
   const bytes = readFileSync(JOURNAL);
   const recs = journalRecords(bytes);
-  if (where === "middle" && recs.length < 4) return false;
+  // "middle": any record with at least one intact record after it (the journal is often short:
+  // the last of our processes to close folds it away).
+  if (where === "middle" && recs.length < 2) return false;
   if (recs.length < 1) return false;
-  const index = where === "tail" ? recs.length - 1 : Math.floor(rand() * (recs.length - 3));
+  const index = where === "tail" ? recs.length - 1 : Math.floor(rand() * (recs.length - 1));
   const rec = recs[index];
   const text = bytes.subarray(rec.payloadStart, rec.end).toString("utf8");
   // The tokens this record wrote: invite ids appear as statement parameters.
@@ -273,10 +275,10 @@ for (let round = 1; round <= ROUNDS; round++) {
   await Promise.all([stopHttp(), ...stopWriters.map((s) => s())]);
   if (STORAGE === "sql" && round < ROUNDS) {
     const p = rand();
-    if (p < 0.3 && damageJournal("middle")) {
+    if (p < 0.4 && damageJournal("middle")) {
       counts.flipsMiddle++;
       expectRefusalAndRecover();
-    } else if (p < 0.55 && damageJournal("tail")) counts.flipsTail++;
+    } else if (p < 0.7 && damageJournal("tail")) counts.flipsTail++;
   }
   log(`round ${round}: ${clean ? "stopped" : "killed"} server; acked so far ${acked.size}`);
 }
