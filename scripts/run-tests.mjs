@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // Runs every test suite: builds once, then each test/**/*.test.ts file in its own node process
 // (uvu imports all files into one process otherwise, and module state would leak between them).
-// Ends with one line "N passed, N failed, N skipped" summing every file.
+// Ends with one line "N passed, N failed, N skipped" summing every file (.ci/run greps its start);
+// a test that skips says why (test/helpers/skip.ts), and every reason is listed above that line.
 // Usage: node scripts/run-tests.mjs [substring-filter ...]
 import { spawn, spawnSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
+import { basename, join, relative } from "node:path";
+import { countFile } from "./test-counts.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const filters = process.argv.slice(2);
@@ -22,7 +24,7 @@ function findTests(dir) {
 }
 
 // Some suites compare with real Prosody (its config files, its Lua): install it from apt when we
-// can (root with apt-get); otherwise those suites print "SKIP: <reason>" and pass over it.
+// can (root with apt-get); otherwise those suites report their tests skipped, with the reason.
 function ensureSystemPackages() {
   const wanted = ["prosody", "prosody-modules", "lua-dbi-sqlite3", "sqlite3", "chromium"];
   const missing = wanted.filter((p) => spawnSync("dpkg", ["-s", p], { stdio: "ignore" }).status !== 0);
@@ -47,7 +49,7 @@ if (process.env.SKIP_SYSTEM_PACKAGES !== "1") ensureSystemPackages();
 const build = spawnSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: "inherit" });
 if (build.status !== 0) {
   console.log("build failed");
-  console.log("0 passed, 1 failed");
+  console.log("0 passed, 1 failed, 0 skipped");
   process.exit(1);
 }
 
@@ -56,12 +58,7 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 const failures = [];
-
-const stripAnsi = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
-const count = (text, label) => {
-  const m = text.match(new RegExp(`^\\s*${label}:\\s+(\\d+)`, "m"));
-  return m ? Number(m[1]) : undefined;
-};
+const skips = [];
 
 function runFile(file) {
   return new Promise((resolveRun) => {
@@ -81,7 +78,7 @@ function runFile(file) {
     }, 300_000);
     child.on("close", (code) => {
       clearTimeout(timer);
-      resolveRun({ code, out: stripAnsi(out), ms: Date.now() - started });
+      resolveRun({ code, out: out.replace(/\x1b\[[0-9;]*m/g, ""), ms: Date.now() - started });
     });
   });
 }
@@ -89,26 +86,21 @@ function runFile(file) {
 for (const file of files) {
   const rel = relative(root, file);
   const { code, out, ms } = await runFile(file);
-  const total = count(out, "Total");
-  const ok = count(out, "Passed");
-  const skip = count(out, "Skipped") ?? 0;
-  let fileFailed = 0;
-  if (total === undefined || ok === undefined) {
-    fileFailed = 1; // crashed before uvu could report
-  } else {
-    passed += ok;
-    skipped += skip;
-    fileFailed = Math.max(total - ok - skip, code === 0 ? 0 : 1);
-  }
-  failed += fileFailed;
-  const status = fileFailed ? "FAIL" : "ok  ";
-  console.log(`${status} ${rel} (${ok ?? 0}/${total ?? "?"} passed${skip ? `, ${skip} skipped` : ""}, ${(ms / 1000).toFixed(1)}s)`);
-  for (const line of out.split("\n")) if (/^SKIP\b|^\s*SKIP:/.test(line)) console.log(`     ${line.trim()}`);
-  if (fileFailed) failures.push({ rel, out });
+  const c = countFile(out, code);
+  passed += c.passed;
+  failed += c.failed;
+  skipped += c.skipped;
+  const status = c.failed ? "FAIL" : "ok  ";
+  const counts = c.crashed ? "crashed" : `${c.passed} passed${c.failed ? `, ${c.failed} failed` : ""}${c.skipped ? `, ${c.skipped} skipped` : ""}`;
+  console.log(`${status} ${rel} (${counts}, ${(ms / 1000).toFixed(1)}s)`);
+  const own = `${basename(rel)} › `; // the suite name of a file's default suite: already said by rel
+  for (const reason of c.reasons) skips.push(`${rel}: ${reason.startsWith(own) ? reason.slice(own.length) : reason}`);
+  if (c.failed) failures.push({ rel, out });
 }
 
 for (const { rel, out } of failures) {
   console.log(`\n===== output of failed suite ${rel} =====\n${out.trimEnd()}\n`);
 }
-console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
+if (skips.length) console.log(`\nskipped:\n${skips.map((s) => `  ${s}`).join("\n")}\n`);
+console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failed ? 1 : 0);

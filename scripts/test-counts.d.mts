@@ -1,0 +1,10 @@
+export interface FileCounts {
+  passed: number;
+  failed: number;
+  skipped: number;
+  /** The skip lines' texts ("<suite> › <test>: <reason>"), then one line for test.skip() tests. */
+  reasons: string[];
+  /** No uvu summary: the file crashed (or was killed) before it. */
+  crashed: boolean;
+}
+export function countFile(out: string, code: number | null): FileCounts;
