@@ -17,6 +17,7 @@ import { runUserCommand, type UserCommand } from "../../src/cli/users.js";
 import { verifyScramPassword } from "../../src/util/scram.js";
 import { PROSODYCTL, prosodyctl, tempConfig } from "../helpers/cli.js";
 import { makeConfig } from "../helpers/config.js";
+import { skip } from "../helpers/skip.js";
 
 const BUILT = existsSync(resolve(import.meta.dirname, "../../dist/cli.js"));
 const PROMPTS = "Enter new password: \nRetype new password: \n";
@@ -55,8 +56,8 @@ function expectRun(r: { stdout: string; stderr: string; code: number | null }, s
 
 test.before(() => setLogLevel("error"));
 
-test("adduser: two password lines → silent exit 0; Prosody's account record", async () => {
-  if (!BUILT) return console.log("SKIP: run npm run build first");
+test("adduser: two password lines → silent exit 0; Prosody's account record", async (ctx) => {
+  if (!BUILT) return skip(ctx, "run npm run build first");
   expectRun(await ctl(["adduser", "alice@example.com"], "correct horse\ncorrect horse\n"), PROMPTS, 0, "adduser");
   const rec = await account("alice");
   assert.equal(Object.keys(rec ?? {}).sort(), ["iteration_count", "salt", "server_key", "stored_key"]);
@@ -192,10 +193,10 @@ test("terminal: mismatch → a single key answers the question; Ctrl-D cancels; 
   assert.equal(intr.modes, [true, false], "the terminal is restored");
 });
 
-test("adduser does not overwrite an account another process created while it asked for the password", async () => {
+test("adduser does not overwrite an account another process created while it asked for the password", async (ctx) => {
   // Issue #11 (same class as item 1): the name was free when adduser checked, but another process
   // (here a second adduser; in real life a web registration) creates it before the answer comes.
-  if (!BUILT) return console.log("SKIP: run npm run build first");
+  if (!BUILT) return skip(ctx, "run npm run build first");
   const slow = spawn(process.execPath, [PROSODYCTL, "--config", config, "adduser", "race@example.com"], { cwd: dir, stdio: ["pipe", "pipe", "pipe"] });
   let out = "";
   slow.stdout.setEncoding("utf8").on("data", (d) => (out += d));

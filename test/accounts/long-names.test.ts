@@ -16,6 +16,7 @@ import * as assert from "uvu/assert";
 import { PROSODYCTL, prosodyctl, tempConfig } from "../helpers/cli.js";
 import { freePort, rawRequest, type RawResponse } from "../helpers/http.js";
 import { createInstance, prosodyMissing } from "../helpers/prosody.js";
+import { skip } from "../helpers/skip.js";
 
 const BUILT = existsSync(resolve(import.meta.dirname, "../../dist/cli.js"));
 const PASSWORD = "long names 1234";
@@ -62,11 +63,6 @@ web.after(async (ctx) => {
   await done;
 });
 
-const skip = () => {
-  if (BUILT) return false;
-  console.log("SKIP: run npm run build first");
-  return true;
-};
 
 async function newToken(ctx: Ctx): Promise<string> {
   const r = await prosodyctl(["--config", ctx.config, "mod_invites", "generate", "example.com"], { cwd: ctx.dir });
@@ -88,7 +84,7 @@ const accountsDir = (ctx: Ctx) => join(ctx.dir, "data", "example%2ecom", "accoun
 const accountFiles = (ctx: Ctx) => (existsSync(accountsDir(ctx)) ? readdirSync(accountsDir(ctx)) : []);
 
 web("a name of 250 encoded bytes registers (ASCII and UTF-8), and no temporary file is left", async (ctx) => {
-  if (skip()) return;
+  if (!BUILT) return skip(ctx, "run npm run build first");
   // 250 bytes, and 41 × "é" (6 bytes each once encoded: %c3%a9) + 4 letters = 250 bytes encoded.
   for (const user of ["a".repeat(250), "é".repeat(41) + "abcd"]) {
     const r = await register(ctx, await newToken(ctx), user);
@@ -102,7 +98,7 @@ web("a name of 250 encoded bytes registers (ASCII and UTF-8), and no temporary f
 });
 
 web("longer names get the form again with 'This username is too long.' (never a 500), nothing is stored", async (ctx) => {
-  if (skip()) return;
+  if (!BUILT) return skip(ctx, "run npm run build first");
   const before = accountFiles(ctx).sort();
   const token = await newToken(ctx);
   const tooLong = [
@@ -129,7 +125,7 @@ web("longer names get the form again with 'This username is too long.' (never a 
 });
 
 web("passwords: 1023 bytes register, 1024 bytes and more get 'This password is too long'", async (ctx) => {
-  if (skip()) return;
+  if (!BUILT) return skip(ctx, "run npm run build first");
   const ok = await register(ctx, await newToken(ctx), "pw1023", "p".repeat(1022) + "1");
   assert.match(ok.body.toString("utf8"), "Congratulations!");
   const token = await newToken(ctx);
@@ -143,7 +139,7 @@ web("passwords: 1023 bytes register, 1024 bytes and more get 'This password is t
 });
 
 web("prosodyctl adduser: 250 bytes encoded is stored, 251 gets a clear message and exit 1; so does a 1024-byte password", async (ctx) => {
-  if (skip()) return;
+  if (!BUILT) return skip(ctx, "run npm run build first");
   const add = (user: string, password = PASSWORD) =>
     prosodyctl(["--config", ctx.config, "adduser", `${user}@example.com`], { cwd: ctx.dir, input: `${password}\n${password}\n` });
   const fits = await add("f".repeat(250));
@@ -166,8 +162,8 @@ web.run();
 const missing = prosodyMissing();
 const real = suite("long names: real Prosody 0.12 has the same limit");
 
-real("real prosodyctl stores 250 bytes encoded and not 251; it updates the 250-byte account we created", async () => {
-  if (missing || !BUILT) return console.log(`SKIP: ${missing ?? "run npm run build first"}`);
+real("real prosodyctl stores 250 bytes encoded and not 251; it updates the 250-byte account we created", async (ctx) => {
+  if (missing || !BUILT) return skip(ctx, missing ?? "run npm run build first");
   const inst = await createInstance("internal");
   try {
     const input = `${PASSWORD}\n${PASSWORD}\n`;

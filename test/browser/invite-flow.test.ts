@@ -15,6 +15,7 @@ import type { Runtime } from "../../src/core/runtime.js";
 import { startServer } from "../../src/server.js";
 import { prosodyctl, tempConfig } from "../helpers/cli.js";
 import { freePort, rawRequest } from "../helpers/http.js";
+import { skip } from "../helpers/skip.js";
 
 const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p));
 const OUT = resolve(import.meta.dirname, "../../test-output/browser");
@@ -75,8 +76,8 @@ async function shot(page: Page, name: string) {
   await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
 }
 
-test("invite → landing page (QR, apps) → register manually → success", async () => {
-  if (!CHROMIUM || !browser) return console.log("SKIP: Chromium not installed (apt install chromium)");
+test("invite → landing page (QR, apps) → register manually → success", async (ctx) => {
+  if (!CHROMIUM || !browser) return skip(ctx, "Chromium not installed (apt install chromium)");
   const location = await newInvite();
   assert.match(location, new RegExp(`^http://example\\.com:${port}/invites_page\\?[A-Za-z0-9_-]{24}$`));
   const token = location.split("?")[1]!;
@@ -112,8 +113,8 @@ test("invite → landing page (QR, apps) → register manually → success", asy
   await page.close();
 });
 
-test("an expired invite shows the expired page", async () => {
-  if (!CHROMIUM || !browser) return console.log("SKIP: Chromium not installed (apt install chromium)");
+test("an expired invite shows the expired page", async (ctx) => {
+  if (!CHROMIUM || !browser) return skip(ctx, "Chromium not installed (apt install chromium)");
   const expiredKey = (await prosodyctl(["--config", config, "mod_invites_api", "create", "expired.example"], { cwd: dir })).stdout.trim();
   const location = await newInvite("expired.example", expiredKey);
   const page = await browser.newPage();
@@ -124,8 +125,8 @@ test("an expired invite shows the expired page", async () => {
   await page.close();
 });
 
-test("a taken username is refused on the form, case-insensitively", async () => {
-  if (!CHROMIUM || !browser) return console.log("SKIP: Chromium not installed (apt install chromium)");
+test("a taken username is refused on the form, case-insensitively", async (ctx) => {
+  if (!CHROMIUM || !browser) return skip(ctx, "Chromium not installed (apt install chromium)");
   const location = await newInvite();
   const token = location.split("?")[1]!;
   const page = await browser.newPage();

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { prosodyctl, tempConfig } from "../helpers/cli.js";
+import { skip } from "../helpers/skip.js";
 
 function prosodyIds(): { uid: number; gid: number } | undefined {
   try {
@@ -17,8 +18,8 @@ function prosodyIds(): { uid: number; gid: number } | undefined {
 const ids = prosodyIds();
 const isRoot = process.getuid?.() === 0;
 
-test("as root: data written by prosodyctl belongs to the prosody user, 0640 files in 0750 directories", async () => {
-  if (!isRoot || !ids) return console.log("SKIP: needs root and a 'prosody' user (install the prosody package)");
+test("as root: data written by prosodyctl belongs to the prosody user, 0640 files in 0750 directories", async (ctx) => {
+  if (!isRoot || !ids) return skip(ctx, "needs root and a 'prosody' user (install the prosody package)");
   const { dir, config } = tempConfig(`run_as_root = false\ndata_path = "$DIR/data"\nstorage = "sql"\nVirtualHost "example.com"\n`);
   chownSync(dir, ids.uid, ids.gid);
   chownSync(config, ids.uid, ids.gid);
@@ -32,24 +33,24 @@ test("as root: data written by prosodyctl belongs to the prosody user, 0640 file
   assert.is(data.mode & 0o777, 0o750);
 });
 
-test("as root with --root: no switch", async () => {
-  if (!isRoot || !ids) return console.log("SKIP: needs root and a 'prosody' user (install the prosody package)");
+test("as root with --root: no switch", async (ctx) => {
+  if (!isRoot || !ids) return skip(ctx, "needs root and a 'prosody' user (install the prosody package)");
   const { dir, config } = tempConfig(`run_as_root = false\ndata_path = "$DIR/data"\nstorage = "sql"\nVirtualHost "example.com"\n`);
   const r = await prosodyctl(["--root", "--config", config, "mod_invites_api", "create", "example.com"], { cwd: dir });
   assert.is(r.code, 0, r.stdout + r.stderr);
   assert.is(statSync(join(dir, "data", "prosody.sqlite")).uid, 0);
 });
 
-test("a configured prosody_user that does not exist: Prosody's message, refused, exit 1", async () => {
-  if (!isRoot) return console.log("SKIP: needs root");
+test("a configured prosody_user that does not exist: Prosody's message, refused, exit 1", async (ctx) => {
+  if (!isRoot) return skip(ctx, "needs root");
   const { dir, config } = tempConfig(`run_as_root = false\nprosody_user = "no_such_user_here"\ndata_path = "$DIR/data"\nVirtualHost "example.com"\n`);
   const r = await prosodyctl(["--config", config, "mod_invites_api", "list", "example.com"], { cwd: dir });
   assert.is(r.code, 1);
   assert.match(r.stdout, /^Couldn't switch to Prosody user\/group 'no_such_user_here'\/'no_such_user_here': no-such-group\nRefusing to run as root /);
 });
 
-test("a permission problem names the path", async () => {
-  if (!isRoot || !ids) return console.log("SKIP: needs root and a 'prosody' user");
+test("a permission problem names the path", async (ctx) => {
+  if (!isRoot || !ids) return skip(ctx, "needs root and a 'prosody' user");
   // The data directory's parent is root's 0700 temp dir: the prosody user cannot create it.
   const { dir, config } = tempConfig(`run_as_root = false\ndata_path = "$DIR/data"\nstorage = "sql"\nVirtualHost "example.com"\n`);
   const r = await prosodyctl(["--config", config, "mod_invites_api", "create", "example.com"], { cwd: "/" });

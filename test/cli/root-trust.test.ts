@@ -12,6 +12,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { PROSODYCTL, prosodyctl } from "../helpers/cli.js";
 import { freePort } from "../helpers/http.js";
+import { skipIf } from "../helpers/skip.js";
 
 const isRoot = process.getuid?.() === 0;
 const NOBODY = 65534;
@@ -27,10 +28,9 @@ function prosodyIds(): { uid: number; gid: number } | undefined {
   }
 }
 const prosody = prosodyIds();
-const rootTest = isRoot ? test : test.skip;
-const prosodyTest = isRoot && prosody ? test : test.skip;
-if (!isRoot) console.log("SKIP: root-trust tests need root (they check what a root-started prosodyctl refuses)");
-else if (!prosody) console.log("SKIP: tests that switch to the prosody user need a 'prosody' user (install the prosody package)");
+const NEEDS_ROOT = "root-trust tests need root (they check what a root-started prosodyctl refuses)";
+const rootTest = skipIf(test, !isRoot && NEEDS_ROOT);
+const prosodyTest = skipIf(test, !isRoot ? NEEDS_ROOT : !prosody && "tests that switch to the prosody user need a 'prosody' user (install the prosody package)");
 
 /** Markers land here, a directory anyone may write (it is on no path the host loads from). */
 const MARKERS = mkdtempSync(join(tmpdir(), "prosody-ts-markers-"));

@@ -9,6 +9,7 @@ import initSqlJs from "sql.js";
 import { PROSODYCTL, tempConfig } from "../helpers/cli.js";
 import { freePort, rawRequest } from "../helpers/http.js";
 import { pluginDir } from "../helpers/plugins.js";
+import { skip } from "../helpers/skip.js";
 
 const PLUGINS = pluginDir({
   slow: `
@@ -116,7 +117,7 @@ test("a config with no enabled VirtualHost fails to start with a clear message",
   assert.not.match(srv.output(), /\n\s+at /);
 });
 
-test("no config anywhere: the embedded default (localhost, SQLite under ./data, 127.0.0.1:5280)", async () => {
+test("no config anywhere: the embedded default (localhost, SQLite under ./data, 127.0.0.1:5280)", async (ctx) => {
   const cwd = mkdtempSync(join(tmpdir(), "prosody-ts-embedded-"));
   const env = { PROSODY_CONFIG: "" };
   const srv = start([], cwd, env);
@@ -128,9 +129,8 @@ test("no config anywhere: the embedded default (localhost, SQLite under ./data, 
   }
   assert.match(srv.output(), "using the embedded default config");
   if (!listening || /EADDRINUSE/.test(srv.output())) {
-    console.log("SKIP: port 5280 is busy on this machine; the embedded default could not listen");
     srv.child.kill("SIGKILL");
-    return;
+    return skip(ctx, "port 5280 is busy on this machine; the embedded default could not listen");
   }
   const r = await rawRequest(5280, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
   assert.is(r.status, 200);

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { evaluateConfig } from "../../src/core/config/load.js";
+import { skip } from "../helpers/skip.js";
 import { FIXTURES } from "./_helpers.js";
 
 const ENV = { SNIKKET_DOMAIN: "chat.example.com" };
@@ -59,12 +60,9 @@ fixtures("gives identical results on every fixture it accepts (and the VM runs t
   ]);
 });
 
-fixtures("accepts Debian's stock config", async () => {
+fixtures("accepts Debian's stock config", async (ctx) => {
   const debian = "/etc/prosody/prosody.cfg.lua";
-  if (!existsSync(debian)) {
-    console.log(`SKIP: ${debian} not found (install the prosody package)`);
-    return;
-  }
+  if (!existsSync(debian)) return skip(ctx, `${debian} not found (install the prosody package)`);
   assert.ok(await agree(readFileSync(debian), debian), "Debian's config is declarative");
 });
 

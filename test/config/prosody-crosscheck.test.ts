@@ -10,6 +10,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { ConfigError, loadConfigFile } from "../../src/core/config/index.js";
 import { FIXTURES } from "./_helpers.js";
+import { skip } from "../helpers/skip.js";
 
 const PROSODY_LUA = "/usr/lib/prosody";
 const DUMPER = fileURLToPath(new URL("./_dump-prosody-config.lua", import.meta.url));
@@ -55,19 +56,17 @@ async function compare(file: string, env: Record<string, string> = {}) {
   assert.equal(mine, theirs, file);
 }
 
-const skip = () => {
-  if (available) return false;
-  console.log("SKIP: lua5.4 or Prosody's Lua sources not found (install the prosody package)");
-  return true;
-};
+const unavailable = available ? undefined : "lua5.4 or Prosody's Lua sources not found (install the prosody package)";
 
-cross("the declarative fixture (fast path)", async ({ root }) => {
-  if (skip()) return;
+cross("the declarative fixture (fast path)", async (ctx) => {
+  const { root } = ctx;
+  if (unavailable) return skip(ctx, unavailable);
   await compare(join(root, "declarative", "main.cfg.lua"));
 });
 
-cross("the Snikket-style fixture (Lua VM), with and without its environment", async ({ root }) => {
-  if (skip()) return;
+cross("the Snikket-style fixture (Lua VM), with and without its environment", async (ctx) => {
+  const { root } = ctx;
+  if (unavailable) return skip(ctx, unavailable);
   const file = join(root, "snikket-style.cfg.lua");
   await compare(file, { SNIKKET_DOMAIN: "Chat.Example.COM", SNIKKET_RETENTION_DAYS: "30", SNIKKET_ADMIN_EMAIL: "ops@example.com" });
   await compare(file, { SNIKKET_DOMAIN: "a.example", SNIKKET_OPEN_REGISTRATION: "1" });
@@ -75,15 +74,17 @@ cross("the Snikket-style fixture (Lua VM), with and without its environment", as
   await compare(file, { SNIKKET_DOMAIN: "a.example", SNIKKET_TWEAK_TURN: "1" });
 });
 
-cross("errors that carry a position read the same", async ({ root }) => {
-  if (skip()) return;
+cross("errors that carry a position read the same", async (ctx) => {
+  const { root } = ctx;
+  if (unavailable) return skip(ctx, unavailable);
   for (const name of ["syntax-error", "include-syntax", "include-runtime"]) {
     await compare(join(root, "errors", `${name}.cfg.lua`));
   }
 });
 
-cross("snippets: table forms, components, reads of options, duplicates, mixed tables", async ({ dir }) => {
-  if (skip()) return;
+cross("snippets: table forms, components, reads of options, duplicates, mixed tables", async (ctx) => {
+  const { dir } = ctx;
+  if (unavailable) return skip(ctx, unavailable);
   const snippets = [
     `VirtualHost "A.example" { x = 1 }\ny = 2\nComponent "c.example" "muc" { z = { 1, 2 } }\nw = admins`,
     `admins = { "a" }\ncopy = admins\nkind = type(admins)\nVirtualHost "h.example"\nx = 1\nx = 2\nVirtualHost "i.example"\nVirtualHost "h.example"\nx = {\n1\n}`,
@@ -106,12 +107,9 @@ cross("snippets: table forms, components, reads of options, duplicates, mixed ta
   }
 });
 
-cross("Debian's stock config", async () => {
-  if (skip()) return;
-  if (!existsSync("/etc/prosody/prosody.cfg.lua")) {
-    console.log("SKIP: /etc/prosody/prosody.cfg.lua not found (install the prosody package)");
-    return;
-  }
+cross("Debian's stock config", async (ctx) => {
+  if (unavailable) return skip(ctx, unavailable);
+  if (!existsSync("/etc/prosody/prosody.cfg.lua")) return skip(ctx, "/etc/prosody/prosody.cfg.lua not found (install the prosody package)");
   await compare("/etc/prosody/prosody.cfg.lua");
 });
 

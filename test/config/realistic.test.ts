@@ -3,16 +3,14 @@ import { existsSync } from "node:fs";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { loadConfigFile, modulesForHost } from "../../src/core/config/index.js";
+import { skip } from "../helpers/skip.js";
 import { fixture, rejects } from "./_helpers.js";
 
 const debian = suite("core/config: Debian's stock config");
 const DEBIAN = "/etc/prosody/prosody.cfg.lua";
 
-debian("loads with the facts true of Debian's file", async () => {
-  if (!existsSync(DEBIAN)) {
-    console.log(`SKIP: ${DEBIAN} not found (install the prosody package)`);
-    return;
-  }
+debian("loads with the facts true of Debian's file", async (ctx) => {
+  if (!existsSync(DEBIAN)) return skip(ctx, `${DEBIAN} not found (install the prosody package)`);
   const config = await loadConfigFile(DEBIAN);
   assert.equal(config.warnings, []);
   assert.ok(config.hosts().includes("localhost"));

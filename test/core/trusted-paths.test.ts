@@ -5,11 +5,11 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { checkTrustedPath, type TrustPolicy } from "../../src/core/trusted-paths.js";
+import { skipIf } from "../helpers/skip.js";
 
 // Ownership can only be given away by root.
 const isRoot = process.getuid?.() === 0;
-const rootTest = isRoot ? test : test.skip;
-if (!isRoot) console.log("SKIP: trusted-paths tests need root (they chown files to other users)");
+const rootTest = skipIf(test, !isRoot && "trusted-paths tests need root (they chown files to other users)");
 
 const NOBODY = 65534;
 const ROOT_ONLY: TrustPolicy = { uids: [0], gids: [0] };

@@ -8,6 +8,7 @@ import * as assert from "uvu/assert";
 import { createInstance, prosodyMissing, type Instance } from "../helpers/prosody.js";
 import { rawRequest } from "../helpers/http.js";
 import { scramLogin } from "../helpers/xmpp.js";
+import { skip } from "../helpers/skip.js";
 
 const missing = prosodyMissing();
 let inst: Instance | undefined;
@@ -34,8 +35,8 @@ async function register(i: Instance, user: string, password: string) {
   );
 }
 
-test("an account registered on our web form logs in to real Prosody with SCRAM-SHA-1", async () => {
-  if (!inst) return console.log(`SKIP: ${missing}`);
+test("an account registered on our web form logs in to real Prosody with SCRAM-SHA-1", async (ctx) => {
+  if (!inst) return skip(ctx, missing);
   const r = await register(inst, "WebUser", "correct horse 7");
   assert.is(r.status, 200);
   assert.match(r.body.toString(), "Congratulations!");
@@ -46,8 +47,8 @@ test("an account registered on our web form logs in to real Prosody with SCRAM-S
   if (!bad.ok) assert.is(bad.condition, "not-authorized");
 });
 
-test("an account made by real prosodyctl adduser is taken for our form, and logs in", async () => {
-  if (!inst) return console.log(`SKIP: ${missing}`);
+test("an account made by real prosodyctl adduser is taken for our form, and logs in", async (ctx) => {
+  if (!inst) return skip(ctx, missing);
   const add = inst.realCtl(["adduser", "realuser@example.com"], "sekrit pass 9\nsekrit pass 9\n");
   assert.is(add.code, 0, add.stdout + add.stderr);
   const r = await register(inst, "RealUser", "another pass 1");

@@ -11,6 +11,7 @@ import { execFileSync } from "node:child_process";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { createInstance, luaLoadDataFile, prosodyMissing, type Instance } from "../helpers/prosody.js";
+import { skip } from "../helpers/skip.js";
 
 const missing = prosodyMissing();
 const KEY = /^([A-Za-z0-9_-]{12})\/([A-Za-z0-9_-]{36})$/;
@@ -49,8 +50,9 @@ internal.after(async (ctx) => {
   await ctx.inst?.cleanup();
 });
 
-internal("a key made by our prosodyctl works on real Prosody's /invites_api at once, and the reverse", async ({ inst }) => {
-  if (!inst) return console.log(`SKIP: ${missing}`);
+internal("a key made by our prosodyctl works on real Prosody's /invites_api at once, and the reverse", async (ctx) => {
+  const { inst } = ctx;
+  if (!inst) return skip(ctx, missing);
   const ours = await inst.ourCtl(["mod_invites_api", "create", "example.com", "made by ours"]);
   assert.match(ours.stdout.trim(), KEY, ours.stdout + ours.stderr);
   const onProsody = await inst.get(inst.prosodyPort, `/invites_api?key=${ours.stdout.trim()}`);
@@ -69,8 +71,9 @@ internal("a key made by our prosodyctl works on real Prosody's /invites_api at o
   }
 });
 
-internal("an invite made by our API is accepted by Prosody; one made by Prosody's API by ours", async ({ inst }) => {
-  if (!inst) return console.log(`SKIP: ${missing}`);
+internal("an invite made by our API is accepted by Prosody; one made by Prosody's API by ours", async (ctx) => {
+  const { inst } = ctx;
+  if (!inst) return skip(ctx, missing);
   const key = lastLine(inst.realCtl(["mod_invites_api", "create", "example.com"]).stdout);
   const fromOurs = await inst.get(inst.ourPort, `/invites_api?key=${key}`);
   assert.is(fromOurs.status, 201);
@@ -84,8 +87,9 @@ internal("an invite made by our API is accepted by Prosody; one made by Prosody'
   assert.is(view.additional_data.source, `api/token/${key.split("/")[0]}`);
 });
 
-internal("records written by each side read back equal on the other (Prosody's own Lua loads ours)", async ({ inst }) => {
-  if (!inst) return console.log(`SKIP: ${missing}`);
+internal("records written by each side read back equal on the other (Prosody's own Lua loads ours)", async (ctx) => {
+  const { inst } = ctx;
+  if (!inst) return skip(ctx, missing);
   const keys = join(inst.dir, "data", "example%2ecom", "invite_api_keys.dat");
   const viaLua = luaLoadDataFile(keys) as Record<string, any>;
   const ourKey = await inst.ourCtl(["mod_invites_api", "create", "example.com", "ünïcode\tname"]);
@@ -118,8 +122,9 @@ sql.after(async (ctx) => {
   await ctx.inst?.cleanup();
 });
 
-sql("keys and invites cross over both ways through the same SQLite file", async ({ inst }) => {
-  if (!inst) return console.log(`SKIP: ${missing}`);
+sql("keys and invites cross over both ways through the same SQLite file", async (ctx) => {
+  const { inst } = ctx;
+  if (!inst) return skip(ctx, missing);
   // 1. ours writes (and, being the only process, folds into prosody.sqlite)
   const ourKey = (await inst.ourCtl(["mod_invites_api", "create", "example.com", "ours"])).stdout.trim();
   assert.match(ourKey, KEY);

@@ -11,6 +11,7 @@ import * as assert from "uvu/assert";
 import { prosodyctl } from "../helpers/cli.js";
 import { rawRequest } from "../helpers/http.js";
 import { createInstance, prosodyMissing, type Instance } from "../helpers/prosody.js";
+import { skip } from "../helpers/skip.js";
 
 const missing = prosodyMissing();
 let inst: Instance | undefined;
@@ -42,8 +43,8 @@ const accountFiles = (i: Instance) => readdirSync(join(i.dir, "data", "example%2
 const fileName = (user: string) => encodeURIComponent(user).replace(/%([0-9A-F]{2})/g, (_, h: string) => `%${h.toLowerCase()}`) + ".dat";
 const PASSWORDS = "another password 2\nanother password 2\n";
 
-test("names registered on our form are found by real prosodyctl passwd (ΣΑΣ → σασ, ᾈ → ἀι)", async () => {
-  if (!inst) return console.log(`SKIP: ${missing}`);
+test("names registered on our form are found by real prosodyctl passwd (ΣΑΣ → σασ, ᾈ → ἀι)", async (ctx) => {
+  if (!inst) return skip(ctx, missing);
   for (const [typed, stored] of [["ΣΑΣ", "σασ"], ["ᾈ", "ἀι"]]) {
     assert.match(await register(inst, typed, "a good password 1"), "Congratulations!", typed);
     assert.ok(accountFiles(inst).includes(fileName(stored)), stored);
@@ -52,8 +53,8 @@ test("names registered on our form are found by real prosodyctl passwd (ΣΑΣ �
   }
 });
 
-test("ẞ (unassigned in Unicode 3.2): the form registers it unchanged; both prosodyctl passwd refuse it alike (strict nodeprep)", async () => {
-  if (!inst) return console.log(`SKIP: ${missing}`);
+test("ẞ (unassigned in Unicode 3.2): the form registers it unchanged; both prosodyctl passwd refuse it alike (strict nodeprep)", async (ctx) => {
+  if (!inst) return skip(ctx, missing);
   assert.match(await register(inst, "ẞ", "a good password 1"), "Congratulations!");
   assert.ok(accountFiles(inst).includes(fileName("ẞ")));
   const theirs = inst.realCtl(["passwd", "ẞ@example.com"], PASSWORDS);
@@ -64,8 +65,8 @@ test("ẞ (unassigned in Unicode 3.2): the form registers it unchanged; both pro
   assert.match(ours.stdout, "The given username is invalid in a Jabber ID");
 });
 
-test("accounts made by real prosodyctl adduser under those names are 'already in use' on our form", async () => {
-  if (!inst) return console.log(`SKIP: ${missing}`);
+test("accounts made by real prosodyctl adduser under those names are 'already in use' on our form", async (ctx) => {
+  if (!inst) return skip(ctx, missing);
   for (const name of ["ΑΣΣ", "ᾉ", "Σ"]) {
     const add = inst.realCtl(["adduser", `${name}@example.com`], "sekrit pass 9\nsekrit pass 9\n");
     assert.is(add.code, 0, add.stdout + add.stderr);

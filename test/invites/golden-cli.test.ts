@@ -11,6 +11,7 @@ import { prosodyctl, tempConfig } from "../helpers/cli.js";
 import { goldenFile, parseCliTranscript, type CliRun } from "../helpers/golden.js";
 import { openSqlDatabase } from "../../src/storage/drivers/sql.js";
 import { join } from "node:path";
+import { skip } from "../helpers/skip.js";
 
 const CONFIG = `
 data_path = "$DIR/data"
@@ -35,10 +36,10 @@ function deviation(run: CliRun): { stdout: RegExp; exit: number } | undefined {
   return undefined;
 }
 
-test("Prosody printed the same for internal and sql storage (so one replay covers both)", () => {
+test("Prosody printed the same for internal and sql storage (so one replay covers both)", (ctx) => {
   const a = goldenFile("10-cli-internal.txt");
   const b = goldenFile("10-cli-sql.txt");
-  if (!a || !b) return console.log("SKIP: shared/spec/golden not found");
+  if (!a || !b) return skip(ctx, "shared/spec/golden not found");
   const shape = (runs: CliRun[]) =>
     runs.map((r) => [r.argv.slice(3).join(" ").replace(/[A-Za-z0-9_-]{12}$/, "<id>"), r.stdout.replace(/[A-Za-z0-9_-]{12}(?=[\t/])/g, "<id>").replace(/[A-Za-z0-9_-]{24,36}/g, "<x>").split("\n").sort().join("\n"), r.exit]);
   assert.equal(shape(parseCliTranscript(a)), shape(parseCliTranscript(b)));
@@ -47,7 +48,7 @@ test("Prosody printed the same for internal and sql storage (so one replay cover
 for (const variant of ["internal"]) {
   const buf = goldenFile(`10-cli-${variant}.txt`);
   if (!buf) {
-    test(`golden CLI (${variant})`, () => console.log("SKIP: shared/spec/golden not found"));
+    test(`golden CLI (${variant})`, (ctx) => skip(ctx, "shared/spec/golden not found"));
     continue;
   }
   const runs = parseCliTranscript(buf);

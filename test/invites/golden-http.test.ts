@@ -21,6 +21,7 @@ import { startServer } from "../../src/server.js";
 import { prosodyctl, tempConfig } from "../helpers/cli.js";
 import { answeredByTokenApp, assertTokenHeaders, goldenFile, parseHttpTranscript, withTokenHeaders, type HttpCase } from "../helpers/golden.js";
 import { freePort, rawRequest } from "../helpers/http.js";
+import { skip } from "../helpers/skip.js";
 
 const buf = goldenFile("30-http-invites_api-internal.txt");
 const cases = buf ? parseHttpTranscript(buf) : [];
@@ -86,8 +87,8 @@ function methods(v: string | undefined): string[] {
   return (v ?? "").split(",").map((x) => x.trim()).filter(Boolean).sort();
 }
 
-test("a key created by prosodyctl while the server runs works over HTTP at once", async () => {
-  if (!buf) return console.log("SKIP: shared/spec/golden not found");
+test("a key created by prosodyctl while the server runs works over HTTP at once", async (ctx) => {
+  if (!buf) return skip(ctx, "shared/spec/golden not found");
   const created = await prosodyctl(["--config", config, "mod_invites_api", "create", "example.com", "fresh"], { cwd: dir });
   assert.is(created.code, 0);
   const r = await rawRequest(port, `GET /invites_api?key=${created.stdout.trim()} HTTP/1.1\r\nHost: example.com\r\n\r\n`);

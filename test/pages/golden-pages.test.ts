@@ -33,6 +33,7 @@ import {
   text,
   type PagesServer,
 } from "./_helpers.js";
+import { skip } from "../helpers/skip.js";
 
 const transcript = goldenFile("40-http-pages-internal.txt");
 const cases = transcript ? parsePagesTranscript(transcript.toString("utf8")).filter((c) => /^[PA]\d/.test(c.id)) : [];
@@ -117,8 +118,8 @@ for (const c of cases) {
   });
 }
 
-test("the transcript was found and has every landing/setup/static/logo case", () => {
-  if (!transcript) return console.log("SKIP: shared/spec/golden not found");
+test("the transcript was found and has every landing/setup/static/logo case", (ctx) => {
+  if (!transcript) return skip(ctx, "shared/spec/golden not found");
   assert.is(cases.filter((c) => c.id.startsWith("P")).length, 19);
   assert.is(cases.filter((c) => c.id.startsWith("A")).length, 7);
 });

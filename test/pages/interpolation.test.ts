@@ -17,6 +17,7 @@ import {
   urlencode,
   xmlEscape,
 } from "../../src/util/interpolation.js";
+import { skip } from "../helpers/skip.js";
 
 const BASE = "http://example.com:5280/invites_page";
 const html = createHtmlRenderer({ baseUrl: BASE });
@@ -289,12 +290,9 @@ end
 io.write(json.encode(out))
 `;
 
-test("every corpus case renders exactly as Prosody's util/interpolation.lua does", () => {
+test("every corpus case renders exactly as Prosody's util/interpolation.lua does", (ctx) => {
   const lua = spawnSync("lua5.4", ["-v"]);
-  if (lua.error || !existsSync(PROSODY_UTIL)) {
-    console.log("SKIP: lua5.4 and Prosody's util/interpolation.lua are needed for the cross-check");
-    return;
-  }
+  if (lua.error || !existsSync(PROSODY_UTIL)) return skip(ctx, "lua5.4 and Prosody's util/interpolation.lua are needed for the cross-check");
   const dir = mkdtempSync(join(tmpdir(), "interp-"));
   writeFileSync(join(dir, "h.lua"), LUA_HARNESS);
   const run = spawnSync("lua5.4", [join(dir, "h.lua"), BASE], { input: JSON.stringify(CORPUS), encoding: "utf8" });

@@ -16,6 +16,7 @@ import { NameTooLongError, StorageError, type KeyvalStore, type MapStore } from 
 import { makeInviteTable } from "../fixtures/internal/gen.js";
 import { goldenFile } from "../helpers/golden.js";
 import { storageConformance } from "./conformance.js";
+import { skip } from "../helpers/skip.js";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "prosody-ts-internal-"));
 process.on("exit", () => fs.rmSync(root, { recursive: true, force: true }));
@@ -106,12 +107,10 @@ const ACCOUNT = {
   server_key: "a7612186ddb2366f77ff295390db6963d4fe7156",
 };
 
-test("golden: API key, invite and account records serialise to Prosody's exact bytes", async ({ dir, p }) => {
+test("golden: API key, invite and account records serialise to Prosody's exact bytes", async (ctx) => {
+  const { dir, p } = ctx;
   const seq = goldenDats("20-storage-internal-sequence.txt");
-  if (!seq.length) {
-    console.log("SKIP: golden dumps not found (../shared/spec/golden)");
-    return;
-  }
+  if (!seq.length) return skip(ctx, "golden dumps not found (../shared/spec/golden)");
   const find = (suffix: string) => seq.find((f) => f.path.endsWith(suffix))!.bytes.toString("latin1");
   assert.is(serializeFile(API_KEY), find("invite_api_keys.dat"));
   assert.is(serializeFile(INVITE), seq.find((f) => f.path.endsWith("invite_token.dat") && f.bytes.length === 470)!.bytes.toString("latin1"));
@@ -132,7 +131,8 @@ test("golden: API key, invite and account records serialise to Prosody's exact b
   }
 });
 
-test("golden: every dumped .dat file reads, and re-serialises to the same bytes (order kept)", async ({ dir }) => {
+test("golden: every dumped .dat file reads, and re-serialises to the same bytes (order kept)", async (ctx) => {
+  const { dir } = ctx;
   let count = 0;
   for (const g of GOLDEN_FILES) {
     for (const f of goldenDats(g)) {
@@ -153,8 +153,8 @@ test("golden: every dumped .dat file reads, and re-serialises to the same bytes 
       count++;
     }
   }
-  if (!count) console.log("SKIP: golden dumps not found (../shared/spec/golden)");
-  else assert.ok(count >= 10, `only ${count} golden files`);
+  if (!count) return skip(ctx, "golden dumps not found (../shared/spec/golden)");
+  assert.ok(count >= 10, `only ${count} golden files`);
 });
 
 test("serialize: format details (§2.4)", () => {

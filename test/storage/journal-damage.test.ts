@@ -15,6 +15,7 @@ import { DurableSqlite } from "../../src/storage/sqlite/durable-db.js";
 import { loadSqlJs } from "../../src/storage/sqlite/sqljs.js";
 import { PROSODYCTL, tempConfig, type Ran } from "../helpers/cli.js";
 import { freePort, rawRequest } from "../helpers/http.js";
+import { skip } from "../helpers/skip.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const WRITER = path.join(ROOT, "test/fixtures/storage/writer.ts");
@@ -232,8 +233,8 @@ test("database file missing while the journal holds records: refused, journal ke
   assert.not.ok(fs.existsSync(journal));
 });
 
-test("database changed by real sqlite3 while our journal has records: refused, nothing changed; --discard-journal keeps sqlite3's file", async () => {
-  if (!HAVE_SQLITE3) return console.log("SKIP: sqlite3 is not installed (apt-get install sqlite3)");
+test("database changed by real sqlite3 while our journal has records: refused, nothing changed; --discard-journal keeps sqlite3's file", async (ctx) => {
+  if (!HAVE_SQLITE3) return skip(ctx, "sqlite3 is not installed (apt-get install sqlite3)");
   const { config, db, journal } = setup();
   await writeInProcesses(db, ["a"], 2); // first process: creates the file and the schema
   const fold = await ctl(config, "mod_invites_api", "list", "example.com"); // alone: folds a0, a1 into the file
@@ -267,8 +268,8 @@ test("database changed by real sqlite3 while our journal has records: refused, n
   await d.close({ compact: true });
 });
 
-test("a database made by sqlite3 (not by us) is used normally: no false refusal across processes", async () => {
-  if (!HAVE_SQLITE3) return console.log("SKIP: sqlite3 is not installed (apt-get install sqlite3)");
+test("a database made by sqlite3 (not by us) is used normally: no false refusal across processes", async (ctx) => {
+  if (!HAVE_SQLITE3) return skip(ctx, "sqlite3 is not installed (apt-get install sqlite3)");
   const { db } = setup();
   fs.mkdirSync(path.dirname(db), { recursive: true });
   const s = spawnSync("sqlite3", [db, `CREATE TABLE "prosody" ("host" TEXT NOT NULL, "user" TEXT NOT NULL, "store" TEXT NOT NULL, "key" TEXT NOT NULL, "type" TEXT NOT NULL, "value" TEXT NOT NULL); INSERT INTO prosody VALUES ('example.com','','m','p0','string','x')`], { encoding: "utf8" });

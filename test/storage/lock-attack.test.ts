@@ -6,7 +6,7 @@
  * server killed with -9 in the middle of writes must not block the CLI, every acknowledged write
  * must be stored, and (SQLite) the server's clean stop must still fold the journal into prosody.sqlite.
  * Run for both file-backed drivers, `sql` and `internal`.
- * Needs root (to run the attacker as uid 65534); prints "SKIP: …" otherwise.
+ * Needs root (to run the attacker as uid 65534); reports its tests skipped otherwise.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -19,6 +19,7 @@ import { createInternalProvider } from "../../src/storage/drivers/internal.js";
 import type { KeyvalStore } from "../../src/storage/types.js";
 import { PROSODYCTL, prosodyctl } from "../helpers/cli.js";
 import { freePort, rawRequest } from "../helpers/http.js";
+import { skip } from "../helpers/skip.js";
 
 const NOBODY = 65534;
 const isRoot = process.getuid?.() === 0;
@@ -275,18 +276,18 @@ async function attackRun(storage: "sql" | "internal"): Promise<void> {
   console.log(`  (attacker: ${stats.map((s) => `${s.what} ${s.ok}/${s.tries} ok`).join("; ")})`);
 }
 
-test("as nobody, against sql storage: locks and open markers cannot be taken, blocked or faked; writes go on; kill -9 releases", async () => {
-  if (!isRoot) return console.log("SKIP: needs root (to run the attacker as uid 65534)");
+test("as nobody, against sql storage: locks and open markers cannot be taken, blocked or faked; writes go on; kill -9 releases", async (ctx) => {
+  if (!isRoot) return skip(ctx, "needs root (to run the attacker as uid 65534)");
   await attackRun("sql");
 });
 
-test("as nobody, against internal storage: the per-file locks cannot be taken or blocked; writes go on; kill -9 releases", async () => {
-  if (!isRoot) return console.log("SKIP: needs root (to run the attacker as uid 65534)");
+test("as nobody, against internal storage: the per-file locks cannot be taken or blocked; writes go on; kill -9 releases", async (ctx) => {
+  if (!isRoot) return skip(ctx, "needs root (to run the attacker as uid 65534)");
   await attackRun("internal");
 });
 
-test("as nobody: fake \"still open\" markers do not stop prosodyctl from folding the journal on exit", async () => {
-  if (!isRoot) return console.log("SKIP: needs root (to run the attacker as uid 65534)");
+test("as nobody: fake \"still open\" markers do not stop prosodyctl from folding the journal on exit", async (ctx) => {
+  if (!isRoot) return skip(ctx, "needs root (to run the attacker as uid 65534)");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "prosody-ts-lock-attack-"));
   process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
   fs.chmodSync(dir, 0o755);

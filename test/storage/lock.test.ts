@@ -18,6 +18,7 @@ import { ProcessLock } from "../../src/storage/sqlite/lock.js";
 import { Presence } from "../../src/storage/sqlite/presence.js";
 import { StorageError } from "../../src/storage/types.js";
 import { prng } from "../fixtures/internal/gen.js";
+import { skip } from "../helpers/skip.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const COUNTER = path.join(ROOT, "test/fixtures/storage/lock-counter.ts");
@@ -273,7 +274,10 @@ test("the lock directory gets the data directory's owner and lets in only who ma
   } catch (err) {
     assert.match((err as Error).message, "not a directory (or is a symbolic link)");
   }
-  if (!isRoot) return console.log("SKIP: (part) owner checks need root");
+});
+
+test("the lock directory's owner: another user's is refused; root creating one gives it to the data directory's owner", async (ctx) => {
+  if (!isRoot) return skip(ctx, "owner checks need root (to chown to uid 65534)");
   // Owned by another user: refused.
   const foreign = newDir(0o750);
   fs.mkdirSync(path.join(foreign, LOCK_DIR_NAME), { mode: 0o700 });
@@ -321,8 +325,8 @@ test("leftovers of killed processes are removed by the next process that uses th
   live.release();
 });
 
-test("group-writable data directory: members of the group with another uid share the locks with its owner", async () => {
-  if (!isRoot) return console.log("SKIP: needs root (to run a group member as uid 65534)");
+test("group-writable data directory: members of the group with another uid share the locks with its owner", async (ctx) => {
+  if (!isRoot) return skip(ctx, "needs root (to run a group member as uid 65534)");
   // Traversable for uid 65534; the data directory root:65534 0770.
   const outer = fs.mkdtempSync(path.join(os.tmpdir(), "prosody-ts-lock-group-"));
   process.on("exit", () => fs.rmSync(outer, { recursive: true, force: true }));
@@ -358,8 +362,8 @@ test("group-writable data directory: members of the group with another uid share
   assert.is(Number(fs.readFileSync(counter, "utf8")), 5 + 40 + 40 + 20);
 });
 
-test("a user who may not write the data directory gets a clear error, not a lock", async () => {
-  if (!isRoot) return console.log("SKIP: needs root (to run as uid 65534)");
+test("a user who may not write the data directory gets a clear error, not a lock", async (ctx) => {
+  if (!isRoot) return skip(ctx, "needs root (to run as uid 65534)");
   const outer = fs.mkdtempSync(path.join(os.tmpdir(), "prosody-ts-lock-ro-"));
   process.on("exit", () => fs.rmSync(outer, { recursive: true, force: true }));
   fs.chmodSync(outer, 0o755);
