@@ -1,13 +1,15 @@
 /**
  * The storage conformance suite every driver must pass (keyval + map semantics of Prosody's
- * storagemanager). Stores are opened as the storage manager opens them (storeFor + checkedStore:
- * native map store or the shim, with Prosody's argument checks). Usage, in a driver's test file:
+ * storagemanager). Every store is opened through a real storage manager (a Runtime whose config
+ * says `storage = "conformance"`, served by a plugin that provides the driver under test), so the
+ * suite sees what modules see: driver resolution, the map shim over keyval, Prosody's argument
+ * checks, purge across stores. Usage, in a driver's test file:
  *
  *   storageConformance("memory", async () => ({ provider: createMemoryProvider(), cleanup: async () => {} })).run();
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { checkedStore, storeFor } from "../../src/storage/checked-store.js";
+import { Runtime } from "../../src/core/runtime.js";
 import {
   REMOVE,
   StorageError,
@@ -17,29 +19,88 @@ import {
   type StoreRecord,
   type StoreValue,
 } from "../../src/storage/types.js";
+import { makeConfig } from "../helpers/config.js";
+import { pluginDir } from "../helpers/plugins.js";
+import { skip } from "../helpers/skip.js";
 
 type Made = { provider: StorageProvider; cleanup(): Promise<void> };
+
+/** Where the tests open stores: a runtime and one of its hosts. */
+interface Stores {
+  rt: Runtime;
+  host: string;
+}
 interface Ctx {
   made?: Made;
-  provider: StorageProvider;
+  rt?: Runtime;
+  provider: Stores;
+  /** What the manager asked the driver for: "host store type → native|none". */
+  opens: string[];
 }
 
-function keyval(p: StorageProvider, name: string): KeyvalStore {
-  const s = storeFor(p, name, "keyval");
-  if (!s || s.type !== "keyval") throw new Error(`driver returned no keyval store for ${name}`);
-  return checkedStore(s);
+/** The driver under test is offered natively here, and without map stores (so the shim) there. */
+const HOST = "example.com";
+const NO_MAP_HOST = "nomap.example";
+
+/** What the plugin hands the storage manager on each host; set before each test. */
+const SLOT = "__prosodyTsStorageConformance";
+const slot = globalThis as unknown as Record<string, ((host: string) => StorageProvider) | undefined>;
+const PLUGINS = pluginDir({
+  storage_conformance: `export default function (module) { module.provides("storage", globalThis.${SLOT}(module.host)); }`,
+});
+
+function providerFor(made: StorageProvider, host: string, opens: string[]): StorageProvider {
+  return {
+    name: "conformance",
+    open(store, type) {
+      // A provider whose open(…, "map") gives nothing makes the manager build the map shim over keyval.
+      const s = host === NO_MAP_HOST && type === "map" ? undefined : made.open(store, type);
+      opens.push(`${host} ${store} ${type} → ${s ? "native" : "none"}`);
+      return s;
+    },
+    purge: made.purge?.bind(made),
+  };
+}
+
+function runtime(): Runtime {
+  const config = makeConfig({ plugin_paths: [PLUGINS], storage: "conformance" }, { [HOST]: {}, [NO_MAP_HOST]: {} });
+  return new Runtime({ config, processType: "server" });
+}
+
+/** Opens on first use, then every call goes to the store the manager handed out. */
+function once<S>(open: () => Promise<S>): () => Promise<S> {
+  let opened: Promise<S> | undefined;
+  return () => (opened ??= open());
+}
+
+function keyval({ rt, host }: Stores, name: string): KeyvalStore {
+  const s = once(() => rt.storage.open(host, name, "keyval"));
+  return {
+    type: "keyval",
+    get: async (user) => (await s()).get(user),
+    set: async (user, data) => (await s()).set(user, data),
+    setIfAbsent: async (user, data) => (await s()).setIfAbsent(user, data),
+    users: async () => (await s()).users(),
+  };
 }
 
 /** The store the storage manager would hand out: native map, or the shim over keyval. */
-function map(p: StorageProvider, name: string): MapStore {
-  const s = storeFor(p, name, "map");
-  if (!s || s.type !== "map") throw new Error(`no map store for ${name}`);
-  return checkedStore(s);
+function map({ rt, host }: Stores, name: string): MapStore {
+  const s = once(() => rt.storage.open(host, name, "map"));
+  return {
+    type: "map",
+    get: async (user, key) => (await s()).get(user, key),
+    set: async (user, key, value) => (await s()).set(user, key, value),
+    setKeys: async (user, changes) => (await s()).setKeys(user, changes),
+    take: async (user, key) => (await s()).take(user, key),
+    getAll: async (key) => (await s()).getAll(key),
+    deleteAll: async (key) => (await s()).deleteAll(key),
+  };
 }
 
-/** A provider whose open(…, "map") returns undefined, forcing the shim. */
-function withoutMap(p: StorageProvider): StorageProvider {
-  return { name: p.name, open: (store, type) => (type === "map" ? undefined : p.open(store, type)), purge: p.purge?.bind(p) };
+/** The same data, on the host where the driver offers no map store. */
+function withoutMap(stores: Stores): Stores {
+  return { ...stores, host: NO_MAP_HOST };
 }
 
 const sorted = (a: string[]) => [...a].sort();
@@ -48,12 +109,24 @@ export function storageConformance(name: string, makeProvider: () => Promise<Mad
   const test = suite<Ctx>(`storage conformance: ${name}`, {} as Ctx);
 
   test.before.each(async (ctx) => {
-    ctx.made = await makeProvider();
-    ctx.provider = ctx.made.provider;
+    const made = (ctx.made = await makeProvider());
+    const opens: string[] = (ctx.opens = []);
+    slot[SLOT] = (host) => providerFor(made.provider, host, opens);
+    ctx.rt = runtime();
+    ctx.provider = { rt: ctx.rt, host: HOST };
   });
   test.after.each(async (ctx) => {
+    await ctx.rt?.stop();
     await ctx.made?.cleanup();
-    ctx.made = undefined;
+    ctx.made = ctx.rt = slot[SLOT] = undefined;
+  });
+
+  test("stores come from the storage manager: native map stores, or its shim over keyval", async (ctx) => {
+    await map(ctx.provider, "m").set("u", "k", 1);
+    await map(withoutMap(ctx.provider), "m").set("u", "k2", 2);
+    await keyval(ctx.provider, "kv").get("u");
+    assert.equal(ctx.opens, [`${HOST} m map → native`, `${NO_MAP_HOST} m map → none`, `${NO_MAP_HOST} m keyval → native`, `${HOST} kv keyval → native`]);
+    assert.equal(await keyval(ctx.provider, "m").get("u"), { k: 1, k2: 2 }, "one record, whichever way it was written");
   });
 
   // ---------------------------------------------------------------- keyval
@@ -219,7 +292,7 @@ export function storageConformance(name: string, makeProvider: () => Promise<Mad
 
   // ---------------------------------------------------------------- map
 
-  const mapTests = (label: string, pick: (p: StorageProvider) => StorageProvider) => {
+  const mapTests = (label: string, pick: (p: Stores) => Stores) => {
     test(`${label}: absent key is undefined`, async ({ provider }) => {
       const m = map(pick(provider), "invite_token");
       assert.is(await m.get(null, "nope"), undefined);
@@ -437,12 +510,13 @@ export function storageConformance(name: string, makeProvider: () => Promise<Mad
   mapTests("map", (p) => p);
   mapTests("map shim (open(map) → undefined)", withoutMap);
 
-  test("purge deletes a user everywhere", async ({ provider }) => {
-    if (!provider.purge) return;
+  test("purge deletes a user everywhere", async (ctx) => {
+    const { provider } = ctx;
+    if (!ctx.made?.provider.purge) return skip(ctx, `the ${name} driver has no purge`);
     await keyval(provider, "s1").set("alice", { a: 1 });
     await keyval(provider, "s2").set("alice", { a: 2 });
     await keyval(provider, "s1").set("bob", { b: 1 });
-    await provider.purge("alice");
+    await provider.rt.storage.purge("alice", HOST);
     assert.is(await keyval(provider, "s1").get("alice"), undefined);
     assert.is(await keyval(provider, "s2").get("alice"), undefined);
     assert.equal(await keyval(provider, "s1").get("bob"), { b: 1 });
