@@ -64,14 +64,14 @@ test("adduser: two password lines → silent exit 0; Prosody's account record", 
   assert.ok(await verifyScramPassword(rec, "correct horse"));
 });
 
-test("adduser: existing user (also in another case) → 'That user already exists', exit 1, stdin untouched", async () => {
-  if (!BUILT) return;
+test("adduser: existing user (also in another case) → 'That user already exists', exit 1, stdin untouched", async (ctx) => {
+  if (!BUILT) return skip(ctx, "run npm run build first");
   expectRun(await ctl(["adduser", "alice@example.com"], "x\nx\n"), "That user already exists\n", 1, "exists");
   expectRun(await ctl(["adduser", "ALICE@Example.COM."], "x\nx\n"), "That user already exists\n", 1, "prepped");
 });
 
-test("adduser: mismatch → the try-again question, EOF or 'n' means no (exit 1); 'y' asks again", async () => {
-  if (!BUILT) return;
+test("adduser: mismatch → the try-again question, EOF or 'n' means no (exit 1); 'y' asks again", async (ctx) => {
+  if (!BUILT) return skip(ctx, "run npm run build first");
   const question = "Passwords did not match, try again? [Y/n] \n";
   expectRun(await ctl(["adduser", "bob@example.com"], "one-password\nanother\n"), PROMPTS + question, 1, "mismatch, EOF");
   expectRun(await ctl(["adduser", "bob@example.com"], "one-password\nanother\nn\n"), PROMPTS + question, 1, "mismatch, n");
@@ -81,15 +81,15 @@ test("adduser: mismatch → the try-again question, EOF or 'n' means no (exit 1)
   assert.ok(await verifyScramPassword(await account("bob"), "bob-password"));
 });
 
-test("adduser: no password (EOF or empty line) → 'No password - cancelled', exit 1", async () => {
-  if (!BUILT) return;
+test("adduser: no password (EOF or empty line) → 'No password - cancelled', exit 1", async (ctx) => {
+  if (!BUILT) return skip(ctx, "run npm run build first");
   expectRun(await ctl(["adduser", "carol@example.com"], ""), "Enter new password: \nNo password - cancelled\n", 1, "EOF");
   expectRun(await ctl(["adduser", "carol@example.com"], "\n"), "Enter new password: \nNo password - cancelled\n", 1, "empty");
   assert.is(await account("carol"), undefined);
 });
 
-test("JID errors, usage and help", async () => {
-  if (!BUILT) return;
+test("JID errors, usage and help", async (ctx) => {
+  if (!BUILT) return skip(ctx, "run npm run build first");
   const noHost = "Please specify a JID, including a host. e.g. alice@example.com\n";
   expectRun(await ctl(["adduser", "example.com"]), "Failed to understand JID, please supply the JID you want to create\nUsage: prosodyctl adduser user@host\n", 1, "adduser host only");
   expectRun(await ctl(["passwd", "example.com"]), "Failed to understand JID, please supply the JID you want to set the password for\nUsage: prosodyctl passwd user@host\n", 1, "passwd host only");
@@ -104,8 +104,8 @@ test("JID errors, usage and help", async () => {
   assert.match(help.stdout, "User management:\n adduser JID    Create the specified user account in Prosody\n passwd JID     Set the password");
 });
 
-test("passwd: rewrites the record with a new salt; unknown user refused", async () => {
-  if (!BUILT) return;
+test("passwd: rewrites the record with a new salt; unknown user refused", async (ctx) => {
+  if (!BUILT) return skip(ctx, "run npm run build first");
   const before = await account("alice");
   expectRun(await ctl(["passwd", "Alice@example.com"], "new password 2\nnew password 2\n"), PROMPTS, 0, "passwd");
   const after = await account("alice");
@@ -117,8 +117,8 @@ test("passwd: rewrites the record with a new salt; unknown user refused", async 
   assert.ok(await verifyScramPassword(await account("alice"), "new password 2"), "unchanged after a mismatch");
 });
 
-test("deluser: removes the account and purges the user's other data; unknown user refused", async () => {
-  if (!BUILT) return;
+test("deluser: removes the account and purges the user's other data; unknown user refused", async (ctx) => {
+  if (!BUILT) return skip(ctx, "run npm run build first");
   expectRun(await ctl(["adduser", "dave@example.com"], "dave-password\ndave-password\n"), PROMPTS, 0, "adduser dave");
   await withStorage(async (rt) => {
     await (await rt.storage.open("example.com", "roles")).set("dave", { "prosody:admin": true });
@@ -134,8 +134,8 @@ test("deluser: removes the account and purges the user's other data; unknown use
   expectRun(await ctl(["deluser", "dave@example.com"]), "That user does not exist on this server\n", 1, "deluser again");
 });
 
-test("hosts not in the config: warnings, then the command goes on; a disabled host needs none", async () => {
-  if (!BUILT) return;
+test("hosts not in the config: warnings, then the command goes on; a disabled host needs none", async (ctx) => {
+  if (!BUILT) return skip(ctx, "run npm run build first");
   const warn = "The host 'elsewhere.example' is not listed in the configuration file (or is not enabled).\n";
   const cannot = "The user will not be able to log in until this is changed.\n";
   expectRun(await ctl(["adduser", "erin@elsewhere.example"], "erin-password\nerin-password\n"), warn + cannot + PROMPTS, 0, "adduser");
