@@ -8,7 +8,8 @@
  * `npm test` runs HTTP_FUZZ_REQUESTS (default 2500) requests. The full run (after `npm run build`):
  *   HTTP_FUZZ_REQUESTS=10000 HTTP_FUZZ_SEED=1234 node --import tsx test/http/fuzz.test.ts
  * HTTP_FUZZ_STORAGE=internal|sql|memory (default sql), HTTP_FUZZ_CONCURRENCY (default 32).
- * The seed (random unless given) and the counts are printed, so any failure can be replayed.
+ * The seed (random unless HTTP_FUZZ_SEED or TEST_SEED gives it) is printed first and the counts at
+ * the end, so any failure can be replayed.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -17,12 +18,13 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { prosodyctl } from "../helpers/cli.js";
+import { seededRandom } from "../helpers/seed.js";
 import { startServerProcess, type ServerProcess } from "../helpers/server-process.js";
 import { parseResponse } from "./_helpers.js";
 import { createGenerator, rng, type FuzzCase, type FuzzInputs } from "./_fuzz-cases.js";
 
 const REQUESTS = Number(process.env.HTTP_FUZZ_REQUESTS ?? 2500);
-const SEED = Number(process.env.HTTP_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const { seed: SEED } = seededRandom("HTTP_FUZZ_SEED");
 const CONCURRENCY = Number(process.env.HTTP_FUZZ_CONCURRENCY ?? 32);
 /**
  * Storage driver of the fuzzed server. `internal` also exercises file names made from usernames:

@@ -11,9 +11,11 @@ import * as assert from "uvu/assert";
 import { loadSqlJs } from "../../src/storage/sqlite/sqljs.js";
 import { PROSODYCTL, prosodyctl, tempConfig } from "../helpers/cli.js";
 import { freePort, rawRequest } from "../helpers/http.js";
+import { seededRandom } from "../helpers/seed.js";
 
 const HAVE_SQLITE3 = spawnSync("sh", ["-c", "command -v sqlite3"], { stdio: "ignore" }).status === 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const { random } = seededRandom();
 
 /** Keys of one store, read from the file alone (with real sqlite3 when installed). */
 async function keysInFile(db: string, store: string): Promise<Set<string>> {
@@ -90,7 +92,7 @@ test("kill -9 of the server under load, then start + clean stop: prosody.sqlite 
     await waitUp(port);
     loading = true;
     const load = Array.from({ length: 6 }, httpLoad);
-    await sleep(1500 + Math.random() * 1000);
+    await sleep(1500 + random() * 1000);
     if (cycle === 2) {
       // the last crash with no prosodyctl running, so nothing folds the journal after it
       cliRunning = false;

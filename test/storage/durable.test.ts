@@ -16,12 +16,14 @@ import { createSqlProvider, openSqlDatabase } from "../../src/storage/drivers/sq
 import { DurableSqlite, type SqlStatement } from "../../src/storage/sqlite/durable-db.js";
 import { HEADER_SIZE, parseRecords } from "../../src/storage/sqlite/journal.js";
 import { StorageError, type MapStore } from "../../src/storage/types.js";
+import { seededRandom } from "../helpers/seed.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const WRITER = path.join(ROOT, "test/fixtures/storage/writer.ts");
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "prosody-ts-durable-"));
 process.on("exit", () => fs.rmSync(tmpRoot, { recursive: true, force: true }));
 let dirs = 0;
+const { random } = seededRandom();
 const newDb = () => path.join(tmpRoot, String(dirs++), "prosody.sqlite");
 
 // ------------------------------------------------------------------------------------------------
@@ -39,7 +41,7 @@ interface Child {
 function spawnWriter(args: string[], env: Record<string, string> = {}): Child {
   const proc = spawn(process.execPath, ["--import", "tsx", WRITER, ...args], {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    env: { ...process.env, WRITER_SEED: String(Math.floor(random() * 2 ** 31)), ...env },
     stdio: ["pipe", "pipe", "pipe"],
   });
   const lines: string[] = [];
@@ -222,10 +224,10 @@ test("(d) kill -9 at any point of writes and compactions never leaves the store 
   const plan: { prefix: string; env: Record<string, string>; killAfterMs?: number }[] = [];
   let n = 0;
   for (const point of crashPoints) {
-    plan.push({ prefix: `c${n++}-`, env: { COMPACT_BYTES: "4096", CRASH_AT: point, CRASH_AFTER: String(1 + Math.floor(Math.random() * 3)) } });
+    plan.push({ prefix: `c${n++}-`, env: { COMPACT_BYTES: "4096", CRASH_AT: point, CRASH_AFTER: String(1 + Math.floor(random() * 3)) } });
   }
   for (let i = 0; i < 6; i++) {
-    plan.push({ prefix: `r${n++}-`, env: { COMPACT_BYTES: String(2048 + Math.floor(Math.random() * 8192)) }, killAfterMs: Math.floor(Math.random() * 150) });
+    plan.push({ prefix: `r${n++}-`, env: { COMPACT_BYTES: String(2048 + Math.floor(random() * 8192)) }, killAfterMs: Math.floor(random() * 150) });
   }
 
   const verify = async (label: string) => {

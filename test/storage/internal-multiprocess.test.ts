@@ -13,9 +13,11 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createInternalProvider } from "../../src/storage/drivers/internal.js";
 import type { KeyvalStore } from "../../src/storage/types.js";
+import { seededRandom } from "../helpers/seed.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const WRITER = path.join(ROOT, "test/fixtures/internal/writer.ts");
+const { random } = seededRandom();
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "prosody-ts-internal-mp-"));
 process.on("exit", () => fs.rmSync(tmpRoot, { recursive: true, force: true }));
 let dirs = 0;
@@ -108,7 +110,7 @@ test("kill -9 during writes: the file stays readable, acknowledged writes stay, 
     const b = spawnWriter(["loop", data, `b${round}_`]);
     await Promise.all([a.ackedAtLeast(3), b.ackedAtLeast(3)]);
     // Kill A at a random moment of its write cycle.
-    await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 40)));
+    await new Promise((r) => setTimeout(r, Math.floor(random() * 40)));
     a.proc.kill("SIGKILL");
     assert.is((await a.closed).signal, "SIGKILL");
     // Readable right now, while B keeps writing.

@@ -19,11 +19,13 @@ import { createInternalProvider } from "../../src/storage/drivers/internal.js";
 import type { KeyvalStore } from "../../src/storage/types.js";
 import { PROSODYCTL, prosodyctl } from "../helpers/cli.js";
 import { freePort, rawRequest } from "../helpers/http.js";
+import { seededRandom } from "../helpers/seed.js";
 import { skip } from "../helpers/skip.js";
 
 const NOBODY = 65534;
 const isRoot = process.getuid?.() === 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const { random } = seededRandom();
 
 /**
  * The attacker, run as `nobody`. argv: <data dir> <ms> <db file> <locked key>…, where the old lock of
@@ -233,7 +235,7 @@ async function attackRun(storage: "sql" | "internal"): Promise<void> {
 
     // kill -9 of the server in the middle of writes: the CLI is not blocked by its lock.
     const inflight = Array.from({ length: 8 }, () => apiInvite(port, apiKey).then((t) => acked.invites.push(t), () => {}));
-    await sleep(Math.floor(Math.random() * 20));
+    await sleep(Math.floor(random() * 20));
     server.proc.kill("SIGKILL");
     await server.exited;
     await Promise.all(inflight);
