@@ -2,7 +2,8 @@
 // Runs every test suite: builds once, then each test/**/*.test.ts file in its own node process
 // (uvu imports all files into one process otherwise, and module state would leak between them).
 // Ends with one line "N passed, N failed, N skipped" summing every file (.ci/run greps its start);
-// a test that skips says why (test/helpers/skip.ts), and every reason is listed above that line.
+// a test that skips says why (test/helpers/skip.ts), and every reason is listed above that line;
+// a test that asserts nothing counts as failed (scripts/assert-audit/).
 // Usage: node scripts/run-tests.mjs [substring-filter ...]
 import { spawn, spawnSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
@@ -59,11 +60,13 @@ let failed = 0;
 let skipped = 0;
 const failures = [];
 const skips = [];
+// Counts each test's assertions: a test that checks nothing fails (scripts/assert-audit/).
+const AUDIT = join(root, "scripts/assert-audit/register.mjs");
 
 function runFile(file) {
   return new Promise((resolveRun) => {
     const started = Date.now();
-    const child = spawn(process.execPath, ["--import", "tsx", file], {
+    const child = spawn(process.execPath, ["--import", "tsx", "--import", AUDIT, file], {
       cwd: root,
       env: { ...process.env, FORCE_COLOR: "0", NO_COLOR: "1" },
       stdio: ["ignore", "pipe", "pipe"],
@@ -95,6 +98,7 @@ for (const file of files) {
   console.log(`${status} ${rel} (${counts}, ${(ms / 1000).toFixed(1)}s)`);
   const own = `${basename(rel)} › `; // the suite name of a file's default suite: already said by rel
   for (const reason of c.reasons) skips.push(`${rel}: ${reason.startsWith(own) ? reason.slice(own.length) : reason}`);
+  for (const name of c.empty) console.log(`     asserted nothing: ${name}`);
   if (c.failed) failures.push({ rel, out });
 }
 

@@ -1,7 +1,8 @@
 /**
  * Skips are counted as skipped, with their reasons: test/helpers/skip.ts prints the lines and
  * scripts/test-counts.mjs (used by run-tests.mjs) turns a file's output into passed/failed/skipped.
- * The fixtures run as real uvu files in their own process, as run-tests.mjs runs every suite.
+ * The fixtures run as real uvu files in their own process, as run-tests.mjs runs every suite (with
+ * scripts/assert-audit, which reports tests that assert nothing).
  */
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -11,16 +12,17 @@ import { countFile } from "../../scripts/test-counts.mjs";
 import { skipLine } from "../helpers/skip.js";
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/skips/${name}.ts`, import.meta.url));
+const AUDIT = fileURLToPath(new URL("../../scripts/assert-audit/register.mjs", import.meta.url));
 
 function run(name: string) {
-  const r = spawnSync(process.execPath, ["--import", "tsx", fixture(name)], {
+  const r = spawnSync(process.execPath, ["--import", "tsx", "--import", AUDIT, fixture(name)], {
     encoding: "utf8",
     env: { ...process.env, FORCE_COLOR: "0", NO_COLOR: "1" },
   });
   return { out: r.stdout + r.stderr, code: r.status ?? 1 };
 }
 
-test("every skip is counted as skipped with its reason; uvu's test.skip is counted without one", () => {
+test("every skip is counted as skipped with its reason (not as asserting nothing); uvu's test.skip is counted without one", () => {
   const { out, code } = run("mixed");
   assert.is(code, 0, out);
   const c = countFile(out, code);
@@ -31,20 +33,22 @@ test("every skip is counted as skipped with its reason; uvu's test.skip is count
     "a named suite › static precondition missing: needs root",
     "1 test(s) skipped with test.skip() (no reason given)",
   ]);
+  assert.equal(c.empty, []);
   assert.equal({ passed: c.passed, failed: c.failed, skipped: c.skipped, crashed: c.crashed }, { passed: 3, failed: 0, skipped: 5, crashed: false });
 });
 
-test("a skip without a reason fails the test; failures are not hidden by skips", () => {
+test("a skip without a reason fails the test, so does a test that asserts nothing; failures are not hidden by skips", () => {
   const { out, code } = run("failing");
   assert.is(code, 1, out);
   assert.match(out, 'test "skips without a reason" tried to skip without a reason');
   const c = countFile(out, code);
   assert.equal(c.reasons, ["failing.ts › skips with a reason: not here"]);
-  assert.equal({ passed: c.passed, failed: c.failed, skipped: c.skipped }, { passed: 1, failed: 2, skipped: 1 });
+  assert.equal(c.empty, ["failing.ts › asserts nothing"]);
+  assert.equal({ passed: c.passed, failed: c.failed, skipped: c.skipped }, { passed: 1, failed: 3, skipped: 1 });
 });
 
 test("counting: a crash before uvu's summary is one failure; a non-zero exit after a clean summary is one too", () => {
-  assert.equal(countFile("boom\n", 1), { passed: 0, failed: 1, skipped: 0, reasons: [], crashed: true });
+  assert.equal(countFile("boom\n", 1), { passed: 0, failed: 1, skipped: 0, reasons: [], empty: [], crashed: true });
   const summary = "\n  Total:     3\n  Passed:    3\n  Skipped:   0\n  Duration:  1ms\n";
   assert.is(countFile(summary, 0).failed, 0);
   assert.is(countFile(summary, 1).failed, 1);
