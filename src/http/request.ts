@@ -2,6 +2,7 @@
  * Request-side helpers: request-target parsing and path normalisation, the header map, the
  * Host key and the client address. Pure functions, no I/O.
  */
+import { NameMemo } from "./name-memo.js";
 import type { HttpUrl } from "./types.js";
 
 export interface ParsedTarget {
@@ -87,17 +88,7 @@ export function percentDecode(text: string): string {
 }
 
 /** Raw header name → Prosody's key (`Content-Type` → `content_type`); names repeat across requests. */
-const keyCache = new Map<string, string>();
-const KEY_CACHE_MAX = 1000;
-
-function headerKey(raw: string): string {
-  let key = keyCache.get(raw);
-  if (key === undefined) {
-    key = raw.toLowerCase().replace(/-/g, "_");
-    if (keyCache.size < KEY_CACHE_MAX) keyCache.set(raw, key);
-  }
-  return key;
-}
+const headerKeys = new NameMemo((raw) => raw.toLowerCase().replace(/-/g, "_"), 1000);
 
 /**
  * Header map from node's rawHeaders: lower-case, '-' → '_', duplicates joined with ','.
@@ -107,7 +98,7 @@ function headerKey(raw: string): string {
 export function headerMap(rawHeaders: readonly string[]): Record<string, string> {
   const headers: Record<string, string> = Object.create(null);
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = headerKey(rawHeaders[i]!);
+    const name = headerKeys.get(rawHeaders[i]!);
     let value = rawHeaders[i + 1]!;
     if (/[\x80-\xff]/.test(value) && !/[^\x00-\xff]/.test(value)) {
       try {

@@ -2,21 +2,21 @@
  * Response-side helpers: the mutable response object handed to handlers, and the
  * conversion of its headers to wire form (Title-Case names, safe values).
  */
+import { NameMemo } from "./name-memo.js";
 import type { HttpResponse } from "./types.js";
 
-const titleCache = new Map<string, string>();
+const titles = new NameMemo(
+  (name) =>
+    name
+      .replace(/_/g, "-")
+      .toLowerCase()
+      .replace(/(^|-)([a-z])/g, (_m, sep: string, ch: string) => sep + ch.toUpperCase()),
+  2000,
+);
 
 /** `content_type` / `content-type` / `CONTENT_TYPE` → `Content-Type` (`etag` → `Etag`). */
 export function titleCaseHeader(name: string): string {
-  let title = titleCache.get(name);
-  if (title === undefined) {
-    title = name
-      .replace(/_/g, "-")
-      .toLowerCase()
-      .replace(/(^|-)([a-z])/g, (_m, sep: string, ch: string) => sep + ch.toUpperCase());
-    if (titleCache.size < 2000) titleCache.set(name, title);
-  }
-  return title;
+  return titles.get(name);
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;

@@ -1,9 +1,8 @@
 /**
  * Prosody-compatible HTTP server core (net/http/server.lua + mod_http_errors behaviour) on
  * node:http. Independent of the module runtime: mod_http drives it through addHost/addRoute.
- *
- * Dispatch (spec §3.3): "METHOD /path" (global apps) → for HEAD "GET /path" → Host check →
- * "METHOD host/path" → for HEAD "GET host/path" → 404 page. There is never a 405.
+ * This file is the node side (listening, connections, reading bodies, shutdown); routing and
+ * answering are pipeline.ts.
  *
  * Deliberate differences from Prosody 0.12 (all on error paths):
  * - A handler that throws or rejects gets a complete 500 response (Date, Content-Type,
@@ -30,19 +29,13 @@
 import http from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import { reasonPhrase } from "./codes.js";
-import { errorMessage, HTML_CONTENT_TYPE, renderErrorPage, renderRunningPage } from "./error-page.js";
 import { ConnectionGuard } from "./connections.js";
-import { clientInfo, headerMap, hostKey, normaliseIp, parseTarget } from "./request.js";
-import { ResponseState } from "./response.js";
-import { RouteTable, routeKey } from "./routes.js";
-import { rawErrorAnswer, toWire, validStatus, VersionedResponse, type WireContext, type WireResponse } from "./wire.js";
+import { describeError, Pipeline, type Exchange, type RequestInput, type Sink } from "./pipeline.js";
+import { normaliseIp } from "./request.js";
+import { rawErrorAnswer, VersionedResponse } from "./wire.js";
 import type {
   ErrorPageConfig,
-  HttpEvent,
   HttpLog,
-  HttpRequest,
-  HttpResult,
   HttpServerOptions,
   InjectOptions,
   InjectResult,
@@ -55,14 +48,6 @@ export type * from "./types.js";
 const DEFAULT_MAX_CONTENT_SIZE = 10 * 1024 * 1024;
 const DEFAULT_MAX_HEADER_SIZE = 10 * 1024;
 const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
-/** Retry-After of a 503 for a storage failure (a lock wait or a full descriptor table passes soon). */
-const STORAGE_RETRY_AFTER_S = 5;
-
-/** A StorageError or StorageUnavailableError, by its `name` (plugins may hold another copy of the class). */
-function isStorageFailure(err: unknown): boolean {
-  const name = err instanceof Error ? err.name : undefined;
-  return name === "StorageError" || name === "StorageUnavailableError";
-}
 // Timeouts in seconds, not minutes: a legitimate client sends its head in one packet and a form
 // body right after it; anything slower mostly holds a socket for nothing (slowloris).
 const DEFAULT_KEEPALIVE_TIMEOUT_MS = 15_000;
@@ -76,42 +61,6 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_CONNECTIONS_PER_IP = 64;
 /** How often node checks the head/request timeouts (its default, 30 s, adds up to 30 s to each). */
 const TIMEOUT_CHECK_INTERVAL_MS = 1000;
-/** Methods whose routes accept no request body unless they declare a limit. */
-const BODYLESS_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
-
-/** What the pipeline needs from a request, wherever it came from (socket or inject()). */
-interface RequestInput {
-  method: string;
-  target: string;
-  httpVersion: string;
-  rawHeaders: readonly string[];
-  body: Buffer;
-  peer: string;
-}
-
-type Sink = (wire: WireResponse) => void;
-
-interface Exchange {
-  request: HttpRequest;
-  response: ResponseState;
-  event: HttpEvent;
-  /** Path failed normalisation ("..") → 400 "Invalid path". */
-  invalidPath: boolean;
-  isHead: boolean;
-  /** Whether the client asked for a persistent connection. */
-  persistent: boolean;
-  /** Whether the client said anything about the connection (HTTP/1.0 + keep-alive). */
-  connectionToken: boolean;
-  forceClose: boolean;
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";
-}
-
-function connectionTokens(headers: Record<string, string>): string[] {
-  return (headers.connection ?? "").toLowerCase().split(",").map((t) => t.trim());
-}
 
 /** A duration option in ms: a positive number, else the default (misuse throws). */
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -120,21 +69,12 @@ function positive(name: string, value: number | undefined, fallback: number): nu
   return value;
 }
 
-function describeError(err: unknown): string {
-  if (err instanceof Error) return err.stack ?? `${err.name}: ${err.message}`;
-  return String(err);
-}
-
 export class HttpServer {
-  private readonly routes = new RouteTable();
-  private readonly hosts = new Map<string, number>();
+  private readonly pipeline: Pipeline;
   private readonly servers: http.Server[] = [];
   private readonly log: HttpLog;
-  private readonly maxContentSize: number;
   private readonly maxHeaderSize: number;
   private readonly errors: ErrorPageConfig;
-  private readonly trusted: Set<string>;
-  private readonly defaultHost: string | undefined;
   private readonly closeTimeoutMs: number;
   private readonly keepAliveTimeoutMs: number;
   private readonly headerTimeoutMs: number;
@@ -147,11 +87,17 @@ export class HttpServer {
 
   constructor(opts: HttpServerOptions) {
     this.log = opts.log;
-    this.maxContentSize = opts.maxContentSize ?? DEFAULT_MAX_CONTENT_SIZE;
     this.maxHeaderSize = opts.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE;
     this.errors = opts.errorMessages ?? {};
-    this.trusted = new Set((opts.trustedProxies ?? ["127.0.0.1", "::1"]).map(normaliseIp));
-    this.defaultHost = opts.defaultHost;
+    const trusted = new Set((opts.trustedProxies ?? ["127.0.0.1", "::1"]).map(normaliseIp));
+    this.pipeline = new Pipeline({
+      log: this.log,
+      errors: this.errors,
+      trusted,
+      defaultHost: opts.defaultHost,
+      maxContentSize: opts.maxContentSize ?? DEFAULT_MAX_CONTENT_SIZE,
+      isClosing: () => this.closing,
+    });
     this.closeTimeoutMs = opts.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     this.keepAliveTimeoutMs = positive("keepAliveTimeoutMs", opts.keepAliveTimeoutMs, DEFAULT_KEEPALIVE_TIMEOUT_MS);
     this.requestTimeoutMs = positive("requestTimeoutMs", opts.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS);
@@ -163,7 +109,7 @@ export class HttpServer {
     }
     this.guard = new ConnectionGuard({
       maxPerIp,
-      exempt: this.trusted,
+      exempt: trusted,
       errorWaitMs: this.requestTimeoutMs,
       onRefused: (ip, open) => this.log("debug", `Refusing a connection from ${ip}: ${open} already open (http_max_connections_per_ip)`),
     });
@@ -173,30 +119,16 @@ export class HttpServer {
 
   /** Registers an HTTP host key (exact, case-sensitive). Reference-counted; returns the remover. */
   addHost(httpHost: string): () => void {
-    this.hosts.set(httpHost, (this.hosts.get(httpHost) ?? 0) + 1);
-    let removed = false;
-    return () => {
-      if (removed) return;
-      removed = true;
-      const n = (this.hosts.get(httpHost) ?? 1) - 1;
-      if (n > 0) this.hosts.set(httpHost, n);
-      else this.hosts.delete(httpHost);
-    };
+    return this.pipeline.addHost(httpHost);
   }
 
   hasHost(httpHost: string): boolean {
-    return this.hosts.has(httpHost);
+    return this.pipeline.hasHost(httpHost);
   }
 
   /** Registers a handler; returns the remover. */
   addRoute(route: RouteSpec): () => void {
-    const path = route.path.startsWith("/") ? route.path : `/${route.path}`;
-    const limit = route.maxContentSize;
-    if (limit !== undefined && (typeof limit !== "number" || Number.isNaN(limit) || limit < 0)) {
-      throw new TypeError(`maxContentSize of route ${route.method} ${path} must be a number of bytes >= 0, got ${String(limit)}`);
-    }
-    const maxBody = limit ?? (BODYLESS_METHODS.has(route.method.toUpperCase()) ? 0 : Infinity);
-    return this.routes.add(routeKey(route.method, route.host, path), route.handler, route.priority ?? 0, maxBody);
+    return this.pipeline.addRoute(route);
   }
 
   /** Open connections from `ip` that count against the per-address cap. */
@@ -361,14 +293,14 @@ export class HttpServer {
       };
       let x: Exchange;
       try {
-        x = this.exchange(input, sink);
+        x = this.pipeline.exchange(input, sink);
       } catch (err) {
         this.log("error", `Failed to prepare HTTP request: ${describeError(err)}`);
         return;
       }
-      const limit = this.bodyLimit(x);
-      if (body.length > limit.bytes) return this.refuseBody(x, limit.routed);
-      this.run(x);
+      const limit = this.pipeline.bodyLimit(x);
+      if (body.length > limit.bytes) return this.pipeline.refuseBody(x, limit.routed);
+      this.pipeline.run(x);
     });
   }
 
@@ -421,14 +353,14 @@ export class HttpServer {
     };
 
     if (req.httpVersionMajor !== 1) {
-      const x = this.exchange({ ...input, httpVersion: "1.1" }, sink);
+      const x = this.pipeline.exchange({ ...input, httpVersion: "1.1" }, sink);
       x.forceClose = true;
-      this.sendError(x, 505);
+      this.pipeline.sendError(x, 505);
       return;
     }
     let x: Exchange;
     try {
-      x = this.exchange(input, sink);
+      x = this.pipeline.exchange(input, sink);
     } catch (err) {
       this.log("error", `Failed to prepare HTTP request: ${describeError(err)}`);
       res.destroy();
@@ -436,11 +368,11 @@ export class HttpServer {
     }
     // The limit is known from the head (the routes that could answer), so an oversized body is
     // refused before any of it is read or buffered.
-    const limit = this.bodyLimit(x);
+    const limit = this.pipeline.bodyLimit(x);
     const declared = Number(req.headers["content-length"] ?? 0);
     if (declared > limit.bytes) {
       this.guard.lingerOnClose(req.socket);
-      return this.refuseBody(x, limit.routed);
+      return this.pipeline.refuseBody(x, limit.routed);
     }
     // No body framed (no Content-Length, no Transfer-Encoding): nothing to wait for; node
     // discards the (empty) request stream when the response ends.
@@ -449,7 +381,7 @@ export class HttpServer {
     // node writes it straight into a pipelined response's queued output, where it ends up
     // counted as part of an earlier answer's body (seen in the fuzz: 25 bytes too many).
     if (expectsContinue && framed && res.socket) res.writeContinue();
-    if (!framed) return this.run(x);
+    if (!framed) return this.pipeline.run(x);
 
     const chunks: Buffer[] = [];
     let size = 0;
@@ -461,7 +393,7 @@ export class HttpServer {
         tooLarge = true;
         chunks.length = 0;
         this.guard.lingerOnClose(req.socket);
-        this.refuseBody(x, limit.routed);
+        this.pipeline.refuseBody(x, limit.routed);
         return;
       }
       chunks.push(chunk);
@@ -471,47 +403,8 @@ export class HttpServer {
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
       x.request.rawBody = body;
       x.request.body = body.length === 0 ? "" : body.toString("utf8");
-      this.run(x);
+      this.pipeline.run(x);
     });
-  }
-
-  /**
-   * A body over the limit: 413 if some route could answer the request (its limit is what was
-   * exceeded), else the normal answer without the body (404, 400…). Either way no handler
-   * sees it and the connection is closed after the answer, without reading the rest.
-   */
-  private refuseBody(x: Exchange, routed: boolean): void {
-    x.forceClose = true;
-    if (routed) return this.sendError(x, 413);
-    this.run(x);
-  }
-
-  /**
-   * The largest body accepted by any handler that could answer this request (the server's cap
-   * at most), and whether there is one at all.
-   */
-  private bodyLimit(x: Exchange): { bytes: number; routed: boolean } {
-    if (x.invalidPath) return { bytes: 0, routed: false };
-    const { method, path } = x.request;
-    const keys = [routeKey(method, null, path)];
-    if (x.isHead) keys.push(routeKey("GET", null, path));
-    let host = hostKey(x.request.headers.host, x.request.url);
-    if (host !== undefined && !this.hosts.has(host)) {
-      host = this.defaultHost !== undefined && this.hosts.has(this.defaultHost) ? this.defaultHost : undefined;
-    }
-    if (host !== undefined) {
-      keys.push(routeKey(method, host, path));
-      if (x.isHead) keys.push(routeKey("GET", host, path));
-    }
-    let bytes = 0;
-    let routed = false;
-    for (const key of keys) {
-      for (const m of this.routes.match(key)) {
-        routed = true;
-        if (m.maxBody > bytes) bytes = m.maxBody;
-      }
-    }
-    return { bytes: Math.min(bytes, this.maxContentSize), routed };
   }
 
   private nodeSink(res: ServerResponse): Sink {
@@ -554,190 +447,4 @@ export class HttpServer {
     this.guard.answerError(socket, rawErrorAnswer(code, this.errors));
   }
 
-  // --- pipeline ---
-
-  private exchange(input: RequestInput, sink: Sink): Exchange {
-    const headers = headerMap(input.rawHeaders);
-    const target = parseTarget(input.target);
-    const peer = input.peer;
-    const { ip, secure } = clientInfo(peer, headers, this.trusted);
-    const request: HttpRequest = {
-      method: input.method,
-      path: target.path ?? target.url.path,
-      url: target.url,
-      httpVersion: input.httpVersion,
-      headers,
-      body: input.body.length === 0 ? "" : input.body.toString("utf8"),
-      rawBody: input.body,
-      ip,
-      secure,
-    };
-    const tokens = connectionTokens(headers);
-    const http11 = input.httpVersion !== "1.0";
-    const x: Exchange = {
-      request,
-      response: undefined as unknown as ResponseState,
-      event: undefined as unknown as HttpEvent,
-      invalidPath: target.path === undefined,
-      isHead: input.method === "HEAD",
-      persistent: http11 ? !tokens.includes("close") : tokens.includes("keep-alive"),
-      connectionToken: http11 || tokens.includes("keep-alive"),
-      forceClose: false,
-    };
-    x.response = new ResponseState((res) => {
-      let wire: WireResponse;
-      try {
-        wire = toWire(res, this.wireContext(x));
-      } catch (err) {
-        // e.g. a body or header value whose toString() throws: never let it escape into
-        // the handler (a deferred send would otherwise crash the process).
-        this.log("error", `Failed to build HTTP response for ${request.method} ${request.path}: ${describeError(err)}`);
-        x.forceClose = true;
-        res.statusCode = 500;
-        res.status = undefined;
-        res.headers = { content_type: HTML_CONTENT_TYPE };
-        res.body = renderErrorPage(500, reasonPhrase(500), errorMessage(500, this.errors));
-        wire = toWire(res, this.wireContext(x));
-      }
-      sink(wire);
-    });
-    x.event = { request, response: x.response };
-    return x;
-  }
-
-  private run(x: Exchange): void {
-    this.dispatch(x).catch((err) => {
-      this.log("error", `Unhandled error while dispatching ${x.request.method} ${x.request.url.path}: ${describeError(err)}`);
-      if (!x.response.sent) this.fail(x, err);
-    });
-  }
-
-  private async dispatch(x: Exchange): Promise<void> {
-    const { request } = x;
-    if (x.invalidPath) return this.sendError(x, 400, "Invalid path");
-    const { method, path } = request;
-
-    if (await this.fire(x, routeKey(method, null, path))) return;
-    if (x.isHead && (await this.fire(x, routeKey("GET", null, path)))) return;
-
-    let host = hostKey(request.headers.host, request.url);
-    if (host === undefined) return this.sendError(x, 400, "Missing or invalid 'Host' header");
-    if (!this.hosts.has(host)) {
-      if (this.defaultHost !== undefined && this.hosts.has(this.defaultHost)) host = this.defaultHost;
-      else return this.sendError(x, 404, `Unknown host: ${host}`);
-    }
-
-    if (await this.fire(x, routeKey(method, host, path))) return;
-    if (x.isHead && (await this.fire(x, routeKey("GET", host, path)))) return;
-    this.sendError(x, 404);
-  }
-
-  /** Runs the handlers for one key; true once the request has been answered (or deferred). */
-  private async fire(x: Exchange, key: string): Promise<boolean> {
-    const matches = this.routes.match(key);
-    for (const m of matches) {
-      if (x.response.sent) return true;
-      let result: unknown;
-      try {
-        result = m.handler(x.event, m.rest);
-        if (isThenable(result)) result = await result;
-      } catch (err) {
-        this.log("error", `Error in HTTP handler for '${m.key}': ${describeError(err)}`);
-        this.fail(x, err);
-        return true;
-      }
-      if (result === undefined || result === null) continue;
-      this.apply(x, result as HttpResult, m.key);
-      return true;
-    }
-    return x.response.sent;
-  }
-
-  /** Maps a handler's return value onto the response (spec §3.4). */
-  private apply(x: Exchange, result: HttpResult, key: string): void {
-    const res = x.response;
-    if (res.sent || result === true) return;
-    if (typeof result === "number") {
-      if (!validStatus(result)) {
-        this.log("error", `HTTP handler for '${key}' returned an invalid status ${result}`);
-        return this.fail(x);
-      }
-      res.statusCode = result;
-      if (result >= 400) return this.sendError(x, result);
-      return res.send();
-    }
-    if (typeof result === "string" || Buffer.isBuffer(result)) return res.send(result);
-    if (result instanceof Error) {
-      this.log("error", `HTTP handler for '${key}' returned an error: ${describeError(result)}`);
-      return this.fail(x, result);
-    }
-    if (typeof result === "object" && result !== null) {
-      const r = result as Record<string, unknown>;
-      const looksLikeResponse = "statusCode" in r || "status_code" in r || "body" in r || "headers" in r;
-      if (!looksLikeResponse && ("code" in r || "text" in r || "condition" in r || "type" in r)) {
-        const code = validStatus(r.code) ? r.code : 500;
-        return this.sendError(x, code, typeof r.text === "string" ? r.text : undefined);
-      }
-      const status = r.statusCode ?? r.status_code;
-      if (status !== undefined) {
-        if (!validStatus(status)) {
-          this.log("error", `HTTP handler for '${key}' returned an invalid status ${String(status)}`);
-          return this.fail(x);
-        }
-        res.statusCode = status;
-      }
-      if (typeof r.status === "string") res.status = r.status;
-      if (typeof r.headers === "object" && r.headers !== null) Object.assign(res.headers, r.headers);
-      if (r.body !== undefined && r.body !== null) {
-        res.body = typeof r.body === "string" || Buffer.isBuffer(r.body) ? r.body : String(r.body);
-      }
-      return res.send();
-    }
-    this.log("error", `HTTP handler for '${key}' returned an unsupported value (${typeof result})`);
-    this.fail(x);
-  }
-
-  /**
-   * 500 after a handler failure; the connection is closed after the response. A storage failure
-   * (StorageError or StorageUnavailableError, recognised by name: plugins may hold another copy
-   * of the class) is 503 with Retry-After instead: the request changed nothing and may be tried again.
-   */
-  private fail(x: Exchange, err?: unknown): void {
-    if (x.response.sent) return;
-    x.forceClose = true;
-    const extra = this.errors.detailed && err !== undefined ? (err instanceof Error ? err.message : String(err)) : undefined;
-    if (isStorageFailure(err)) {
-      x.response.headers.retry_after = String(STORAGE_RETRY_AFTER_S);
-      return this.sendError(x, 503, extra);
-    }
-    this.sendError(x, 500, extra);
-  }
-
-  /** An error page for `code` (a 404 for "/" becomes the 200 "Prosody is running!" page). */
-  private sendError(x: Exchange, code: number, extra?: string): void {
-    const res = x.response;
-    if (res.sent) return;
-    res.headers.content_type = HTML_CONTENT_TYPE;
-    if (code === 404 && x.request.path === "/" && !x.invalidPath) {
-      res.statusCode = 200;
-      res.status = undefined;
-      return res.send(renderRunningPage());
-    }
-    res.statusCode = code;
-    res.send(renderErrorPage(code, reasonPhrase(code), errorMessage(code, this.errors), extra));
-  }
-
-
-
-  private wireContext(x: Exchange): WireContext {
-    return {
-      method: x.request.method,
-      path: x.request.path,
-      isHead: x.isHead,
-      close: x.forceClose || this.closing || !x.persistent,
-      connectionToken: x.connectionToken,
-      errors: this.errors,
-      log: this.log,
-    };
-  }
 }

@@ -5,6 +5,7 @@ import fetch from "node-fetch";
 import { reasonPhrase } from "../../src/http/codes.js";
 import { errorMessage, renderErrorPage, xmlEscape } from "../../src/http/error-page.js";
 import { clientInfo, headerMap, hostKey, parseTarget, percentDecode } from "../../src/http/request.js";
+import { NameMemo } from "../../src/http/name-memo.js";
 import { titleCaseHeader } from "../../src/http/response.js";
 import { RouteTable } from "../../src/http/routes.js";
 import { startServer } from "./_helpers.js";
@@ -103,6 +104,22 @@ t("titleCaseHeader", () => {
   assert.is(titleCaseHeader("CONTENT-LENGTH"), "Content-Length");
   assert.is(titleCaseHeader("etag"), "Etag");
   assert.is(titleCaseHeader("x_2fa"), "X-2fa");
+});
+
+t("NameMemo: keeps short names up to its bound, converts every name (long made-up names are not kept)", () => {
+  let calls = 0;
+  const memo = new NameMemo((s) => (calls++, s.toLowerCase()), 3, 8);
+  assert.is(memo.get("Host"), "host");
+  assert.is(memo.get("Host"), "host");
+  assert.is(calls, 1, "a short name is converted once");
+  const long = "X-" + "A".repeat(100);
+  assert.is(memo.get(long), long.toLowerCase());
+  assert.is(memo.get(long), long.toLowerCase());
+  assert.is(calls, 3, "a long name is converted each time");
+  assert.is(memo.size, 1, "and not kept");
+  for (const name of ["A", "B", "C", "D"]) memo.get(name);
+  assert.is(memo.size, 3, "at most maxEntries names are kept");
+  assert.is(memo.get("D"), "d", "a name over the bound is still converted");
 });
 
 t("RouteTable ordering and removal", () => {

@@ -1,0 +1,93 @@
+/**
+ * Read-modify-write of one data file under its lock, for the internal driver's map stores. Changes
+ * to the same file that arrive while an earlier one waits for the lock or runs are applied together,
+ * in order, in one write (each caller still resolves only once its change is on disk): the lock
+ * round trip and the rewrite of a big file are paid once per batch, not once per change.
+ */
+import type { StoreRecord, StoreValue } from "../types.js";
+import { copyData, type DataFiles } from "./data-files.js";
+
+/** A change of one key: a value, or undefined to remove the key. */
+export type KeyChange = [string, StoreValue | undefined];
+
+/** Runs `fn` holding `file`'s lock. */
+export type WithLock = <T>(file: string, fn: () => Promise<T>) => Promise<T>;
+
+interface Batch {
+  changes: KeyChange[];
+  done?: Promise<void>;
+}
+
+const has = (rec: StoreRecord, key: string) => Object.prototype.hasOwnProperty.call(rec, key);
+
+export class FileUpdates {
+  /** Changes waiting for their file's lock, by file. */
+  private readonly pending = new Map<string, Batch>();
+
+  constructor(
+    private readonly files: DataFiles,
+    private readonly withLock: WithLock,
+  ) {}
+
+  /** Applies `changes` to the record in `file`; resolves once they are on disk. */
+  modify(file: string, changes: KeyChange[]): Promise<void> {
+    let batch = this.pending.get(file);
+    if (!batch) {
+      const b: Batch = { changes: [] };
+      batch = b;
+      this.pending.set(file, b);
+      // Closed to new changes once it starts, or once it has failed without starting (the
+      // lock could not be taken): a dead batch must never swallow later changes.
+      const close = () => {
+        if (this.pending.get(file) === b) this.pending.delete(file);
+      };
+      b.done = this.withLock(file, async () => {
+        close();
+        return this.apply(file, b.changes);
+      });
+      b.done.then(close, close);
+    }
+    batch.changes.push(...changes);
+    return batch.done!;
+  }
+
+  /** Removes `key` and returns what it held, in one locked read-modify-write (see MapStore.take). */
+  take(file: string, key: string): Promise<StoreValue | undefined> {
+    // Changes made after this call must not join a batch queued before it (that batch runs
+    // first, so they would be applied before the take): close it; later changes start a new one.
+    this.pending.delete(file);
+    return this.withLock(file, async () => {
+      const { rec: current, shared } = await this.files.readShared(file);
+      if (!current || !has(current, key)) return undefined;
+      const value = shared ? copyData(current[key]!) : current[key]!;
+      const rec: StoreRecord = { ...current };
+      delete rec[key];
+      let empty = true;
+      for (const _ in rec) empty = false;
+      await this.files.write(file, empty ? undefined : rec);
+      return value;
+    });
+  }
+
+  /** One batch, under the lock: the record as it is now, changed, written if anything changed. */
+  private async apply(file: string, changes: KeyChange[]): Promise<void> {
+    const { rec: current } = await this.files.readShared(file);
+    const rec: StoreRecord = { ...current }; // shallow: values are replaced, never changed
+    let changed = false;
+    for (const [key, value] of changes) {
+      if (value === undefined) {
+        if (has(rec, key)) {
+          delete rec[key];
+          changed = true;
+        }
+      } else {
+        if (key === "__proto__") Object.defineProperty(rec, key, { value, enumerable: true, writable: true, configurable: true });
+        else rec[key] = value;
+        changed = true;
+      }
+    }
+    if (!changed) return;
+    for (const _ in rec) return this.files.write(file, rec);
+    return this.files.write(file, undefined);
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * Parsed content of big data files, keyed by path AND by the exact bytes: a read always reads the
+ * whole file and reuses the parsed value only when the bytes are identical (Buffer.equals), so the
+ * cache can never be stale; it only saves the parsing (the expensive part for, e.g., an
+ * invite_token.dat of thousands of invites). Cached records are shared and never mutated: they are
+ * copied before being handed out, and a read-modify-write works on a shallow copy.
+ */
+import type { StoreRecord } from "../types.js";
+
+/** Smaller files are parsed again on every read (cheap); larger ones than the budget never cached. */
+export const CACHE_MIN_BYTES = 64 * 1024;
+const CACHE_BUDGET_BYTES = 48 * 1024 * 1024;
+
+export interface Parsed {
+  bytes: Buffer;
+  rec: StoreRecord | undefined;
+}
+
+export class ParseCache {
+  /** In LRU order: most recently used last. */
+  private readonly parsed = new Map<string, Parsed>();
+  private bytes = 0;
+  /** Serialised top-level values of cached records (see serializeFileBytes), by identity. */
+  readonly entries = new WeakMap<object, Buffer>();
+
+  get(file: string, bytes: Buffer): Parsed | undefined {
+    const hit = this.parsed.get(file);
+    if (!hit) return undefined;
+    if (hit.bytes.length !== bytes.length || !hit.bytes.equals(bytes)) return undefined;
+    this.parsed.delete(file);
+    this.parsed.set(file, hit);
+    return hit;
+  }
+
+  drop(file: string): void {
+    const old = this.parsed.get(file);
+    if (old) {
+      this.parsed.delete(file);
+      this.bytes -= old.bytes.length;
+    }
+  }
+
+  put(file: string, bytes: Buffer, rec: StoreRecord | undefined): void {
+    this.drop(file);
+    if (bytes.length < CACHE_MIN_BYTES || bytes.length > CACHE_BUDGET_BYTES) return;
+    this.parsed.set(file, { bytes, rec });
+    this.bytes += bytes.length;
+    for (const [k, v] of this.parsed) {
+      if (this.bytes <= CACHE_BUDGET_BYTES) break;
+      this.parsed.delete(k);
+      this.bytes -= v.bytes.length;
+    }
+  }
+}
