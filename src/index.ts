@@ -4,5 +4,6 @@ export type * from "./storage/types.js";
 export { REMOVE, StorageError, NameTooLongError, StorageUnavailableError } from "./storage/types.js";
 export { EventBus } from "./core/events.js";
 export { Runtime } from "./core/runtime.js";
+export { createRuntime } from "./create-runtime.js";
 export { startServer } from "./server.js";
 export { findAndLoadConfig, loadConfigFile, ConfigError } from "./core/config/index.js";

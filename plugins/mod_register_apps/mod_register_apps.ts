@@ -79,9 +79,9 @@ export default async function (module: Module): Promise<void> {
   module.exports.getApps = (): App[] => [...shared.list];
   module.exports.getApp = (id: string): App | undefined => shared.byId.get(id);
 
-  module.unload = () => {
+  module.onUnload(() => {
     for (const app of [...shared.list]) if (app._source === module.name) removeApp(app);
-  };
+  });
 
   if (serving) {
     module.provides("http", {

@@ -6,8 +6,17 @@
 import { existsSync, statSync } from "node:fs";
 import { join, relative, resolve, sep } from "node:path";
 import { pathToFileURL } from "node:url";
-import { BUILTIN_MODULES } from "../modules/index.js";
 import type { PluginFile } from "./types.js";
+
+/**
+ * Modules compiled into the host (mod_http, mod_storage_*), by name. Core does not import them:
+ * the entry points (src/server.ts, src/cli/) hand them to the Runtime.
+ */
+export type BuiltinModules = Readonly<Record<string, BuiltinModule>>;
+
+export interface BuiltinModule {
+  import(): Promise<PluginFile>;
+}
 
 /** True when this code runs from TypeScript sources (tsx), so .ts plugins can be imported. */
 export const RUNNING_FROM_SOURCE = import.meta.url.endsWith(".ts");
@@ -60,8 +69,9 @@ export class PluginNotFoundError extends Error {
 /**
  * @param pluginPaths directories from the `plugin_paths` option, in order (absolute)
  * @param bundledDir the plugins shipped with this host
+ * @param builtins the modules compiled into the host
  */
-export function findPlugin(name: string, pluginPaths: string[], bundledDir: string): FoundPlugin {
+export function findPlugin(name: string, pluginPaths: string[], bundledDir: string, builtins: BuiltinModules = {}): FoundPlugin {
   if (!/^[A-Za-z0-9_.-]+$/.test(name) || name.includes("..")) {
     throw new PluginNotFoundError(name, []);
   }
@@ -82,8 +92,8 @@ export function findPlugin(name: string, pluginPaths: string[], bundledDir: stri
     const found = tryDir(dir);
     if (found) return found;
   }
-  const builtin = BUILTIN_MODULES[name];
-  if (builtin) return { name, path: `builtin:${name}`, import: builtin };
+  const builtin = Object.hasOwn(builtins, name) ? builtins[name] : undefined;
+  if (builtin) return { name, path: `builtin:${name}`, import: () => builtin.import() };
   const found = tryDir(bundledDir);
   if (found) return found;
   throw new PluginNotFoundError(name, searched);

@@ -74,9 +74,17 @@ export interface Module {
 
   /** Optional lifecycle functions the body may set (Prosody: module.load / unload / add_host / command). */
   load?: () => unknown;
+  /** Prosody's `module.unload`, for ported modules; our plugins use onUnload (several may be registered). */
   unload?: () => unknown;
   addHost?: (hostModule: Module) => unknown;
   command?: (args: string[], ctx: CommandContext) => unknown;
+
+  /**
+   * Runs `fn` (may be async) when the module unloads: after `module.unload`, last registered
+   * first, before the hooks, items and timers the module registered are released (those need no
+   * cleanup of their own). For resources the API cannot track: a server, a file handle.
+   */
+  onUnload(fn: () => unknown): void;
 
   // --- events ---
   hook<T = any>(event: string, handler: EventHandler<T>, priority?: number): Unhook;

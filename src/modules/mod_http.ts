@@ -307,7 +307,7 @@ export default async function modHttp(module: Module): Promise<void> {
     return undefined;
   });
 
-  module.unload = async () => {
+  module.onUnload(async () => {
     for (const detach of [...detachers]) detach();
     if (urlRegistry.url === httpUrl) delete urlRegistry.url;
     await shutdown();
@@ -315,7 +315,7 @@ export default async function modHttp(module: Module): Promise<void> {
       delete state.server;
       state.listening = [];
     }
-  };
+  });
 }
 
 // --- Internal helpers ---

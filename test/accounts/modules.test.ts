@@ -4,7 +4,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { Runtime } from "../../src/core/runtime.js";
+import { createRuntime } from "../../src/create-runtime.js";
 import type { OptionValue } from "../../src/core/types.js";
 import { verifyScramPassword } from "../../src/util/scram.js";
 import type { AuthProvider } from "../../plugins/mod_auth_internal_hashed/mod_auth_internal_hashed.js";
@@ -16,7 +16,7 @@ import { captureLogs } from "../helpers/logs.js";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 async function runtime(global: Record<string, OptionValue> = {}, host: Record<string, OptionValue> = {}) {
-  const rt = new Runtime({ config: makeConfig({ storage: "memory", ...global }, { "example.com": host }), processType: "server" });
+  const rt = createRuntime({ config: makeConfig({ storage: "memory", ...global }, { "example.com": host }), processType: "server" });
   const auth = (await rt.modules.load("example.com", "auth_internal_hashed")).exports as AuthProvider;
   const accounts = await rt.storage.open("example.com", "accounts", "keyval");
   return { rt, auth, accounts };
@@ -116,7 +116,7 @@ test("auth: password_hash = SHA-256 and default_iteration_count; provides an aut
 // --- mod_password_policy ---
 
 async function policy(options?: OptionValue) {
-  const rt = new Runtime({
+  const rt = createRuntime({
     config: makeConfig({ storage: "memory", ...(options === undefined ? {} : { password_policy: options }) }, { "example.com": {} }),
     processType: "server",
   });
@@ -155,7 +155,7 @@ test("password_policy: options from the config", async () => {
 // --- mod_invites_register ---
 
 async function withInvites(host: Record<string, OptionValue> = {}) {
-  const rt = new Runtime({ config: makeConfig({ storage: "memory" }, { "example.com": host }), processType: "server" });
+  const rt = createRuntime({ config: makeConfig({ storage: "memory" }, { "example.com": host }), processType: "server" });
   const invites = (await rt.modules.load("example.com", "invites")).exports as InvitesApi;
   await rt.modules.load("example.com", "invites_register");
   const bus = rt.eventsFor("example.com");

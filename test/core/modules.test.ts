@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { ModuleLoadError } from "../../src/core/modulemanager.js";
-import { Runtime } from "../../src/core/runtime.js";
+import { createRuntime } from "../../src/create-runtime.js";
 import type { Module } from "../../src/core/types.js";
 import { makeConfig } from "../helpers/config.js";
 import { captureLogs } from "../helpers/logs.js";
@@ -59,10 +59,25 @@ const PLUGINS = pluginDir({
     }`,
   command_only: `
     export function command(args) { return args.length; }`,
+  cleanup: `
+    export default function (module) {
+      const log = (module.exports.log = []);
+      module.hook("still-hooked", () => { log.push("hook seen"); });
+      module.provides("widget", { colour: "blue" });
+      module.onUnload(() => { log.push("first"); });
+      module.onUnload(async () => { await new Promise((r) => setTimeout(r, 5)); log.push("second (async)"); });
+      module.onUnload(() => { throw new Error("cleanup failed"); });
+      module.onUnload(() => {
+        // Runs before the module's own hooks and items are released.
+        module.fireEvent("still-hooked");
+        log.push("items " + module.getHostItems("widget-provider").length);
+      });
+      module.unload = () => { log.push("module.unload"); };
+    }`,
 });
 
 function runtime(global: Record<string, any> = {}, hosts: Record<string, any> = { "a.example": {}, "b.example": {} }) {
-  return new Runtime({
+  return createRuntime({
     config: makeConfig({ plugin_paths: [PLUGINS], storage: "memory", ...global }, hosts),
     processType: "server",
   });
@@ -195,6 +210,31 @@ test("unload releases every hook, item and timer the module registered", async (
   assert.is(t.exports.fired, fired, "timer stopped on unload");
 });
 
+test("onUnload functions run after module.unload, last first, before hooks and items go; one failing does not stop the others", async () => {
+  const rt = runtime();
+  const logs = captureLogs();
+  try {
+    const m = await rt.modules.load("a.example", "cleanup");
+    const log = m.exports.log as string[];
+    assert.ok(await rt.modules.unload("a.example", "cleanup"));
+    assert.equal(log, ["module.unload", "hook seen", "items 1", "second (async)", "first"]);
+    assert.ok(logs.messages("warn").some((l) => l.includes("cleanup failed")), "the failure is logged");
+    assert.equal(rt.modules.hostItems("a.example", "widget-provider"), []);
+    assert.throws(() => m.onUnload("nope" as unknown as () => void), /onUnload: expected a function/);
+  } finally {
+    logs.restore();
+  }
+});
+
+test("what a module registered is kept in the manager's record, not in public fields of the module object", async () => {
+  const rt = runtime();
+  const m = await rt.modules.load("a.example", "provider");
+  for (const field of ["items", "hooks", "timers", "dependencies", "loaded", "explicitGlobal"]) {
+    assert.is((m as unknown as Record<string, unknown>)[field], undefined, field);
+  }
+  assert.equal(m.getHostItems("thing"), ["a"]);
+});
+
 test("a global module with addHost serves many hosts through per-host wrappers", async () => {
   const rt = runtime();
   const wa = await rt.modules.load("a.example", "globalish");
@@ -283,7 +323,7 @@ test("plugin_paths are searched before built-in and bundled modules; unknown nam
 });
 
 test("a plugin exporting only a command loads and keeps the command", async () => {
-  const rt = new Runtime({ config: makeConfig({ plugin_paths: [PLUGINS] }), processType: "prosodyctl" });
+  const rt = createRuntime({ config: makeConfig({ plugin_paths: [PLUGINS] }), processType: "prosodyctl" });
   const m = await rt.modules.load("*", "command_only");
   assert.is(typeof m.command, "function");
   assert.is(m.global, true);
