@@ -200,7 +200,8 @@ export default async function (module: Module): Promise<void> {
       validated_invite: invite,
     };
     if (resetFor !== undefined) registering.allow_reset = resetFor;
-    module.fireEvent("user-registering", registering);
+    // Handlers may await (a lookup in storage) before they veto.
+    await module.fireEventAsync("user-registering", registering);
     if (registering.allowed === false) {
       const reason = typeof registering.reason === "string" ? registering.reason : errorText(registering.error);
       return html(200, renderError(siteName(), reason ?? "Registration is not allowed."));
@@ -234,21 +235,12 @@ export default async function (module: Module): Promise<void> {
       return err === "unable-to-save-data" ? unavailable(errorId) : html(200, renderError(siteName(), `An unknown error has occurred (${errorId})`));
     }
 
-    const pending: Array<Promise<unknown>> = [];
-    const waitFor = (p: Promise<unknown>) => void pending.push(p);
-    if (resetFor !== undefined) {
-      module.fireEvent("user-password-reset", { ...registering, source: "mod_invites_register_web", waitFor });
-    } else {
-      module.fireEvent("user-registered", {
-        username,
-        host,
-        source: "mod_invites_register_web",
-        validated_invite: invite,
-        ip: request.ip,
-        waitFor,
-      });
-    }
-    await Promise.allSettled(pending);
+    // Awaited: the answer waits until the handlers' writes (the invite's roles) are durable. A
+    // failure was logged by its handler and changes nothing here (the invite was claimed above).
+    const done = resetFor !== undefined
+      ? module.fireEventAsync("user-password-reset", { ...registering, source: "mod_invites_register_web" })
+      : module.fireEventAsync("user-registered", { username, host, source: "mod_invites_register_web", validated_invite: invite, ip: request.ip });
+    await done.catch((e) => module.log("debug", "A handler of the registration of %s@%s failed: %s", username, host, e instanceof Error ? e.message : e));
     module.log("info", "%s %s@%s through the web form", resetFor !== undefined ? "Password reset for" : "Registered", username, host);
 
     return html(

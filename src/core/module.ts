@@ -129,6 +129,14 @@ export class ModuleImpl implements Module {
     return this.runtime.globalEvents.fire(event, data);
   }
 
+  fireEventAsync<T = any>(event: string, data?: T): Promise<unknown> {
+    return this.bus().fireAsync(event, data);
+  }
+
+  fireGlobalEventAsync<T = any>(event: string, data?: T): Promise<unknown> {
+    return this.runtime.globalEvents.fireAsync(event, data);
+  }
+
   // --- modules ---
 
   async depends<T = Record<string, any>>(name: string): Promise<T> {

@@ -92,6 +92,17 @@ export interface Module {
   unhook(event: string, handler: EventHandler): void;
   fireEvent<T = any>(event: string, data?: T): unknown;
   fireGlobalEvent<T = any>(event: string, data?: T): unknown;
+  /**
+   * fireEvent for handlers that may return promises: each is awaited, in priority order, before
+   * the next runs; the first result other than `undefined` stops the chain and resolves the
+   * promise; a handler's rejection stops the chain and rejects it.
+   * @example
+   * const event = { username, host: module.host, allowed: true };
+   * await module.fireEventAsync("user-registering", event); // a handler may await a lookup, then veto
+   * if (event.allowed === false) return refuse(event.reason);
+   */
+  fireEventAsync<T = any>(event: string, data?: T): Promise<unknown>;
+  fireGlobalEventAsync<T = any>(event: string, data?: T): Promise<unknown>;
 
   // --- modules ---
   depends<T = Record<string, any>>(name: string): Promise<T>;

@@ -161,11 +161,9 @@ async function withInvites(host: Record<string, OptionValue> = {}) {
   const bus = rt.eventsFor("example.com");
   const roles = await rt.storage.open("example.com", "roles", "keyval");
   const tokens = await rt.storage.open("example.com", "invite_token", "map");
-  /** Fires like a registering module does and waits for the handlers' work. */
+  /** Fires like a registering module does (fireEventAsync) and so waits for the handlers' work. */
   const fire = async (event: string, data: Record<string, unknown>) => {
-    const pending: Array<Promise<unknown>> = [];
-    bus.fire(event, { ...data, waitFor: (p: Promise<unknown>) => void pending.push(p) });
-    await Promise.all(pending);
+    await bus.fireAsync(event, { ...data });
   };
   return { rt, invites, bus, roles, tokens, fire };
 }
@@ -221,9 +219,8 @@ test("invites_register: an account registered elsewhere with an invite already u
   const outcomes: PromiseSettledResult<unknown>[] = [];
   for (const [username, invite] of [["ann", first], ["bob", second]] as const) {
     assert.equal(await auth.createUser(username, "secret-pass"), [true, undefined]);
-    const pending: Array<Promise<unknown>> = [];
-    bus.fire("user-registered", { username, host: "example.com", source: "test", validated_invite: invite, waitFor: (p: Promise<unknown>) => void pending.push(p) });
-    outcomes.push(...(await Promise.allSettled(pending)));
+    // The firing module awaits the async dispatch: the handler's rejection reaches it.
+    outcomes.push(...(await Promise.allSettled([bus.fireAsync("user-registered", { username, host: "example.com", source: "test", validated_invite: invite })])));
   }
   assert.is(outcomes[0]!.status, "fulfilled");
   assert.is(outcomes[1]!.status, "rejected");
@@ -231,6 +228,31 @@ test("invites_register: an account registered elsewhere with an invite already u
   assert.is(await auth.userExists("ann"), true);
   assert.is(await auth.userExists("bob"), false, "the second account was rolled back");
   assert.is(await tokens.get(null, created!.token), undefined);
+});
+
+test("invites_register: fired synchronously (as a ported Lua module would), a failed consume still rolls back and leaves no unhandled rejection", async () => {
+  const { rt, invites, bus } = await withInvites();
+  const auth = (await rt.modules.load("example.com", "auth_internal_hashed")).exports as AuthProvider;
+  const [created] = await invites.createAccount();
+  const [first] = await invites.get(created!.token);
+  const [invite] = await invites.get(created!.token);
+  assert.ok(await first!.use(), "used by another registration already");
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+  process.on("unhandledRejection", onUnhandled);
+  const logs = captureLogs();
+  try {
+    assert.equal(await auth.createUser("sam", "secret-pass"), [true, undefined]);
+    bus.fire("user-registered", { username: "sam", host: "example.com", source: "test", validated_invite: invite });
+    for (let i = 0; i < 50 && (await auth.userExists("sam")); i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.is(await auth.userExists("sam"), false, "rolled back");
+    assert.equal(unhandled, []);
+    assert.ok(logs.messages("error").some((m) => m.includes("Handling the invite of sam failed")));
+  } finally {
+    logs.restore();
+    process.off("unhandledRejection", onUnhandled);
+  }
 });
 
 test("invites_register: user-registering refuses reset invites and bound invites used for another username", async () => {

@@ -59,6 +59,11 @@ const PLUGINS = pluginDir({
     }`,
   command_only: `
     export function command(args) { return args.length; }`,
+  async_veto: `
+    export default function (module) {
+      module.hook("check", async (e) => { await new Promise((r) => setTimeout(r, 5)); e.allowed = false; });
+      module.hookGlobal("global-check", async () => { await new Promise((r) => setTimeout(r, 5)); return "global answer"; });
+    }`,
   cleanup: `
     export default function (module) {
       const log = (module.exports.log = []);
@@ -224,6 +229,18 @@ test("onUnload functions run after module.unload, last first, before hooks and i
   } finally {
     logs.restore();
   }
+});
+
+test("module.fireEventAsync / fireGlobalEventAsync await handlers on the module's host bus and the global bus", async () => {
+  const rt = runtime();
+  const m = await rt.modules.load("a.example", "async_veto");
+  const event = { allowed: true };
+  assert.is(await m.fireEventAsync("check", event), undefined);
+  assert.is(event.allowed, false);
+  const other = { allowed: true };
+  await (await rt.modules.load("b.example", "off")).fireEventAsync("check", other);
+  assert.is(other.allowed, true, "another host's bus");
+  assert.is(await m.fireGlobalEventAsync("global-check"), "global answer");
 });
 
 test("what a module registered is kept in the manager's record, not in public fields of the module object", async () => {
