@@ -1,6 +1,18 @@
 /** Public API for plugin authors and embedders. */
 export type * from "./core/types.js";
 export type * from "./storage/types.js";
+export type {
+  HttpApp,
+  HttpCorsConfig,
+  HttpErrorResult,
+  HttpEvent,
+  HttpHandler,
+  HttpRequest,
+  HttpResponse,
+  HttpResult,
+  HttpResultObject,
+  HttpUrl,
+} from "./http/types.js";
 export { REMOVE, StorageError, NameTooLongError, StorageUnavailableError } from "./storage/types.js";
 export { EventBus } from "./core/events.js";
 export { Runtime } from "./core/runtime.js";

@@ -18,8 +18,10 @@
  * The handlers that store data return their promise: a module firing with `fireEventAsync` answers
  * after the writes are durable, and learns from the rejection that a registration was undone.
  */
-import type { Module, StoreRecord } from "prosody-ts";
-import type { ValidatedInvite } from "../mod_invites/invites.js";
+import type { Module, ModuleExports, StoreRecord } from "prosody-ts";
+
+type AuthProvider = ModuleExports["auth_internal_hashed"];
+type ValidatedInvite = NonNullable<Awaited<ReturnType<ModuleExports["invites"]["get"]>>[0]>;
 
 interface RegistrationEvent {
   username: string;
@@ -103,7 +105,7 @@ export default function (module: Module): void {
   async function rollBack(username: string, why: string): Promise<void> {
     const authName = module.getOptionString("authentication", "internal_hashed") ?? "internal_hashed";
     try {
-      const auth = await module.depends<{ deleteUser(u: string): Promise<[true, undefined] | [undefined, string]> }>(`auth_${authName}`);
+      const auth = await module.depends<AuthProvider>(`auth_${authName}`);
       const [ok, err] = await auth.deleteUser(username);
       if (!ok) throw new Error(err);
       module.log("warn", "Removed the new account %s: %s", username, why);

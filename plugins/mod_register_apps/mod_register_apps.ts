@@ -20,6 +20,18 @@ import { logoAssets } from "./logos.js";
 export type { App, AppButton, SharedApps } from "./apps.js";
 export { appId } from "./apps.js";
 
+// `depends("register_apps")` is typed for every module (declaration merging).
+declare module "prosody-ts" {
+  interface ModuleExports {
+    register_apps: RegisterAppsApi;
+  }
+}
+
+export interface RegisterAppsApi {
+  getApps(): App[];
+  getApp(id: string): App | undefined;
+}
+
 const GENERIC_LOGO = "assets/logos/generic.svg";
 const ABSOLUTE = /^[A-Za-z0-9]+:\/\//;
 
