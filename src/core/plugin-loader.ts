@@ -6,6 +6,8 @@
 import { existsSync, statSync } from "node:fs";
 import { join, relative, resolve, sep } from "node:path";
 import { pathToFileURL } from "node:url";
+import { RUNNING_FROM_SOURCE } from "./paths.js";
+import { letPluginsImportHost } from "./plugin-imports.js";
 import type { PluginFile } from "./types.js";
 
 /**
@@ -18,8 +20,7 @@ export interface BuiltinModule {
   import(): Promise<PluginFile>;
 }
 
-/** True when this code runs from TypeScript sources (tsx), so .ts plugins can be imported. */
-export const RUNNING_FROM_SOURCE = import.meta.url.endsWith(".ts");
+export { RUNNING_FROM_SOURCE } from "./paths.js";
 
 const EXTENSIONS = RUNNING_FROM_SOURCE ? [".js", ".mjs", ".ts"] : [".js", ".mjs"];
 
@@ -76,25 +77,30 @@ export function findPlugin(name: string, pluginPaths: string[], bundledDir: stri
     throw new PluginNotFoundError(name, []);
   }
   const searched: string[] = [];
-  const tryDir = (dir: string): FoundPlugin | undefined => {
+  const tryDir = (dir: string, outside: boolean): FoundPlugin | undefined => {
     const abs = resolve(dir);
     if (!existsSync(abs)) return undefined;
     searched.push(abs);
     for (const file of candidateFiles(abs, name)) {
       if (isFile(file)) {
         const top = relative(abs, file).split(sep)[0]!;
-        return { name, path: file, files: join(abs, top), import: () => import(pathToFileURL(file).href) as Promise<PluginFile> };
+        const load = () => {
+          // A plugin outside this package finds "prosody-ts" only through the resolve hook.
+          if (outside) letPluginsImportHost();
+          return import(pathToFileURL(file).href) as Promise<PluginFile>;
+        };
+        return { name, path: file, files: join(abs, top), import: load };
       }
     }
     return undefined;
   };
   for (const dir of pluginPaths) {
-    const found = tryDir(dir);
+    const found = tryDir(dir, true);
     if (found) return found;
   }
   const builtin = Object.hasOwn(builtins, name) ? builtins[name] : undefined;
   if (builtin) return { name, path: `builtin:${name}`, import: () => builtin.import() };
-  const found = tryDir(bundledDir);
+  const found = tryDir(bundledDir, false);
   if (found) return found;
   throw new PluginNotFoundError(name, searched);
 }
