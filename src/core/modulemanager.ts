@@ -212,6 +212,7 @@ export class ModuleManager implements ModuleDirectory {
       return mod;
     }
     this.runtime.eventsFor(host).fire("module-loaded", { module: name, host: mod.host });
+    if (!this.runtime.startingUp) this.reportUnservedItems(mod);
     return mod;
   }
 
@@ -291,6 +292,36 @@ export class ModuleManager implements ModuleDirectory {
     await this.teardown(loaded, host);
     this.runtime.eventsFor(host).fire("module-unloaded", { module: name, host });
     return true;
+  }
+
+  /**
+   * Server only: warns about items that nothing will act on, because the one module that serves
+   * their kind (mod_http for `http-provider`) is not loaded on their host. Prosody serves nothing
+   * either, silently; the usual cause is a module that forgot `depends("http")`. Checked for every
+   * module once start-up is over (one may provide before mod_http loads), and for each module
+   * loaded later as it loads.
+   */
+  reportUnservedItems(only?: ModuleImpl): void {
+    if (this.runtime.processType !== "server") return;
+    const servers = new Map<string, string>();
+    for (const [name, builtin] of Object.entries(this.runtime.builtins)) for (const key of builtin.serves ?? []) servers.set(key, name);
+    for (const { module, record } of this.order) {
+      if (only && module !== only) continue;
+      for (const [key, items] of record.items) {
+        const server = servers.get(key);
+        if (!server || !items.length || this.get(module.host, server)) continue;
+        const kind = key.replace(/-provider$/, "");
+        module.log(
+          "warn",
+          'module.provides("%s", …) has no effect: mod_%s is not loaded on %s (add `await module.depends("%s")` to this module, or "%s" to modules_enabled)',
+          kind,
+          server,
+          module.host,
+          server,
+          server,
+        );
+      }
+    }
   }
 
   /** Unloads everything: HTTP first (so in-flight requests finish), storage drivers last. */

@@ -18,6 +18,11 @@ export type BuiltinModules = Readonly<Record<string, BuiltinModule>>;
 
 export interface BuiltinModule {
   import(): Promise<PluginFile>;
+  /**
+   * Item kinds only this module acts on (mod_http: `http-provider`). Such an item provided on a
+   * host where this module is not loaded does nothing, so the server reports it.
+   */
+  serves?: readonly string[];
 }
 
 export { RUNNING_FROM_SOURCE } from "./paths.js";

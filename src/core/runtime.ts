@@ -168,6 +168,7 @@ export class Runtime implements ServerContext, ModuleManagerRuntime, StorageMana
     } finally {
       this.startingUp = false;
     }
+    this.modules.reportUnservedItems();
     this.globalEvents.fire("server-started");
   }
 

@@ -6,7 +6,7 @@
 import type { BuiltinModules } from "../core/plugin-loader.js";
 
 export const BUILTIN_MODULES: BuiltinModules = {
-  http: { import: () => import("./mod_http.js") },
+  http: { import: () => import("./mod_http.js"), serves: ["http-provider"] },
   storage_internal: { import: () => import("./mod_storage_internal.js") },
   storage_memory: { import: () => import("./mod_storage_memory.js") },
   storage_sql: { import: () => import("./mod_storage_sql.js") },

@@ -64,6 +64,10 @@ const PLUGINS = pluginDir({
       module.hook("check", async (e) => { await new Promise((r) => setTimeout(r, 5)); e.allowed = false; });
       module.hookGlobal("global-check", async () => { await new Promise((r) => setTimeout(r, 5)); return "global answer"; });
     }`,
+  routes_no_http: `
+    export default function (module) { module.provides("http", { route: { "GET /": () => "hi" } }); }`,
+  routes_with_http: `
+    export default async function (module) { await module.depends("http"); module.provides("http", { route: { "GET /": () => "hi" } }); }`,
   cleanup: `
     export default function (module) {
       const log = (module.exports.log = []);
@@ -241,6 +245,34 @@ test("module.fireEventAsync / fireGlobalEventAsync await handlers on the module'
   await (await rt.modules.load("b.example", "off")).fireEventAsync("check", other);
   assert.is(other.allowed, true, "another host's bus");
   assert.is(await m.fireGlobalEventAsync("global-check"), "global answer");
+});
+
+test("an HTTP app provided on a host without mod_http is reported once start-up is over, not when mod_http loads later", async () => {
+  const logs = captureLogs();
+  try {
+    const noHttp = (m: string) => m.startsWith('module.provides("http", …) has no effect: mod_http is not loaded on');
+    const rt = runtime({ http_ports: [], modules_enabled: ["routes_no_http"] }, { "a.example": { modules_enabled: ["http"] }, "b.example": {} });
+    await rt.start();
+    const warned = logs.records.filter((r) => r.level === "warn" && noHttp(r.message));
+    assert.equal(
+      warned.map((r) => [r.source, r.message]),
+      [["b.example:routes_no_http", 'module.provides("http", …) has no effect: mod_http is not loaded on b.example (add `await module.depends("http")` to this module, or "http" to modules_enabled)']],
+      "a.example loads mod_http after the module: its routes are served, no warning",
+    );
+    // Loaded after start-up: reported as it loads; with depends("http"): nothing to report.
+    await rt.modules.unload("b.example", "routes_no_http");
+    await rt.modules.load("b.example", "routes_no_http");
+    await rt.modules.load("b.example", "routes_with_http");
+    assert.is(logs.records.filter((r) => r.level === "warn" && noHttp(r.message)).length, 2);
+    await rt.stop();
+
+    // prosodyctl serves no HTTP at all: nothing to report there.
+    const ctl = createRuntime({ config: makeConfig({ plugin_paths: [PLUGINS], storage: "memory" }, { "a.example": {} }), processType: "prosodyctl" });
+    await ctl.modules.load("a.example", "routes_no_http");
+    assert.is(logs.records.filter((r) => r.level === "warn" && noHttp(r.message)).length, 2);
+  } finally {
+    logs.restore();
+  }
 });
 
 test("what a module registered is kept in the manager's record, not in public fields of the module object", async () => {
