@@ -18,8 +18,6 @@ import { getKey, openKeyStore, secretMatches } from "./keys.js";
 const BEARER = /^(\S+)\s(\S+)$/;
 
 export default async function (module: Module): Promise<void> {
-  // Loaded on "*" by prosodyctl only to run its command: no endpoint to set up there.
-  if (module.host === "*") return;
   const invites = await module.depends("invites");
   await module.depends("http");
   // A failed open (storage unavailable for now: 503) is retried by the next request.

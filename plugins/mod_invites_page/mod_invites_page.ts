@@ -44,8 +44,6 @@ const DEFAULT_REGISTRATION_PAGE = "register?t={invite.token}&c={app.id}";
 const renderUrl = createUrlRenderer();
 
 export default async function (module: Module): Promise<void> {
-  // Loaded on "*" by prosodyctl only to run a command: nothing to do there.
-  if (module.host === "*") return;
   const external = module.getOptionBoolean("invites_page_external", false) ?? false;
   const configured = module.getOptionString("invites_page");
 

@@ -34,7 +34,6 @@ interface RegistrationEvent {
 }
 
 export default function (module: Module): void {
-  if (module.host === "*") return;
   const inviteOnly = module.getOptionBoolean("registration_invite_only", true);
   const inviteOf = (event: RegistrationEvent) => event.validated_invite ?? event.session?.validated_invite;
 

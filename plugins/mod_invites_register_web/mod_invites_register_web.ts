@@ -51,8 +51,6 @@ const NO_CACHE = {
 };
 
 export default async function (module: Module): Promise<void> {
-  // Loaded on "*" only by prosodyctl; there is no command and nothing to serve there.
-  if (module.host === "*") return;
   const host = module.host;
   const invites = await module.depends("invites");
   const policy = await module.depends("password_policy");

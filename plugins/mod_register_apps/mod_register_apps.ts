@@ -36,8 +36,6 @@ const GENERIC_LOGO = "assets/logos/generic.svg";
 const ABSOLUTE = /^[A-Za-z0-9]+:\/\//;
 
 export default async function (module: Module): Promise<void> {
-  // prosodyctl loads a module on "*" only to run its command; there is no list to build there.
-  if (module.host === "*") return;
   const serving = module.server.processType === "server";
   if (serving) await module.depends("http");
 

@@ -165,7 +165,7 @@ async function runModuleCommand(name: string, args: string[], configPath: string
     }
     let mod;
     try {
-      mod = await runtime.modules.load("*", name);
+      mod = await runtime.modules.forCommand(name);
     } catch (err) {
       const msg = err instanceof ModuleLoadError && err.code === "module-not-found" ? "module not found" : errorText(err);
       io.stdout(`Failed to load module '${name}': ${msg}\n`);

@@ -37,6 +37,8 @@ export class ModuleManager implements ModuleDirectory {
   /** Load order, for shutdown in reverse. */
   private readonly order: Loaded[] = [];
   private readonly files = new Map<string, Promise<{ file: PluginFile; path: string }>>();
+  /** Modules made for a prosodyctl command only (see forCommand); released by unloadAll. */
+  private readonly commandOnly: Loaded[] = [];
 
   constructor(private readonly runtime: ModuleManagerRuntime) {}
 
@@ -152,6 +154,43 @@ export class ModuleManager implements ModuleDirectory {
     return p;
   }
 
+  /** The plugin file of `name`, or a ModuleLoadError with Prosody's code. */
+  private async pluginFile(name: string): Promise<{ file: PluginFile; path: string }> {
+    let found: { file: PluginFile; path: string };
+    try {
+      found = await this.importFile(name);
+    } catch (err) {
+      if (err instanceof PluginNotFoundError) throw new ModuleLoadError("module-not-found", err.message, { cause: err });
+      const msg = err instanceof Error ? err.message : String(err);
+      log("error", "Unable to load module '%s': %s", name, msg);
+      throw new ModuleLoadError("module-init-failed", msg, { cause: err });
+    }
+    if (typeof found.file.default !== "function" && typeof found.file.command !== "function") {
+      const msg = `${found.path} exports neither a default module function nor a command`;
+      log("error", "Unable to load module '%s': %s", name, msg);
+      throw new ModuleLoadError("module-init-failed", msg);
+    }
+    return found;
+  }
+
+  /**
+   * The module `prosodyctl mod_<name> …` runs. A plugin file that exports `command` gets a module
+   * for the "*" pseudo-host whose body does not run: the body is what the module does on a host,
+   * the command what it does in prosodyctl (house style: setup vs commands), so no body needs an
+   * `if (module.host === "*") return` guard. That module is not registered as loaded on "*" (a
+   * `depends()` from elsewhere gets a real load). A file without that export is loaded on "*" as
+   * Prosody does, body included: a ported Lua module sets `module.command` there.
+   */
+  async forCommand(name: string): Promise<ModuleImpl> {
+    if (!name) throw new ModuleLoadError("insufficient-parameters");
+    const { file, path } = await this.pluginFile(name);
+    if (typeof file.command !== "function") return this.load("*", name);
+    const loaded = this.create({ name, host: "*", path, global: true });
+    loaded.module.command = file.command;
+    this.commandOnly.push(loaded);
+    return loaded.module;
+  }
+
   private async doLoad(host: string, name: string): Promise<ModuleImpl> {
     if (host !== "*" && !this.runtime.hasHost(host)) throw new ModuleLoadError("unknown-host", "unknown-host");
     if (this.get(host, name)) throw new ModuleLoadError("module-already-loaded");
@@ -164,22 +203,7 @@ export class ModuleManager implements ModuleDirectory {
       throw new ModuleLoadError("global-module-already-loaded");
     }
 
-    let file: PluginFile;
-    let path: string;
-    try {
-      ({ file, path } = await this.importFile(name));
-    } catch (err) {
-      if (err instanceof PluginNotFoundError) throw new ModuleLoadError("module-not-found", err.message, { cause: err });
-      const msg = err instanceof Error ? err.message : String(err);
-      log("error", "Unable to load module '%s': %s", name, msg);
-      throw new ModuleLoadError("module-init-failed", msg, { cause: err });
-    }
-    if (typeof file.default !== "function" && typeof file.command !== "function") {
-      const msg = `${path} exports neither a default module function nor a command`;
-      log("error", "Unable to load module '%s': %s", name, msg);
-      throw new ModuleLoadError("module-init-failed", msg);
-    }
-
+    const { file, path } = await this.pluginFile(name);
     const loaded = this.create({ name, host, path });
     const mod = loaded.module;
     if (typeof file.command === "function") mod.command = file.command;
@@ -326,6 +350,7 @@ export class ModuleManager implements ModuleDirectory {
 
   /** Unloads everything: HTTP first (so in-flight requests finish), storage drivers last. */
   async unloadAll(): Promise<void> {
+    for (const loaded of this.commandOnly.splice(0).reverse()) await this.teardown(loaded, "*");
     const rank = (m: ModuleImpl) => (m.name === "http" ? 0 : m.name.startsWith("storage_") ? 2 : 1);
     const all = [...this.order].reverse().sort((a, b) => rank(a.module) - rank(b.module));
     for (const { module: m, record } of all) {

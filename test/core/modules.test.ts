@@ -68,6 +68,9 @@ const PLUGINS = pluginDir({
     export default function (module) { module.provides("http", { route: { "GET /": () => "hi" } }); }`,
   routes_with_http: `
     export default async function (module) { await module.depends("http"); module.provides("http", { route: { "GET /": () => "hi" } }); }`,
+  body_and_command: `
+    export default function (module) { module.exports.bodyRan = true; }
+    export function command(args, ctx) { ctx.module.hook("from-command", () => undefined); return 0; }`,
   cleanup: `
     export default function (module) {
       const log = (module.exports.log = []);
@@ -376,6 +379,23 @@ test("a plugin exporting only a command loads and keeps the command", async () =
   const m = await rt.modules.load("*", "command_only");
   assert.is(typeof m.command, "function");
   assert.is(m.global, true);
+});
+
+test("forCommand: a plugin exporting command gets a module for \"*\" whose body does not run, not registered as loaded; stop releases it", async () => {
+  const rt = createRuntime({ config: makeConfig({ plugin_paths: [PLUGINS], storage: "memory" }), processType: "prosodyctl" });
+  const m = await rt.modules.forCommand("body_and_command");
+  assert.is(m.host, "*");
+  assert.is(m.global, true);
+  assert.is(m.exports.bodyRan, undefined, "the body did not run");
+  assert.is(rt.modules.isLoaded("*", "body_and_command"), false);
+  assert.is(await m.command!([], { module: m, print: () => undefined }), 0);
+  assert.is(rt.globalEvents.count("from-command"), 1);
+  // A real load elsewhere is not confused with the command's module.
+  assert.is((await rt.modules.load("*", "body_and_command")).exports.bodyRan, true);
+  await rt.stop();
+  assert.is(rt.globalEvents.count("from-command"), 0, "released by stop");
+  const e = await rt.modules.forCommand("definitely_not_here").catch((x: unknown) => x);
+  assert.is((e as ModuleLoadError).code, "module-not-found");
 });
 
 test("activating a host loads its modules and skips unimplemented ones with one warning each", async () => {
