@@ -4,7 +4,7 @@
  * event_handlers and items). The module object writes here as it registers things.
  */
 import type { EventBus } from "./events.js";
-import type { EventHandler, Module } from "./types.js";
+import type { EventHandler } from "./types.js";
 
 export interface HookRecord {
   bus: EventBus;
@@ -29,7 +29,4 @@ export class ModuleRecord {
   explicitGlobal = false;
   /** The module-unloaded hook that follows dependencies is installed. */
   followsDependencies = false;
-
-  /** Set by the manager right after the module object is made. */
-  module!: Module;
 }
