@@ -5,6 +5,12 @@
 import { Runtime, type RuntimeOptions } from "./core/runtime.js";
 import { BUILTIN_MODULES } from "./modules/index.js";
 
+/**
+ * A Runtime for `config` with mod_http and the storage modules available.
+ * @example
+ * const rt = createRuntime({ config: await findAndLoadConfig({}), processType: "prosodyctl" });
+ * const invites = await rt.modules.load("example.com", "invites");
+ */
 export function createRuntime(opts: Omit<RuntimeOptions, "builtins">): Runtime {
   return new Runtime({ ...opts, builtins: BUILTIN_MODULES });
 }
