@@ -10,8 +10,16 @@ for (const dir of existsSync("plugins") ? readdirSync("plugins") : []) {
 }
 
 export default defineConfig({
-  // The compaction snapshot worker is loaded by file name (beside the bundle that starts it).
-  entry: { index: "src/index.ts", util: "src/util/index.ts", cli: "src/cli/bin.ts", "snapshot-worker": "src/storage/sqlite/snapshot-worker.ts", ...plugins },
+  // The compaction snapshot worker and the plugin resolve hooks are loaded by file name (beside
+  // the bundle that starts them).
+  entry: {
+    index: "src/index.ts",
+    util: "src/util/index.ts",
+    cli: "src/cli/bin.ts",
+    "snapshot-worker": "src/storage/sqlite/snapshot-worker.ts",
+    "plugin-imports-hooks": "src/core/plugin-imports-hooks.ts",
+    ...plugins,
+  },
   // Plugins reach the host through the package's public entry points (resolved by Node as a
   // self-reference), never through a bundled copy of the core.
   external: ["prosody-ts", "prosody-ts/util"],

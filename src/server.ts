@@ -1,7 +1,8 @@
 /** Running the host: activate every enabled host, serve until SIGINT/SIGTERM, stop cleanly. */
 import type { Config } from "./core/config/index.js";
 import { createLogger } from "./core/logger.js";
-import { Runtime } from "./core/runtime.js";
+import type { Runtime } from "./core/runtime.js";
+import { createRuntime } from "./create-runtime.js";
 import type { TrustPolicy } from "./core/trusted-paths.js";
 import { loadSqlStorage, openSqlDatabasesEarly } from "./core/sql-startup.js";
 
@@ -27,7 +28,7 @@ export function describeConfigSource(config: Config): string {
 export async function startServer(config: Config, opts: { cwd?: string; trust?: TrustPolicy } = {}): Promise<Runtime> {
   log("info", "Prosody-compatible host starting: %s", describeConfigSource(config));
   for (const w of config.warnings) log("warn", "Configuration warning: %s", w);
-  const runtime = new Runtime({ config, processType: "server", cwd: opts.cwd, trust: opts.trust });
+  const runtime = createRuntime({ config, processType: "server", cwd: opts.cwd, trust: opts.trust });
   const hosts = config.hosts().filter((h) => config.isEnabled(h));
   // Before any module: a database that must be refused stops the start with its own message.
   await openSqlDatabasesEarly(runtime, hosts);

@@ -37,6 +37,14 @@ export interface AuthProvider {
   users(): Promise<string[]>;
 }
 
+// `depends("auth_internal_hashed")` is typed for every module (declaration merging); modules
+// that pick the auth module by name use `ModuleExports["auth_internal_hashed"]` as the contract.
+declare module "prosody-ts" {
+  interface ModuleExports {
+    auth_internal_hashed: AuthProvider;
+  }
+}
+
 export default function (module: Module): void {
   const hashName = module.getOptionString("password_hash", "SHA-1") ?? "SHA-1";
   const hash = scramHashFromOption(hashName);

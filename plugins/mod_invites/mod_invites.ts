@@ -7,8 +7,15 @@
 import type { CommandContext, Module } from "prosody-ts";
 import { generateCommand } from "./cli.js";
 import { createInvitesApi } from "./invites.js";
+import type { InvitesApi } from "./invites.js";
 
-export type { Invite, InvitesApi, ValidatedInvite, InviteError, Result } from "./invites.js";
+// `depends("invites")` is typed for every module (declaration merging): dependents need not
+// import this folder.
+declare module "prosody-ts" {
+  interface ModuleExports {
+    invites: InvitesApi;
+  }
+}
 
 export default function (module: Module): void {
   const api = createInvitesApi(module);

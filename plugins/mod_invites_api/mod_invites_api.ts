@@ -9,24 +9,16 @@
  * - storage that fails (or cannot be opened for now) gives 503 + Retry-After, never a 403 for a
  *   valid key nor a 500 (Prosody: 500).
  */
-import type { CommandContext, Module } from "prosody-ts";
+import type { CommandContext, HttpEvent, Module } from "prosody-ts";
 import { StorageError } from "prosody-ts";
-import type { InvitesApi } from "../mod_invites/invites.js";
 import { keysCommand } from "./cli.js";
 import { cachedPromise, formdecode, SECRET_PAGE_HEADERS } from "prosody-ts/util";
 import { getKey, openKeyStore, secretMatches } from "./keys.js";
 
-interface HttpEvent {
-  request: { method: string; headers: Record<string, string | undefined>; url: { query?: string } };
-  response: { headers: Record<string, string> };
-}
-
 const BEARER = /^(\S+)\s(\S+)$/;
 
 export default async function (module: Module): Promise<void> {
-  // Loaded on "*" by prosodyctl only to run its command: no endpoint to set up there.
-  if (module.host === "*") return;
-  const invites = await module.depends<InvitesApi>("invites");
+  const invites = await module.depends("invites");
   await module.depends("http");
   // A failed open (storage unavailable for now: 503) is retried by the next request.
   const keysStore = cachedPromise(() => openKeyStore(module));

@@ -21,16 +21,21 @@
  * not served); an unknown app on the setup page answers 404 with its own page (Prosody: 200 with
  * raw `{app.name}` placeholders); the setup page also knows the inviter; the pages are our own.
  */
-import type { Module } from "prosody-ts";
+import type { HttpEvent, Module, ModuleExports } from "prosody-ts";
 import { createHtmlRenderer, createUrlRenderer, SECRET_PAGE_HEADERS, serveFiles, type TemplateValues } from "prosody-ts/util";
-import type { Invite, InvitesApi, ValidatedInvite } from "../mod_invites/invites.js";
-import type { App, SharedApps } from "../mod_register_apps/apps.js";
 import { staticFiles } from "./static.js";
 import { INVALID_PAGE, INVITE_PAGE, SETUP_PAGE, UNKNOWN_APP_PAGE } from "./templates.js";
 
-interface HttpEvent {
-  request: { path: string; url: { query?: string }; headers: Record<string, string | undefined> };
-  response: { headers: Record<string, string> };
+// The other modules' types, from their entries in ModuleExports (no import of their folders).
+type InvitesApi = ModuleExports["invites"];
+/** An invite as stored and as `invite-created` carries it. */
+type Invite = NonNullable<Awaited<ReturnType<InvitesApi["createAccount"]>>[0]>;
+type ValidatedInvite = NonNullable<Awaited<ReturnType<InvitesApi["get"]>>[0]>;
+type App = ReturnType<ModuleExports["register_apps"]["getApps"]>[number];
+/** What mod_register_apps keeps in `module.shared("register_apps/apps")`. */
+interface SharedApps {
+  list?: App[];
+  byId?: Map<string, App>;
 }
 
 const HTML = "text/html; charset=utf-8";
@@ -39,8 +44,6 @@ const DEFAULT_REGISTRATION_PAGE = "register?t={invite.token}&c={app.id}";
 const renderUrl = createUrlRenderer();
 
 export default async function (module: Module): Promise<void> {
-  // Loaded on "*" by prosodyctl only to run a command: nothing to do there.
-  if (module.host === "*") return;
   const external = module.getOptionBoolean("invites_page_external", false) ?? false;
   const configured = module.getOptionString("invites_page");
 
@@ -66,7 +69,7 @@ export default async function (module: Module): Promise<void> {
     await module.depends("http");
     baseUrl = module.httpUrl();
   }
-  const invites = await module.depends<InvitesApi>("invites");
+  const invites = await module.depends("invites");
   if (external && configured === undefined) {
     module.log("warn", "invites_page_external is set but invites_page is not; landing pages will be %s?TOKEN", baseUrl);
   }
@@ -74,7 +77,7 @@ export default async function (module: Module): Promise<void> {
   if (external) return;
 
   await module.depends("register_apps");
-  const siteApps = module.shared<Partial<SharedApps>>("register_apps/apps");
+  const siteApps = module.shared<SharedApps>("register_apps/apps");
   const siteName = module.getOptionString("site_name", module.host) ?? module.host;
   const registrationPage = module.getOptionString("invites_registration_page", DEFAULT_REGISTRATION_PAGE) ?? DEFAULT_REGISTRATION_PAGE;
   const staticUrl = `${baseUrl}/static`;

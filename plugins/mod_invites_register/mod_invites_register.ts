@@ -12,15 +12,16 @@
  *   the registering module already claimed) and copies `additional_data.roles` into the new
  *   user's keyval store `roles` (`{ ["prosody:admin"] = true }`). If the invite cannot be consumed
  *   (already used by a concurrent registration, or storage failing), the new account is deleted
- *   again and the promise handed to `event.waitFor` rejects (Prosody keeps the account and leaves
- *   the invite valid).
+ *   again and the handler's promise rejects (Prosody keeps the account and leaves the invite valid).
  * - `user-password-reset`: consumes the invite.
  *
- * Handlers that store data hand their promise to `event.waitFor(promise)` when the firing module
- * provides it, so the registering request can answer after the writes are durable.
+ * The handlers that store data return their promise: a module firing with `fireEventAsync` answers
+ * after the writes are durable, and learns from the rejection that a registration was undone.
  */
-import type { Module, StoreRecord } from "prosody-ts";
-import type { ValidatedInvite } from "../mod_invites/invites.js";
+import type { Module, ModuleExports, StoreRecord } from "prosody-ts";
+
+type AuthProvider = ModuleExports["auth_internal_hashed"];
+type ValidatedInvite = NonNullable<Awaited<ReturnType<ModuleExports["invites"]["get"]>>[0]>;
 
 interface RegistrationEvent {
   username: string;
@@ -30,12 +31,9 @@ interface RegistrationEvent {
   allow_reset?: string;
   validated_invite?: ValidatedInvite;
   session?: { validated_invite?: ValidatedInvite };
-  /** Lets a handler's asynchronous work delay the registering module's answer. */
-  waitFor?: (work: Promise<unknown>) => void;
 }
 
 export default function (module: Module): void {
-  if (module.host === "*") return;
   const inviteOnly = module.getOptionBoolean("registration_invite_only", true);
   const inviteOf = (event: RegistrationEvent) => event.validated_invite ?? event.session?.validated_invite;
 
@@ -69,7 +67,7 @@ export default function (module: Module): void {
   module.hook("user-registered", (event: RegistrationEvent) => {
     const invite = inviteOf(event);
     if (!invite) return undefined;
-    track(event, async () => {
+    return track(event, async () => {
       // A module that claimed the invite before creating the account (mod_invites_register_web)
       // makes this a no-op. Otherwise the account exists already: if the invite cannot be
       // consumed now (used meanwhile by another registration, or storage failing), the account
@@ -95,20 +93,18 @@ export default function (module: Module): void {
         await store.set(event.username, roles);
       }
     });
-    return undefined;
   });
 
   module.hook("user-password-reset", (event: RegistrationEvent) => {
     const invite = inviteOf(event);
-    if (invite) track(event, () => invite.use());
-    return undefined;
+    return invite ? track(event, () => invite.use()) : undefined;
   });
 
   /** Deletes an account whose invite could not be consumed (through the host's auth module). */
   async function rollBack(username: string, why: string): Promise<void> {
     const authName = module.getOptionString("authentication", "internal_hashed") ?? "internal_hashed";
     try {
-      const auth = await module.depends<{ deleteUser(u: string): Promise<[true, undefined] | [undefined, string]> }>(`auth_${authName}`);
+      const auth = await module.depends<AuthProvider>(`auth_${authName}`);
       const [ok, err] = await auth.deleteUser(username);
       if (!ok) throw new Error(err);
       module.log("warn", "Removed the new account %s: %s", username, why);
@@ -118,17 +114,21 @@ export default function (module: Module): void {
   }
 
   /**
-   * Runs `work` now; the firing module may wait for it (`waitFor`: a failure rejects the promise it
-   * was given, which is how a registering module learns that the registration was undone);
-   * failures are logged, never thrown into the event dispatch.
+   * Runs `work` now and returns its promise, resolving to undefined so that an async dispatch
+   * goes on to the next handler: the firing module awaits it and sees a failure (that is how it
+   * learns a registration was undone). Failures are logged here too; a synchronous firer that
+   * ignores the promise never leaves it unhandled.
    */
-  function track(event: RegistrationEvent, work: () => Promise<unknown>): void {
-    const p = work().catch((err) => {
-      module.log("error", "Handling the invite of %s failed: %s", event.username, err instanceof Error ? err.message : err);
-      throw err;
-    });
-    if (typeof event.waitFor === "function") event.waitFor(p);
-    else p.catch(() => undefined);
+  function track(event: RegistrationEvent, work: () => Promise<unknown>): Promise<undefined> {
+    const p = work().then(
+      () => undefined,
+      (err: unknown) => {
+        module.log("error", "Handling the invite of %s failed: %s", event.username, err instanceof Error ? err.message : err);
+        throw err;
+      },
+    );
+    p.catch(() => undefined);
+    return p;
   }
 }
 

@@ -30,30 +30,17 @@
  * - error re-renders keep the chosen app and the typed username;
  * - own HTML, self-contained (no /share/bootstrap4 references).
  */
-import type { Module } from "prosody-ts";
+import type { HttpEvent, HttpResultObject, Module, ModuleExports } from "prosody-ts";
 import { PREP_MAX_BYTES, formdecode, id, nodeprep, SECRET_PAGE_HEADERS } from "prosody-ts/util";
-import type { AuthProvider } from "../mod_auth_internal_hashed/mod_auth_internal_hashed.js";
-import type { InvitesApi, ValidatedInvite } from "../mod_invites/invites.js";
-import type { PasswordPolicyApi } from "../mod_password_policy/mod_password_policy.js";
 import { multipartDecode } from "./form.js";
 import { renderError, renderForm, renderSuccess, type SiteApp } from "./pages.js";
 
-interface HttpEvent {
-  request: {
-    method: string;
-    headers: Record<string, string | undefined>;
-    url: { query?: string };
-    body: string;
-    rawBody: Buffer;
-    ip: string;
-  };
-}
+/** What an auth module (`authentication`) offers: mod_auth_internal_hashed's API is the contract. */
+type AuthProvider = ModuleExports["auth_internal_hashed"];
+type ValidatedInvite = NonNullable<Awaited<ReturnType<ModuleExports["invites"]["get"]>>[0]>;
 
-interface HttpResponse {
-  statusCode: number;
-  headers?: Record<string, string>;
-  body?: string;
-}
+/** An answer built here: always with its status. */
+type Answer = HttpResultObject & { statusCode: number };
 
 const HTML = "text/html; charset=utf-8";
 const FORM_MAX_BYTES = 16 * 1024;
@@ -64,11 +51,9 @@ const NO_CACHE = {
 };
 
 export default async function (module: Module): Promise<void> {
-  // Loaded on "*" only by prosodyctl; there is no command and nothing to serve there.
-  if (module.host === "*") return;
   const host = module.host;
-  const invites = await module.depends<InvitesApi>("invites");
-  const policy = await module.depends<PasswordPolicyApi>("password_policy");
+  const invites = await module.depends("invites");
+  const policy = await module.depends("password_policy");
   const authName = module.getOptionString("authentication", "internal_hashed") ?? "internal_hashed";
   const auth = await module.depends<AuthProvider>(`auth_${authName}`);
   await module.depends("http");
@@ -98,21 +83,21 @@ export default async function (module: Module): Promise<void> {
     return undefined;
   }
 
-  const html = (statusCode: number, body: string, extra: Record<string, string> = {}): HttpResponse => ({
+  const html = (statusCode: number, body: string, extra: Record<string, string> = {}): Answer => ({
     statusCode,
     headers: { content_type: HTML, ...extra },
     body,
   });
 
   /** Storage failed: nothing was registered, the invite is still valid; try again shortly. */
-  const unavailable = (errorId: string): HttpResponse =>
+  const unavailable = (errorId: string): Answer =>
     html(503, renderError(siteName(), `Your account could not be created right now (${errorId}). Your invite has not been used: please try again in a moment.`), {
       ...NO_CACHE,
       retry_after: "5",
     });
 
   /** To the landing page with the original query (golden R03–R05, R13, R15). */
-  const toInvitePage = (query: string | undefined): HttpResponse => ({
+  const toInvitePage = (query: string | undefined): Answer => ({
     statusCode: 303,
     headers: { location: `${module.httpUrl("invites_page")}?${query ?? ""}` },
   });
@@ -137,7 +122,7 @@ export default async function (module: Module): Promise<void> {
     );
   }
 
-  async function getForm(event: HttpEvent): Promise<HttpResponse> {
+  async function getForm(event: HttpEvent): Promise<Answer> {
     const query = event.request.url.query;
     const params = formdecode(query);
     const [invite] = await invites.get(params.get("t") ?? "");
@@ -154,13 +139,13 @@ export default async function (module: Module): Promise<void> {
     return run;
   };
 
-  async function postForm(event: HttpEvent): Promise<HttpResponse | number> {
+  async function postForm(event: HttpEvent): Promise<Answer | number> {
     const form = readBody(event.request);
     if (typeof form === "number") return form;
     return serially(() => register(event, form));
   }
 
-  async function register(event: HttpEvent, form: Map<string, string>): Promise<HttpResponse> {
+  async function register(event: HttpEvent, form: Map<string, string>): Promise<Answer> {
     const { request } = event;
     const token = form.get("token") ?? "";
     const [invite] = await invites.get(token);
@@ -200,7 +185,8 @@ export default async function (module: Module): Promise<void> {
       validated_invite: invite,
     };
     if (resetFor !== undefined) registering.allow_reset = resetFor;
-    module.fireEvent("user-registering", registering);
+    // Handlers may await (a lookup in storage) before they veto.
+    await module.fireEventAsync("user-registering", registering);
     if (registering.allowed === false) {
       const reason = typeof registering.reason === "string" ? registering.reason : errorText(registering.error);
       return html(200, renderError(siteName(), reason ?? "Registration is not allowed."));
@@ -234,21 +220,12 @@ export default async function (module: Module): Promise<void> {
       return err === "unable-to-save-data" ? unavailable(errorId) : html(200, renderError(siteName(), `An unknown error has occurred (${errorId})`));
     }
 
-    const pending: Array<Promise<unknown>> = [];
-    const waitFor = (p: Promise<unknown>) => void pending.push(p);
-    if (resetFor !== undefined) {
-      module.fireEvent("user-password-reset", { ...registering, source: "mod_invites_register_web", waitFor });
-    } else {
-      module.fireEvent("user-registered", {
-        username,
-        host,
-        source: "mod_invites_register_web",
-        validated_invite: invite,
-        ip: request.ip,
-        waitFor,
-      });
-    }
-    await Promise.allSettled(pending);
+    // Awaited: the answer waits until the handlers' writes (the invite's roles) are durable. A
+    // failure was logged by its handler and changes nothing here (the invite was claimed above).
+    const done = resetFor !== undefined
+      ? module.fireEventAsync("user-password-reset", { ...registering, source: "mod_invites_register_web" })
+      : module.fireEventAsync("user-registered", { username, host, source: "mod_invites_register_web", validated_invite: invite, ip: request.ip });
+    await done.catch((e) => module.log("debug", "A handler of the registration of %s@%s failed: %s", username, host, e instanceof Error ? e.message : e));
     module.log("info", "%s %s@%s through the web form", resetFor !== undefined ? "Password reset for" : "Registered", username, host);
 
     return html(

@@ -29,6 +29,13 @@ export interface PasswordPolicyApi {
   getPolicy(): PasswordPolicy;
 }
 
+// `depends("password_policy")` is typed for every module (declaration merging).
+declare module "prosody-ts" {
+  interface ModuleExports {
+    password_policy: PasswordPolicyApi;
+  }
+}
+
 export default function (module: Module): void {
   const policy = readPolicy(module);
 

@@ -20,12 +20,22 @@ import { logoAssets } from "./logos.js";
 export type { App, AppButton, SharedApps } from "./apps.js";
 export { appId } from "./apps.js";
 
+// `depends("register_apps")` is typed for every module (declaration merging).
+declare module "prosody-ts" {
+  interface ModuleExports {
+    register_apps: RegisterAppsApi;
+  }
+}
+
+export interface RegisterAppsApi {
+  getApps(): App[];
+  getApp(id: string): App | undefined;
+}
+
 const GENERIC_LOGO = "assets/logos/generic.svg";
 const ABSOLUTE = /^[A-Za-z0-9]+:\/\//;
 
 export default async function (module: Module): Promise<void> {
-  // prosodyctl loads a module on "*" only to run its command; there is no list to build there.
-  if (module.host === "*") return;
   const serving = module.server.processType === "server";
   if (serving) await module.depends("http");
 
@@ -79,9 +89,9 @@ export default async function (module: Module): Promise<void> {
   module.exports.getApps = (): App[] => [...shared.list];
   module.exports.getApp = (id: string): App | undefined => shared.byId.get(id);
 
-  module.unload = () => {
+  module.onUnload(() => {
     for (const app of [...shared.list]) if (app._source === module.name) removeApp(app);
-  };
+  });
 
   if (serving) {
     module.provides("http", {

@@ -7,7 +7,8 @@
 import { ConfigError, findAndLoadConfig, type Config } from "../core/config/index.js";
 import { createLogger, setLogLevel } from "../core/logger.js";
 import { ModuleLoadError } from "../core/modulemanager.js";
-import { Runtime } from "../core/runtime.js";
+import type { Runtime } from "../core/runtime.js";
+import { createRuntime } from "../create-runtime.js";
 import type { CommandContext } from "../core/types.js";
 import { describeConfigSource, startServer, stopServer, waitForStopSignal } from "../server.js";
 import { helpText } from "./help.js";
@@ -18,16 +19,9 @@ import { checkConfigTrust } from "./trust.js";
 import type { TrustPolicy } from "../core/trusted-paths.js";
 import { openSqlStorage } from "./sql-storage.js";
 import { runStorageCommand } from "./storage.js";
+import type { CliIO } from "./io.js";
 
-export interface CliIO {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-  env: NodeJS.ProcessEnv;
-  cwd: string;
-  argv0: string;
-  /** Switch from root to prosody_user (the executable does; in-process callers don't). */
-  dropPrivileges: boolean;
-}
+export type { CliIO } from "./io.js";
 
 const defaultIO = (): CliIO => ({
   stdout: (t) => void process.stdout.write(t),
@@ -131,7 +125,7 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
     const loaded = await loadConfig(options.config, io, options.root);
     if (typeof loaded === "number") return loaded;
     const { config } = loaded;
-    const rt = new Runtime({ config, processType: "prosodyctl", cwd: io.cwd, trust: loaded.trust });
+    const rt = createRuntime({ config, processType: "prosodyctl", cwd: io.cwd, trust: loaded.trust });
     io.stdout(
       [
         `Config:  ${describeConfigSource(config)}`,
@@ -162,7 +156,7 @@ async function runModuleCommand(name: string, args: string[], configPath: string
   const { config } = loaded;
   const log = createLogger("prosodyctl");
   for (const w of config.warnings) log("warn", "Configuration warning: %s", w);
-  const runtime = new Runtime({ config, processType: "prosodyctl", cwd: io.cwd, trust: loaded.trust });
+  const runtime = createRuntime({ config, processType: "prosodyctl", cwd: io.cwd, trust: loaded.trust });
   try {
     const refused = await openSqlStorage(runtime, config);
     if (refused) {
@@ -171,7 +165,7 @@ async function runModuleCommand(name: string, args: string[], configPath: string
     }
     let mod;
     try {
-      mod = await runtime.modules.load("*", name);
+      mod = await runtime.modules.forCommand(name);
     } catch (err) {
       const msg = err instanceof ModuleLoadError && err.code === "module-not-found" ? "module not found" : errorText(err);
       io.stdout(`Failed to load module '${name}': ${msg}\n`);

@@ -9,11 +9,11 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Config } from "../core/config/index.js";
 import type { TrustPolicy } from "../core/trusted-paths.js";
-import { Runtime } from "../core/runtime.js";
+import { createRuntime } from "../create-runtime.js";
 import { sqlDatabasesOf } from "../core/sql-startup.js";
 import { PROSODY_SQLITE_DDL } from "../storage/drivers/sql.js";
 import { recoverDatabase } from "../storage/sqlite/recover.js";
-import type { CliIO } from "./prosodyctl.js";
+import type { CliIO } from "./io.js";
 
 const USAGE = `storage recover-journal [--discard-journal | --apply-anyway] [HOST | FILE]`;
 
@@ -70,7 +70,7 @@ export async function runStorageCommand(
   const loaded = await loadConfig();
   if (typeof loaded === "number") return loaded;
   const { config } = loaded;
-  const runtime = new Runtime({ config, processType: "prosodyctl", cwd: io.cwd, trust: loaded.trust });
+  const runtime = createRuntime({ config, processType: "prosodyctl", cwd: io.cwd, trust: loaded.trust });
   const target = targets[0];
   let files: string[];
   if (target === undefined) {

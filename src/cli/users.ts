@@ -15,7 +15,8 @@
  */
 import type { Config } from "../core/config/index.js";
 import { createLogger } from "../core/logger.js";
-import { Runtime } from "../core/runtime.js";
+import type { Runtime } from "../core/runtime.js";
+import { createRuntime } from "../create-runtime.js";
 import type { TrustPolicy } from "../core/trusted-paths.js";
 import { openSqlStorage } from "./sql-storage.js";
 import { PREP_MAX_BYTES, nameprep, nodeprep } from "../util/stringprep.js";
@@ -129,7 +130,7 @@ export async function runUserCommand(command: UserCommand, args: string[], ctx: 
     config.sections.set(host, { name: host, kind: "VirtualHost", options: {}, file: config.file ?? "(prosodyctl)" });
   }
 
-  const runtime = new Runtime({ config, processType: "prosodyctl", cwd: io.cwd, trust });
+  const runtime = createRuntime({ config, processType: "prosodyctl", cwd: io.cwd, trust });
   let input: PasswordInput | undefined;
   try {
     const refused = await openSqlStorage(runtime, config);

@@ -3,6 +3,11 @@
  * higher first (default 0, equal priorities in insertion order); the first handler that returns
  * anything but `undefined` stops the chain and its value is returned. Adding the same function
  * twice keeps one registration with the latest priority.
+ *
+ * fireAsync is the same dispatch for a firing module that can wait (Prosody's handlers may block
+ * inside an async runner): each handler's promise is awaited before the next handler runs, so a
+ * handler can veto (`event.allowed = false`) after an awaited lookup; a rejection stops the chain
+ * and rejects fireAsync, as a throw does fire.
  */
 import type { EventHandler, Unhook } from "./types.js";
 
@@ -45,6 +50,16 @@ export class EventBus {
     if (!list) return undefined;
     for (const { handler } of list) {
       const result = handler(data);
+      if (result !== undefined) return result;
+    }
+    return undefined;
+  }
+
+  async fireAsync(event: string, data?: unknown): Promise<unknown> {
+    const list = this.handlers.get(event);
+    if (!list) return undefined;
+    for (const { handler } of list) {
+      const result = await handler(data);
       if (result !== undefined) return result;
     }
     return undefined;

@@ -1,11 +1,14 @@
 /**
  * The `module` object a plugin receives (Prosody's core/moduleapi.lua). One instance per
  * (host, module); a global module's per-host wrapper (for `addHost`) is another instance that
- * shares the global one's exports.
+ * shares the global one's exports. Everything it registers is written to its ModuleRecord, which
+ * the module manager owns and releases on unload.
  */
 import { dirname } from "node:path";
+import type { Config } from "./config/index.js";
 import type { EventBus } from "./events.js";
 import { createLogger, type Logger } from "./logger.js";
+import type { HookRecord, ModuleRecord } from "./module-record.js";
 import {
   resolveOptionPath,
   toOptionArray,
@@ -15,7 +18,6 @@ import {
   toOptionString,
   unionSets,
 } from "./options.js";
-import type { Runtime } from "./runtime.js";
 import type {
   CommandContext,
   EventHandler,
@@ -28,10 +30,21 @@ import type {
 } from "./types.js";
 import type { Store, StoreType } from "../storage/types.js";
 
-interface HookRecord {
-  bus: EventBus;
-  event: string;
-  handler: EventHandler;
+/** What a module object needs from the process hosting it (the Runtime implements it). */
+export interface ModuleRuntime extends ServerContext {
+  readonly config: Config;
+  readonly globalEvents: EventBus;
+  eventsFor(host: string): EventBus;
+  shared(path: string): object;
+  readonly storage: { open(host: string, store: string, type: StoreType): Promise<Store> };
+  readonly modules: ModuleDirectory;
+}
+
+/** What a module object needs from the module manager. */
+export interface ModuleDirectory {
+  /** Loads `name` for `requester` (or finds it loaded) and records the dependency. */
+  depend(requester: Module, record: ModuleRecord, name: string): Promise<Record<string, any>>;
+  hostItemsWithSource(host: string, key: string): Array<{ source: Module; item: unknown }>;
 }
 
 export class ModuleImpl implements Module {
@@ -45,19 +58,12 @@ export class ModuleImpl implements Module {
   addHost?: (hostModule: Module) => unknown;
   command?: (args: string[], ctx: CommandContext) => unknown;
 
-  /** Internal bookkeeping, not part of the public API. */
-  readonly items = new Map<string, unknown[]>();
-  readonly hooks: HookRecord[] = [];
-  readonly timers = new Set<NodeJS.Timeout>();
-  readonly dependencies = new Set<string>();
-  loaded = true;
-  /** setGlobal() was called (as opposed to merely being loaded on the "*" pseudo-host). */
-  explicitGlobal = false;
-  private dependencyHooksInstalled = false;
   private logger: Logger;
 
   constructor(
-    readonly runtime: Runtime,
+    private readonly runtime: ModuleRuntime,
+    /** Kept by the manager too; not part of the public API. */
+    private readonly record: ModuleRecord,
     init: { name: string; host: string; path: string; exports?: Record<string, any>; global?: boolean },
   ) {
     this.name = init.name;
@@ -72,6 +78,12 @@ export class ModuleImpl implements Module {
     return this.runtime;
   }
 
+  /** Runs `fn` when this module unloads (after `module.unload`, before its hooks and items go). */
+  onUnload(fn: () => unknown): void {
+    if (typeof fn !== "function") throw new TypeError("onUnload: expected a function");
+    this.record.cleanups.push(fn);
+  }
+
   // --- events ---
 
   private bus(): EventBus {
@@ -82,11 +94,12 @@ export class ModuleImpl implements Module {
     if (typeof event !== "string" || event === "") throw new TypeError("hook: event name must be a non-empty string");
     bus.hook(event, handler, priority ?? 0);
     const rec: HookRecord = { bus, event, handler };
-    this.hooks.push(rec);
+    const hooks = this.record.hooks;
+    hooks.push(rec);
     return () => {
       bus.unhook(event, handler);
-      const i = this.hooks.indexOf(rec);
-      if (i >= 0) this.hooks.splice(i, 1);
+      const i = hooks.indexOf(rec);
+      if (i >= 0) hooks.splice(i, 1);
     };
   }
 
@@ -101,9 +114,10 @@ export class ModuleImpl implements Module {
   unhook(event: string, handler: EventHandler): void {
     const bus = this.bus();
     bus.unhook(event, handler);
-    for (let i = this.hooks.length - 1; i >= 0; i--) {
-      const h = this.hooks[i]!;
-      if (h.bus === bus && h.event === event && h.handler === handler) this.hooks.splice(i, 1);
+    const hooks = this.record.hooks;
+    for (let i = hooks.length - 1; i >= 0; i--) {
+      const h = hooks[i]!;
+      if (h.bus === bus && h.event === event && h.handler === handler) hooks.splice(i, 1);
     }
   }
 
@@ -115,45 +129,22 @@ export class ModuleImpl implements Module {
     return this.runtime.globalEvents.fire(event, data);
   }
 
+  fireEventAsync<T = any>(event: string, data?: T): Promise<unknown> {
+    return this.bus().fireAsync(event, data);
+  }
+
+  fireGlobalEventAsync<T = any>(event: string, data?: T): Promise<unknown> {
+    return this.runtime.globalEvents.fireAsync(event, data);
+  }
+
   // --- modules ---
 
   async depends<T = Record<string, any>>(name: string): Promise<T> {
-    const mm = this.runtime.modules;
-    const disabled = unionSets(
-      toOptionSet(this.runtime.config.getRaw(this.host, "modules_disabled")),
-      toOptionSet(this.runtime.config.getRaw("*", "modules_disabled")),
-    );
-    if (disabled?.has(name)) throw new Error(`Dependency on disabled module mod_${name}`);
-
-    if (!this.dependencyHooksInstalled) {
-      this.dependencyHooksInstalled = true;
-      // A dependency going away takes its dependents with it, as in Prosody.
-      this.hook("module-unloaded", (event: { module: string; host: string }) => {
-        if (this.loaded && this.dependencies.has(event.module) && event.module !== this.name) {
-          void mm.unload(this.host, this.name).catch(() => undefined);
-        }
-      });
-    }
-
-    const onStar = mm.get("*", name);
-    let instance = mm.get(this.host, name) ?? (onStar && (onStar.explicitGlobal || this.host === "*") ? onStar : undefined);
-    if (instance && instance.global && !this.global && instance.addHost && this.host !== "*") {
-      instance = await mm.load(this.host, name).catch(() => mm.get(this.host, name)!);
-    }
-    if (!instance) {
-      try {
-        instance = await mm.load(this.host, name);
-      } catch (err) {
-        const msg = err instanceof Error ? err.message : String(err);
-        throw new Error(`Unable to load required module, mod_${name}: ${msg.replace(/-/g, " ")}`);
-      }
-    }
-    this.dependencies.add(name);
-    return instance.exports as T;
+    return (await this.runtime.modules.depend(this, this.record, name)) as T;
   }
 
   setGlobal(): void {
-    this.explicitGlobal = true;
+    this.record.explicitGlobal = true;
     this.host = "*";
     this.global = true;
     this.logger = createLogger(`mod_${this.name}`);
@@ -192,14 +183,14 @@ export class ModuleImpl implements Module {
   }
 
   addItem(key: string, value: unknown): void {
-    const list = this.items.get(key) ?? [];
+    const list = this.record.items.get(key) ?? [];
     list.push(value);
-    this.items.set(key, list);
+    this.record.items.set(key, list);
     this.fireEvent(`item-added/${key}`, { source: this, item: value });
   }
 
   removeItem(key: string, value: unknown): void {
-    const list = this.items.get(key);
+    const list = this.record.items.get(key);
     const i = list ? list.indexOf(value) : -1;
     if (!list || i < 0) return;
     list.splice(i, 1);
@@ -207,7 +198,7 @@ export class ModuleImpl implements Module {
   }
 
   getHostItems<T = any>(key: string): T[] {
-    return this.runtime.modules.hostItems(this.host, key) as T[];
+    return this.runtime.modules.hostItemsWithSource(this.host, key).map((x) => x.item) as T[];
   }
 
   handleItems<T = any>(
@@ -312,7 +303,7 @@ export class ModuleImpl implements Module {
     let timer: NodeJS.Timeout;
     const schedule = (s: number) => {
       timer = setTimeout(async () => {
-        this.timers.delete(timer);
+        this.record.timers.delete(timer);
         let next: number | void;
         try {
           next = await fn();
@@ -320,16 +311,16 @@ export class ModuleImpl implements Module {
           this.log("error", "Error in timer: %s", err instanceof Error ? err.stack ?? err.message : err);
           return;
         }
-        if (typeof next === "number" && next >= 0 && this.loaded) schedule(next);
+        if (typeof next === "number" && next >= 0 && this.record.loaded) schedule(next);
       }, s * 1000);
       // Timers never keep a process alive on their own (a CLI command must exit).
       timer.unref();
-      this.timers.add(timer);
+      this.record.timers.add(timer);
     };
     schedule(seconds);
     return () => {
       clearTimeout(timer);
-      this.timers.delete(timer);
+      this.record.timers.delete(timer);
     };
   }
 }

@@ -2,7 +2,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { RUNNING_FROM_SOURCE } from "./plugin-loader.js";
+
+/** True when this code runs from TypeScript sources (tsx), so .ts plugins can be imported. */
+export const RUNNING_FROM_SOURCE = import.meta.url.endsWith(".ts");
 
 function findPackageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));

@@ -6,11 +6,26 @@
 import { existsSync, statSync } from "node:fs";
 import { join, relative, resolve, sep } from "node:path";
 import { pathToFileURL } from "node:url";
-import { BUILTIN_MODULES } from "../modules/index.js";
+import { RUNNING_FROM_SOURCE } from "./paths.js";
+import { letPluginsImportHost } from "./plugin-imports.js";
 import type { PluginFile } from "./types.js";
 
-/** True when this code runs from TypeScript sources (tsx), so .ts plugins can be imported. */
-export const RUNNING_FROM_SOURCE = import.meta.url.endsWith(".ts");
+/**
+ * Modules compiled into the host (mod_http, mod_storage_*), by name. Core does not import them:
+ * the entry points (src/server.ts, src/cli/) hand them to the Runtime.
+ */
+export type BuiltinModules = Readonly<Record<string, BuiltinModule>>;
+
+export interface BuiltinModule {
+  import(): Promise<PluginFile>;
+  /**
+   * Item kinds only this module acts on (mod_http: `http-provider`). Such an item provided on a
+   * host where this module is not loaded does nothing, so the server reports it.
+   */
+  serves?: readonly string[];
+}
+
+export { RUNNING_FROM_SOURCE } from "./paths.js";
 
 const EXTENSIONS = RUNNING_FROM_SOURCE ? [".js", ".mjs", ".ts"] : [".js", ".mjs"];
 
@@ -60,31 +75,37 @@ export class PluginNotFoundError extends Error {
 /**
  * @param pluginPaths directories from the `plugin_paths` option, in order (absolute)
  * @param bundledDir the plugins shipped with this host
+ * @param builtins the modules compiled into the host
  */
-export function findPlugin(name: string, pluginPaths: string[], bundledDir: string): FoundPlugin {
+export function findPlugin(name: string, pluginPaths: string[], bundledDir: string, builtins: BuiltinModules = {}): FoundPlugin {
   if (!/^[A-Za-z0-9_.-]+$/.test(name) || name.includes("..")) {
     throw new PluginNotFoundError(name, []);
   }
   const searched: string[] = [];
-  const tryDir = (dir: string): FoundPlugin | undefined => {
+  const tryDir = (dir: string, outside: boolean): FoundPlugin | undefined => {
     const abs = resolve(dir);
     if (!existsSync(abs)) return undefined;
     searched.push(abs);
     for (const file of candidateFiles(abs, name)) {
       if (isFile(file)) {
         const top = relative(abs, file).split(sep)[0]!;
-        return { name, path: file, files: join(abs, top), import: () => import(pathToFileURL(file).href) as Promise<PluginFile> };
+        const load = () => {
+          // A plugin outside this package finds "prosody-ts" only through the resolve hook.
+          if (outside) letPluginsImportHost();
+          return import(pathToFileURL(file).href) as Promise<PluginFile>;
+        };
+        return { name, path: file, files: join(abs, top), import: load };
       }
     }
     return undefined;
   };
   for (const dir of pluginPaths) {
-    const found = tryDir(dir);
+    const found = tryDir(dir, true);
     if (found) return found;
   }
-  const builtin = BUILTIN_MODULES[name];
-  if (builtin) return { name, path: `builtin:${name}`, import: builtin };
-  const found = tryDir(bundledDir);
+  const builtin = Object.hasOwn(builtins, name) ? builtins[name] : undefined;
+  if (builtin) return { name, path: `builtin:${name}`, import: () => builtin.import() };
+  const found = tryDir(bundledDir, false);
   if (found) return found;
   throw new PluginNotFoundError(name, searched);
 }

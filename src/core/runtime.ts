@@ -10,9 +10,11 @@ import type { Config } from "./config/index.js";
 import { modulesForHost } from "./config/index.js";
 import { EventBus } from "./events.js";
 import { createLogger } from "./logger.js";
-import { ModuleLoadError, ModuleManager } from "./modulemanager.js";
+import { ModuleLoadError } from "./load-error.js";
+import { ModuleManager, type ModuleManagerRuntime } from "./modulemanager.js";
 import { BUNDLED_PLUGINS_DIR, PACKAGE_ROOT } from "./paths.js";
-import { StorageManager } from "./storagemanager.js";
+import type { BuiltinModules } from "./plugin-loader.js";
+import { StorageManager, type StorageManagerRuntime } from "./storagemanager.js";
 import { UntrustedPathError, type TrustPolicy } from "./trusted-paths.js";
 import type { Paths, ServerContext } from "./types.js";
 
@@ -43,13 +45,19 @@ export interface RuntimeOptions {
    * trusts (src/core/trusted-paths.ts).
    */
   trust?: TrustPolicy;
+  /**
+   * Modules compiled into the host (mod_http, mod_storage_*). Core does not import them: the
+   * entry points pass src/modules' table (createRuntime in src/create-runtime.ts does).
+   */
+  builtins?: BuiltinModules;
 }
 
-export class Runtime implements ServerContext {
+export class Runtime implements ServerContext, ModuleManagerRuntime, StorageManagerRuntime {
   readonly processType: "server" | "prosodyctl";
   readonly config: Config;
   readonly paths: Paths;
   readonly trust: TrustPolicy | undefined;
+  readonly builtins: BuiltinModules;
   readonly globalEvents = new EventBus();
   readonly modules: ModuleManager;
   readonly storage: StorageManager;
@@ -64,6 +72,7 @@ export class Runtime implements ServerContext {
     this.processType = opts.processType;
     this.config = opts.config;
     this.trust = opts.trust;
+    this.builtins = opts.builtins ?? {};
     const cwd = opts.cwd ?? process.cwd();
     this.paths = {
       data: dataDirOf(this.config, cwd),
@@ -159,6 +168,7 @@ export class Runtime implements ServerContext {
     } finally {
       this.startingUp = false;
     }
+    this.modules.reportUnservedItems();
     this.globalEvents.fire("server-started");
   }
 

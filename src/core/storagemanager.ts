@@ -22,9 +22,21 @@ import {
   type StoreType,
 } from "../storage/types.js";
 import { userInfo } from "node:os";
+import type { Config } from "./config/index.js";
+import type { EventBus } from "./events.js";
+import { ModuleLoadError } from "./load-error.js";
 import { createLogger } from "./logger.js";
-import { ModuleLoadError } from "./modulemanager.js";
-import type { Runtime } from "./runtime.js";
+
+/** What the storage manager needs from its process (the Runtime implements it). */
+export interface StorageManagerRuntime {
+  readonly config: Config;
+  eventsFor(host: string): EventBus;
+  readonly modules: {
+    hostItems(host: string, key: string): unknown[];
+    isLoaded(host: string, name: string): boolean;
+    load(host: string, name: string): Promise<unknown>;
+  };
+}
 
 const log = createLogger("storagemanager");
 
@@ -82,7 +94,7 @@ export class StorageManager {
   /** Why a driver could not be loaded on a host, for the errors its null fallback gives. */
   private readonly failures = new Map<string, StorageProvider>();
 
-  constructor(private readonly runtime: Runtime) {}
+  constructor(private readonly runtime: StorageManagerRuntime) {}
 
   driverName(host: string, store: string): string {
     const config = this.runtime.config;

@@ -2,7 +2,8 @@
  * The public module API: what a plugin receives as `module`, modelled on Prosody's
  * core/moduleapi.lua in TypeScript idiom (see README "Writing plugins" for the mapping).
  */
-import type { Store, StoreType } from "../storage/types.js";
+import type { HttpApp } from "../http/types.js";
+import type { Store, StorageProvider, StoreType } from "../storage/types.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type EventHandler<T = any> = (data: T) => unknown;
@@ -15,6 +16,28 @@ export type OptionValue = string | number | boolean | OptionValue[] | { [key: st
 export interface ItemEvent<T = any> {
   source: Module;
   item: T;
+}
+
+/**
+ * What `module.depends(name)` resolves to, by module name. Empty here: a plugin that exports an
+ * API adds its entry by declaration merging, and its dependents get the type from "prosody-ts"
+ * without importing the plugin's files.
+ * @example
+ * declare module "prosody-ts" {
+ *   interface ModuleExports { invites: InvitesApi }
+ * }
+ * const invites = await module.depends("invites"); // InvitesApi
+ */
+export interface ModuleExports {}
+
+/**
+ * The item each kind of `module.provides(kind, item)` takes; other kinds take any object.
+ * Plugins add kinds by declaration merging, as for ModuleExports.
+ */
+export interface ProvidedItems {
+  /** Routes served by mod_http under `/<default_path or module name>` (the module must depend on "http"). */
+  http: HttpApp;
+  storage: StorageProvider;
 }
 
 /** What a plugin file exports. Only `default` (the module body) is required. */
@@ -74,9 +97,17 @@ export interface Module {
 
   /** Optional lifecycle functions the body may set (Prosody: module.load / unload / add_host / command). */
   load?: () => unknown;
+  /** Prosody's `module.unload`, for ported modules; our plugins use onUnload (several may be registered). */
   unload?: () => unknown;
   addHost?: (hostModule: Module) => unknown;
   command?: (args: string[], ctx: CommandContext) => unknown;
+
+  /**
+   * Runs `fn` (may be async) when the module unloads: after `module.unload`, last registered
+   * first, before the hooks, items and timers the module registered are released (those need no
+   * cleanup of their own). For resources the API cannot track: a server, a file handle.
+   */
+  onUnload(fn: () => unknown): void;
 
   // --- events ---
   hook<T = any>(event: string, handler: EventHandler<T>, priority?: number): Unhook;
@@ -84,15 +115,29 @@ export interface Module {
   unhook(event: string, handler: EventHandler): void;
   fireEvent<T = any>(event: string, data?: T): unknown;
   fireGlobalEvent<T = any>(event: string, data?: T): unknown;
+  /**
+   * fireEvent for handlers that may return promises: each is awaited, in priority order, before
+   * the next runs; the first result other than `undefined` stops the chain and resolves the
+   * promise; a handler's rejection stops the chain and rejects it.
+   * @example
+   * const event = { username, host: module.host, allowed: true };
+   * await module.fireEventAsync("user-registering", event); // a handler may await a lookup, then veto
+   * if (event.allowed === false) return refuse(event.reason);
+   */
+  fireEventAsync<T = any>(event: string, data?: T): Promise<unknown>;
+  fireGlobalEventAsync<T = any>(event: string, data?: T): Promise<unknown>;
 
   // --- modules ---
+  /** Another module's exports, loading it on this host first if needed (typed by ModuleExports). */
+  depends<K extends keyof ModuleExports>(name: K): Promise<ModuleExports[K]>;
   depends<T = Record<string, any>>(name: string): Promise<T>;
   setGlobal(): void;
   /** Proxy of this module acting for another host (`"*"` when omitted). */
   context(host?: string): Module;
 
   // --- items ---
-  provides(kind: string, item?: Record<string, any>): void;
+  /** Adds `item` as a `<kind>-provider` item (typed by ProvidedItems for known kinds). */
+  provides<K extends string>(kind: K, item?: K extends keyof ProvidedItems ? ProvidedItems[K] : Record<string, any>): void;
   addItem(key: string, value: unknown): void;
   removeItem(key: string, value: unknown): void;
   getHostItems<T = any>(key: string): T[];

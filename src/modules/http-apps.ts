@@ -5,41 +5,8 @@
  */
 import type { Module } from "../core/types.js";
 import type { HttpServer } from "../http/server.js";
-import type { HttpEvent, HttpHandler } from "../http/types.js";
+import type { HttpApp, HttpCorsConfig, HttpEvent, HttpHandler } from "../http/types.js";
 import { asRecord, basePath, strings } from "./http-config.js";
-
-/** What a module passes to `provides("http", app)`. */
-export interface HttpApp {
-  name?: string;
-  route?: Record<string, unknown>;
-  default_path?: string;
-  /** Alias of default_path in TypeScript casing. */
-  defaultPath?: string;
-  cors?: HttpCorsConfig;
-  streaming_uploads?: boolean;
-  /**
-   * Largest request body in bytes: a number for every route of the app, or per route key
-   * (`{ POST = 65536, ["PUT /upload"] = 1e7 }`). Routes without one accept none for GET, HEAD,
-   * OPTIONS and TRACE, else up to `http_max_content_size`, which also caps every value here.
-   */
-  max_content_size?: number | Record<string, number>;
-  /** Alias of max_content_size in TypeScript casing. */
-  maxContentSize?: number | Record<string, number>;
-  /**
-   * Headers added to every response of the app's routes (a handler's own value for the same
-   * header wins), e.g. `Cache-Control: no-store` for pages that carry secrets.
-   */
-  headers?: Record<string, string>;
-}
-
-export interface HttpCorsConfig {
-  enabled?: boolean;
-  credentials?: boolean;
-  /** Extra allowed request headers (`{ Name: true }` adds, `false` removes), or a list to add. */
-  headers?: Record<string, boolean> | string[];
-  /** Allowed origins; "*" (default) echoes any Origin. */
-  origins?: string[] | "*";
-}
 
 /** Registers one app's routes for a context (host wrapper, or the global module); returns the removers. */
 export type RegisterApp = (ctx: Module, httpHost: string | null, app: HttpApp) => Array<() => void>;

@@ -19,11 +19,11 @@
  */
 import type { ItemEvent, Module } from "../core/types.js";
 import { HttpServer } from "../http/server.js";
-import type { ListenResult } from "../http/types.js";
-import { appRegistrar, type HttpApp } from "./http-apps.js";
+import type { HttpApp, ListenResult } from "../http/types.js";
+import { appRegistrar } from "./http-apps.js";
 import { basePath, externalUrl, interfaceList, portList, serverOptions } from "./http-config.js";
 
-export type { HttpApp, HttpCorsConfig } from "./http-apps.js";
+export type { HttpApp, HttpCorsConfig } from "../http/types.js";
 
 interface SharedServer {
   server?: HttpServer;
@@ -134,7 +134,7 @@ export default async function modHttp(module: Module): Promise<void> {
     return undefined;
   });
 
-  module.unload = async () => {
+  module.onUnload(async () => {
     for (const detach of [...detachers]) detach();
     if (urlRegistry.url === httpUrl) delete urlRegistry.url;
     await shutdown();
@@ -142,5 +142,5 @@ export default async function modHttp(module: Module): Promise<void> {
       delete state.server;
       state.listening = [];
     }
-  };
+  });
 }

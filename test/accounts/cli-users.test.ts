@@ -12,7 +12,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { loadConfigFile } from "../../src/core/config/index.js";
 import { setLogLevel } from "../../src/core/logger.js";
-import { Runtime } from "../../src/core/runtime.js";
+import type { Runtime } from "../../src/core/runtime.js";
+import { createRuntime } from "../../src/create-runtime.js";
 import { runUserCommand, type UserCommand } from "../../src/cli/users.js";
 import { verifyScramPassword } from "../../src/util/scram.js";
 import { PROSODYCTL, prosodyctl, tempConfig } from "../helpers/cli.js";
@@ -39,7 +40,7 @@ async function withStorage<T>(fn: (rt: Runtime) => Promise<T>, extraHost?: strin
   const cfg = await loadConfigFile(config);
   // A host that is not in the config (prosodyctl warns and goes on, storing with global options).
   if (extraHost && !cfg.sections.has(extraHost)) cfg.sections.set(extraHost, { name: extraHost, kind: "VirtualHost", options: {}, file: "test" });
-  const rt = new Runtime({ config: cfg, processType: "prosodyctl", cwd: dir });
+  const rt = createRuntime({ config: cfg, processType: "prosodyctl", cwd: dir });
   try {
     return await fn(rt);
   } finally {

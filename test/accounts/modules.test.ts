@@ -4,7 +4,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { Runtime } from "../../src/core/runtime.js";
+import { createRuntime } from "../../src/create-runtime.js";
 import type { OptionValue } from "../../src/core/types.js";
 import { verifyScramPassword } from "../../src/util/scram.js";
 import type { AuthProvider } from "../../plugins/mod_auth_internal_hashed/mod_auth_internal_hashed.js";
@@ -16,7 +16,7 @@ import { captureLogs } from "../helpers/logs.js";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 async function runtime(global: Record<string, OptionValue> = {}, host: Record<string, OptionValue> = {}) {
-  const rt = new Runtime({ config: makeConfig({ storage: "memory", ...global }, { "example.com": host }), processType: "server" });
+  const rt = createRuntime({ config: makeConfig({ storage: "memory", ...global }, { "example.com": host }), processType: "server" });
   const auth = (await rt.modules.load("example.com", "auth_internal_hashed")).exports as AuthProvider;
   const accounts = await rt.storage.open("example.com", "accounts", "keyval");
   return { rt, auth, accounts };
@@ -116,7 +116,7 @@ test("auth: password_hash = SHA-256 and default_iteration_count; provides an aut
 // --- mod_password_policy ---
 
 async function policy(options?: OptionValue) {
-  const rt = new Runtime({
+  const rt = createRuntime({
     config: makeConfig({ storage: "memory", ...(options === undefined ? {} : { password_policy: options }) }, { "example.com": {} }),
     processType: "server",
   });
@@ -155,17 +155,15 @@ test("password_policy: options from the config", async () => {
 // --- mod_invites_register ---
 
 async function withInvites(host: Record<string, OptionValue> = {}) {
-  const rt = new Runtime({ config: makeConfig({ storage: "memory" }, { "example.com": host }), processType: "server" });
+  const rt = createRuntime({ config: makeConfig({ storage: "memory" }, { "example.com": host }), processType: "server" });
   const invites = (await rt.modules.load("example.com", "invites")).exports as InvitesApi;
   await rt.modules.load("example.com", "invites_register");
   const bus = rt.eventsFor("example.com");
   const roles = await rt.storage.open("example.com", "roles", "keyval");
   const tokens = await rt.storage.open("example.com", "invite_token", "map");
-  /** Fires like a registering module does and waits for the handlers' work. */
+  /** Fires like a registering module does (fireEventAsync) and so waits for the handlers' work. */
   const fire = async (event: string, data: Record<string, unknown>) => {
-    const pending: Array<Promise<unknown>> = [];
-    bus.fire(event, { ...data, waitFor: (p: Promise<unknown>) => void pending.push(p) });
-    await Promise.all(pending);
+    await bus.fireAsync(event, { ...data });
   };
   return { rt, invites, bus, roles, tokens, fire };
 }
@@ -221,9 +219,8 @@ test("invites_register: an account registered elsewhere with an invite already u
   const outcomes: PromiseSettledResult<unknown>[] = [];
   for (const [username, invite] of [["ann", first], ["bob", second]] as const) {
     assert.equal(await auth.createUser(username, "secret-pass"), [true, undefined]);
-    const pending: Array<Promise<unknown>> = [];
-    bus.fire("user-registered", { username, host: "example.com", source: "test", validated_invite: invite, waitFor: (p: Promise<unknown>) => void pending.push(p) });
-    outcomes.push(...(await Promise.allSettled(pending)));
+    // The firing module awaits the async dispatch: the handler's rejection reaches it.
+    outcomes.push(...(await Promise.allSettled([bus.fireAsync("user-registered", { username, host: "example.com", source: "test", validated_invite: invite })])));
   }
   assert.is(outcomes[0]!.status, "fulfilled");
   assert.is(outcomes[1]!.status, "rejected");
@@ -231,6 +228,31 @@ test("invites_register: an account registered elsewhere with an invite already u
   assert.is(await auth.userExists("ann"), true);
   assert.is(await auth.userExists("bob"), false, "the second account was rolled back");
   assert.is(await tokens.get(null, created!.token), undefined);
+});
+
+test("invites_register: fired synchronously (as a ported Lua module would), a failed consume still rolls back and leaves no unhandled rejection", async () => {
+  const { rt, invites, bus } = await withInvites();
+  const auth = (await rt.modules.load("example.com", "auth_internal_hashed")).exports as AuthProvider;
+  const [created] = await invites.createAccount();
+  const [first] = await invites.get(created!.token);
+  const [invite] = await invites.get(created!.token);
+  assert.ok(await first!.use(), "used by another registration already");
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+  process.on("unhandledRejection", onUnhandled);
+  const logs = captureLogs();
+  try {
+    assert.equal(await auth.createUser("sam", "secret-pass"), [true, undefined]);
+    bus.fire("user-registered", { username: "sam", host: "example.com", source: "test", validated_invite: invite });
+    for (let i = 0; i < 50 && (await auth.userExists("sam")); i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.is(await auth.userExists("sam"), false, "rolled back");
+    assert.equal(unhandled, []);
+    assert.ok(logs.messages("error").some((m) => m.includes("Handling the invite of sam failed")));
+  } finally {
+    logs.restore();
+    process.off("unhandledRejection", onUnhandled);
+  }
 });
 
 test("invites_register: user-registering refuses reset invites and bound invites used for another username", async () => {

@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { makeConfig } from "../helpers/config.js";
-import { Runtime } from "../../src/core/runtime.js";
+import { createRuntime } from "../../src/create-runtime.js";
 import { setLogLevel } from "../../src/core/logger.js";
 import type { PasswordPolicyApi } from "../../plugins/mod_password_policy/mod_password_policy.js";
 import { skip } from "../helpers/skip.js";
@@ -30,7 +30,7 @@ for line in io.lines() do
 end`;
 
 async function policy(options: Record<string, number | boolean>): Promise<PasswordPolicyApi> {
-  const rt = new Runtime({ config: makeConfig({ storage: "memory", password_policy: options }, { "example.com": {} }), processType: "server" });
+  const rt = createRuntime({ config: makeConfig({ storage: "memory", password_policy: options }, { "example.com": {} }), processType: "server" });
   return (await rt.modules.load("example.com", "password_policy")).exports as PasswordPolicyApi;
 }
 

@@ -422,6 +422,34 @@ test("user-registering veto shows the error page; user-registered carries Prosod
   }
 });
 
+test("a user-registering handler may veto after an awaited storage lookup (fired with fireEventAsync)", async () => {
+  const token = await newInvite();
+  const blocklist = await rt.storage.open(HOST, "test_blocklist", "keyval");
+  await blocklist.set("ursula", { reason: "Blocked by the test" });
+  const bus = rt.eventsFor(HOST);
+  const veto = async (e: Record<string, unknown>) => {
+    const entry = await blocklist.get(e.username as string);
+    if (entry) {
+      e.allowed = false;
+      e.reason = entry.reason;
+    }
+  };
+  bus.hook("user-registering", veto, 10);
+  try {
+    const r = await post({ user: "ursula", password: GOOD, token });
+    assert.is(r.status, 200);
+    assert.match(text(r), "Blocked by the test");
+    assert.not.ok(await auth.userExists("ursula"), "the awaited veto was respected");
+    assert.ok(await tokens.get(null, token), "a refused registration leaves the invite");
+    const ok = await post({ user: "victor", password: GOOD, token });
+    assert.match(text(ok), "Congratulations!");
+    assert.ok(await auth.userExists("victor"));
+  } finally {
+    bus.unhook("user-registering", veto);
+    await blocklist.set("ursula", undefined);
+  }
+});
+
 test("one single-use invite, two simultaneous registrations: exactly one account", async () => {
   const token = await newInvite();
   const [a, b] = await Promise.all([post({ user: "race1", password: GOOD, token }), post({ user: "race2", password: GOOD, token })]);

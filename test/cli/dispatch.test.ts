@@ -23,6 +23,11 @@ const PLUGINS = pluginDir({
       ctx.print("unknown"); return 3;
     }`,
   silent: `export default function () {}`,
+  luastyle: `
+    export default function (module) {
+      const where = module.host;
+      module.command = (args) => "body ran on " + where + "; args " + args.join(",");
+    }`,
   badsyntax: `export default function ( {`,
 });
 
@@ -74,15 +79,21 @@ test("mod_<name>: a thrown error gives 'Failed to execute command: Error: …', 
   assert.is(r.code, 1);
 });
 
-test("mod_<name>: loaded on the global pseudo-host; later --flags pass through untouched", async () => {
+test("mod_<name>: a module for the global pseudo-host, its body not run (it exports command); later --flags pass through untouched", async () => {
   const r = await run(["--config=" + CONFIG, "-v", "mod_tool", "echo", "--admin", "-g", "x", "--config", "y"]);
   assert.is(r.code, 0);
+  // Issue 12: the body (what the module does on a host) no longer runs for a command; this test
+  // pinned `body: "*"` before.
   assert.equal(JSON.parse(r.out), {
     args: ["echo", "--admin", "-g", "x", "--config", "y"],
     host: "*",
     global: true,
-    body: "*",
   });
+});
+
+test("mod_<name>: a module without a command export is loaded on \"*\" body included, as in Prosody (module.command set there)", async () => {
+  const r = await run(["--config", CONFIG, "mod_luastyle", "a", "b"]);
+  assert.equal([r.out, r.code], ["body ran on *; args a,b\n", 0]);
 });
 
 test("mod_<name>: the command reads host options through context(host)", async () => {

@@ -39,7 +39,8 @@ let seq = 0;
 
 /**
  * A plugin folder holding mod_evil: importing it, loading it on a host and running its command
- * each write a marker file containing the uid it ran as.
+ * each write a marker file containing the uid it ran as. The command is set in the body (Lua
+ * style), so that a prosodyctl command runs the body too (an exported `command` would skip it).
  */
 function evilPlugins(parent: string, name = "plugins"): { dir: string; marker: string } {
   const dir = join(parent, name);
@@ -50,8 +51,10 @@ function evilPlugins(parent: string, name = "plugins"): { dir: string; marker: s
     `import { appendFileSync } from "node:fs";
      const mark = (what) => appendFileSync(${JSON.stringify(marker)}, what + " " + process.getuid() + "\\n");
      mark("import");
-     export default function () { mark("load"); }
-     export function command() { mark("command"); return 0; }
+     export default function (module) {
+       mark("load");
+       module.command = () => { mark("command"); return 0; };
+     }
     `,
   );
   return { dir, marker };

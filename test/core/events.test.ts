@@ -83,4 +83,83 @@ test("a hook added while firing applies from the next fire", () => {
   assert.equal(seen, ["a"]);
 });
 
+// --- fireAsync (issue 12: the async event form that replaced the ad-hoc waitFor convention) ---
+
+const tick = (ms = 2) => new Promise((r) => setTimeout(r, ms));
+
+test("fireAsync awaits each handler before the next runs, in priority order", async () => {
+  const bus = new EventBus();
+  const seen: string[] = [];
+  bus.hook("e", async () => {
+    await tick(10);
+    seen.push("high done");
+  }, 5);
+  bus.hook("e", () => void seen.push("low starts"));
+  assert.is(await bus.fireAsync("e", {}), undefined);
+  assert.equal(seen, ["high done", "low starts"]);
+});
+
+test("fireAsync: a handler can veto after an awaited lookup; later handlers and the firer see it", async () => {
+  const bus = new EventBus();
+  const banned = new Set(["mallory"]);
+  const lookup = async (name: string) => (await tick(), banned.has(name));
+  const event = { username: "mallory", allowed: true, reason: undefined as string | undefined };
+  let seenByLater: boolean | undefined;
+  bus.hook("user-registering", async (e: typeof event) => {
+    if (await lookup(e.username)) {
+      e.allowed = false;
+      e.reason = "banned";
+    }
+  }, 10);
+  bus.hook("user-registering", (e: typeof event) => void (seenByLater = e.allowed));
+  await bus.fireAsync("user-registering", event);
+  assert.is(event.allowed, false);
+  assert.is(event.reason, "banned");
+  assert.is(seenByLater, false);
+  // The synchronous form cannot wait: the same handler's veto arrives too late.
+  const again = { username: "mallory", allowed: true, reason: undefined };
+  bus.fire("user-registering", again);
+  assert.is(again.allowed, true);
+});
+
+test("fireAsync: the first resolved result other than undefined stops the chain and is returned", async () => {
+  const bus = new EventBus();
+  let lateRan = false;
+  bus.hook("e", async () => (await tick(), null), 1);
+  bus.hook("e", () => {
+    lateRan = true;
+  });
+  assert.is(await bus.fireAsync("e"), null);
+  assert.is(lateRan, false);
+  assert.is(await new EventBus().fireAsync("nothing"), undefined);
+});
+
+test("fireAsync: a rejection or a throw stops the chain and rejects, so the firing module sees it", async () => {
+  for (const failing of [async () => { await tick(); throw new Error("undone"); }, () => { throw new Error("undone"); }]) {
+    const bus = new EventBus();
+    let lateRan = false;
+    bus.hook("e", failing, 1);
+    bus.hook("e", () => void (lateRan = true));
+    const err = await bus.fireAsync("e").then(() => undefined, (e: unknown) => e);
+    assert.instance(err, Error);
+    assert.is((err as Error).message, "undone");
+    assert.is(lateRan, false);
+  }
+});
+
+test("fireAsync dispatches to the handlers hooked when it started", async () => {
+  const bus = new EventBus();
+  const seen: string[] = [];
+  const late = () => void seen.push("late");
+  bus.hook("e", async () => {
+    bus.hook("e", late, -1);
+    await tick();
+    seen.push("first");
+  });
+  await bus.fireAsync("e");
+  assert.equal(seen, ["first"]);
+  await bus.fireAsync("e");
+  assert.equal(seen, ["first", "first", "late"]);
+});
+
 test.run();

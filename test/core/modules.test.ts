@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { ModuleLoadError } from "../../src/core/modulemanager.js";
-import { Runtime } from "../../src/core/runtime.js";
+import { createRuntime } from "../../src/create-runtime.js";
 import type { Module } from "../../src/core/types.js";
 import { makeConfig } from "../helpers/config.js";
 import { captureLogs } from "../helpers/logs.js";
@@ -59,10 +59,37 @@ const PLUGINS = pluginDir({
     }`,
   command_only: `
     export function command(args) { return args.length; }`,
+  async_veto: `
+    export default function (module) {
+      module.hook("check", async (e) => { await new Promise((r) => setTimeout(r, 5)); e.allowed = false; });
+      module.hookGlobal("global-check", async () => { await new Promise((r) => setTimeout(r, 5)); return "global answer"; });
+    }`,
+  routes_no_http: `
+    export default function (module) { module.provides("http", { route: { "GET /": () => "hi" } }); }`,
+  routes_with_http: `
+    export default async function (module) { await module.depends("http"); module.provides("http", { route: { "GET /": () => "hi" } }); }`,
+  body_and_command: `
+    export default function (module) { module.exports.bodyRan = true; }
+    export function command(args, ctx) { ctx.module.hook("from-command", () => undefined); return 0; }`,
+  cleanup: `
+    export default function (module) {
+      const log = (module.exports.log = []);
+      module.hook("still-hooked", () => { log.push("hook seen"); });
+      module.provides("widget", { colour: "blue" });
+      module.onUnload(() => { log.push("first"); });
+      module.onUnload(async () => { await new Promise((r) => setTimeout(r, 5)); log.push("second (async)"); });
+      module.onUnload(() => { throw new Error("cleanup failed"); });
+      module.onUnload(() => {
+        // Runs before the module's own hooks and items are released.
+        module.fireEvent("still-hooked");
+        log.push("items " + module.getHostItems("widget-provider").length);
+      });
+      module.unload = () => { log.push("module.unload"); };
+    }`,
 });
 
 function runtime(global: Record<string, any> = {}, hosts: Record<string, any> = { "a.example": {}, "b.example": {} }) {
-  return new Runtime({
+  return createRuntime({
     config: makeConfig({ plugin_paths: [PLUGINS], storage: "memory", ...global }, hosts),
     processType: "server",
   });
@@ -195,6 +222,71 @@ test("unload releases every hook, item and timer the module registered", async (
   assert.is(t.exports.fired, fired, "timer stopped on unload");
 });
 
+test("onUnload functions run after module.unload, last first, before hooks and items go; one failing does not stop the others", async () => {
+  const rt = runtime();
+  const logs = captureLogs();
+  try {
+    const m = await rt.modules.load("a.example", "cleanup");
+    const log = m.exports.log as string[];
+    assert.ok(await rt.modules.unload("a.example", "cleanup"));
+    assert.equal(log, ["module.unload", "hook seen", "items 1", "second (async)", "first"]);
+    assert.ok(logs.messages("warn").some((l) => l.includes("cleanup failed")), "the failure is logged");
+    assert.equal(rt.modules.hostItems("a.example", "widget-provider"), []);
+    assert.throws(() => m.onUnload("nope" as unknown as () => void), /onUnload: expected a function/);
+  } finally {
+    logs.restore();
+  }
+});
+
+test("module.fireEventAsync / fireGlobalEventAsync await handlers on the module's host bus and the global bus", async () => {
+  const rt = runtime();
+  const m = await rt.modules.load("a.example", "async_veto");
+  const event = { allowed: true };
+  assert.is(await m.fireEventAsync("check", event), undefined);
+  assert.is(event.allowed, false);
+  const other = { allowed: true };
+  await (await rt.modules.load("b.example", "off")).fireEventAsync("check", other);
+  assert.is(other.allowed, true, "another host's bus");
+  assert.is(await m.fireGlobalEventAsync("global-check"), "global answer");
+});
+
+test("an HTTP app provided on a host without mod_http is reported once start-up is over, not when mod_http loads later", async () => {
+  const logs = captureLogs();
+  try {
+    const noHttp = (m: string) => m.startsWith('module.provides("http", …) has no effect: mod_http is not loaded on');
+    const rt = runtime({ http_ports: [], modules_enabled: ["routes_no_http"] }, { "a.example": { modules_enabled: ["http"] }, "b.example": {} });
+    await rt.start();
+    const warned = logs.records.filter((r) => r.level === "warn" && noHttp(r.message));
+    assert.equal(
+      warned.map((r) => [r.source, r.message]),
+      [["b.example:routes_no_http", 'module.provides("http", …) has no effect: mod_http is not loaded on b.example (add `await module.depends("http")` to this module, or "http" to modules_enabled)']],
+      "a.example loads mod_http after the module: its routes are served, no warning",
+    );
+    // Loaded after start-up: reported as it loads; with depends("http"): nothing to report.
+    await rt.modules.unload("b.example", "routes_no_http");
+    await rt.modules.load("b.example", "routes_no_http");
+    await rt.modules.load("b.example", "routes_with_http");
+    assert.is(logs.records.filter((r) => r.level === "warn" && noHttp(r.message)).length, 2);
+    await rt.stop();
+
+    // prosodyctl serves no HTTP at all: nothing to report there.
+    const ctl = createRuntime({ config: makeConfig({ plugin_paths: [PLUGINS], storage: "memory" }, { "a.example": {} }), processType: "prosodyctl" });
+    await ctl.modules.load("a.example", "routes_no_http");
+    assert.is(logs.records.filter((r) => r.level === "warn" && noHttp(r.message)).length, 2);
+  } finally {
+    logs.restore();
+  }
+});
+
+test("what a module registered is kept in the manager's record, not in public fields of the module object", async () => {
+  const rt = runtime();
+  const m = await rt.modules.load("a.example", "provider");
+  for (const field of ["items", "hooks", "timers", "dependencies", "loaded", "explicitGlobal"]) {
+    assert.is((m as unknown as Record<string, unknown>)[field], undefined, field);
+  }
+  assert.equal(m.getHostItems("thing"), ["a"]);
+});
+
 test("a global module with addHost serves many hosts through per-host wrappers", async () => {
   const rt = runtime();
   const wa = await rt.modules.load("a.example", "globalish");
@@ -283,10 +375,27 @@ test("plugin_paths are searched before built-in and bundled modules; unknown nam
 });
 
 test("a plugin exporting only a command loads and keeps the command", async () => {
-  const rt = new Runtime({ config: makeConfig({ plugin_paths: [PLUGINS] }), processType: "prosodyctl" });
+  const rt = createRuntime({ config: makeConfig({ plugin_paths: [PLUGINS] }), processType: "prosodyctl" });
   const m = await rt.modules.load("*", "command_only");
   assert.is(typeof m.command, "function");
   assert.is(m.global, true);
+});
+
+test("forCommand: a plugin exporting command gets a module for \"*\" whose body does not run, not registered as loaded; stop releases it", async () => {
+  const rt = createRuntime({ config: makeConfig({ plugin_paths: [PLUGINS], storage: "memory" }), processType: "prosodyctl" });
+  const m = await rt.modules.forCommand("body_and_command");
+  assert.is(m.host, "*");
+  assert.is(m.global, true);
+  assert.is(m.exports.bodyRan, undefined, "the body did not run");
+  assert.is(rt.modules.isLoaded("*", "body_and_command"), false);
+  assert.is(await m.command!([], { module: m, print: () => undefined }), 0);
+  assert.is(rt.globalEvents.count("from-command"), 1);
+  // A real load elsewhere is not confused with the command's module.
+  assert.is((await rt.modules.load("*", "body_and_command")).exports.bodyRan, true);
+  await rt.stop();
+  assert.is(rt.globalEvents.count("from-command"), 0, "released by stop");
+  const e = await rt.modules.forCommand("definitely_not_here").catch((x: unknown) => x);
+  assert.is((e as ModuleLoadError).code, "module-not-found");
 });
 
 test("activating a host loads its modules and skips unimplemented ones with one warning each", async () => {

@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { Runtime } from "../../src/core/runtime.js";
+import { createRuntime } from "../../src/create-runtime.js";
 import { luaToNumber } from "../../src/core/options.js";
 import { makeConfig } from "../helpers/config.js";
 import { captureLogs } from "../helpers/logs.js";
@@ -9,7 +9,7 @@ import { pluginDir } from "../helpers/plugins.js";
 const PLUGINS = pluginDir({ opts: "export default function () {}" });
 
 async function mod(global: Record<string, any>, host: Record<string, any> = {}) {
-  const rt = new Runtime({
+  const rt = createRuntime({
     config: makeConfig({ plugin_paths: [PLUGINS], data_path: "/var/data", ...global }, { "h.example": host }),
     processType: "server",
   });

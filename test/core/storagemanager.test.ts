@@ -1,7 +1,7 @@
 /** Driver resolution and store opening with Prosody's storagemanager rules. */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { Runtime } from "../../src/core/runtime.js";
+import { createRuntime } from "../../src/create-runtime.js";
 import { StorageError, StorageUnavailableError } from "../../src/storage/types.js";
 import { makeConfig } from "../helpers/config.js";
 import { captureLogs } from "../helpers/logs.js";
@@ -51,7 +51,7 @@ const PLUGINS = pluginDir({
 });
 
 function rt(global: Record<string, any>, host: Record<string, any> = {}) {
-  return new Runtime({ config: makeConfig({ plugin_paths: [PLUGINS], ...global }, { "h.example": host }), processType: "server" });
+  return createRuntime({ config: makeConfig({ plugin_paths: [PLUGINS], ...global }, { "h.example": host }), processType: "server" });
 }
 
 test("storage = 'driver' applies to every store; the driver module loads on first use", async () => {
@@ -177,7 +177,7 @@ test("store-opened fires on the host bus with Prosody's fields and may replace t
 });
 
 test("stores are per host: the same store name on two hosts holds different data", async () => {
-  const r = new Runtime({ config: makeConfig({ storage: "memory" }, { "a.example": {}, "b.example": {} }), processType: "server" });
+  const r = createRuntime({ config: makeConfig({ storage: "memory" }, { "a.example": {}, "b.example": {} }), processType: "server" });
   const a = await r.storage.open("a.example", "s");
   const b = await r.storage.open("b.example", "s");
   await a.set("u", { v: "a" });

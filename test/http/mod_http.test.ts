@@ -2,7 +2,8 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import net from "node:net";
-import { Runtime } from "../../src/core/runtime.js";
+import type { Runtime } from "../../src/core/runtime.js";
+import { createRuntime } from "../../src/create-runtime.js";
 import { makeConfig } from "../helpers/config.js";
 import { captureLogs } from "../helpers/logs.js";
 import { pluginDir } from "../helpers/plugins.js";
@@ -81,7 +82,7 @@ const t = suite<Ctx>("mod_http");
 
 t.before(async (ctx) => {
   ctx.logs = captureLogs();
-  ctx.rt = new Runtime({
+  ctx.rt = createRuntime({
     config: makeConfig(
       {
         plugin_paths: [PLUGINS],
@@ -334,7 +335,7 @@ t("server stop closes the listener", async (ctx) => {
 });
 
 t("prosodyctl: no listener, httpUrl gives http://disabled.invalid/", async () => {
-  const rt = new Runtime({
+  const rt = createRuntime({
     config: makeConfig({ plugin_paths: [PLUGINS], http_ports: [0] }, { "a.example": {} }),
     processType: "prosodyctl",
   });
@@ -350,7 +351,7 @@ t("prosodyctl: no listener, httpUrl gives http://disabled.invalid/", async () =>
 
 t("an unavailable interface is logged and skipped", async () => {
   const logs = captureLogs();
-  const rt = new Runtime({
+  const rt = createRuntime({
     config: makeConfig(
       { plugin_paths: [PLUGINS], http_ports: [0], http_interfaces: ["127.0.0.1", "192.0.2.123"] },
       { "a.example": {} },

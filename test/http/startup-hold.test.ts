@@ -4,7 +4,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { Runtime } from "../../src/core/runtime.js";
+import { createRuntime } from "../../src/create-runtime.js";
 import { makeConfig } from "../helpers/config.js";
 import { pluginDir } from "../helpers/plugins.js";
 import { raw } from "./_helpers.js";
@@ -21,7 +21,7 @@ const PLUGINS = pluginDir({
 test("requests during startup are answered once every module is loaded", async () => {
   let release!: () => void;
   (globalThis as Record<string, unknown>).__slowappRelease = new Promise<void>((r) => (release = r));
-  const rt = new Runtime({
+  const rt = createRuntime({
     config: makeConfig(
       { plugin_paths: [PLUGINS], storage: "memory", http_ports: [0], http_interfaces: ["127.0.0.1"], modules_enabled: ["http", "slowapp"] },
       { "a.example": {} },

@@ -1,12 +1,12 @@
 /** mod_invites' API against Prosody 0.12's record format and semantics (memory storage). */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { Runtime } from "../../src/core/runtime.js";
+import { createRuntime } from "../../src/create-runtime.js";
 import type { InvitesApi } from "../../plugins/mod_invites/invites.js";
 import { makeConfig } from "../helpers/config.js";
 
 async function setup(options: Record<string, any> = {}) {
-  const rt = new Runtime({
+  const rt = createRuntime({
     config: makeConfig({ storage: "memory", ...options }, { "example.com": {} }),
     processType: "server",
   });

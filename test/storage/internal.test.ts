@@ -544,9 +544,9 @@ test("unstorable data is refused before anything is written", async ({ dir, p })
 });
 
 test("mod_storage_internal: the default driver, loaded through the storage manager", async ({ dir }) => {
-  const { Runtime } = await import("../../src/core/runtime.js");
+  const { createRuntime } = await import("../../src/create-runtime.js");
   const { makeConfig } = await import("../helpers/config.js");
-  const rt = new Runtime({ config: makeConfig({ data_path: dir }, { "example.com": {} }), processType: "prosodyctl" });
+  const rt = createRuntime({ config: makeConfig({ data_path: dir }, { "example.com": {} }), processType: "prosodyctl" });
   assert.is(rt.storage.driverName("example.com", "accounts"), "internal");
   const accounts = await rt.storage.open("example.com", "accounts");
   await accounts.set("alice", ACCOUNT);
