@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { Runtime } from "../../src/core/runtime.js";
+import { createRuntime } from "../../src/create-runtime.js";
 import { createInternalProvider, createInternalShared } from "../../src/storage/drivers/internal.js";
 import type { KeyvalStore, MapStore } from "../../src/storage/types.js";
 import { makeConfig } from "../helpers/config.js";
@@ -60,8 +60,8 @@ test("two providers with their own state: one setIfAbsent wins, take hands a val
 test("two runtimes in one process: each keeps its own state, writes of both land in one file", async () => {
   const dir = newDir();
   const config = () => makeConfig({ data_path: dir }, { "example.com": {}, "example.org": {} });
-  const rt1 = new Runtime({ config: config(), processType: "prosodyctl" });
-  const rt2 = new Runtime({ config: config(), processType: "prosodyctl" });
+  const rt1 = createRuntime({ config: config(), processType: "prosodyctl" });
+  const rt2 = createRuntime({ config: config(), processType: "prosodyctl" });
   try {
     const m1 = await rt1.storage.open("example.com", "invite_token", "map");
     const m2 = await rt2.storage.open("example.com", "invite_token", "map");
