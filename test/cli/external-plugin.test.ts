@@ -6,7 +6,7 @@
  * (fireEventAsync), and provide CLI commands without running their body on "*". Run after
  * `npm run build`.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
@@ -15,56 +15,14 @@ import { prosodyctl } from "../helpers/cli.js";
 import { rawRequest, type RawResponse } from "../helpers/http.js";
 import { startServerProcess, type ServerProcess } from "../helpers/server-process.js";
 
-/** The README's "Writing plugins" example, verbatim. */
-const README_EXAMPLE = `
-import { StorageError } from "prosody-ts";
-import { SECRET_PAGE_HEADERS } from "prosody-ts/util";
-
-/** The module body: what the module does on each host that enables it. */
-export default async function (module) {
-  await module.depends("http"); // mod_http serves the routes below (without it: a warning, no routes)
-  const greetings = await module.openStore("hello_greetings", "keyval");
-
-  // Fired by the registration form with fireEventAsync: a handler may await, then refuse.
-  module.hook("user-registering", async (event) => {
-    if (await greetings.get(event.username)) {
-      event.allowed = false;
-      event.reason = "This name is reserved.";
-    }
-  });
-
-  module.provides("http", {
-    default_path: "hello", // GET /hello/NAME
-    headers: SECRET_PAGE_HEADERS,
-    route: {
-      "GET /*": async (event, name) => {
-        try {
-          return (await greetings.get(name))?.text ?? 404;
-        } catch (err) {
-          if (err instanceof StorageError) return 503;
-          throw err;
-        }
-      },
-    },
-  });
-
-  const timer = setInterval(() => module.log("debug", "hello is alive"), 60_000);
-  module.onUnload(() => clearInterval(timer)); // hooks, routes, stores and addTimer need nothing
-}
-
-/** prosodyctl mod_hello HOST NAME TEXT…: only this runs in prosodyctl, not the body. */
-export async function command(args, ctx) {
-  const [host, name, ...text] = args;
-  if (!host || !name || !ctx.module.server.hostNames().includes(host)) {
-    ctx.print("usage: prosodyctl mod_hello HOST NAME TEXT");
-    return 1;
-  }
-  const greetings = await ctx.module.context(host).openStore("hello_greetings", "keyval");
-  await greetings.set(name, { text: text.join(" ") });
-  ctx.print("saved");
-  return 0;
-}
-`;
+/** The README's "Writing plugins" example, read from README.md so the two cannot drift apart. */
+const README_EXAMPLE = (() => {
+  const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+  const section = readme.slice(readme.indexOf("## Writing plugins"));
+  const block = /```js\n([\s\S]*?)```/.exec(section)?.[1];
+  if (!block || !block.includes("mod_hello")) throw new Error("README.md: no js example under \"Writing plugins\"");
+  return block;
+})();
 
 /** Its own package.json ("type": "module", "prosody-ts" listed but not installed). */
 const WITH_PACKAGE = `
