@@ -268,17 +268,16 @@ export function createSqlProvider(opts: { host: string; db: DurableSqlite }): St
           const extra = extraAsObject(decodeRow(row, store, user, ""), where(store, user, ""));
           return Object.prototype.hasOwnProperty.call(extra, "") ? extra[""] : undefined;
         }
-        const foreign = db.foreignChanges();
-        const version = writes.version(host, store);
         const ck = `${u(user)}\0${key}`;
-        const hit = cache.lookup(ck, foreign, version);
-        let row: CachedRow | undefined;
-        if (hit) row = hit.row;
-        else {
-          const r = db.getChecked(Q.mapGet, [host, u(user), store, key]); // foreignChanges() just checked
-          row = r && { type: r.type, value: r.value };
-          cache.remember(ck, foreign, version, row);
-        }
+        const row = db.read((view): CachedRow | undefined => {
+          const version = writes.version(host, store);
+          const hit = cache.lookup(ck, view.foreign, version);
+          if (hit) return hit.row;
+          const r = view.get(Q.mapGet, [host, u(user), store, key]);
+          const fresh = r && { type: r.type, value: r.value };
+          cache.remember(ck, view.foreign, version, fresh);
+          return fresh;
+        });
         if (!row) return undefined;
         // Decoded once per cached row (a decoding error is thrown again on every read, not kept).
         row.decoded ??= { value: decodeRow(row, store, user, key) };
