@@ -63,7 +63,7 @@ export interface DurableView {
    * other processes, a reload after someone else's compaction). A cache of reads stays valid while
    * this counter, and its owner's record of its own writes, are unchanged.
    */
-  readonly foreign: number;
+  readonly foreignChanges: number;
   all(sql: string, params?: readonly SqlParam[]): SqlRow[];
   get(sql: string, params?: readonly SqlParam[]): SqlRow | undefined;
 }
@@ -265,7 +265,7 @@ export class DurableSqlite {
       if (!open) throw new StorageError(`${this.file}: read view used after its callback returned`);
     };
     const view: DurableView = {
-      foreign: this.follower.foreign,
+      foreignChanges: this.follower.foreign,
       all: (sql, params = []) => (check(), this.query(sql, params)),
       get: (sql, params = []) => (check(), this.query(sql, params, true)[0]),
     };
