@@ -10,6 +10,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Runtime } from "../../src/core/runtime.js";
 import { loadSqlStorage, openSqlDatabasesEarly } from "../../src/core/sql-startup.js";
+import { SqlDatabases, sqlTarget } from "../../src/storage/drivers/sql-database.js";
 import type { MapStore } from "../../src/storage/types.js";
 import { makeConfig } from "../helpers/config.js";
 
@@ -61,6 +62,45 @@ test("a runtime's hosts share one database; it closes (and folds) with the last 
   assert.ok(fs.existsSync(path.join(data, "prosody.sqlite.sqljs-journal")));
   await rt.stop();
   assert.not.ok(fs.existsSync(path.join(data, "prosody.sqlite.sqljs-journal")), "folded by the last closer");
+});
+
+test("a lease taken while the last one is being released waits for that close, then opens afresh", async () => {
+  const data = path.join(root, "reopen");
+  const target = sqlTarget({}, data);
+  if ("error" in target) throw new Error(target.error);
+  const databases = new SqlDatabases("prosodyctl");
+  const first = await databases.lease(target);
+  await (first.database.provider("example.com").open("m", "map") as MapStore).set(null, "k", "one");
+  const closing = first.release(); // the last lease: closes and folds (no other process has it open)
+  const second = await databases.lease(target);
+  await closing;
+  assert.is.not(second.database, first.database, "a new database, not the one being closed");
+  const m = second.database.provider("example.com").open("m", "map") as MapStore;
+  assert.is(await m.get(null, "k"), "one");
+  await m.set(null, "k", "two");
+  await second.release();
+  await first.release(); // releasing twice changes nothing
+  assert.not.ok(fs.existsSync(path.join(data, "prosody.sqlite.sqljs-journal")), "folded by the last release");
+});
+
+test("an early-opened database stays open without a lease; discard closes it without folding", async () => {
+  const data = path.join(root, "early");
+  const target = sqlTarget({}, data);
+  if ("error" in target) throw new Error(target.error);
+  const databases = new SqlDatabases("server");
+  const early = await databases.open(target);
+  const lease = await databases.lease(target);
+  assert.is(lease.database, early, "the lease is on the database opened early");
+  await (early.provider("example.com").open("m", "map") as MapStore).set(null, "k", "v");
+  await lease.release();
+  assert.not.ok(fs.existsSync(path.join(data, "prosody.sqlite.sqljs-journal")), "the server folds at its last release");
+  const again = await databases.open(target);
+  const m = again.provider("example.com").open("m", "map") as MapStore;
+  await m.set(null, "k", "w");
+  await databases.discard(target);
+  assert.ok(fs.existsSync(path.join(data, "prosody.sqlite.sqljs-journal")), "discarded without folding");
+  const err = await m.set(null, "k", "x").then(() => undefined, (e: Error) => e);
+  assert.match(String(err), /database is closed/);
 });
 
 test.run();

@@ -21,7 +21,7 @@ import { DIR_MODE, readAtSync } from "./fsutil.js";
 import type { SqlParam, SqlStatement } from "./journal.js";
 import { ProcessLock } from "./lock.js";
 import { SnapshotWorker } from "./snapshot-client.js";
-import { loadSqlJs } from "./sqljs.js";
+import { loadSqlJs, type LoadedSqlJs } from "./sqljs.js";
 import type { TornTailLog } from "./torn-tail.js";
 import { WriterLock } from "./writer-lock.js";
 
@@ -121,7 +121,7 @@ export class DurableSqlite {
   private closing: Promise<void> | null = null;
   private closed = false;
 
-  private constructor(loaded: Awaited<ReturnType<typeof loadSqlJs>>, file: string, realFile: string, private readonly opts: DurableSqliteOptions) {
+  private constructor(loaded: LoadedSqlJs, file: string, realFile: string, private readonly opts: DurableSqliteOptions) {
     this.file = file;
     this.journalFile = file + JOURNAL_SUFFIX;
     const hook = (point: HookPoint) => opts.hooks?.at?.(point);

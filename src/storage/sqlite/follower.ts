@@ -9,7 +9,7 @@ import type { SqlJsStatic } from "sql.js";
 import { StorageError } from "../types.js";
 import { atomicWriteSync, removeTempFiles } from "./atomic-file.js";
 import { dbBaseOffset, dbGeneration, isOwnImage, nextGen, stampImage } from "./db-image.js";
-import { FILE_MODE, fsyncDir, lookOf, readAtSync } from "./fsutil.js";
+import { FILE_MODE, PinnedFds, fsyncDir, lookOf, readAtSync } from "./fsutil.js";
 import { MissingDatabaseError, refuseForeignRecords } from "./integrity.js";
 import { HEADER_SIZE, JournalDamagedError, decodeHeader, encodeHeader, parseRecords } from "./journal.js";
 import type { FilesAt } from "./snapshot-worker.js";
@@ -49,33 +49,85 @@ function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-export class Follower {
-  private copy: WorkingCopy | null = null;
+/** What the follower follows, and how far. */
+interface FollowState {
   /** Generation of the DB file we loaded or wrote; that file (kept open to pin its inode). */
-  gen = 0;
-  dbSize = 0;
-  dbIno = -1;
-  private dbfd: number | null = null;
+  gen: number;
+  dbSize: number;
+  dbIno: number;
+  dbfd: number | null;
   /** The journal we follow: fd (pins the inode), inode, end of the last applied record. */
-  jfd: number | null = null;
-  jIno = -1;
-  offset = 0;
-  journal: JournalState = { kind: "stale" };
+  jfd: number | null;
+  jIno: number;
+  offset: number;
+  journal: JournalState;
   /**
    * The DB file we loaded is an image this host wrote, unchanged (its own checksum matches, see
    * db-image.ts). When not (a file from Prosody or sqlite3), it is re-stamped before a journal is
    * started on it, so that a later change by another program is always recognisable.
    */
-  private dbOwn = true;
+  dbOwn: boolean;
   /** Moves whenever this copy takes in changes it did not make itself. */
-  foreign = 0;
+  foreign: number;
+}
+
+export class Follower {
+  private copy: WorkingCopy | null = null;
+  private readonly state: FollowState = {
+    gen: 0,
+    dbSize: 0,
+    dbIno: -1,
+    dbfd: null,
+    jfd: null,
+    jIno: -1,
+    offset: 0,
+    journal: { kind: "stale" },
+    dbOwn: true,
+    foreign: 0,
+  };
   private readonly dir: string;
-  /** An fd with an fdatasync in flight is closed only once the sync is done (fd numbers get reused). */
-  private readonly pinned = new Map<number, number>();
-  private readonly closeWhenUnpinned = new Set<number>();
+  private readonly fds = new PinnedFds();
 
   constructor(private readonly d: FollowerDeps) {
     this.dir = path.dirname(d.file);
+  }
+
+  /** Generation of the DB file we follow. */
+  get gen(): number {
+    return this.state.gen;
+  }
+
+  /** Size of the DB file we follow (as loaded or written by us). */
+  get dbSize(): number {
+    return this.state.dbSize;
+  }
+
+  /** Inodes of the DB file and journal we follow (held open, so they cannot be reused). */
+  get dbIno(): number {
+    return this.state.dbIno;
+  }
+
+  get jIno(): number {
+    return this.state.jIno;
+  }
+
+  /** The journal's descriptor (null: none followed; the next sync under the lock reloads). */
+  get jfd(): number | null {
+    return this.state.jfd;
+  }
+
+  /** End of the last journal record applied to our copy (header included). */
+  get offset(): number {
+    return this.state.offset;
+  }
+
+  get journal(): JournalState {
+    return this.state.journal;
+  }
+
+  /** Moves whenever this copy takes in changes it did not make itself (other processes' records, a reload). */
+  get foreign(): number {
+    return this.state.foreign;
   }
 
   /** The working copy (only while loaded). */
@@ -90,7 +142,7 @@ export class Follower {
   /** The files as our copy stands for them (for the compaction worker). */
   filesAt(): FilesAt {
     const d = this.d;
-    return { dbFile: d.file, dbIno: this.dbIno, journalFile: d.journalFile, jIno: this.jIno, jGen: this.gen, to: this.offset };
+    return { dbFile: d.file, dbIno: this.state.dbIno, journalFile: d.journalFile, jIno: this.state.jIno, jGen: this.state.gen, to: this.state.offset };
   }
 
   // --- opening -------------------------------------------------------------------------------
@@ -105,8 +157,8 @@ export class Follower {
     }
     this.load();
     removeTempFiles(this.dir, [path.basename(d.file), path.basename(d.journalFile)]);
-    if (!this.dbOwn) this.restampDbFile();
-    if (this.journal.kind === "stale") this.replaceJournal();
+    if (!this.state.dbOwn) this.restampDbFile();
+    if (this.state.journal.kind === "stale") this.replaceJournal();
   }
 
   /** A new empty database file (under the lock). Generation 1, or past a leftover journal's. */
@@ -185,21 +237,21 @@ export class Follower {
         this.closeFd("jfd");
         this.closeFd("dbfd");
         this.copy = copy;
-        this.gen = dgen;
-        this.dbfd = dfd;
+        this.state.gen = dgen;
+        this.state.dbfd = dfd;
         dfd = null;
-        this.dbIno = dst.ino;
-        this.dbSize = dst.size;
-        this.jfd = jfd;
+        this.state.dbIno = dst.ino;
+        this.state.dbSize = dst.size;
+        this.state.jfd = jfd;
         jfd = null;
-        this.jIno = jIno;
-        this.dbOwn = own;
+        this.state.jIno = jIno;
+        this.state.dbOwn = own;
         // A background compaction's DB whose journal was not rebased yet (it died between the two
         // renames, or we caught it in between): the old journal continues after `base`.
-        this.offset = follows ? base : HEADER_SIZE;
-        this.journal = stale ? { kind: "stale" } : follows ? { kind: "behind", base } : { kind: "live" };
+        this.state.offset = follows ? base : HEADER_SIZE;
+        this.state.journal = stale ? { kind: "stale" } : follows ? { kind: "behind", base } : { kind: "live" };
         this.d.stats.reloads++;
-        this.foreign++;
+        this.state.foreign++;
         if (!stale) this.catchUp(jSize);
         return;
       } catch (err) {
@@ -214,41 +266,41 @@ export class Follower {
 
   /** Applies the complete records between our offset and `size` (one transaction). */
   private catchUp(size: number): void {
-    if (size <= this.offset || this.jfd === null) return;
+    if (size <= this.state.offset || this.state.jfd === null) return;
     const journalFile = this.d.journalFile;
-    let buf = readAtSync(this.jfd, this.offset, size - this.offset);
+    let buf = readAtSync(this.state.jfd, this.state.offset, size - this.state.offset);
     let parsed;
     try {
-      parsed = parseRecords(buf, journalFile, this.offset);
+      parsed = parseRecords(buf, journalFile, this.state.offset);
     } catch (err) {
       // Without the lock, a read racing a writer that truncates a torn tail and appends could
       // see old tail bytes before newer records: look again before calling it damage.
       if (!(err instanceof JournalDamagedError) || this.d.lock.held) throw err;
       sleepSync(20);
-      buf = readAtSync(this.jfd, this.offset, fs.fstatSync(this.jfd).size - this.offset);
-      parsed = parseRecords(buf, journalFile, this.offset);
+      buf = readAtSync(this.state.jfd, this.state.offset, fs.fstatSync(this.state.jfd).size - this.state.offset);
+      parsed = parseRecords(buf, journalFile, this.state.offset);
     }
     const { records, validLength } = parsed;
     if (records.length) {
-      this.foreign++;
+      this.state.foreign++;
       try {
         this.copy!.replay(records);
       } catch (err) {
-        throw new StorageError(`${journalFile}: replaying the journal from offset ${this.offset} failed: ${errMsg(err)}`);
+        throw new StorageError(`${journalFile}: replaying the journal from offset ${this.state.offset} failed: ${errMsg(err)}`);
       }
       this.d.stats.recordsReplayed += records.length;
     }
-    this.offset += validLength;
+    this.state.offset += validLength;
   }
 
   /** Cheap freshness check before a read (no lock): takes in what other processes committed. */
   refresh(): void {
     if (this.d.lock.exclusive) return; // we hold the lock: nobody else can have written
     const st = fs.statSync(this.d.journalFile, { throwIfNoEntry: false });
-    if (this.jfd !== null && st && st.ino === this.jIno) {
-      if (this.journal.kind === "stale" || st.size === this.offset) return;
-      if (st.size > this.offset) return this.catchUp(st.size);
-    } else if (this.jfd === null && !st) {
+    if (this.state.jfd !== null && st && st.ino === this.state.jIno) {
+      if (this.state.journal.kind === "stale" || st.size === this.state.offset) return;
+      if (st.size > this.state.offset) return this.catchUp(st.size);
+    } else if (this.state.jfd === null && !st) {
       return; // stale without a journal: the DB file is complete until a writer recreates the journal
     }
     this.load();
@@ -258,7 +310,7 @@ export class Follower {
 
   /** Whether the next append may go ahead without looking at the files (given the lock was kept). */
   get readyToAppend(): boolean {
-    return this.journal.kind === "live" && this.jfd !== null && this.copy !== null;
+    return this.state.journal.kind === "live" && this.state.jfd !== null && this.copy !== null;
   }
 
   /** Under the lock: make our state current and the journal ready for an append. */
@@ -267,27 +319,27 @@ export class Follower {
     const dst = fs.statSync(file, { throwIfNoEntry: false });
     if (!dst) throw new StorageError(`${file}: the database file has disappeared`);
     const jst = fs.statSync(journalFile, { throwIfNoEntry: false });
-    if (dst.ino !== this.dbIno || this.copy === null || this.jfd === null || !jst || jst.ino !== this.jIno || jst.size < this.offset) {
+    if (dst.ino !== this.state.dbIno || this.copy === null || this.state.jfd === null || !jst || jst.ino !== this.state.jIno || jst.size < this.state.offset) {
       this.load();
-    } else if (this.journal.kind !== "stale") {
+    } else if (this.state.journal.kind !== "stale") {
       this.catchUp(jst.size);
     }
-    if (!this.dbOwn) this.restampDbFile();
-    if (this.journal.kind === "stale") {
+    if (!this.state.dbOwn) this.restampDbFile();
+    if (this.state.journal.kind === "stale") {
       removeTempFiles(this.dir, [path.basename(file), path.basename(journalFile)]);
       this.replaceJournal();
       return;
     }
     this.truncateTornTail();
-    if (this.journal.kind === "behind") this.rebaseJournal();
+    if (this.state.journal.kind === "behind") this.rebaseJournal();
   }
 
   /** A torn tail left by a writer that died mid-append was never committed: cut it off. */
   truncateTornTail(): void {
-    const size = fs.fstatSync(this.jfd!).size;
-    if (size <= this.offset) return;
-    reportTornTail(this.jfd!, this.d.journalFile, this.offset, size, this.d.log);
-    fs.ftruncateSync(this.jfd!, this.offset);
+    const size = fs.fstatSync(this.state.jfd!).size;
+    if (size <= this.state.offset) return;
+    reportTornTail(this.state.jfd!, this.d.journalFile, this.state.offset, size, this.d.log);
+    fs.ftruncateSync(this.state.jfd!, this.state.offset);
   }
 
   /**
@@ -296,12 +348,12 @@ export class Follower {
    * the next generation, replace it. Any journal left is then stale and is replaced.
    */
   private restampDbFile(): void {
-    const img = readImage(this.dbfd!, fs.fstatSync(this.dbfd!).size);
-    const gen = nextGen(this.gen);
+    const img = readImage(this.state.dbfd!, fs.fstatSync(this.state.dbfd!).size);
+    const gen = nextGen(this.state.gen);
     atomicWriteSync(this.d.file, stampImage(img, gen, 0), lookOf(this.d.file));
-    this.followDbFile(gen, this.dbSize);
-    this.dbOwn = true;
-    this.journal = { kind: "stale" };
+    this.followDbFile(gen, this.state.dbSize);
+    this.state.dbOwn = true;
+    this.state.journal = { kind: "stale" };
   }
 
   /**
@@ -309,46 +361,47 @@ export class Follower {
    * holding the records after the base (those the DB does not have) replaces it.
    */
   rebaseJournal(): void {
-    const { base } = this.journal as { kind: "behind"; base: number };
-    const tail = readAtSync(this.jfd!, base, this.offset - base);
-    this.installJournal(Buffer.concat([encodeHeader(this.gen), tail]));
+    if (this.state.journal.kind !== "behind") throw new Error("rebaseJournal: the journal is not behind the DB file");
+    const { base } = this.state.journal;
+    const tail = readAtSync(this.state.jfd!, base, this.state.offset - base);
+    this.installJournal(Buffer.concat([encodeHeader(this.state.gen), tail]));
   }
 
   /** Under the lock: a fresh, empty journal of the DB's generation replaces the current one. */
   replaceJournal(): void {
-    this.installJournal(encodeHeader(this.gen));
+    this.installJournal(encodeHeader(this.state.gen));
   }
 
   private installJournal(content: Buffer): void {
     atomicWriteSync(this.d.journalFile, content, lookOf(this.d.file), this.d.beforeJournalRename);
     const fd = fs.openSync(this.d.journalFile, "r+");
     this.closeFd("jfd");
-    this.jfd = fd;
-    this.jIno = fs.fstatSync(fd).ino;
-    this.offset = content.length;
-    this.journal = { kind: "live" };
+    this.state.jfd = fd;
+    this.state.jIno = fs.fstatSync(fd).ino;
+    this.state.offset = content.length;
+    this.state.journal = { kind: "live" };
   }
 
   // --- what the commit queue and compaction change ---------------------------------------------
 
   /** A record of ours was written at the end of the journal. */
   appended(end: number): void {
-    this.offset = end;
+    this.state.offset = end;
   }
 
   /** A compaction renamed its image (generation `gen`, `size` bytes) over the DB file: follow it. */
   followDbFile(gen: number, size: number): void {
     const dfd = fs.openSync(this.d.file, "r");
     this.closeFd("dbfd");
-    this.dbfd = dfd;
-    this.dbIno = fs.fstatSync(dfd).ino;
-    this.dbSize = size;
-    this.gen = gen;
+    this.state.dbfd = dfd;
+    this.state.dbIno = fs.fstatSync(dfd).ino;
+    this.state.dbSize = size;
+    this.state.gen = gen;
   }
 
   /** Compaction: the DB file now holds the whole journal (`behind`: up to `base`). */
   journalFolded(base?: number): void {
-    this.journal = base === undefined ? { kind: "stale" } : { kind: "behind", base };
+    this.state.journal = base === undefined ? { kind: "stale" } : { kind: "behind", base };
   }
 
   /** Compaction at close: the journal goes (the DB file holds it all). */
@@ -362,21 +415,16 @@ export class Follower {
 
   /** Our view of the files is in doubt (a failed rollback or truncation): reload under the lock before the next append. */
   invalidate(): void {
-    this.dbIno = -1;
+    this.state.dbIno = -1;
   }
 
+  /** Keeps `fd` open (even if we stop following it) until unpin: an fdatasync on it is in flight. */
   pin(fd: number): void {
-    this.pinned.set(fd, (this.pinned.get(fd) ?? 0) + 1);
+    this.fds.pin(fd);
   }
 
   unpin(fd: number): void {
-    const n = (this.pinned.get(fd) ?? 1) - 1;
-    if (n > 0) {
-      this.pinned.set(fd, n);
-      return;
-    }
-    this.pinned.delete(fd);
-    if (this.closeWhenUnpinned.delete(fd)) closeQuietly(fd);
+    this.fds.unpin(fd);
   }
 
   close(): void {
@@ -391,18 +439,9 @@ export class Follower {
   }
 
   private closeFd(which: "jfd" | "dbfd"): void {
-    const fd = this[which];
+    const fd = this.state[which];
     if (fd === null) return;
-    this[which] = null;
-    if (this.pinned.has(fd)) this.closeWhenUnpinned.add(fd);
-    else closeQuietly(fd);
-  }
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    /* ignore */
+    this.state[which] = null;
+    this.fds.close(fd);
   }
 }

@@ -51,3 +51,37 @@ export function readAtSync(fd: number, position: number, length: number): Buffer
   }
   return off === length ? buf : buf.subarray(0, off);
 }
+
+/** Descriptors that must stay open while an fdatasync on them is in flight (fd numbers get reused). */
+export class PinnedFds {
+  private readonly pins = new Map<number, number>();
+  private readonly closeWhenUnpinned = new Set<number>();
+
+  pin(fd: number): void {
+    this.pins.set(fd, (this.pins.get(fd) ?? 0) + 1);
+  }
+
+  unpin(fd: number): void {
+    const n = (this.pins.get(fd) ?? 1) - 1;
+    if (n > 0) {
+      this.pins.set(fd, n);
+      return;
+    }
+    this.pins.delete(fd);
+    if (this.closeWhenUnpinned.delete(fd)) closeQuietly(fd);
+  }
+
+  /** Closes `fd` now, or once its last pin is gone. */
+  close(fd: number): void {
+    if (this.pins.has(fd)) this.closeWhenUnpinned.add(fd);
+    else closeQuietly(fd);
+  }
+}
+
+export function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    /* already closed */
+  }
+}

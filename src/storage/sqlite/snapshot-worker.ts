@@ -26,7 +26,7 @@ import os from "node:os";
 import { parentPort } from "node:worker_threads";
 import { writeTempKeptOpen } from "./atomic-file.js";
 import { IMAGE_CHUNK, isOwnImage, stampImage } from "./db-image.js";
-import { readAtSync } from "./fsutil.js";
+import { closeQuietly, readAtSync } from "./fsutil.js";
 import { HEADER_SIZE, decodeHeader, parseRecords } from "./journal.js";
 import { loadSqlJs } from "./sqljs.js";
 import { WorkingCopy, readImage } from "./working-copy.js";
@@ -98,14 +98,6 @@ const copies = new Map<string, Copy>();
 let loads = 0;
 
 const inoOf = (fd: number) => fs.fstatSync(fd).ino;
-
-function closeQuietly(fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    /* already gone */
-  }
-}
 
 function openChecked(file: string, ino: number): number {
   const fd = fs.openSync(file, "r");
