@@ -14,7 +14,7 @@
  * takes a lease on that same database, and the last to let go closes (and, when last of our
  * processes, folds) it.
  */
-import { SQL_DATABASES_TABLE, sqlDatabasesIn, sqlTarget, type SqlDatabases, type SqlTarget } from "../storage/drivers/sql-database.js";
+import { SQL_DATABASES_TABLE, sqlDatabasesIn, sqlTarget, type SqlDatabase, type SqlDatabases, type SqlTarget } from "../storage/drivers/sql-database.js";
 import { isRefusal } from "../storage/sqlite/integrity.js";
 import { createLogger } from "./logger.js";
 import { ModuleLoadError } from "./modulemanager.js";
@@ -35,7 +35,7 @@ export function hostUsesSql(runtime: Runtime, host: string): boolean {
 }
 
 /** The runtime's SQL databases (kept in its shared tables, like storage_sql finds them). */
-export function sqlDatabasesOfRuntime(runtime: Runtime): SqlDatabases {
+function sqlDatabasesOfRuntime(runtime: Runtime): SqlDatabases {
   return sqlDatabasesIn(runtime.shared(SQL_DATABASES_TABLE), runtime.processType);
 }
 
@@ -76,7 +76,7 @@ export async function openSqlDatabasesEarly(runtime: Runtime, hosts: readonly st
       // The same lock timeout as storage_sql would use: the runtime keeps this database for it.
       const seconds = runtime.config.get(users[0]!, "storage_lock_timeout");
       const lockTimeoutMs = typeof seconds === "number" && Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
-      let database;
+      let database: SqlDatabase;
       try {
         database = await databases.open(target, { ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }), log: (level, message) => log(level, "%s", message) });
       } catch (err) {

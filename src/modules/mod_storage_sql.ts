@@ -6,6 +6,7 @@
  * Only `driver = "SQLite3"` is supported; other drivers are refused with a clear error.
  */
 import type { Module } from "../core/types.js";
+import { createSqlProvider } from "../storage/drivers/sql.js";
 import { SQL_DATABASES_TABLE, sqlDatabasesIn, sqlTarget } from "../storage/drivers/sql-database.js";
 import { lockTimeoutMs } from "./storage-options.js";
 
@@ -15,5 +16,5 @@ export default async function (module: Module): Promise<void> {
   const databases = sqlDatabasesIn(module.shared(SQL_DATABASES_TABLE), module.server.processType);
   const lease = await databases.lease(target, { lockTimeoutMs: lockTimeoutMs(module), log: (level, message) => module.log(level, "%s", message) });
   module.unload = () => lease.release();
-  module.provides("storage", lease.database.provider(module.host));
+  module.provides("storage", createSqlProvider({ host: module.host, db: lease.database }));
 }

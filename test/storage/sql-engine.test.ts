@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { createSqlProvider } from "../../src/storage/drivers/sql.js";
 import { SqlDatabase, openSqlDatabase } from "../../src/storage/drivers/sql-database.js";
 import type { SqlEngine, SqlReadView, SqlStatement, SqlUpdate } from "../../src/storage/drivers/sql-engine.js";
 import type { SqljsEngine } from "../../src/storage/drivers/sql-sqljs.js";
@@ -66,7 +67,7 @@ async function asyncDatabase(): Promise<{ db: SqlDatabase<AsyncEngine>; dir: str
 storageConformance("sql over an asynchronous engine", async () => {
   const { db, dir } = await asyncDatabase();
   return {
-    provider: db.provider("example.com"),
+    provider: createSqlProvider({ host: "example.com", db }),
     cleanup: async () => {
       await db.close();
       fs.rmSync(dir, { recursive: true, force: true });
@@ -76,7 +77,7 @@ storageConformance("sql over an asynchronous engine", async () => {
 
 test("map reads through an asynchronous engine are cached, and a local write invalidates them", async () => {
   const { db } = await asyncDatabase();
-  const map = db.provider("example.com").open("m", "map") as MapStore;
+  const map = createSqlProvider({ host: "example.com", db }).open("m", "map") as MapStore;
   await map.set(null, "k", { v: 1 });
   assert.equal(await map.get(null, "k"), { v: 1 });
   assert.equal(await map.get(null, "k"), { v: 1 });

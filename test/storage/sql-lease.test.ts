@@ -10,6 +10,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Runtime } from "../../src/core/runtime.js";
 import { loadSqlStorage, openSqlDatabasesEarly } from "../../src/core/sql-startup.js";
+import { createSqlProvider } from "../../src/storage/drivers/sql.js";
 import { SqlDatabases, sqlTarget } from "../../src/storage/drivers/sql-database.js";
 import type { MapStore } from "../../src/storage/types.js";
 import { makeConfig } from "../helpers/config.js";
@@ -70,12 +71,12 @@ test("a lease taken while the last one is being released waits for that close, t
   if ("error" in target) throw new Error(target.error);
   const databases = new SqlDatabases("prosodyctl");
   const first = await databases.lease(target);
-  await (first.database.provider("example.com").open("m", "map") as MapStore).set(null, "k", "one");
+  await (createSqlProvider({ host: "example.com", db: first.database }).open("m", "map") as MapStore).set(null, "k", "one");
   const closing = first.release(); // the last lease: closes and folds (no other process has it open)
   const second = await databases.lease(target);
   await closing;
   assert.is.not(second.database, first.database, "a new database, not the one being closed");
-  const m = second.database.provider("example.com").open("m", "map") as MapStore;
+  const m = createSqlProvider({ host: "example.com", db: second.database }).open("m", "map") as MapStore;
   assert.is(await m.get(null, "k"), "one");
   await m.set(null, "k", "two");
   await second.release();
@@ -91,11 +92,11 @@ test("an early-opened database stays open without a lease; discard closes it wit
   const early = await databases.open(target);
   const lease = await databases.lease(target);
   assert.is(lease.database, early, "the lease is on the database opened early");
-  await (early.provider("example.com").open("m", "map") as MapStore).set(null, "k", "v");
+  await (createSqlProvider({ host: "example.com", db: early }).open("m", "map") as MapStore).set(null, "k", "v");
   await lease.release();
   assert.not.ok(fs.existsSync(path.join(data, "prosody.sqlite.sqljs-journal")), "the server folds at its last release");
   const again = await databases.open(target);
-  const m = again.provider("example.com").open("m", "map") as MapStore;
+  const m = createSqlProvider({ host: "example.com", db: again }).open("m", "map") as MapStore;
   await m.set(null, "k", "w");
   await databases.discard(target);
   assert.ok(fs.existsSync(path.join(data, "prosody.sqlite.sqljs-journal")), "discarded without folding");

@@ -14,8 +14,6 @@
 import path from "node:path";
 import type { DurableSqliteOptions } from "../sqlite/durable-db.js";
 import { SnapshotWorker } from "../sqlite/snapshot-client.js";
-import type { StorageProvider } from "../types.js";
-import { createSqlProvider } from "./sql.js";
 import type { SqlEngine } from "./sql-engine.js";
 import { SqlReadCache } from "./sql-read-cache.js";
 import { SqljsEngine } from "./sql-sqljs.js";
@@ -60,11 +58,6 @@ export class SqlDatabase<E extends SqlEngine = SqlEngine> {
       throw err;
     }
     return new SqlDatabase(engine);
-  }
-
-  /** The storage provider of `host` on this database. */
-  provider(host: string): StorageProvider {
-    return createSqlProvider({ host, db: this });
   }
 
   /** Closes the engine (once); `fold`: see SqlEngine.close. */
