@@ -32,14 +32,19 @@ class AsyncEngine implements SqlEngine {
   ensureSchema() {
     return this.inner.ensureSchema();
   }
-  read<T>(fn: (view: SqlReadView) => T): T {
+  read<T>(fn: (view: SqlReadView) => T): T;
+  read<T, A>(fn: (view: SqlReadView, arg: A) => T, arg: A): T;
+  read<T, A>(fn: (view: SqlReadView, arg: A) => T, arg?: A): T {
     this.reads++;
     return this.inner.read((view) =>
-      fn({
-        foreignChanges: view.foreignChanges,
-        get: (sql, params) => Promise.resolve(view.get(sql, params)),
-        all: (sql, params) => Promise.resolve(view.all(sql, params)),
-      }),
+      fn(
+        {
+          foreignChanges: view.foreignChanges,
+          get: (sql, params) => Promise.resolve(view.get(sql, params)),
+          all: (sql, params) => Promise.resolve(view.all(sql, params)),
+        },
+        arg as A,
+      ),
     );
   }
   async execute(statements: readonly SqlStatement[]) {

@@ -42,8 +42,12 @@ export interface SqlEngine {
   readonly label: string;
   /** Creates Prosody's tables and indexes where missing (in the engine's dialect). */
   ensureSchema(): Promise<void>;
-  /** Runs `fn` on the latest committed state; the view must not be kept past `fn`. */
+  /**
+   * Runs `fn` on the latest committed state; the view must not be kept past `fn`. `arg` is handed
+   * to `fn` (hot paths pass their inputs instead of making a closure per call).
+   */
   read<T>(fn: (view: SqlReadView) => T): T;
+  read<T, A>(fn: (view: SqlReadView, arg: A) => T, arg: A): T;
   /** One atomic group of statements; resolves once durable. */
   execute(statements: readonly SqlStatement[]): Promise<void>;
   update<T>(u: SqlUpdate<T>): Promise<T>;

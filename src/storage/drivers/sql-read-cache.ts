@@ -13,7 +13,7 @@
  *   (`bump`, called by the driver when a write starts and when it settles).
  */
 import type { StoreValue } from "../types.js";
-import type { Awaitable, SqlEngine, SqlParam, SqlRow } from "./sql-engine.js";
+import type { Awaitable, SqlEngine, SqlParam, SqlReadView, SqlRow } from "./sql-engine.js";
 
 /** A row as stored (`undefined` = no row), for one cache key. */
 export interface CachedRow {
@@ -82,19 +82,28 @@ export class SqlReadCache {
     const id = host + "\0" + store;
     let cache = this.caches.get(id);
     if (!cache) this.caches.set(id, (cache = new StoreCache()));
-    const c = cache;
-    return this.engine.read((view) => {
-      const foreign = view.foreignChanges;
-      const version = Math.max(this.stores.get(id) ?? 0, this.hosts.get(host) ?? 0);
-      const hit = c.lookup(key, foreign, version);
-      if (hit) return hit.row;
-      const keep = (r: SqlRow | undefined): CachedRow | undefined => {
-        const row = r && { type: r.type, value: r.value };
-        c.remember(key, foreign, version, row);
-        return row;
-      };
-      const r = view.get(sql, params);
-      return r instanceof Promise ? r.then(keep) : keep(r);
-    });
+    const version = Math.max(this.stores.get(id) ?? 0, this.hosts.get(host) ?? 0);
+    return this.engine.read(readRow, { cache, key, version, sql, params });
   }
+}
+
+interface RowRead {
+  cache: StoreCache;
+  key: string;
+  version: number;
+  sql: string;
+  params: readonly SqlParam[];
+}
+
+function readRow(view: SqlReadView, q: RowRead): Awaitable<CachedRow | undefined> {
+  const foreign = view.foreignChanges;
+  const hit = q.cache.lookup(q.key, foreign, q.version);
+  if (hit) return hit.row;
+  const keep = (r: SqlRow | undefined): CachedRow | undefined => {
+    const row = r && { type: r.type, value: r.value };
+    q.cache.remember(q.key, foreign, q.version, row);
+    return row;
+  };
+  const r = view.get(q.sql, q.params);
+  return r instanceof Promise ? r.then(keep) : keep(r);
 }

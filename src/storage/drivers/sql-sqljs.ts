@@ -51,8 +51,10 @@ export class SqljsEngine implements SqlEngine {
     await this.sqlite.execute(PROSODY_SQLITE_DDL.map((sql) => [sql] as SqlStatement));
   }
 
-  read<T>(fn: (view: DurableView) => T): T {
-    return this.sqlite.read(fn);
+  read<T>(fn: (view: DurableView) => T): T;
+  read<T, A>(fn: (view: DurableView, arg: A) => T, arg: A): T;
+  read<T, A>(fn: (view: DurableView, arg: A) => T, arg?: A): T {
+    return this.sqlite.read(fn, arg as A);
   }
 
   execute(statements: readonly SqlStatement[]): Promise<void> {

@@ -29,7 +29,7 @@ import {
 } from "../types.js";
 import { decodeValue, encodeJson, encodeValue } from "./sql-codec.js";
 import type { SqlDatabase } from "./sql-database.js";
-import type { SqlParam, SqlRow, SqlStatement } from "./sql-engine.js";
+import type { SqlParam, SqlReadView, SqlRow, SqlStatement } from "./sql-engine.js";
 
 export { PROSODY_SQLITE_DDL } from "./sql-sqljs.js";
 export { openSqlDatabase, sqlTarget, type SqlDatabase } from "./sql-database.js";
@@ -47,6 +47,10 @@ const Q = {
   purge: `DELETE FROM "prosody" WHERE "host"=? AND "user"=?`,
   purgeArchive: `DELETE FROM "prosodyarchive" WHERE "host"=? AND "user"=?`,
 } as const;
+
+/** Plain reads (no closure per call: see SqlEngine.read). */
+const allRows = (view: SqlReadView, [sql, params]: SqlStatement) => view.all(sql, params);
+const firstRow = (view: SqlReadView, [sql, params]: SqlStatement) => view.get(sql, params);
 
 function isEmpty(o: object): boolean {
   for (const _ in o) return false;
@@ -119,7 +123,7 @@ export function createSqlProvider(opts: { host: string; db: SqlDatabase }): Stor
     return {
       type: "keyval",
       async get(user) {
-        const rows = await engine.read((v) => v.all(Q.kvGet, [host, u(user), store]));
+        const rows = await engine.read(allRows, [Q.kvGet, [host, u(user), store]]);
         if (rows.length === 0) return undefined;
         const result: StoreRecord = {};
         let extra: StoreValue | undefined;
@@ -147,7 +151,7 @@ export function createSqlProvider(opts: { host: string; db: SqlDatabase }): Stor
         );
       },
       async users() {
-        return (await engine.read((v) => v.all(Q.users, [host, store]))).map((r) => String(r.user));
+        return (await engine.read(allRows, [Q.users, [host, store]])).map((r) => String(r.user));
       },
     };
   }
@@ -196,7 +200,7 @@ export function createSqlProvider(opts: { host: string; db: SqlDatabase }): Stor
       type: "map",
       async get(user, key) {
         if (key === "") {
-          const row = await engine.read((v) => v.get(Q.mapGet, [host, u(user), store, ""]));
+          const row = await engine.read(firstRow, [Q.mapGet, [host, u(user), store, ""]]);
           if (!row) return undefined;
           const extra = extraAsObject(decodeRow(row, store, user, ""), where(store, user, ""));
           return Object.prototype.hasOwnProperty.call(extra, "") ? extra[""] : undefined;
@@ -242,7 +246,7 @@ export function createSqlProvider(opts: { host: string; db: SqlDatabase }): Stor
       },
       async getAll(key) {
         const out = new Map<string, StoreValue>();
-        for (const row of await engine.read((v) => v.all(Q.getAll, [host, store, key]))) {
+        for (const row of await engine.read(allRows, [Q.getAll, [host, store, key]])) {
           const user = String(row.user);
           let v = decodeRow(row, store, user === "" ? null : user, key);
           if (key === "") {
