@@ -34,9 +34,25 @@ const MAX_VALUE_CHARS = 16 * 1024;
 /** Entries kept per (host, store). */
 const MAX_ENTRIES = 256;
 
-/** The cached rows of one (host, store), least recently stored first. */
-class StoreCache {
+/** The cached map reads of one (host, store), least recently stored first. */
+export class StoreReads {
   private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    private readonly owner: SqlReadCache,
+    /** `host \0 store`, made once (a lookup with the same string object is cheaper). */
+    readonly id: string,
+    readonly host: string,
+  ) {}
+
+  /**
+   * The row `sql` selects (at most one), from the cache when nothing changed since it was read.
+   * `key` identifies the row within the store. The change checks and the query happen in one
+   * engine read, so a row is never cached under a state older than the one it was read in.
+   */
+  row(key: string, sql: string, params: readonly SqlParam[]): Awaitable<CachedRow | undefined> {
+    return this.owner.engine.read(readRow, { reads: this, key, version: this.owner.version(this), sql, params });
+  }
 
   /** The cached row (`null` = not cached or stale; `{ row: undefined }` = known absent). */
   lookup(key: string, foreign: number, version: number): { row: CachedRow | undefined } | null {
@@ -62,9 +78,17 @@ export class SqlReadCache {
   /** When each (host, store), and each host as a whole (purge), was last written by this owner. */
   private readonly stores = new Map<string, number>();
   private readonly hosts = new Map<string, number>();
-  private readonly caches = new Map<string, StoreCache>();
+  private readonly caches = new Map<string, StoreReads>();
 
-  constructor(private readonly engine: SqlEngine) {}
+  constructor(readonly engine: SqlEngine) {}
+
+  /** The cached reads of (host, store), shared by every store object opened on it. */
+  store(host: string, store: string): StoreReads {
+    const id = host + "\0" + store;
+    let reads = this.caches.get(id);
+    if (!reads) this.caches.set(id, (reads = new StoreReads(this, id, host)));
+    return reads;
+  }
 
   /** Marks (host, store) — or every store of `host` when `store` is omitted — as changed. */
   bump(host: string, store?: string): void {
@@ -73,22 +97,14 @@ export class SqlReadCache {
     else this.stores.set(host + "\0" + store, t);
   }
 
-  /**
-   * The row `sql` selects (at most one), from the cache when nothing changed since it was read.
-   * `key` identifies the row within (host, store). The change checks and the query happen in one
-   * engine read, so a row is never cached under a state older than the one it was read in.
-   */
-  row(host: string, store: string, key: string, sql: string, params: readonly SqlParam[]): Awaitable<CachedRow | undefined> {
-    const id = host + "\0" + store;
-    let cache = this.caches.get(id);
-    if (!cache) this.caches.set(id, (cache = new StoreCache()));
-    const version = Math.max(this.stores.get(id) ?? 0, this.hosts.get(host) ?? 0);
-    return this.engine.read(readRow, { cache, key, version, sql, params });
+  /** A number that changes whenever the store of `reads` is bumped. */
+  version(reads: StoreReads): number {
+    return Math.max(this.stores.get(reads.id) ?? 0, this.hosts.get(reads.host) ?? 0);
   }
 }
 
 interface RowRead {
-  cache: StoreCache;
+  reads: StoreReads;
   key: string;
   version: number;
   sql: string;
@@ -97,11 +113,11 @@ interface RowRead {
 
 function readRow(view: SqlReadView, q: RowRead): Awaitable<CachedRow | undefined> {
   const foreign = view.foreignChanges;
-  const hit = q.cache.lookup(q.key, foreign, q.version);
+  const hit = q.reads.lookup(q.key, foreign, q.version);
   if (hit) return hit.row;
   const keep = (r: SqlRow | undefined): CachedRow | undefined => {
     const row = r && { type: r.type, value: r.value };
-    q.cache.remember(q.key, foreign, q.version, row);
+    q.reads.remember(q.key, foreign, q.version, row);
     return row;
   };
   const r = view.get(q.sql, q.params);

@@ -166,6 +166,7 @@ export function createSqlProvider(opts: { host: string; db: SqlDatabase }): Stor
       }
       return stmts;
     };
+    const reads = cache.store(host, store);
     const apply = async (user: string | null, changes: [string, unknown][]) => {
       if (!changes.some(([k]) => k === "")) {
         const stmts = changeStatements(user, changes);
@@ -205,7 +206,8 @@ export function createSqlProvider(opts: { host: string; db: SqlDatabase }): Stor
           const extra = extraAsObject(decodeRow(row, store, user, ""), where(store, user, ""));
           return Object.prototype.hasOwnProperty.call(extra, "") ? extra[""] : undefined;
         }
-        const row = await cache.row(host, store, `${u(user)}\0${key}`, Q.mapGet, [host, u(user), store, key]);
+        const r = reads.row(`${u(user)}\0${key}`, Q.mapGet, [host, u(user), store, key]);
+        const row = r instanceof Promise ? await r : r; // no extra turn for a synchronous engine
         if (!row) return undefined;
         // Decoded once per cached row (a decoding error is thrown again on every read, not kept).
         row.decoded ??= { value: decodeRow(row, store, user, key) };

@@ -252,8 +252,8 @@ export class Compaction {
     this.d.stats.dbBytesWritten += size;
   }
 
-  /** Writes an image to a new temporary file beside the DB (paced: see IMAGE_CHUNK) and syncs it. */
-  private writeImage(buf: Buffer, paced: boolean): Promise<string> {
+  /** Writes an image to a new temporary file beside the DB (paced: see IMAGE_CHUNK) and syncs it; a failing hook rejects. */
+  private async writeImage(buf: Buffer, paced: boolean): Promise<string> {
     this.d.hook("compact:before-image-write");
     return writeTemp(this.d.file, buf, lookOf(this.d.file), paced ? IMAGE_CHUNK : Infinity);
   }
