@@ -132,7 +132,7 @@ async function populate(db, n) {
       const token = tokenOf("fill", j);
       batch.push([INSERT, [HOST, "", STORE, token, "json", JSON.stringify(invite(token, j))]]);
     }
-    await db.execute(batch);
+    await db.engine.sqlite.execute(batch);
   }
 }
 
@@ -157,7 +157,7 @@ async function main() {
     const t0 = performance.now();
     let { db, map } = await openMap(file);
     await populate(db, size);
-    await db.close({ compact: true });
+    await db.close({ fold: true });
     const fillMs = performance.now() - t0;
     ({ db, map } = await openMap(file));
 
@@ -167,12 +167,12 @@ async function main() {
       for (let r = 0; r < 3; r++) rates.push((await writeFor(map, `${prefix}${r}-`, ms / 3, inflight)) / (SECONDS / 3));
       return rates.sort((a, b) => a - b)[1];
     };
-    const s0 = { ...db.stats };
+    const s0 = { ...db.engine.sqlite.stats };
     const single = await median("s", 1);
-    const journalPerWrite = (db.stats.journalBytesAppended - s0.journalBytesAppended) / ((db.stats.groups - s0.groups) || 1);
+    const journalPerWrite = (db.engine.sqlite.stats.journalBytesAppended - s0.journalBytesAppended) / ((db.engine.sqlite.stats.groups - s0.groups) || 1);
     const sixteen = await median("c", 16);
     const tc = performance.now();
-    await db.compact();
+    await db.engine.sqlite.compact();
     const compactMs = performance.now() - tc;
     const dbBytes = fs.statSync(file).size;
     await db.close();

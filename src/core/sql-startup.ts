@@ -8,16 +8,14 @@
  * file: see storage/sqlite/integrity.ts) has to stop the process with one clear message, not turn
  * into an empty fallback store at the first request.
  *
- * So, before any module loads: open every SQLite database the hosts use (a refusal throws its
- * message; the server also folds leftover journal records in when it is alone); then, once modules
- * are loaded, load `storage_sql` on each such host, so that every process closes (and, when last,
- * folds) the database when it stops.
+ * So, before any module loads: open every SQLite database the hosts use, in the runtime's
+ * SqlDatabases (a refusal throws its message; the server also folds leftover journal records in
+ * when it is alone); then, once modules are loaded, load `storage_sql` on each such host: each
+ * takes a lease on that same database, and the last to let go closes (and, when last of our
+ * processes, folds) it.
  */
-import { openSqlDatabase, sqlDatabaseFile } from "../storage/drivers/sql.js";
-import type { DurableSqlite } from "../storage/sqlite/durable-db.js";
+import { SQL_DATABASES_TABLE, sqlDatabasesIn, sqlTarget, type SqlDatabase, type SqlDatabases, type SqlTarget } from "../storage/drivers/sql-database.js";
 import { isRefusal } from "../storage/sqlite/integrity.js";
-import { HEADER_SIZE as JOURNAL_HEADER_SIZE } from "../storage/sqlite/journal.js";
-import { Presence } from "../storage/sqlite/presence.js";
 import { createLogger } from "./logger.js";
 import { ModuleLoadError } from "./modulemanager.js";
 import type { Runtime } from "./runtime.js";
@@ -36,65 +34,76 @@ export function hostUsesSql(runtime: Runtime, host: string): boolean {
   return typeof def === "string" && SQL_NAMES.has(def);
 }
 
+/** The runtime's SQL databases (kept in its shared tables, like storage_sql finds them). */
+function sqlDatabasesOfRuntime(runtime: Runtime): SqlDatabases {
+  return sqlDatabasesIn(runtime.shared(SQL_DATABASES_TABLE), runtime.processType);
+}
+
+/** The SQL databases used by `hosts`, each with the hosts using it. */
+function sqlTargetsOf(runtime: Runtime, hosts: readonly string[]): Map<string, { target: SqlTarget; hosts: string[] }> {
+  const targets = new Map<string, { target: SqlTarget; hosts: string[] }>();
+  for (const host of hosts) {
+    if (!hostUsesSql(runtime, host)) continue;
+    const target = sqlTarget(runtime.config.get(host, "sql") ?? { driver: "SQLite3" }, runtime.paths.data);
+    if ("error" in target) continue; // reported when the driver loads
+    const key = `${target.driver}:${target.file}`;
+    const t = targets.get(key) ?? { target, hosts: [] };
+    t.hosts.push(host);
+    targets.set(key, t);
+  }
+  return targets;
+}
+
 /** The SQLite files used by `hosts`, each with the hosts using it. */
 export function sqlDatabasesOf(runtime: Runtime, hosts: readonly string[]): Map<string, string[]> {
   const files = new Map<string, string[]>();
-  for (const host of hosts) {
-    if (!hostUsesSql(runtime, host)) continue;
-    const where = sqlDatabaseFile(runtime.config.get(host, "sql") ?? { driver: "SQLite3" }, runtime.paths.data);
-    if ("error" in where) continue; // reported when the driver loads
-    files.set(where.file, [...(files.get(where.file) ?? []), host]);
+  for (const { target, hosts: users } of sqlTargetsOf(runtime, hosts).values()) {
+    if (target.driver === "SQLite3") files.set(target.file, users);
   }
   return files;
 }
 
 /**
- * Opens every SQLite database of `hosts` now; throws (the refusal's own message) if one cannot be
+ * Opens every SQL database of `hosts` now; throws (the refusal's own message) if one cannot be
  * used. In the server, leftover journal records (a crash, a prosodyctl killed mid-command) are then
  * folded into the file when none of our other processes has it open, before any request is served.
  */
 export async function openSqlDatabasesEarly(runtime: Runtime, hosts: readonly string[]): Promise<void> {
-  const opened: DurableSqlite[] = [];
+  const databases = sqlDatabasesOfRuntime(runtime);
+  const opened: SqlTarget[] = [];
   try {
-    for (const [file, users] of sqlDatabasesOf(runtime, hosts)) {
-      // The same lock timeout as mod_storage_sql would use: the process keeps this instance.
+    for (const { target, hosts: users } of sqlTargetsOf(runtime, hosts).values()) {
+      // The same lock timeout as storage_sql would use: the runtime keeps this database for it.
       const seconds = runtime.config.get(users[0]!, "storage_lock_timeout");
       const lockTimeoutMs = typeof seconds === "number" && Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
-      let db: DurableSqlite;
+      let database: SqlDatabase;
       try {
-        db = await openSqlDatabase(file, { ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }), log: (level, message) => log(level, "%s", message) });
+        database = await databases.open(target, { ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }), log: (level, message) => log(level, "%s", message) });
       } catch (err) {
         // Damage or a foreign file stops the process; a passing cause (another of our processes
         // holding the lock, too many open files) does not: the store opens on first use instead
         // (HTTP 503 until then), and whoever closes last folds the journal.
         if (isRefusal(err)) throw err;
-        log("warn", "Could not open %s at start (%s); it will be opened on first use", file, err instanceof Error ? err.message : err);
+        log("warn", "Could not open %s at start (%s); it will be opened on first use", target.file, err instanceof Error ? err.message : err);
         continue;
       }
-      opened.push(db);
-      if (runtime.processType === "server") await foldIfAlone(db);
+      opened.push(target);
+      if (runtime.processType === "server" && database.engine.foldLeftovers) {
+        // A failure loses nothing (the records stay in the journal; the clean stop folds them).
+        await database.engine
+          .foldLeftovers()
+          .catch((err: unknown) => log("warn", "Could not fold the journal of %s at start: %s", database.engine.label, err));
+      }
     }
   } catch (err) {
-    for (const db of opened) await db.close().catch(() => undefined);
+    for (const target of opened) await databases.discard(target).catch(() => undefined);
     throw err;
-  }
-}
-
-async function foldIfAlone(db: DurableSqlite): Promise<void> {
-  if (db.journalSize <= JOURNAL_HEADER_SIZE) return;
-  const presence = await Presence.announce(db.file);
-  try {
-    if (!presence || (await presence.othersOpen())) return;
-    // A failure loses nothing (the records stay in the journal; the clean stop folds them).
-    await db.compact().catch((err: unknown) => log("warn", "Could not fold the journal of %s at start: %s", db.file, err));
-  } finally {
-    presence?.close();
   }
 }
 
 /** Loads `storage_sql` on every host of `hosts` that uses it (see the header comment). */
 export async function loadSqlStorage(runtime: Runtime, hosts: readonly string[]): Promise<void> {
-  for (const list of sqlDatabasesOf(runtime, hosts).values()) {
+  for (const { hosts: list } of sqlTargetsOf(runtime, hosts).values()) {
     for (const host of list) {
       if (runtime.modules.isLoaded(host, "storage_sql")) continue;
       try {

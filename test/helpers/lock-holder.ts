@@ -33,7 +33,7 @@ if (kind === "internal") {
   }, 10);
 } else if (kind === "sql") {
   const db = await openSqlDatabase(file);
-  await db.transaction(() => {
+  await db.engine.sqlite.transaction(() => {
     fs.writeSync(1, "held\n");
     while (!fs.existsSync(releaseFile)) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
   });

@@ -112,7 +112,7 @@ test("stored records after the replay: Prosody's fields, secrets hashed by defau
     assert.is(named.code, 0);
     const [id, secret] = named.stdout.trim().split("/");
     const db = await openSqlDatabase(join(dir, "data", "prosody.sqlite"));
-    const rows = db.all(`SELECT host, user, store, key, type, value FROM prosody ORDER BY store, key`, []) as any[];
+    const rows = db.engine.sqlite.all(`SELECT host, user, store, key, type, value FROM prosody ORDER BY store, key`, []) as any[];
     const key = rows.find((r) => r.key === id)!;
     assert.is(key.host, "example.com");
     assert.is(key.user, "");
@@ -149,7 +149,7 @@ test("an empty groups list is stored as {} like Prosody (golden 11-cli-sql-stora
   const r = await prosodyctl(["--config", config, "mod_invites", "generate", "example.com"], { cwd: dir });
   const token = r.stdout.trim().split("preauth=")[1]!;
   const db = await openSqlDatabase(join(dir, "data", "prosody.sqlite"));
-  const row = db.get(`SELECT value FROM prosody WHERE key = ?`, [token]) as any;
+  const row = db.engine.sqlite.get(`SELECT value FROM prosody WHERE key = ?`, [token]) as any;
   assert.match(row.value, /"additional_data":\{"groups":\{\}\}/);
   await db.close();
 });

@@ -319,18 +319,18 @@ test("background compaction: writes go on while the image is written, and every 
   // snapshot is built in a worker thread, so how many waves that takes depends on the machine).
   const deadline = Date.now() + 60_000;
   let n = 0;
-  for (let wave = 0; wave < 30 || (db.stats.compactions < 2 && Date.now() < deadline); wave++) {
+  for (let wave = 0; wave < 30 || (db.engine.sqlite.stats.compactions < 2 && Date.now() < deadline); wave++) {
     const writes: Promise<void>[] = [];
     for (let i = n; i < n + 20; i++) writes.push(m.set(null, `k${i}`, { i, pad: "x".repeat(200) }));
     n += 20;
     await Promise.all(writes);
   }
   for (let i = 0; i < n; i++) assert.equal(await m.get(null, `k${i}`), { i, pad: "x".repeat(200) });
-  const file = db.file;
+  const file = db.engine.sqlite.file;
   await db.close(); // waits for a background compaction in progress
-  assert.ok(db.stats.compactions >= 2, `compactions: ${db.stats.compactions}`);
-  assert.ok(db.stats.workerSnapshots >= 2, "images built from the files by the snapshot worker");
-  assert.is(db.lastCompactionError, undefined);
+  assert.ok(db.engine.sqlite.stats.compactions >= 2, `compactions: ${db.engine.sqlite.stats.compactions}`);
+  assert.ok(db.engine.sqlite.stats.workerSnapshots >= 2, "images built from the files by the snapshot worker");
+  assert.is(db.engine.sqlite.lastCompactionError, undefined);
   const data = await contents(file);
   for (let i = 0; i < n; i++) assert.ok(data.has(`k${i}`), `k${i} missing after reopening`);
 });
@@ -383,7 +383,7 @@ test("background compaction: a failed image write is not retried on every commit
     assert.is(attempts, 1, "the first compaction was attempted");
     for (let end = n + 60; n < end; n++) await m.set(null, `k${n}`, { i: n, pad: "x".repeat(200) }); // 60 commits
     assert.is(attempts, 1, "one attempt, then a pause before the next");
-    assert.match(String(db.lastCompactionError), /compaction failed: No space left on device/);
+    assert.match(String(db.engine.sqlite.lastCompactionError), /compaction failed: No space left on device/);
     for (let i = 0; i < n; i++) assert.equal(await m.get(null, `k${i}`), { i, pad: "x".repeat(200) }); // writes unaffected
   } finally {
     await db.close();
@@ -409,13 +409,13 @@ test("(e) the cost of a write does not grow with the store size", async () => {
     for (let i = from; i < to; i += 2000) {
       const batch: SqlStatement[] = [];
       for (let j = i; j < Math.min(to, i + 2000); j++) batch.push([ins, ["example.com", "", "invite_token", `fill${j}`, "json", JSON.stringify(invite(j))]]);
-      await db.execute(batch);
+      await db.engine.sqlite.execute(batch);
     }
   };
   const measure = async (writes: number, tag: string) => {
-    const s0 = { ...db.stats };
+    const s0 = { ...db.engine.sqlite.stats };
     for (let i = 0; i < writes; i++) await m.set(null, `${tag}${i}`.padEnd(24, "x"), invite(i));
-    const s1 = db.stats;
+    const s1 = db.engine.sqlite.stats;
     return {
       journalPerWrite: (s1.journalBytesAppended - s0.journalBytesAppended) / writes,
       totalPerWrite: (s1.journalBytesAppended - s0.journalBytesAppended + s1.dbBytesWritten - s0.dbBytesWritten) / writes,
@@ -427,7 +427,7 @@ test("(e) the cost of a write does not grow with the store size", async () => {
   await fill(0, 300);
   const small = await measure(1500, "s");
   await fill(300, 30_000);
-  await db.compact();
+  await db.engine.sqlite.compact();
   const big = await measure(1500, "b");
   await db.close();
   const ratioJ = big.journalPerWrite / small.journalPerWrite;

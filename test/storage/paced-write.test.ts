@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { writePacedSync } from "../../src/storage/sqlite/fsutil.js";
+import { writePacedSync } from "../../src/storage/sqlite/atomic-file.js";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "prosody-ts-paced-"));
 process.on("exit", () => fs.rmSync(root, { recursive: true, force: true }));

@@ -9,11 +9,13 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { DurableSqlite } from "../../src/storage/sqlite/durable-db.js";
-import { snapshots } from "../../src/storage/sqlite/snapshot-client.js";
+import { SnapshotWorker } from "../../src/storage/sqlite/snapshot-client.js";
 import { skip } from "../helpers/skip.js";
 
 // The main thread's priority before any worker starts (not 0 when the tests run under nice).
 const MAIN_NICE = os.getPriority();
+// The worker these tests talk to directly (each DurableSqlite below starts and ends its own).
+const snapshots = new SnapshotWorker();
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "prosody-ts-snap-"));
 process.on("exit", () => fs.rmSync(root, { recursive: true, force: true }));
 

@@ -8,7 +8,6 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createSqlProvider, openSqlDatabase } from "../../src/storage/drivers/sql.js";
-import { DurableSqlite } from "../../src/storage/sqlite/durable-db.js";
 import type { KeyvalStore, MapStore } from "../../src/storage/types.js";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "prosody-ts-sqlcache-"));
@@ -98,7 +97,7 @@ test("another writer (its own lock, as another process) is seen at once, even fo
   const a = await open();
   // A separate instance on the same file: its own copy and its own lock socket, exactly what a
   // prosodyctl process has.
-  const bdb = await DurableSqlite.open(a.file);
+  const bdb = await openSqlDatabase(a.file);
   const b = createSqlProvider({ host: "example.com", db: bdb }).open("m", "map") as MapStore;
   try {
     await a.map.set(null, "key", "from a"); // A commits and keeps the writer lock
@@ -121,7 +120,7 @@ test("another writer (its own lock, as another process) is seen at once, even fo
 
 test("the lock kept between commits is handed over while a commit's fdatasync is still running", async () => {
   const a = await open();
-  const bdb = await DurableSqlite.open(a.file);
+  const bdb = await openSqlDatabase(a.file);
   const b = createSqlProvider({ host: "example.com", db: bdb }).open("m", "map") as MapStore;
   try {
     // Many writes from both sides at once: each side keeps asking for the lock the other holds.

@@ -10,7 +10,8 @@ import initSqlJs from "sql.js";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { PROSODY_SQLITE_DDL, createSqlProvider, openSqlDatabase } from "../../src/storage/drivers/sql.js";
-import type { DurableSqlite } from "../../src/storage/sqlite/durable-db.js";
+import type { SqlDatabase } from "../../src/storage/drivers/sql.js";
+import type { SqljsEngine } from "../../src/storage/drivers/sql-sqljs.js";
 import { StorageError, type KeyvalStore, type MapStore } from "../../src/storage/types.js";
 import { skip } from "../helpers/skip.js";
 
@@ -33,8 +34,8 @@ async function fresh() {
   };
 }
 
-const rows = (db: DurableSqlite, store: string) =>
-  db
+const rows = (db: SqlDatabase<SqljsEngine>, store: string) =>
+  db.engine.sqlite
     .all(`SELECT "host","user","store","key","type","value" FROM "prosody" WHERE "store"=? ORDER BY "user","key"`, [store])
     .map((r) => [r.host, r.user, r.store, r.key, r.type, r.value]);
 
@@ -151,7 +152,7 @@ test("keyval set: one row per string key, the \"\" key in a json row, null user 
 test("reads rows written by Prosody (integral floats, __array/__hash, [] vs {})", async () => {
   const { db, kv, map } = await fresh();
   const ins = `INSERT INTO "prosody" ("host","user","store","key","type","value") VALUES (?,?,?,?,?,?)`;
-  await db.execute([
+  await db.engine.sqlite.execute([
     [ins, ["example.com", "bob", "p", "n", "number", "2.0"]],
     [ins, ["example.com", "bob", "p", "arr", "json", '{"__array":["a","b"]}']],
     [ins, ["example.com", "bob", "p", "mixed", "json", '{"__array":["a"],"__hash":[true,"t",5,"five"],"x":1}']],
@@ -178,7 +179,7 @@ test("reads rows written by Prosody (integral floats, __array/__hash, [] vs {})"
 test("bad rows → StorageError naming host, store and key", async () => {
   const { db, kv, map } = await fresh();
   const ins = `INSERT INTO "prosody" ("host","user","store","key","type","value") VALUES (?,?,?,?,?,?)`;
-  await db.execute([
+  await db.engine.sqlite.execute([
     [ins, ["example.com", "", "bad", "lua", "lua", "{}"]],
     [ins, ["example.com", "", "bad", "json", "json", "{not json"]],
     [ins, ["example.com", "", "bad", "num", "number", "abc"]],
@@ -222,7 +223,6 @@ test("hosts are separate; purge only touches one host's user", async () => {
   const { db, file } = await fresh();
   const a = createSqlProvider({ host: "a.example", db });
   const b = createSqlProvider({ host: "b.example", db });
-  assert.is(await openSqlDatabase(file), db, "one DurableSqlite per file per process");
   await (a.open("s", "keyval") as KeyvalStore).set("alice", { v: "a" });
   await (b.open("s", "keyval") as KeyvalStore).set("alice", { v: "b" });
   assert.equal(await (a.open("s", "keyval") as KeyvalStore).get("alice"), { v: "a" });
@@ -235,11 +235,11 @@ test("hosts are separate; purge only touches one host's user", async () => {
 test("schema: Prosody's exact DDL; compacted file is a plain SQLite DB with the rows", async () => {
   const { db, file, dir, map } = await fresh();
   const expected = PROSODY_SQLITE_DDL.map((s) => s.replace(/ IF NOT EXISTS/, "").replace(/;$/, ""));
-  const master = () => db.all(`SELECT "sql" FROM "sqlite_master" WHERE "sql" IS NOT NULL AND "name" NOT LIKE 'sqlite_%' ORDER BY rowid`).map((r) => r.sql);
+  const master = () => db.engine.sqlite.all(`SELECT "sql" FROM "sqlite_master" WHERE "sql" IS NOT NULL AND "name" NOT LIKE 'sqlite_%' ORDER BY rowid`).map((r) => r.sql);
   assert.equal(master(), expected);
   await map("invite_token").set(null, "tok", { token: "tok", created_at: 1795932662, additional_data: { groups: {} } });
   await map("invite_token").set("alice", "k", 1.25);
-  await db.close({ compact: true });
+  await db.close({ fold: true });
   // Besides the database, only our (empty) lock directory, which stays.
   assert.equal(fs.readdirSync(dir).sort(), [".prosody-ts-locks", "prosody.sqlite"], "only the SQLite file remains after a compacting close");
   assert.equal(fs.readdirSync(path.join(dir, ".prosody-ts-locks")), [], "no lock entry is left");
@@ -280,7 +280,7 @@ test("opens a database created by real SQLite (as Prosody leaves it) and keeps i
   const m = createSqlProvider({ host: "example.com", db }).open("invite_token", "map") as MapStore;
   assert.equal(await m.get(null, "fromprosody"), { token: "fromprosody", created_at: 1795932662, additional_data: { groups: {} } });
   await m.set(null, "fromus", { token: "fromus" });
-  await db.close({ compact: true });
+  await db.close({ fold: true });
   const out = execFileSync(sqlite3, [file, `PRAGMA integrity_check; SELECT "key" FROM "prosody" ORDER BY "key";`], { encoding: "utf8" });
   assert.is(out, "ok\nfromprosody\nfromus\n");
 });

@@ -3,6 +3,9 @@
  * the compaction worker (snapshot-worker.ts).
  */
 import zlib from "node:zlib";
+import { StorageError } from "../types.js";
+
+export const SQLITE_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
 
 /** Where an image records the generation it was compacted at: SQLite's user_version (bytes 60..63). */
 export const GEN_AT = 60;
@@ -11,6 +14,21 @@ export const GEN_AT = 60;
  * holds: SQLite's `application_id` header field (bytes 68..71), 0 = all of it / not applicable.
  */
 export const BASE_OFFSET_AT = 68;
+
+/** The generation after `gen` (32 bits, never 0). */
+export const nextGen = (gen: number) => ((gen + 1) >>> 0) || 1;
+
+/** The generation a DB file image was compacted at (its user_version); 0 for an empty file. */
+export function dbGeneration(img: Buffer, file: string): number {
+  if (img.length === 0) return 0;
+  if (img.length < 100 || !img.subarray(0, 16).equals(SQLITE_MAGIC)) throw new StorageError(`${file} is not an SQLite 3 database`);
+  return img.readUInt32BE(GEN_AT);
+}
+
+/** How much of the previous generation's journal a background compaction put in `img` (0: n/a). */
+export function dbBaseOffset(img: Buffer): number {
+  return img.length >= BASE_OFFSET_AT + 4 ? img.readUInt32BE(BASE_OFFSET_AT) : 0;
+}
 
 /**
  * Where an image records its own checksum: SQLite's file change counter (bytes 24..27). It holds the

@@ -28,15 +28,14 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { BASE_OFFSET_AT, GEN_AT, isOwnImage, stampImage } from "./db-image.js";
-import { atomicWriteSync, fsyncDir, lookOf } from "./fsutil.js";
+import { atomicWriteSync } from "./atomic-file.js";
+import { BASE_OFFSET_AT, GEN_AT, SQLITE_MAGIC, isOwnImage, nextGen, stampImage } from "./db-image.js";
+import { fsyncDir, lookOf } from "./fsutil.js";
 import { JOURNAL_SUFFIX } from "./durable-db.js";
 import { HEADER_SIZE, decodeHeader, scanRecords, type SqlStatement } from "./journal.js";
 import { ProcessLock } from "./lock.js";
 import { Presence } from "./presence.js";
 import { loadSqlJs } from "./sqljs.js";
-
-const SQLITE_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
 
 export interface RecoverOptions {
   discardJournal?: boolean;
@@ -54,7 +53,6 @@ export interface RecoverResult {
   lines: string[];
 }
 
-const nextGen = (gen: number) => ((gen + 1) >>> 0) || 1;
 const errMsg = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 function readIfExists(file: string): Buffer | undefined {

@@ -1,5 +1,6 @@
 /**
  * Worker thread for background compaction: builds the new DB file image and writes it out.
+ * (The main thread's side: snapshot-client.ts.)
  *
  * Why: sql.js builds a database image (`export()`) synchronously, page by page through JavaScript:
  * ~2 ms per MB, a 100 ms freeze of the server's event loop on a 50 MB store. The same image can be
@@ -23,12 +24,12 @@
 import fs from "node:fs";
 import os from "node:os";
 import { parentPort } from "node:worker_threads";
-import { CONNECTION_PRAGMAS, IMAGE_CHUNK, isOwnImage, stampImage } from "./db-image.js";
-import { randomSuffix, readAtSync, writePacedSync } from "./fsutil.js";
+import { writeTempKeptOpen } from "./atomic-file.js";
+import { IMAGE_CHUNK, isOwnImage, stampImage } from "./db-image.js";
+import { closeQuietly, readAtSync } from "./fsutil.js";
 import { HEADER_SIZE, decodeHeader, parseRecords } from "./journal.js";
-import { MemoryDb } from "./mem-db.js";
-import { RawStatements } from "./raw-sqlite.js";
 import { loadSqlJs } from "./sqljs.js";
+import { WorkingCopy, readImage } from "./working-copy.js";
 
 /** The files a state stands for: DB file + journal records [HEADER_SIZE, to). */
 export interface FilesAt {
@@ -82,8 +83,7 @@ export type ImageReply =
  * equal inode numbers prove the request names the very files the copy was built from.
  */
 interface Copy {
-  db: MemoryDb;
-  raw: RawStatements;
+  copy: WorkingCopy;
   dbFd: number;
   jFd: number;
   jGen: number;
@@ -98,14 +98,6 @@ const copies = new Map<string, Copy>();
 let loads = 0;
 
 const inoOf = (fd: number) => fs.fstatSync(fd).ino;
-
-function closeQuietly(fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    /* already gone */
-  }
-}
 
 function openChecked(file: string, ino: number): number {
   const fd = fs.openSync(file, "r");
@@ -131,8 +123,7 @@ function dropCopy(dbFile: string): void {
   const c = copies.get(dbFile);
   if (!c) return;
   copies.delete(dbFile);
-  c.raw.free();
-  c.db.close();
+  c.copy.close();
   closeQuietly(c.dbFd);
   closeQuietly(c.jFd);
   if (c.written) closeQuietly(c.written.fd);
@@ -165,19 +156,10 @@ async function copyFor(r: FilesAt): Promise<Copy> {
   let jFd: number | undefined;
   try {
     jFd = openJournal(r);
-    const img = readAtSync(dbFd, 0, fs.fstatSync(dbFd).size);
+    const img = readImage(dbFd, fs.fstatSync(dbFd).size);
     // Journal records are replayed only on the image they continue (see db-image.ts SELF_CRC_AT).
     if (!isOwnImage(img)) throw new Error(`${r.dbFile} was changed by another program; not replaying the journal on it`);
-    if (img.length >= 20 && (img[18] === 2 || img[19] === 2)) img[18] = img[19] = 1; // as loadFromDisk
-    const db = MemoryDb.load(SQL, memory, img);
-    let fresh: Copy;
-    try {
-      db.exec(CONNECTION_PRAGMAS);
-      fresh = { db, raw: new RawStatements(SQL, memory, db), dbFd, jFd, jGen: r.jGen, pos: HEADER_SIZE };
-    } catch (err) {
-      db.close();
-      throw err;
-    }
+    const fresh: Copy = { copy: WorkingCopy.load(SQL, memory, img), dbFd, jFd, jGen: r.jGen, pos: HEADER_SIZE };
     copies.set(r.dbFile, fresh);
     return fresh;
   } catch (err) {
@@ -203,9 +185,7 @@ async function bringTo(r: FilesAt): Promise<{ c: Copy; replayed: number }> {
     throw new Error(`${r.journalFile}: fewer complete records than expected`);
   }
   try {
-    c.raw.run("BEGIN");
-    for (const rec of parsed.records) for (const [sql, params] of rec) c.raw.run(sql, params);
-    c.raw.run("COMMIT");
+    c.copy.replay(parsed.records);
   } catch (err) {
     dropCopy(r.dbFile); // half applied: start over from the files next time
     throw err;
@@ -216,18 +196,9 @@ async function bringTo(r: FilesAt): Promise<{ c: Copy; replayed: number }> {
 
 async function image(r: ImageRequest): Promise<ImageReply> {
   const { c, replayed } = await bringTo(r);
-  const buf = stampImage(c.db.export(), r.gen, r.base);
-  const tmp = `${r.dbFile}.tmp-${randomSuffix()}`;
-  const fd = fs.openSync(tmp, "wx", r.mode);
-  try {
-    fs.fchmodSync(fd, r.mode);
-    if (r.uid !== undefined && r.gid !== undefined && process.getuid?.() === 0) fs.fchownSync(fd, r.uid, r.gid);
-    writePacedSync(fd, buf, IMAGE_CHUNK);
-  } catch (err) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
+  const buf = stampImage(c.copy.export(), r.gen, r.base);
+  // Kept open: its inode identifies it once the main thread has renamed it over the DB file.
+  const { tmp, fd } = writeTempKeptOpen(r.dbFile, buf, { mode: r.mode, uid: r.uid, gid: r.gid }, IMAGE_CHUNK);
   if (c.written) closeQuietly(c.written.fd);
   c.written = { fd, gen: r.gen, base: r.base };
   const reply = { id: r.id, tmp, size: buf.length, replayed, loads };

@@ -1,0 +1,82 @@
+/**
+ * A working copy: the database as this process sees it, an SQLite in-memory database (mem-db.ts)
+ * built from a DB file image and brought forward by replaying journal records. Built the same way
+ * by every process (follower.ts) and by the compaction worker (snapshot-worker.ts), so both arrive
+ * at the very state the files stand for.
+ *
+ * Its connection settings (CONNECTION_PRAGMAS) are never written to the DB file.
+ */
+import type { SqlJsStatic } from "sql.js";
+import { CONNECTION_PRAGMAS } from "./db-image.js";
+import { readAtSync } from "./fsutil.js";
+import type { SqlParam, SqlStatement } from "./journal.js";
+import { MemoryDb } from "./mem-db.js";
+import { RawStatements, type RawRow } from "./raw-sqlite.js";
+import type { WasmMemory } from "./sqljs.js";
+
+/** The whole file open as `fd`, as an image to load. */
+export function readImage(fd: number, size: number): Buffer {
+  return readAtSync(fd, 0, size);
+}
+
+export class WorkingCopy {
+  private constructor(
+    private readonly db: MemoryDb,
+    private readonly raw: RawStatements,
+  ) {}
+
+  /** A copy holding `img` (a DB file's bytes; changed in place where it is a WAL-mode file). */
+  static load(SQL: SqlJsStatic, memory: WasmMemory, img: Buffer, maxStatements?: number): WorkingCopy {
+    if (img.length >= 20 && (img[18] === 2 || img[19] === 2)) {
+      img[18] = 1; // WAL-mode file (an empty -wal was checked at open): read it in rollback mode
+      img[19] = 1;
+    }
+    const db = MemoryDb.load(SQL, memory, img);
+    try {
+      db.exec(CONNECTION_PRAGMAS);
+      return new WorkingCopy(db, new RawStatements(SQL, memory, db, maxStatements));
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  /** Runs one statement (cached prepared statement; its rows, if any, are ignored). */
+  run(sql: string, params?: readonly SqlParam[]): void {
+    this.raw.run(sql, params);
+  }
+
+  /** The rows of a query (only the first when `first`). */
+  rows(sql: string, params: readonly SqlParam[], first = false): RawRow[] {
+    return this.raw.rows(sql, params, first);
+  }
+
+  /**
+   * Applies journal records in one transaction: all of them, or (on a failing statement, which is
+   * thrown) none.
+   */
+  replay(records: readonly (readonly SqlStatement[])[]): void {
+    this.run("BEGIN");
+    try {
+      for (const rec of records) for (const [sql, params] of rec) this.run(sql, params);
+      this.run("COMMIT");
+    } catch (err) {
+      try {
+        this.run("ROLLBACK");
+      } catch {
+        /* keep the original error */
+      }
+      throw err;
+    }
+  }
+
+  /** The database as an SQLite file image. */
+  export(): Uint8Array {
+    return this.db.export();
+  }
+
+  close(): void {
+    this.raw.free();
+    this.db.close();
+  }
+}
