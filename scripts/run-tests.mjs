@@ -60,6 +60,8 @@ let failed = 0;
 let skipped = 0;
 const failures = [];
 const skips = [];
+// Structure (issue 12): no source file over 500 lines, no import cycle among src/ files.
+if (spawnSync(process.execPath, [join(root, "scripts/check-structure.mjs")], { stdio: "inherit" }).status !== 0) failed++;
 // Counts each test's assertions: a test that checks nothing fails (scripts/assert-audit/).
 const AUDIT = join(root, "scripts/assert-audit/register.mjs");
 

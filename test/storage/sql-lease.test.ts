@@ -8,7 +8,8 @@ import os from "node:os";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { Runtime } from "../../src/core/runtime.js";
+import type { Runtime } from "../../src/core/runtime.js";
+import { createRuntime } from "../../src/create-runtime.js";
 import { loadSqlStorage, openSqlDatabasesEarly } from "../../src/core/sql-startup.js";
 import { createSqlProvider } from "../../src/storage/drivers/sql.js";
 import { SqlDatabases, sqlTarget } from "../../src/storage/drivers/sql-database.js";
@@ -20,7 +21,7 @@ process.on("exit", () => fs.rmSync(root, { recursive: true, force: true }));
 
 async function runtimeOn(data: string, processType: "server" | "prosodyctl" = "server"): Promise<Runtime> {
   const config = makeConfig({ data_path: data, storage: "sql", modules_enabled: [] }, { "example.com": {} });
-  const rt = new Runtime({ config, processType });
+  const rt = createRuntime({ config, processType });
   await openSqlDatabasesEarly(rt, ["example.com"]);
   await rt.start();
   await loadSqlStorage(rt, ["example.com"]);
@@ -51,7 +52,7 @@ test("two runtimes on one database in one process: stopping one leaves the other
 test("a runtime's hosts share one database; it closes (and folds) with the last of them", async () => {
   const data = path.join(root, "hosts");
   const config = makeConfig({ data_path: data, storage: "sql", modules_enabled: [] }, { "a.example": {}, "b.example": {} });
-  const rt = new Runtime({ config, processType: "prosodyctl" });
+  const rt = createRuntime({ config, processType: "prosodyctl" });
   await openSqlDatabasesEarly(rt, ["a.example", "b.example"]);
   await loadSqlStorage(rt, ["a.example", "b.example"]);
   const a = (await rt.storage.open("a.example", "m", "map")) as MapStore;
