@@ -12,6 +12,7 @@
  * semantics apply (for internal storage: last rename wins, exactly like Prosody).
  */
 import { REMOVE, type KeyvalStore, type MapStore, type Remove, type StoreRecord, type StoreValue } from "./types.js";
+import { applyMapChanges } from "./values.js";
 
 function has(rec: StoreRecord, key: string): boolean {
   return Object.prototype.hasOwnProperty.call(rec, key);
@@ -37,19 +38,7 @@ export function mapOverKeyval(kv: KeyvalStore): MapStore {
   const modify = (user: string | null, changes: [string, StoreValue | undefined][]) =>
     serial(user, async () => {
       const rec: StoreRecord = (await kv.get(user)) ?? {};
-      let changed = false;
-      for (const [key, value] of changes) {
-        if (value === undefined) {
-          if (has(rec, key)) {
-            delete rec[key];
-            changed = true;
-          }
-        } else {
-          rec[key] = value;
-          changed = true;
-        }
-      }
-      if (changed) await kv.set(user, rec);
+      if (applyMapChanges(rec, changes)) await kv.set(user, rec);
     });
 
   /** Users with a record, the host-wide record as `null` ("" is the SQL spelling of it). */

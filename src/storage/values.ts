@@ -17,6 +17,16 @@ const MAX_DEPTH = 127; // util/serialization.lua's limit
  */
 export type Where = string | (() => string);
 
+/**
+ * `obj[key] = value`, also for the key `__proto__`: a record's keys come from data (map keys, user
+ * input), and plain assignment of `__proto__` would set the object's prototype instead of storing
+ * the value (silently losing it). Every place that builds a record from keys uses this.
+ */
+export function setOwn<T>(obj: { [key: string]: T }, key: string, value: T): void {
+  if (key === "__proto__") Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
+}
+
 export function whereText(w: Where): string {
   return typeof w === "function" ? w() : w;
 }
@@ -65,7 +75,7 @@ function copy(v: unknown, where: Where, depth: number, seen: Set<object>, build:
           const member: unknown = (v as Record<string, unknown>)[key];
           if (member === undefined || member === null) continue;
           const c = copy(member, where, depth + 1, seen, build);
-          if (build) obj[key] = c;
+          if (build) setOwn(obj, key, c);
         }
         out = build ? obj : (v as StoreValue);
       } else {
@@ -114,6 +124,28 @@ export function copyStoreValue(v: StoreValue): StoreValue {
   if (typeof v !== "object") return v;
   if (Array.isArray(v)) return v.map(copyStoreValue);
   const out: { [key: string]: StoreValue } = {};
-  for (const key of Object.keys(v)) out[key] = copyStoreValue(v[key]!);
+  for (const key of Object.keys(v)) setOwn(out, key, copyStoreValue(v[key]!));
   return out;
+}
+
+/**
+ * Applies map changes (key → new value, or undefined to remove it) to `rec` in place; true when
+ * something changed. The one place where a map update meets a record, for every driver that keeps
+ * a user's map as one record (the internal files, the map shim over a keyval store). A key
+ * `__proto__` is stored as an ordinary own property, never as the object's prototype.
+ */
+export function applyMapChanges(rec: StoreRecord, changes: Iterable<readonly [string, StoreValue | undefined]>): boolean {
+  let changed = false;
+  for (const [key, value] of changes) {
+    if (value === undefined) {
+      if (Object.prototype.hasOwnProperty.call(rec, key)) {
+        delete rec[key];
+        changed = true;
+      }
+    } else {
+      setOwn(rec, key, value);
+      changed = true;
+    }
+  }
+  return changed;
 }

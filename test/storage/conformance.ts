@@ -427,6 +427,21 @@ export function storageConformance(name: string, makeProvider: () => Promise<Mad
       assert.is(await m.get("jüliet", "schlüssel ✓"), "wert 🎉");
     });
 
+    test(`${label}: the key "__proto__" is an ordinary key`, async ({ provider }) => {
+      const stores = pick(provider);
+      const m = map(stores, "protos");
+      await m.set("u", "__proto__", { polluted: true });
+      await m.set("u", "plain", 1);
+      assert.equal(await m.get("u", "__proto__"), { polluted: true });
+      const rec = (await keyval(stores, "protos").get("u"))!;
+      assert.ok(Object.prototype.hasOwnProperty.call(rec, "__proto__"), "stored as an own key");
+      assert.is(Object.getPrototypeOf(rec), Object.prototype, "not as the record's prototype");
+      assert.equal(Object.keys(rec).sort(), ["__proto__", "plain"]);
+      await m.set("u", "__proto__", undefined);
+      assert.is(await m.get("u", "__proto__"), undefined);
+      assert.equal(await m.get("u", "plain"), 1);
+    });
+
     test(`${label}: getAll / deleteAll refuse an empty or non-string key with Prosody's error`, async ({ provider }) => {
       const m = map(pick(provider), "argcheck");
       await m.set("alice", "true", "kept");

@@ -5,7 +5,7 @@
  * store and the keyval store of the same name see each other's data. Values are deep-copied on
  * the way in and out, so callers can never mutate stored data through a reference.
  */
-import { cloneRecord, cloneValue } from "../values.js";
+import { applyMapChanges, cloneRecord, cloneValue } from "../values.js";
 import {
   REMOVE,
   type KeyvalStore,
@@ -67,10 +67,7 @@ export function createMemoryProvider(): StorageProvider {
     const apply = (user: string | null, changes: [string, StoreValue | undefined][]) => {
       const records = recordsOf(store);
       const rec: StoreRecord = { ...(records.get(user) ?? {}) };
-      for (const [key, value] of changes) {
-        if (value === undefined) delete rec[key];
-        else rec[key] = value;
-      }
+      applyMapChanges(rec, changes);
       if (isEmpty(rec)) records.delete(user);
       else records.set(user, rec);
     };

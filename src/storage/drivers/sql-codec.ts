@@ -15,7 +15,7 @@
  * tables) is merged back (array items under keys "1".."n", hash keys stringified). JSON `null` (which
  * Prosody never writes) is treated as absent inside objects.
  */
-import { cloneValue, whereText, type Where } from "../values.js";
+import { cloneValue, setOwn, whereText, type Where } from "../values.js";
 import { StorageError, type StoreValue } from "../types.js";
 
 export type SqlType = "string" | "number" | "boolean" | "json";
@@ -101,7 +101,7 @@ function fromJson(v: unknown, where: Where): StoreValue | undefined {
     if (key === "__array" || key === "__hash") continue;
     const m = fromJson(obj[key], where);
     if (m !== undefined) {
-      out[key] = m;
+      setOwn(out, key, m);
       plain++;
     }
   }
@@ -118,7 +118,7 @@ function fromJson(v: unknown, where: Where): StoreValue | undefined {
   if (Array.isArray(hash)) {
     for (let i = 0; i + 1 < hash.length; i += 2) {
       const m = fromJson(hash[i + 1], where);
-      if (m !== undefined) out[String(hash[i])] = m;
+      if (m !== undefined) setOwn(out, String(hash[i]), m);
     }
   } else if (hash !== undefined && hash !== null) {
     const m = fromJson(hash, where);

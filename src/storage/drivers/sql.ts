@@ -14,7 +14,7 @@
  *   atomic update).
  * - `users()` = SELECT DISTINCT user (so the host-wide record shows up as "", like Prosody).
  */
-import { cloneRecord, copyStoreValue, whereText, type Where } from "../values.js";
+import { cloneRecord, copyStoreValue, setOwn, whereText, type Where } from "../values.js";
 import {
   REMOVE,
   StorageError,
@@ -131,9 +131,9 @@ export function createSqlProvider(opts: { host: string; db: SqlDatabase }): Stor
           const key = String(row.key);
           const v = decodeRow(row, store, user, key);
           if (key === "") extra = v;
-          else if (v !== undefined) result[key] = v;
+          else if (v !== undefined) setOwn(result, key, v);
         }
-        if (extra !== undefined) Object.assign(result, extraAsObject(extra, where(store, user, "")));
+        if (extra !== undefined) for (const [k, v] of Object.entries(extraAsObject(extra, where(store, user, "")))) setOwn(result, k, v);
         return isEmpty(result) ? undefined : result;
       },
       async set(user, data) {

@@ -15,6 +15,7 @@ import { readLuaData } from "../lua/read.js";
 import { serializeFileBytes } from "../lua/serialize.js";
 import { DIR_MODE, FILE_MODE, randomSuffix } from "../sqlite/fsutil.js";
 import { NameTooLongError, StorageError, type StoreRecord, type StoreValue } from "../types.js";
+import { setOwn } from "../values.js";
 import { CACHE_MIN_BYTES, type ParseCache } from "./parse-cache.js";
 
 export type InternalLogLevel = "debug" | "info" | "warn" | "error";
@@ -41,9 +42,7 @@ export function copyData<T>(v: T): T {
   if (Array.isArray(v)) return v.map(copyData) as T;
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(v)) {
-    const x = copyData((v as Record<string, unknown>)[k]);
-    if (k === "__proto__") Object.defineProperty(out, k, { value: x, enumerable: true, writable: true, configurable: true });
-    else out[k] = x;
+    setOwn(out, k, copyData((v as Record<string, unknown>)[k]));
   }
   return out as T;
 }

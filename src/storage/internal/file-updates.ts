@@ -5,6 +5,7 @@
  * round trip and the rewrite of a big file are paid once per batch, not once per change.
  */
 import type { StoreRecord, StoreValue } from "../types.js";
+import { applyMapChanges } from "../values.js";
 import { copyData, type DataFiles } from "./data-files.js";
 
 /** A change of one key: a value, or undefined to remove the key. */
@@ -73,20 +74,7 @@ export class FileUpdates {
   private async apply(file: string, changes: KeyChange[]): Promise<void> {
     const { rec: current } = await this.files.readShared(file);
     const rec: StoreRecord = { ...current }; // shallow: values are replaced, never changed
-    let changed = false;
-    for (const [key, value] of changes) {
-      if (value === undefined) {
-        if (has(rec, key)) {
-          delete rec[key];
-          changed = true;
-        }
-      } else {
-        if (key === "__proto__") Object.defineProperty(rec, key, { value, enumerable: true, writable: true, configurable: true });
-        else rec[key] = value;
-        changed = true;
-      }
-    }
-    if (!changed) return;
+    if (!applyMapChanges(rec, changes)) return;
     for (const _ in rec) return this.files.write(file, rec);
     return this.files.write(file, undefined);
   }
