@@ -36,7 +36,7 @@ export interface Instance {
   /** Runs the real prosodyctl (as root; it switches to the prosody user itself). */
   realCtl(args: string[], input?: string): Ran;
   /** Runs our prosodyctl with the shared config (as root; it switches to the prosody user). */
-  ourCtl(args: string[]): Promise<Ran>;
+  ourCtl(args: string[], input?: string): Promise<Ran>;
   startOurs(): Promise<void>;
   stopOurs(): Promise<void>;
   get(port: number, target: string, headers?: Record<string, string>): ReturnType<typeof rawRequest>;
@@ -59,8 +59,9 @@ async function waitPort(port: number, what: string, logFile?: string): Promise<v
 /**
  * @param extraModules loaded by both (e.g. "saslauth" for real Prosody's logins)
  * @param ourModules loaded by our server only (modules real Prosody lacks here)
+ * @param extraGlobal more lines for the shared config's global section (e.g. `authentication = …`)
  */
-export async function createInstance(storage: "internal" | "sql", extraModules: string[] = [], ourModules: string[] = []): Promise<Instance> {
+export async function createInstance(storage: "internal" | "sql", extraModules: string[] = [], ourModules: string[] = [], extraGlobal = ""): Promise<Instance> {
   const uid = Number(execFileSync("id", ["-u", "prosody"]).toString());
   const gid = Number(execFileSync("id", ["-g", "prosody"]).toString());
   const dir = mkdtempSync(join(tmpdir(), `interop-${storage}-`));
@@ -88,6 +89,7 @@ invites_api_plaintext_keys = true
 storage = "${storage}"
 sql = { driver = "SQLite3", database = "prosody.sqlite" }
 modules_enabled = { ${modules.map((m) => JSON.stringify(m)).join(", ")} }
+${extraGlobal}
 VirtualHost "example.com"
 `,
   );
@@ -128,8 +130,8 @@ VirtualHost "example.com"
       const r = spawnSync("prosodyctl", ["--config", config, ...args], { cwd: dir, encoding: "utf8", input });
       return { stdout: r.stdout, stderr: r.stderr, code: r.status };
     },
-    ourCtl(args) {
-      return ourCtl(["--config", config, ...args], { cwd: dir });
+    ourCtl(args, input) {
+      return ourCtl(["--config", config, ...args], { cwd: dir, input });
     },
     async startOurs() {
       const { PROSODYCTL } = await import("./cli.js");
