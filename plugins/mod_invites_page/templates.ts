@@ -65,7 +65,7 @@ ${QR_PANEL}
 
 /** GET /invites_page/setup/APP?TOKEN with a valid token and a known app. */
 export const SETUP_PAGE = `${HEAD}
-<title>Join {site_name} with {app.name}</title>
+<title>Invite to {site_name}</title>
 <link rel="alternate" href="{uri}">
 <link rel="stylesheet" href="{static}/invite.css">
 </head>
@@ -121,7 +121,7 @@ export const INVALID_PAGE = `${HEAD}
 
 /** GET /invites_page/setup/APP?TOKEN with an app id this server does not list (404). */
 export const UNKNOWN_APP_PAGE = `${HEAD}
-<title>Unknown app</title>
+<title>Invite to {site_name}</title>
 <link rel="stylesheet" href="{static}/invite.css">
 </head>
 <body>

@@ -68,7 +68,8 @@ button,.button{display:inline-block;margin-top:1.2rem;font-size:1rem;padding:.55
 .alert-danger{background:#f8d7da;border:1px solid #eeb2b8}.alert-info{background:#dcebf5;border:1px solid #b5d3e7}
 .downloads a{display:inline-block;margin:.3rem .5rem .3rem 0}.downloads img{max-height:3rem}`;
 
-function layout(title: string, body: string): string {
+/** `heading` defaults to the title; both follow Prosody's templates (facts, not markup). */
+function layout(title: string, body: string, heading = title): string {
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -83,7 +84,7 @@ ${STYLE}
 </head>
 <body>
 <main>
-<header><h1>${esc(title)}</h1></header>
+<header><h1>${esc(heading)}</h1></header>
 <section>
 ${body}
 </section>
@@ -129,7 +130,8 @@ export function renderForm(p: FormPage): string {
     `<button type="submit">${p.resetFor !== undefined ? "Set password" : "Create account"}</button>`,
     `</form>`,
   );
-  return layout(p.siteName, parts.filter(Boolean).join("\n"));
+  // Prosody's register.html: title {site_name}, heading "Register on {site_name}".
+  return layout(p.siteName, parts.filter(Boolean).join("\n"), `Register on ${p.siteName}`);
 }
 
 export function renderSuccess(p: SuccessPage): string {
@@ -171,5 +173,6 @@ export function renderSuccess(p: SuccessPage): string {
 }
 
 export function renderError(siteName: string, message: string): string {
-  return layout(siteName, `<h2>Registration error</h2>\n<div class="alert alert-danger" role="alert">${esc(message)}</div>`);
+  // Prosody's register_error.html: title and heading "Invite to {site_name}".
+  return layout(`Invite to ${siteName}`, `<h2>Registration error</h2>\n<div class="alert alert-danger" role="alert">${esc(message)}</div>`);
 }
