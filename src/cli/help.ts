@@ -11,7 +11,13 @@ const SECTIONS: Array<[string, Array<[string, string]>]> = [
   ],
   ["Storage:", [["storage recover-journal", "Salvage an SQLite database our processes refuse (damaged journal, file changed by another program)"]]],
   ["Plugin management:", [["mod_<name>", "Run the command of a plugin, e.g. mod_invites_api create example.com"]]],
-  ["Informative:", [["about", "Show where this host finds its config, data and plugins"]]],
+  [
+    "Informative:",
+    [
+      ["about", "Show where this host finds its config, data and plugins"],
+      ["check", "Perform basic checks on the config, modules and paths (check config|modules|paths|disabled)"],
+    ],
+  ],
 ];
 
 export function helpText(argv0: string): string {

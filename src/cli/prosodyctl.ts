@@ -19,6 +19,7 @@ import { checkConfigTrust } from "./trust.js";
 import type { TrustPolicy } from "../core/trusted-paths.js";
 import { openSqlStorage } from "./sql-storage.js";
 import { runStorageCommand } from "./storage.js";
+import { runCheckCommand } from "./check.js";
 import type { CliIO } from "./io.js";
 
 export type { CliIO } from "./io.js";
@@ -141,6 +142,8 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
   if (isUserCommand(command)) {
     return runUserCommand(command, args, { io, loadConfig: () => loadConfig(options.config, io, options.root) });
   }
+
+  if (command === "check") return runCheckCommand(args, io, () => loadConfig(options.config, io, options.root));
 
   if (command === "storage") return runStorageCommand(args, io, () => loadConfig(options.config, io, options.root));
 
