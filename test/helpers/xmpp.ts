@@ -5,13 +5,21 @@
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import { Socket } from "node:net";
+import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { saslprep } from "../../src/util/scram.js";
 
 export type LoginResult = { ok: true } | { ok: false; condition: string; mechanisms: string[] };
 
-export function scramLogin(port: number, host: string, user: string, password: string, timeoutMs = 10000): Promise<LoginResult> {
+/**
+ * @param opts.starttls negotiate STARTTLS first when the server offers it (certificate not
+ *   verified: a test server's self-signed one), e.g. for Prosody's default c2s_require_encryption
+ */
+export function scramLogin(port: number, host: string, user: string, password: string, timeoutMs = 10000, opts: { starttls?: boolean } = {}): Promise<LoginResult> {
   return new Promise((resolveLogin, reject) => {
     const sock = new Socket();
+    let conn: Socket | TLSSocket = sock;
+    let secured = false;
+    let tlsRequested = false;
     let buf = "";
     let stage: "features" | "challenge" | "outcome" = "features";
     let clientFirstBare = "";
@@ -20,19 +28,38 @@ export function scramLogin(port: number, host: string, user: string, password: s
     const timer = setTimeout(() => done(new Error(`XMPP login timed out at stage ${stage}; received: ${buf.slice(-500)}`)), timeoutMs);
     const done = (result: LoginResult | Error) => {
       clearTimeout(timer);
+      conn.destroy();
       sock.destroy();
       if (result instanceof Error) reject(result);
       else resolveLogin(result);
     };
-    const send = (s: string) => sock.write(s);
+    const send = (s: string) => conn.write(s);
+    const streamHeader = () =>
+      send(`<?xml version='1.0'?><stream:stream to='${host}' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`);
     const b64 = (s: string | Buffer) => Buffer.from(s).toString("base64");
     const hmac = (key: Buffer, data: string) => createHmac("sha1", key).update(data).digest();
 
-    sock.setEncoding("utf8");
-    sock.on("data", (d: string) => {
+    const onData = (d: string) => {
       buf += d;
+      if (stage === "features" && opts.starttls && !secured && buf.includes("<proceed")) {
+        // Upgrade in place, then restart the stream over TLS (RFC 6120 §5.4.3.3).
+        secured = true;
+        buf = "";
+        sock.removeAllListeners("data");
+        const tlsSock = tlsConnect({ socket: sock, servername: host, rejectUnauthorized: false }, () => streamHeader());
+        tlsSock.setEncoding("utf8");
+        tlsSock.on("data", onData);
+        tlsSock.on("error", (e) => done(e));
+        conn = tlsSock;
+        return;
+      }
       if (stage === "features") {
         if (!buf.includes("</stream:features>")) return;
+        if (opts.starttls && !secured && buf.includes("urn:ietf:params:xml:ns:xmpp-tls")) {
+          if (!tlsRequested) send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+          tlsRequested = true;
+          return;
+        }
         mechanisms = [...buf.matchAll(/<mechanism>([^<]+)<\/mechanism>/g)].map((m) => m[1]!);
         if (!mechanisms.includes("SCRAM-SHA-1")) return done({ ok: false, condition: "no-scram-sha-1", mechanisms });
         cnonce = randomBytes(18).toString("base64").replace(/[=,]/g, "");
@@ -63,10 +90,10 @@ export function scramLogin(port: number, host: string, user: string, password: s
         const failure = /<failure[^>]*>(?:<([a-z-]+))?/.exec(buf);
         if (failure) return done({ ok: false, condition: failure[1] ?? "failure", mechanisms });
       }
-    });
+    };
+    sock.setEncoding("utf8");
+    sock.on("data", onData);
     sock.on("error", (e) => done(e));
-    sock.connect(port, "127.0.0.1", () => {
-      send(`<?xml version='1.0'?><stream:stream to='${host}' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`);
-    });
+    sock.connect(port, "127.0.0.1", streamHeader);
   });
 }
