@@ -210,7 +210,6 @@ function checkPaths(config: Config, cwd: string, trust: TrustPolicy | undefined)
   const rt = createRuntime({ config, processType: "prosodyctl", cwd, trust });
   const out: Finding[] = [];
   const bad = (...lines: string[]) => out.push({ lines: ["", ...lines], problem: true });
-  const configDir = config.file ? path.dirname(config.file) : cwd;
 
   const data = rt.paths.data;
   const dataWhy = unwritableDir(data);
@@ -235,7 +234,8 @@ function checkPaths(config: Config, cwd: string, trust: TrustPolicy | undefined)
     if (why) bad(`    The directory of pidfile ${pidfile}, ${dir}, ${why}.`);
   }
   for (const file of logFiles(config.get("*", "log"))) {
-    const dir = path.dirname(path.resolve(configDir, file));
+    // Prosody opens a log file by the name as given: relative to the working directory.
+    const dir = path.dirname(path.resolve(cwd, file));
     const why = dirWhy(dir);
     if (why) bad(`    The directory of the log file ${file}, ${dir}, ${why}.`);
   }
