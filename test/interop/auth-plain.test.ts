@@ -11,6 +11,9 @@ import { createInstance, luaLoadDataFile, prosodyMissing, type Instance } from "
 import { rawRequest } from "../helpers/http.js";
 import { scramLogin } from "../helpers/xmpp.js";
 import { skip } from "../helpers/skip.js";
+import { loadConfigFile } from "../../src/core/config/index.js";
+import { createRuntime } from "../../src/create-runtime.js";
+import type { AuthProvider } from "../../plugins/mod_auth_internal_hashed/mod_auth_internal_hashed.js";
 
 const missing = prosodyMissing();
 let inst: Instance | undefined;
@@ -55,6 +58,15 @@ test("internal_plain: an account made by real prosodyctl is ours too; our passwd
   const add = inst.realCtl(["adduser", "plainreal@example.com"], "sekrit pass 9\nsekrit pass 9\n");
   assert.is(add.code, 0, add.stdout + add.stderr);
   assert.equal(luaLoadDataFile(accountFile(inst, "plainreal")), { password: "sekrit pass 9" });
+  // Our provider, on the same data, takes the password Prosody stored.
+  const rt = createRuntime({ config: await loadConfigFile(inst.config), processType: "prosodyctl", cwd: inst.dir });
+  try {
+    const auth = (await rt.modules.load("example.com", "auth_internal_plain")).exports as AuthProvider;
+    assert.ok(await auth.testPassword("plainreal", "sekrit pass 9"));
+    assert.not.ok(await auth.testPassword("plainreal", "sekrit pass 8"));
+  } finally {
+    await rt.stop();
+  }
   const r = await register(inst, "plainreal", "another pass 1");
   assert.match(r.body.toString(), "This username is already in use.");
   const passwd = await inst.ourCtl(["passwd", "plainreal@example.com"], "changed pass 4\nchanged pass 4\n");
