@@ -89,19 +89,6 @@ export class HttpsTls {
   }
 }
 
-/**
- * Reads the files and makes the context; undefined (after logging Prosody's message) when there
- * is no certificate, no key, or either cannot be read or used.
- */
-export function buildContext(settings: TlsSettings, forName: string, log: CertLog): BuiltContext | undefined {
-  const problem = contextProblem(settings, forName);
-  if (typeof problem === "string") {
-    log(settings.certificate ? "error" : "debug", problem);
-    return undefined;
-  }
-  return problem;
-}
-
 /** The built context, or the one line saying why there is none (for prosodyctl check certs too). */
 export function contextProblem(settings: TlsSettings, forName: string): BuiltContext | string {
   if (!settings.certificate) return `No certificate present in SSL/TLS configuration for ${forName}.`;
