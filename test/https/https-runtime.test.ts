@@ -8,6 +8,7 @@ import { request } from "node:https";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createServer } from "node:net";
 import { connect } from "node:tls";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -108,6 +109,21 @@ s("request.secure is true over https only; httpUrl() is the https URL", async (c
   assert.is(plain.responses[0]?.body.toString(), "false");
   const app = ctx.rt!.modules.get("example.com", "secureapp")!.exports as { url(): string };
   assert.is(app.url(), `https://example.com:${ctx.httpsPort}/secureapp`);
+});
+
+s("httpUrl() leaves out the https default port 443", async (ctx) => {
+  if (missing) return skip(ctx, missing);
+  if (process.getuid?.() !== 0) return skip(ctx, "binding port 443 needs root");
+  const free = await new Promise<boolean>((resolve) => {
+    const probe = createServer().once("error", () => resolve(false));
+    probe.listen(443, "127.0.0.1", () => probe.close(() => resolve(true)));
+  });
+  if (!free) return skip(ctx, "port 443 on 127.0.0.1 is in use");
+  ctx.config.sections.get("*")!.options.https_ports = [443];
+  makeCert(join(ctx.dir, "certs", "example.com.crt"), join(ctx.dir, "certs", "example.com.key"), { cn: "example.com" });
+  await start(ctx);
+  const app = ctx.rt!.modules.get("example.com", "secureapp")!.exports as { url(): string };
+  assert.is(app.url(), "https://example.com/secureapp");
 });
 
 s("config-reloaded: new connections get the replaced certificates (port and SNI host)", async (ctx) => {
