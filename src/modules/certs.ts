@@ -62,7 +62,9 @@ export function indexCerts(dir: string, log: CertLog = () => undefined, index: C
   try {
     entries = readdirSync(dir).sort();
   } catch (err) {
-    log("error", `Error indexing certificate directory ${dir}: ${(err as Error).message}`);
+    // A missing directory is the usual case without certificates; whoever needed one says so.
+    const level = (err as NodeJS.ErrnoException).code === "ENOENT" ? "debug" : "error";
+    log(level, `Error indexing certificate directory ${dir}: ${(err as Error).message}`);
     return index;
   }
   for (const name of entries) {

@@ -49,6 +49,7 @@ interface Contexts {
 export class HttpsService {
   private contexts: Contexts = { hosts: new Map() };
   private readonly log: CertLog;
+  private open?: OpenService;
   listening: ListenResult[] = [];
 
   constructor(
@@ -60,6 +61,7 @@ export class HttpsService {
 
   /** Opens the https ports through `open` (mod_http's shared listen path) if a certificate is usable. */
   async start(config: CertConfig, open: OpenService): Promise<void> {
+    this.open = open;
     const ports = portList(this.module, "https_ports", DEFAULT_HTTPS_PORTS);
     const interfaces = httpsInterfaceList(this.module);
     if (ports.length === 0 || interfaces.length === 0) return;
@@ -79,10 +81,16 @@ export class HttpsService {
     this.listening = await open(ports, interfaces, secure);
   }
 
-  /** config-reloaded: certificates found again from the new config, for new connections. */
-  reload(config: CertConfig): void {
+  /**
+   * config-reloaded: certificates found again from the new config, for new connections. If https
+   * was not started for want of a certificate, it starts now when one is there.
+   */
+  async reload(config: CertConfig): Promise<void> {
     const port = this.listening[0]?.port;
-    if (port === undefined) return;
+    if (port === undefined) {
+      if (this.open) await this.start(config, this.open);
+      return;
+    }
     const next = this.build(config, port);
     if (next.port) this.server.setSecureOptions(next.port.options);
     else if (this.contexts.port) {

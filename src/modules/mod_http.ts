@@ -75,7 +75,7 @@ export default async function modHttp(module: Module): Promise<void> {
     state.secure = https.listening;
     // As Prosody's certmanager and portmanager: certificates are looked up again on reload.
     module.hookGlobal<{ config?: CertConfig }>("config-reloaded", (event) => {
-      https.reload(event?.config ?? moduleCertConfig(module));
+      void https.reload(event?.config ?? moduleCertConfig(module)).then(() => (state.secure = https.listening));
       return undefined;
     });
   }

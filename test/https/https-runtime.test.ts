@@ -145,6 +145,21 @@ s("config-reloaded: new connections get the replaced certificates (port and SNI 
   assert.not.equal(fp(first), fp(second));
 });
 
+s("config-reloaded starts https when a certificate has appeared since the start", async (ctx) => {
+  if (missing) return skip(ctx, missing);
+  await start(ctx);
+  assert.is(ctx.httpsPort, 0, "no certificate at start: https not started");
+  const pem = makeCert(join(ctx.dir, "certs", "example.com.crt"), join(ctx.dir, "certs", "example.com.key"), { cn: "example.com" });
+  ctx.rt!.globalEvents.fire("config-reloaded", { config: ctx.config });
+  const state = ctx.rt!.shared("/*/http/server") as { secure: Array<{ port: number }> };
+  for (let i = 0; i < 200 && !state.secure[0]; i++) await new Promise((r) => setTimeout(r, 10));
+  const port = state.secure[0]!.port;
+  assert.is(await fingerprint(port, "example.com"), fp(pem));
+  assert.is(await httpsBody(port, "example.com", "/secureapp"), "true");
+  const app = ctx.rt!.modules.get("example.com", "secureapp")!.exports as { url(): string };
+  assert.is(app.url(), `https://example.com:${port}/secureapp`);
+});
+
 s("config-reloaded with an unusable certificate keeps serving the old one and says why", async (ctx) => {
   if (missing) return skip(ctx, missing);
   ctx.config.sections.get("*")!.options.https_certificate = join(ctx.dir, "site.crt");
