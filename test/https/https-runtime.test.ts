@@ -67,6 +67,17 @@ function httpsBody(port: number, servername: string, path: string): Promise<stri
 
 const s = suite<Ctx>("https runtime", {} as Ctx);
 
+function httpsStatus(port: number, servername: string, method: string, path: string, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path, method, servername, rejectUnauthorized: false, headers: { host: servername, "content-length": String(body.length) }, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
 const fp = (pem: string) => new X509Certificate(pem).fingerprint256;
 
 s.before.each(async (ctx) => {
@@ -109,6 +120,9 @@ s("request.secure is true over https only; httpUrl() is the https URL", async (c
   assert.is(plain.responses[0]?.body.toString(), "false");
   const app = ctx.rt!.modules.get("example.com", "secureapp")!.exports as { url(): string };
   assert.is(app.url(), `https://example.com:${ctx.httpsPort}/secureapp`);
+  // The same limits as http: a GET route takes no body, refused from the head.
+  const refused = await httpsStatus(ctx.httpsPort, "example.com", "GET", "/secureapp", "0123456789");
+  assert.is(refused, 413);
 });
 
 s("httpUrl() leaves out the https default port 443", async (ctx) => {
