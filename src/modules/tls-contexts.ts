@@ -104,8 +104,9 @@ export function contextProblem(settings: TlsSettings, forName: string): BuiltCon
   }
   try {
     createPrivateKey({ key, passphrase: settings.password });
-  } catch (err) {
-    if (/passphrase|bad decrypt/i.test(String((err as Error).message)) && settings.password === undefined) {
+  } catch {
+    // PKCS#8 "BEGIN ENCRYPTED PRIVATE KEY", or a traditional PEM key with "Proc-Type: 4,ENCRYPTED".
+    if (settings.password === undefined && /-----BEGIN ENCRYPTED|ENCRYPTED\r?\n/.test(key.toString("latin1"))) {
       return `Encrypted certificate for ${forName} requires 'ssl' 'password' to be set in config`;
     }
     return failedToLoad(settings.key, "Check that the file contains a private key", forName);

@@ -4,13 +4,14 @@
  * privkey.pem, <host>.pem, parent domains, the `certificate` option, https_certificate by port,
  * and how ssl / https_ssl tables are merged for the https port and for each host (SNI).
  */
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { findHostCert, findServiceCert, indexCerts } from "../../src/modules/certs.js";
-import { HttpsTls } from "../../src/modules/tls-contexts.js";
+import { contextProblem, HttpsTls } from "../../src/modules/tls-contexts.js";
 import type { OptionValue } from "../../src/core/types.js";
 import { makeCert, opensslMissing } from "../helpers/certs.js";
 import { makeConfig } from "../helpers/config.js";
@@ -130,6 +131,23 @@ s("settings: https_ssl wins over ssl, and a global https_ssl applies to every ho
   assert.equal(tls.portSettings(5281), { certificate: join(dir, "https.crt"), key: join(dir, "https.key") });
   assert.equal(tls.portSettings(5282), { certificate: join(dir, "https.crt"), key: join(dir, "other.key") }, "https_ssl[port]");
   assert.is(tls.hostSettings("a.example", tls.portSettings(5281)).certificate, join(dir, "https.crt"));
+});
+
+s("an encrypted key: used with the ssl password, else Prosody's message", (ctx) => {
+  if (missing) return skip(ctx, missing);
+  const dir = tempDir();
+  makeCert(join(dir, "site.crt"), join(dir, "plain.key"), { cn: "example.com" });
+  execFileSync("openssl", ["pkey", "-in", join(dir, "plain.key"), "-aes256", "-passout", "pass:s3cret", "-out", join(dir, "site.key")]);
+  const settings = { certificate: join(dir, "site.crt"), key: join(dir, "site.key") };
+  assert.is(contextProblem(settings, "https port 5281"), "Encrypted certificate for https port 5281 requires 'ssl' 'password' to be set in config");
+  const built = contextProblem({ ...settings, password: "s3cret" }, "https port 5281");
+  assert.type(built, "object");
+  assert.is(contextProblem({ certificate: join(dir, "site.crt") }, "x.example"), "No key present in SSL/TLS configuration for x.example");
+  assert.is(contextProblem({}, "x.example"), "No certificate present in SSL/TLS configuration for x.example.");
+  assert.is(
+    contextProblem({ certificate: join(dir, "missing.crt"), key: join(dir, "site.key") }, "x.example"),
+    `SSL/TLS: Failed to load '${join(dir, "missing.crt")}': Check that the path is correct, and the file exists. (for x.example)`,
+  );
 });
 
 s.run();

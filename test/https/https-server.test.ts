@@ -5,7 +5,8 @@
  */
 import { request } from "node:https";
 import { connect, type PeerCertificate } from "node:tls";
-import { writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -158,6 +159,39 @@ VirtualHost "example.com"
     assert.not.ok(await connects(httpsPort));
     const plain = await rawRequest(server.port, "GET / HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n");
     assert.is(plain.status, 200);
+  } finally {
+    await server?.stop();
+  }
+});
+
+test("a key the server's user cannot read: https not started with Prosody's message", async (ctx) => {
+  if (missing) return skip(ctx, missing);
+  if (process.getuid?.() !== 0) return skip(ctx, "needs root (the server switches to the prosody user)");
+  if (spawnSync("id", ["-u", "prosody"]).status !== 0) return skip(ctx, "no prosody user");
+  const httpsPort = await freePort();
+  let server: ServerProcess | undefined;
+  try {
+    server = await startServerProcess(
+      `
+run_as_root = false
+https_ports = { ${httpsPort} }
+https_interfaces = { "127.0.0.1" }
+modules_enabled = { "http" }
+VirtualHost "example.com"
+`,
+      {
+        prepare: (dir) => {
+          makeCert(join(dir, "certs", "example.com.crt"), join(dir, "certs", "example.com.key"), { cn: "example.com" });
+          execFileSync("chown", ["-R", "prosody:prosody", dir]);
+          // The key stays root's, mode 0600: the server, running as prosody, cannot read it.
+          execFileSync("chown", ["root:root", join(dir, "certs", "example.com.key")]);
+          chmodSync(join(dir, "certs", "example.com.key"), 0o600);
+        },
+      },
+    );
+    const line = server.output().split("\n").find((l) => /HTTPS not started/.test(l)) ?? server.output();
+    assert.match(line, `SSL/TLS: Failed to load '${server.dir}/certs/example.com.key': Check that the permissions allow Prosody to read this file. (for https port ${httpsPort})`);
+    assert.not.ok(await connects(httpsPort));
   } finally {
     await server?.stop();
   }
