@@ -20,13 +20,23 @@ import { portList, strings } from "./http-config.js";
 import { contextProblem, HttpsTls, type BuiltContext } from "./tls-contexts.js";
 
 const DEFAULT_HTTPS_PORTS = [5281];
-const DEFAULT_INTERFACES = ["*", "::"];
 
 export type OpenService = (ports: number[], interfaces: string[], secure: SecureListen) => Promise<ListenResult[]>;
 
-/** `https_interfaces`, else `interfaces`, else "*" and "::" (https is not a private service). */
+/**
+ * `https_interfaces` (or the older `https_interface`), else `interfaces` (`interface`), else "*"
+ * and "::" unless `use_ipv4` / `use_ipv6` is false: https is not a private service.
+ */
 export function httpsInterfaceList(module: Module): string[] {
-  return strings(module.getOptionArray("https_interfaces") ?? module.getOptionArray("interfaces") ?? DEFAULT_INTERFACES);
+  const defaults = [
+    ...(module.getOption("use_ipv4") === false ? [] : ["*"]),
+    ...(module.getOption("use_ipv6") === false ? [] : ["::"]),
+  ];
+  for (const name of ["https_interfaces", "https_interface", "interfaces", "interface"]) {
+    const list = module.getOptionArray(name);
+    if (list) return strings(list);
+  }
+  return defaults;
 }
 
 /** The running config as certificate lookup reads it (a module's view: the current options). */

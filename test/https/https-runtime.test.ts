@@ -140,6 +140,22 @@ s("httpUrl() leaves out the https default port 443", async (ctx) => {
   assert.is(app.url(), "https://example.com/secureapp");
 });
 
+s("interfaces: https_interfaces, else interfaces, else every address (use_ipv6 = false: IPv4 only)", async (ctx) => {
+  if (missing) return skip(ctx, missing);
+  makeCert(join(ctx.dir, "certs", "example.com.crt"), join(ctx.dir, "certs", "example.com.key"), { cn: "example.com" });
+  const options = ctx.config.sections.get("*")!.options;
+  delete options.https_interfaces;
+  options.interfaces = ["127.0.0.1"];
+  await start(ctx);
+  const state = () => ctx.rt!.shared("/*/http/server") as { secure: Array<{ address: string }> };
+  assert.equal(state().secure.map((l) => l.address), ["127.0.0.1"]);
+  await ctx.rt!.stop();
+  delete options.interfaces;
+  options.use_ipv6 = false;
+  await start(ctx);
+  assert.equal(state().secure.map((l) => l.address), ["0.0.0.0"]);
+});
+
 s("config-reloaded: new connections get the replaced certificates (port and SNI host)", async (ctx) => {
   if (missing) return skip(ctx, missing);
   const certs = join(ctx.dir, "certs");
