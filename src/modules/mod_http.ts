@@ -2,7 +2,8 @@
  * mod_http: the process-wide HTTP service (Prosody's modules/mod_http.lua behaviour, spec §3).
  *
  * A global module with `addHost`: one HttpServer per process, listening on `http_ports` ×
- * `http_interfaces` (server processes only). Every host it is attached to registers its HTTP
+ * `http_interfaces` and, when a certificate is found, on `https_ports` × `https_interfaces`
+ * (https-service.ts; server processes only). Both feed the same routes and limits. Every host it is attached to registers its HTTP
  * host key (`http_host` or the host name) and serves the `http-provider` items of that host;
  * the global context serves items of global modules without a host part. Also provides the
  * `module.httpUrl()` backend through the shared table "/*\/http/url".
