@@ -4,7 +4,8 @@
  * context for the port and one per host that has a certificate of its own, chosen by SNI
  * (`http_host` or the host name). Certificates are found as Prosody finds them (certs.ts,
  * tls-contexts.ts) and found again on the global event `config-reloaded`: new connections get
- * the new ones, open connections keep theirs.
+ * the new ones, open connections keep theirs, and https not started for want of a certificate
+ * starts then. Ports and interfaces are read once, at start (as Prosody's portmanager).
  *
  * Deliberate differences: with no usable certificate at all (none for the port, none for any
  * host), the https ports are not opened and one warning says why; Prosody listens anyway and
