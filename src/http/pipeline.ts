@@ -35,6 +35,8 @@ export interface RequestInput {
   rawHeaders: readonly string[];
   body: Buffer;
   peer: string;
+  /** Arrived over TLS (an https port). */
+  secure?: boolean;
 }
 
 export type Sink = (wire: WireResponse) => void;
@@ -133,7 +135,9 @@ export class Pipeline {
     const headers = headerMap(input.rawHeaders);
     const target = parseTarget(input.target);
     const peer = input.peer;
-    const { ip, secure } = clientInfo(peer, headers, this.trusted);
+    const info = clientInfo(peer, headers, this.trusted);
+    const { ip } = info;
+    const secure = input.secure === true || info.secure;
     const request: HttpRequest = {
       method: input.method,
       path: target.path ?? target.url.path,

@@ -28,6 +28,8 @@
  */
 import http from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import https from "node:https";
+import type { SecureContextOptions, TLSSocket } from "node:tls";
 import type { Duplex } from "node:stream";
 import { ConnectionGuard } from "./connections.js";
 import { describeError, Pipeline, type Exchange, type RequestInput, type Sink } from "./pipeline.js";
@@ -41,6 +43,7 @@ import type {
   InjectResult,
   ListenResult,
   RouteSpec,
+  SecureListen,
 } from "./types.js";
 
 export type * from "./types.js";
@@ -72,6 +75,7 @@ function positive(name: string, value: number | undefined, fallback: number): nu
 export class HttpServer {
   private readonly pipeline: Pipeline;
   private readonly servers: http.Server[] = [];
+  private readonly secureServers = new Set<https.Server>();
   private readonly log: HttpLog;
   private readonly maxHeaderSize: number;
   private readonly errors: ErrorPageConfig;
@@ -140,9 +144,10 @@ export class HttpServer {
 
   /**
    * Binds every interface × port. Failures are logged and skipped ("::1" without IPv6 is only
-   * a warning); rejects only if nothing could be bound. Port 0 reports the real port.
+   * a warning); rejects only if nothing could be bound. Port 0 reports the real port. With
+   * `secure`, the ports speak TLS (https) and feed the same pipeline, limits and shutdown.
    */
-  async listen(ports: number[], interfaces: string[]): Promise<ListenResult[]> {
+  async listen(ports: number[], interfaces: string[], secure?: SecureListen): Promise<ListenResult[]> {
     if (this.closing) throw new Error("HTTP server is closed");
     const bound: ListenResult[] = [];
     const failures: unknown[] = [];
@@ -150,14 +155,14 @@ export class HttpServer {
       for (const iface of interfaces) {
         const host = iface === "*" ? "0.0.0.0" : iface;
         try {
-          bound.push(await this.listenOne(port, host));
+          bound.push(await this.listenOne(port, host, secure));
         } catch (err) {
           failures.push(err);
           const code = (err as NodeJS.ErrnoException).code;
           const noIpv6 = host.includes(":") && (code === "EADDRNOTAVAIL" || code === "EAFNOSUPPORT");
           this.log(
             noIpv6 ? "warn" : "error",
-            `Failed to open HTTP port ${port} on ${host}: ${(err as Error).message ?? err}` +
+            `Failed to open ${secure ? "HTTPS" : "HTTP"} port ${port} on ${host}: ${(err as Error).message ?? err}` +
               (noIpv6 ? " (IPv6 unavailable?)" : ""),
           );
         }
@@ -167,8 +172,8 @@ export class HttpServer {
     return bound;
   }
 
-  private listenOne(port: number, host: string): Promise<ListenResult> {
-    const server = http.createServer({
+  private listenOne(port: number, host: string, secure?: SecureListen): Promise<ListenResult> {
+    const options: http.ServerOptions = {
       maxHeaderSize: this.maxHeaderSize,
       requireHostHeader: false,
       ServerResponse: VersionedResponse as unknown as typeof http.ServerResponse,
@@ -176,7 +181,8 @@ export class HttpServer {
       requestTimeout: this.requestTimeoutMs,
       keepAliveTimeout: this.keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_INTERVAL_MS, this.headerTimeoutMs),
-    });
+    };
+    const server = secure ? this.secureServer(options, secure) : http.createServer(options);
     server.keepAliveTimeout = this.keepAliveTimeoutMs; // also as a property: older node ignores the option
     // A client may half-close after sending its request (`shutdown(SHUT_WR)`, HTTP/1.0 tools):
     // it still gets its answer, then the connection closes. node's default drops the answer.
@@ -200,15 +206,34 @@ export class HttpServer {
         reject(err);
       };
       server.once("error", onError);
-      server.listen(port, host, () => {
+      // "::" alone, as Prosody binds it: "*" (0.0.0.0) may be bound beside it on the same port.
+      server.listen({ port, host, ipv6Only: host === "::" }, () => {
         server.off("error", onError);
         server.on("error", (err) => this.log("error", `HTTP server error on ${host}:${port}: ${err.message}`));
         this.servers.push(server);
+        if (secure) this.secureServers.add(server as https.Server);
         const addr = server.address();
-        if (addr && typeof addr === "object") resolve({ address: addr.address, port: addr.port });
-        else resolve({ address: host, port });
+        const result = addr && typeof addr === "object" ? { address: addr.address, port: addr.port } : { address: host, port };
+        resolve(secure ? { ...result, secure: true } : result);
       });
     });
+  }
+
+  /** An https server: TLS first (SNI picks the context), then exactly what http does. */
+  private secureServer(options: http.ServerOptions, secure: SecureListen): https.Server {
+    const server = https.createServer({
+      ...options,
+      ...secure.options,
+      SNICallback: (name, done) => done(null, secure.sni(name.toLowerCase())),
+    });
+    // A failed handshake (a scanner, a client refusing our certificate) ends that connection only.
+    server.on("tlsClientError", (err) => this.log("debug", `TLS handshake failed: ${err.message}`));
+    return server;
+  }
+
+  /** New default TLS settings for every https port; open connections keep theirs. */
+  setSecureOptions(options: SecureContextOptions): void {
+    for (const s of this.secureServers) s.setSecureContext(options);
   }
 
   /** Addresses currently listened on. */
@@ -231,6 +256,7 @@ export class HttpServer {
     this.closing = true;
     this.closePromise = (async () => {
       const servers = this.servers.splice(0);
+      this.secureServers.clear();
       const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
       for (const s of servers) s.closeIdleConnections();
       await this.drained(this.closeTimeoutMs);
@@ -350,6 +376,7 @@ export class HttpServer {
       rawHeaders: req.rawHeaders,
       body: Buffer.alloc(0),
       peer: normaliseIp(req.socket.remoteAddress),
+      secure: (req.socket as TLSSocket).encrypted === true,
     };
 
     if (req.httpVersionMajor !== 1) {

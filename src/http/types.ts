@@ -2,6 +2,7 @@
  * Types shared by the HTTP layer (server, routes, mod_http). The shapes follow Prosody's
  * `event.request` / `event.response` (net/http/server.lua) in TypeScript casing.
  */
+import type { SecureContext, SecureContextOptions } from "node:tls";
 
 export type HttpLogLevel = "debug" | "info" | "warn" | "error";
 export type HttpLog = (level: HttpLogLevel, msg: string) => void;
@@ -31,7 +32,7 @@ export interface HttpRequest {
   rawBody: Buffer;
   /** Client address (X-Forwarded-For applied behind a trusted proxy). */
   ip: string;
-  /** True behind a trusted proxy that sent `X-Forwarded-Proto: https`. */
+  /** True over an https port, or behind a trusted proxy that sent `X-Forwarded-Proto: https`. */
   secure: boolean;
 }
 
@@ -191,4 +192,14 @@ export interface InjectResult {
 export interface ListenResult {
   address: string;
   port: number;
+  /** An https (TLS) port. */
+  secure?: boolean;
+}
+
+/** How an https port gets its TLS contexts (HttpServer.listen). */
+export interface SecureListen {
+  /** Settings for clients without SNI or naming no host with its own context. */
+  options: SecureContextOptions;
+  /** The context for an SNI name (lower case), or undefined for the default one. */
+  sni(name: string): SecureContext | undefined;
 }

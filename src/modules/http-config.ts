@@ -33,13 +33,14 @@ export function interfaceList(module: Module): string[] {
   return strings(module.getOptionArray("http_interfaces") ?? module.getOptionArray("local_interfaces") ?? DEFAULT_INTERFACES);
 }
 
-export function portList(module: Module): number[] {
-  const raw = module.getOptionArray("http_ports", DEFAULT_PORTS) ?? DEFAULT_PORTS;
+/** `http_ports` (or another service's ports option); invalid entries are logged and skipped. */
+export function portList(module: Module, option = "http_ports", defaults: number[] = DEFAULT_PORTS): number[] {
+  const raw = module.getOptionArray(option, defaults) ?? defaults;
   const ports: number[] = [];
   for (const v of raw) {
     const n = typeof v === "number" ? v : typeof v === "string" ? Number(v.trim()) : NaN;
     if (Number.isInteger(n) && n >= 0 && n <= 65535) ports.push(n);
-    else module.log("error", "Invalid port in http_ports: %s", v);
+    else module.log("error", "Invalid port in %s: %s", option, v);
   }
   return ports;
 }

@@ -2,7 +2,8 @@
  * mod_http: the process-wide HTTP service (Prosody's modules/mod_http.lua behaviour, spec §3).
  *
  * A global module with `addHost`: one HttpServer per process, listening on `http_ports` ×
- * `http_interfaces` (server processes only). Every host it is attached to registers its HTTP
+ * `http_interfaces` and, when a certificate is found, on `https_ports` × `https_interfaces`
+ * (https-service.ts; server processes only). Both feed the same routes and limits. Every host it is attached to registers its HTTP
  * host key (`http_host` or the host name) and serves the `http-provider` items of that host;
  * the global context serves items of global modules without a host part. Also provides the
  * `module.httpUrl()` backend through the shared table "/*\/http/url".
@@ -19,15 +20,19 @@
  */
 import type { ItemEvent, Module } from "../core/types.js";
 import { HttpServer } from "../http/server.js";
-import type { HttpApp, ListenResult } from "../http/types.js";
+import type { HttpApp, ListenResult, SecureListen } from "../http/types.js";
+import type { CertConfig } from "./certs.js";
 import { appRegistrar } from "./http-apps.js";
 import { basePath, externalUrl, interfaceList, portList, serverOptions } from "./http-config.js";
+import { HttpsService, moduleCertConfig } from "./https-service.js";
 
 export type { HttpApp, HttpCorsConfig } from "../http/types.js";
 
 interface SharedServer {
   server?: HttpServer;
   listening?: ListenResult[];
+  /** The https ports (empty when https is not served). */
+  secure?: ListenResult[];
 }
 
 interface SharedUrl {
@@ -44,6 +49,21 @@ export default async function modHttp(module: Module): Promise<void> {
   const server = new HttpServer(serverOptions(module));
   state.server = server;
   state.listening = [];
+  state.secure = [];
+  const https = new HttpsService(module, server);
+
+  /** Opens one service's ports: the one place where http and https listen failures are handled. */
+  const openService = async (name: "HTTP" | "HTTPS", ports: number[], interfaces: string[], secure?: SecureListen): Promise<ListenResult[]> => {
+    if (ports.length === 0 || interfaces.length === 0) return [];
+    try {
+      const bound = await server.listen(ports, interfaces, secure);
+      for (const l of bound) module.log("debug", "%s listening on %s port %s", name, l.address, l.port);
+      return bound;
+    } catch (err) {
+      module.log("error", "Failed to open any %s port: %s", name, err instanceof Error ? err.message : err);
+      return [];
+    }
+  };
 
   if (isServer) {
     // Listen now (a busy port shows at once), answer once every host's modules are loaded: a request
@@ -51,16 +71,14 @@ export default async function modHttp(module: Module): Promise<void> {
     if (module.server.startingUp) {
       server.holdRequests(new Promise<void>((started) => module.hookGlobal("server-started", () => void started())));
     }
-    const ports = portList(module);
-    const interfaces = interfaceList(module);
-    if (ports.length > 0 && interfaces.length > 0) {
-      try {
-        state.listening = await server.listen(ports, interfaces);
-        for (const l of state.listening) module.log("debug", "HTTP listening on %s port %s", l.address, l.port);
-      } catch (err) {
-        module.log("error", "Failed to open any HTTP port: %s", err instanceof Error ? err.message : err);
-      }
-    }
+    state.listening = await openService("HTTP", portList(module), interfaceList(module));
+    await https.start(moduleCertConfig(module), (ports, interfaces, secure) => openService("HTTPS", ports, interfaces, secure));
+    state.secure = https.listening;
+    // As Prosody's certmanager and portmanager: certificates are looked up again on reload.
+    module.hookGlobal<{ config?: CertConfig }>("config-reloaded", (event) => {
+      void https.reload(event?.config ?? moduleCertConfig(module)).then(() => (state.secure = https.listening));
+      return undefined;
+    });
   }
 
   // --- module.httpUrl() backend (spec §3.8) ---
@@ -70,13 +88,15 @@ export default async function modHttp(module: Module): Promise<void> {
     const base = basePath(ctx, app, defaultPath);
     const external = ctx.getOptionString("http_external_url");
     if (external) return externalUrl(external, base);
-    const first = state.listening?.[0];
+    // mod_http's rule: the https service when it is served, else http.
+    const first = state.secure?.[0] ?? state.listening?.[0];
     if (!first) return DISABLED_URL;
+    const scheme = first.secure ? "https" : "http";
     let name = host === "*" ? module.getOptionString("http_default_host") : ctx.getOptionString("http_host");
     if (!name) name = host === "*" ? first.address : host;
     if (name.includes(":") && !name.startsWith("[")) name = `[${name}]`;
-    const port = first.port === 80 ? "" : `:${first.port}`;
-    return `http://${name}${port}${base}`;
+    const port = first.port === (first.secure ? 443 : 80) ? "" : `:${first.port}`;
+    return `${scheme}://${name}${port}${base}`;
   };
   const urlRegistry = module.shared<SharedUrl>("/*/http/url");
   urlRegistry.url = httpUrl;
@@ -141,6 +161,7 @@ export default async function modHttp(module: Module): Promise<void> {
     if (state.server === server) {
       delete state.server;
       state.listening = [];
+      state.secure = [];
     }
   });
 }

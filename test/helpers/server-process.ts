@@ -20,7 +20,10 @@ export interface ServerProcess {
  * Writes a config (`$PORT` and `$DIR` replaced; `data_path`, `http_ports` and `http_interfaces`
  * set unless `body` sets them) and starts the server; resolves once it answers HTTP.
  */
-export async function startServerProcess(body: string, opts: { waitMs?: number } = {}): Promise<ServerProcess> {
+export async function startServerProcess(
+  body: string,
+  opts: { waitMs?: number; /** Runs in the config's directory before the server starts (e.g. writes certificates). */ prepare?: (dir: string) => void } = {},
+): Promise<ServerProcess> {
   const port = await freePort();
   const defaults = [
     /\bdata_path\b/.test(body) ? "" : `data_path = "$DIR/data"`,
@@ -28,6 +31,7 @@ export async function startServerProcess(body: string, opts: { waitMs?: number }
     /\bhttp_interfaces\b/.test(body) ? "" : `http_interfaces = { "127.0.0.1" }`,
   ].join("\n");
   const { dir, config } = tempConfig(`${defaults}\n${body.replaceAll("$PORT", String(port))}`);
+  opts.prepare?.(dir);
   const child = spawn(process.execPath, [PROSODYCTL, "--config", config, "start"], {
     cwd: dir,
     stdio: ["ignore", "pipe", "pipe"],
