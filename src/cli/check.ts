@@ -9,10 +9,10 @@
  *              which neither has (a typo?), and whether the `authentication` module exists here
  *   paths      ours: data directory, plugin_paths, pidfile and log file directories, as the
  *              user the server runs as
- *   certs      the https part's checkCertificates (see WIRE-CERTS below)
+ *   certs      certificates, as Prosody's (check-certs.ts)
  *   dns, turn, connectivity   Prosody's XMPP checks: said so plainly, nothing to check here
  *
- * Without `what`: disabled, config, modules, paths (and certs once wired).
+ * Without `what`: disabled, config, modules, paths, certs.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -21,6 +21,7 @@ import { findPlugin } from "../core/plugin-loader.js";
 import type { TrustPolicy } from "../core/trusted-paths.js";
 import type { OptionValue } from "../core/types.js";
 import { createRuntime } from "../create-runtime.js";
+import { checkCertificates } from "./check-certs.js";
 import { checkConfigFile, type Finding } from "./check-config.js";
 import type { CliIO } from "./io.js";
 
@@ -80,12 +81,9 @@ export async function runCheckCommand(
   }
   if (what === undefined || what === "modules") report("Checking modules...", checkModules(config, io.cwd, loaded.trust));
   if (what === undefined || what === "paths") report("Checking paths...", checkPaths(config, io.cwd, loaded.trust));
-  if (what === "certs") {
-    // WIRE-CERTS (lead, at merge): `check certs`, and `check` without an argument, run the https
-    // part's checkCertificates(config, io) from ./check-certs.js here; each problem it counts
-    // sets ok = false. Until then this build says so and checks nothing.
-    say("Checking certificates is not part of this build of prosodyctl.");
-    return 1;
+  if (what === undefined || what === "certs") {
+    // Prints its own section, from "Checking certificates..." to the blank line after it.
+    if ((await checkCertificates(config, { out: (line) => say(line) })) > 0) ok = false;
   }
 
   say(ok ? "All checks passed, congratulations!" : "Problems found, see above.");

@@ -8,6 +8,7 @@ import * as assert from "uvu/assert";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { prosodyctl, tempConfig } from "../helpers/cli.js";
+import { makeCert, opensslMissing } from "../helpers/certs.js";
 import { skip } from "../helpers/skip.js";
 
 const HOST = `VirtualHost "example.com"\n`;
@@ -85,16 +86,35 @@ test("check paths: a data directory still to be created and a missing plugin fol
   assert.is(again.stdout, `Checking paths...\n    Data: ${dir}/data\n    The plugin directory ${dir}/plugins (plugin_paths) does not exist: nothing is loaded from it.\nDone.\n\nAll checks passed, congratulations!\n`);
 });
 
-test("check without an argument: disabled, config, modules, paths in that order, one verdict", async () => {
-  const { config } = tempConfig(`data_path = "$DIR"\nmodules_enabled = { "invites", "http" }\n${HOST}VirtualHost "off.example"\nenabled = false\n`);
+test("check without an argument: disabled, config, modules, paths, certs in that order, one verdict", async (ctx) => {
+  const noOpenssl = opensslMissing();
+  if (noOpenssl) return skip(ctx, noOpenssl);
+  const { dir, config } = tempConfig(`data_path = "$DIR"\nmodules_enabled = { "invites", "http" }\n${HOST}VirtualHost "off.example"\nenabled = false\n`);
+  makeCert(join(dir, "certs", "example.com.crt"), join(dir, "certs", "example.com.key"), { cn: "example.com", dns: ["example.com"] });
   const r = await check(config);
   assert.is(r.code, 0, r.stdout);
   const heads = r.stdout.split("\n").filter((l) => /^(Checks will|Checking|All checks|Problems)/.test(l));
-  assert.equal(heads, ["Checks will be skipped for these disabled hosts: off.example", "Checking config...", "Checking modules...", "Checking paths...", "All checks passed, congratulations!"]);
+  assert.equal(heads, [
+    "Checks will be skipped for these disabled hosts: off.example",
+    "Checking config...",
+    "Checking modules...",
+    "Checking paths...",
+    "Checking certificates...",
+    "Checking certificate for example.com",
+    "All checks passed, congratulations!",
+  ]);
   assert.not.match(r.stdout, "off.example: serves");
 });
 
-test("check: unknown check, help, XMPP-only checks and certs (not in this build) answer plainly", async () => {
+test("check without an argument: a host without a certificate makes the verdict a failure (exit 2)", async () => {
+  const { config } = tempConfig(`data_path = "$DIR"\nmodules_enabled = { "invites", "http" }\n${HOST}`);
+  const r = await check(config);
+  assert.is(r.code, 2, r.stdout);
+  assert.match(r.stdout, "Checking certificate for example.com\n");
+  assert.match(r.stdout, /Problems found, see above\.\n$/);
+});
+
+test("check: unknown check, help and XMPP-only checks answer plainly; check certs runs the certificate check", async () => {
   const { config } = tempConfig(`data_path = "$DIR"\nmodules_enabled = { "invites" }\n${HOST}`);
   const unknown = await check(config, "foo");
   assert.is(unknown.code, 1);
@@ -108,8 +128,8 @@ test("check: unknown check, help, XMPP-only checks and certs (not in this build)
     assert.match(r.stdout, `Nothing to check: '${what}' concerns Prosody's XMPP service, which this host does not provide.\n`);
   }
   const certs = await check(config, "certs");
-  assert.is(certs.code, 1);
-  assert.is(certs.stdout, "Checking certificates is not part of this build of prosodyctl.\n");
+  assert.is(certs.code, 2, certs.stdout);
+  assert.match(certs.stdout, /^Checking certificates\.\.\.\nChecking certificate for example\.com\n/);
 });
 
 test.run();
