@@ -54,12 +54,9 @@ export default async function modHttp(module: Module): Promise<void> {
     const ports = portList(module);
     const interfaces = interfaceList(module);
     if (ports.length > 0 && interfaces.length > 0) {
-      try {
-        state.listening = await server.listen(ports, interfaces);
-        for (const l of state.listening) module.log("debug", "HTTP listening on %s port %s", l.address, l.port);
-      } catch (err) {
-        module.log("error", "Failed to open any HTTP port: %s", err instanceof Error ? err.message : err);
-      }
+      // A port that cannot be bound throws a StartupError: the start stops with that line.
+      state.listening = await server.listen(ports, interfaces);
+      for (const l of state.listening) module.log("debug", "HTTP listening on %s port %s", l.address, l.port);
     }
   }
 

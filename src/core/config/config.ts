@@ -4,11 +4,14 @@
  */
 import { join } from "node:path";
 import type { OptionValue } from "../types.js";
+import type { PathDefaults } from "./system.js";
 import type { Config, ConfigSection, ConfigSource } from "./types.js";
 
 const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
 
 class LoadedConfig implements Config {
+  pathDefaults?: PathDefaults;
+
   constructor(
     readonly file: string | null,
     readonly source: ConfigSource,
@@ -60,7 +63,7 @@ export function createConfig(
  *
  * @example embeddedDefaultConfig(process.cwd()).get("localhost", "storage") // "sql"
  */
-export function embeddedDefaultConfig(cwd: string): Config {
+export function embeddedDefaultConfig(cwd: string, source: "embedded" | "embedded-option" = "embedded"): Config {
   const globalOptions: Record<string, OptionValue> = {
     data_path: join(cwd, "data"),
     default_storage: "sql",
@@ -74,7 +77,7 @@ export function embeddedDefaultConfig(cwd: string): Config {
     storage: "sql",
   };
   const file = "<embedded default config>";
-  return createConfig(null, "embedded", [
+  return createConfig(null, source, [
     { name: "*", kind: "global", options: globalOptions, file },
     { name: "localhost", kind: "VirtualHost", options: { defined: true }, file, line: 10 },
   ], []);
