@@ -48,12 +48,14 @@ export async function runStart(args: string[], options: GlobalOptions, io: CliIO
     io.stderr(`Failed to start: ${reason instanceof Error ? reason.message : String(reason)}\n`);
     return 1;
   }
-  if (runtime.modules.servedItemCount() === 0) {
+  // mod_http loaded on its own (listening, answering 404) is what the config asked for; nothing
+  // at all to serve is a config written for Prosody alone (Debian's stock one).
+  if (runtime.modules.servedItemCount() === 0 && !runtime.modules.isLoaded("*", "http")) {
     io.stderr(`Failed to start: ${NOTHING_SERVED}\n`);
     await stopServer(runtime);
     return 1;
   }
-  io.stdout(nextSteps(runtime, options, io.argv0));
+  io.stdout(nextSteps(runtime, options, io.command ?? io.argv0));
   await stopRequested;
   await stopServer(runtime);
   return 0;
@@ -65,9 +67,10 @@ export async function runStart(args: string[], options: GlobalOptions, io: CliIO
  * Where to go next, for the first host serving invites over the API: its URL, the command that
  * makes a key and a curl line using it. Other configs get the URL of what they serve.
  */
-function nextSteps(runtime: Runtime, options: GlobalOptions, argv0: string): string {
+function nextSteps(runtime: Runtime, options: GlobalOptions, command: string): string {
   const hosts = runtime.config.hosts().filter((h) => runtime.isHostActive(h));
-  const configArg = options.embeddedConfig ? " --embedded-config" : options.config ? ` --config ${quote(options.config)}` : "";
+  const file = runtime.config.file;
+  const configArg = options.embeddedConfig ? " --embedded-config" : runtime.config.source === "argument" && file ? ` --config ${quote(file)}` : "";
   const lines = [""];
   for (const host of hosts) {
     const api = runtime.modules.get(host, "invites_api");
@@ -76,7 +79,7 @@ function nextSteps(runtime: Runtime, options: GlobalOptions, argv0: string): str
     lines.push(
       `Serving ${host}: invites are created at ${url}`,
       "Next steps:",
-      `  1. make an API key:    ${argv0}${configArg} mod_invites_api create ${quote(host)}`,
+      `  1. make an API key:    ${quote(command)}${configArg} mod_invites_api create ${quote(host)}`,
       `  2. create an invite:   curl -i -X POST -H "Authorization: Bearer KEY" ${url}`,
       "     (KEY is the line step 1 printed; the answer's Location header is the invite link)",
       "",
