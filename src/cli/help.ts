@@ -11,7 +11,7 @@ const SECTIONS: Array<[string, Array<[string, string]>]> = [
   ],
   ["Storage:", [["storage recover-journal", "Salvage an SQLite database our processes refuse (damaged journal, file changed by another program)"]]],
   ["Plugin management:", [["mod_<name>", "Run the command of a plugin, e.g. mod_invites_api create example.com"]]],
-  ["Informative:", [["about", "Show where this host finds its config, data and plugins"]]],
+  ["Informative:", [["about", "Show every path this host uses (config, data, certificates, plugins) and where it came from"]]],
 ];
 
 export function helpText(argv0: string): string {
@@ -22,8 +22,9 @@ export function helpText(argv0: string): string {
   }
   lines.push(
     "",
-    "Options (before COMMAND): --config FILE, -v/--verbose, --quiet, --silent, --root, -h/--help",
-    "Config: --config FILE, else $PROSODY_CONFIG, else ./prosody.cfg.lua, else the embedded default.",
+    "Options (before COMMAND): --config FILE, --embedded-config, -v/--verbose, --quiet, --silent, --root, -h/--help, --version",
+    "Config: --config FILE, else $PROSODY_CONFIG, else ./prosody.cfg.lua, else /etc/prosody/prosody.cfg.lua",
+    "($PROSODY_TS_SYSTEM_CONFIG), else the embedded default (--embedded-config: that one, without searching).",
     "",
   );
   return lines.join("\n");

@@ -121,7 +121,7 @@ test("a config with no enabled VirtualHost fails to start with a clear message",
 
 test("no config anywhere: the embedded default (localhost, SQLite under ./data, 127.0.0.1:5280)", async (ctx) => {
   const cwd = mkdtempSync(join(tmpdir(), "prosody-ts-embedded-"));
-  const env = { PROSODY_CONFIG: "" };
+  const env = { PROSODY_CONFIG: "", PROSODY_TS_SYSTEM_CONFIG: "" };
   const srv = start([], cwd, env);
   let listening = true;
   try {
