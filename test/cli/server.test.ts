@@ -123,13 +123,16 @@ test("no config anywhere: the embedded default (localhost, SQLite under ./data, 
   const cwd = mkdtempSync(join(tmpdir(), "prosody-ts-embedded-"));
   const env = { PROSODY_CONFIG: "", PROSODY_TS_SYSTEM_CONFIG: "" };
   const srv = start([], cwd, env);
+  // Another server on 5280 would answer a port probe: wait for this one to have started or failed.
+  await waitForOutput(srv, "using the embedded default config");
   let listening = true;
   try {
+    const until = Date.now() + 8000;
+    while (!/Activated host|Failed to start/.test(srv.output()) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     await waitForPort(5280, srv, 8000);
   } catch {
     listening = false;
   }
-  assert.match(srv.output(), "using the embedded default config");
   if (!listening || /EADDRINUSE/.test(srv.output())) {
     srv.child.kill("SIGKILL");
     return skip(ctx, "port 5280 is busy on this machine; the embedded default could not listen");
