@@ -4,10 +4,9 @@
  * whether it shares the real server's data.
  */
 import { statSync } from "node:fs";
-import { isAbsolute, resolve } from "node:path";
 import type { Config } from "../core/config/index.js";
 import { PACKAGE_ROOT } from "../core/paths.js";
-import type { Runtime } from "../core/runtime.js";
+import { certificatesDirOf, type Runtime } from "../core/runtime.js";
 import { describeConfigSource } from "../server.js";
 import { versionLine } from "./version.js";
 
@@ -31,7 +30,7 @@ export function aboutText(config: Config, rt: Runtime): string {
   row("Config file", config.file ?? "none", describeConfigSource(config).replace(/^using config file \S+ \((.*)\)$/, "$1"));
   row("Config directory", rt.paths.config, embedded ? "the working directory: no config file" : "the directory of the config file");
   row("Data directory", rt.paths.data, dataOrigin(config));
-  const certs = certificatesDir(config, rt.paths.config);
+  const certs = certificatesDirOf(config, rt.paths.config);
   row("Certificates", checked(certs.path), certs.origin);
   lines.push("Plugin directories:");
   for (const dir of rt.pluginPaths()) lines.push(`  ${checked(dir)} (option plugin_paths; JavaScript plugins only)`);
@@ -52,13 +51,4 @@ function dataOrigin(config: Config): string {
     return config.file === null ? "option data_path of the embedded default config: ./data" : "option data_path";
   }
   return config.pathDefaults?.data?.origin ?? "the default: ./data in the working directory";
-}
-
-/** Prosody's certmanager: option `certificates`, default "certs", relative to the config directory. */
-function certificatesDir(config: Config, configDir: string): { path: string; origin: string } {
-  const opt = config.get("*", "certificates");
-  if (typeof opt === "string" && opt !== "") {
-    return { path: isAbsolute(opt) ? opt : resolve(configDir, opt), origin: "option certificates" };
-  }
-  return { path: resolve(configDir, "certs"), origin: "the default: certs in the config directory" };
 }

@@ -41,6 +41,18 @@ export function dataDirOf(config: Config, cwd: string): string {
   return config.pathDefaults?.data?.path ?? resolve(cwd, "data");
 }
 
+/**
+ * The certificates directory as Prosody's certmanager finds it: option `certificates` (global),
+ * default "certs", relative to the config directory (so /etc/prosody/certs for a system config).
+ */
+export function certificatesDirOf(config: Config, configDir: string): { path: string; origin: string } {
+  const opt = config.get("*", "certificates");
+  if (typeof opt === "string" && opt !== "") {
+    return { path: isAbsolute(opt) ? opt : resolve(configDir, opt), origin: "option certificates" };
+  }
+  return { path: resolve(configDir, "certs"), origin: "the default: certs in the config directory" };
+}
+
 export interface RuntimeOptions {
   config: Config;
   processType: "server" | "prosodyctl";
