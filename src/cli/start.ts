@@ -55,7 +55,8 @@ export async function runStart(args: string[], options: GlobalOptions, io: CliIO
     await stopServer(runtime);
     return 1;
   }
-  io.stdout(nextSteps(runtime, options, io.command ?? io.argv0));
+  // --quiet/--silent (a service manager's unit) want no chatter.
+  if (!options.quiet && !options.silent) io.stdout(nextSteps(runtime, options, io.command ?? io.argv0));
   await stopRequested;
   await stopServer(runtime);
   return 0;

@@ -10,7 +10,7 @@ import { join, resolve } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { PROSODYCTL, prosodyctl, tempConfig } from "../helpers/cli.js";
-import { freePort } from "../helpers/http.js";
+import { freePort, rawRequest } from "../helpers/http.js";
 import { skip } from "../helpers/skip.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -168,6 +168,22 @@ test("once serving, start prints the URL, the key command and a curl line, and t
   } finally {
     child.kill("SIGTERM");
   }
+  await new Promise((r) => child.once("close", r));
+  // --quiet (as a service unit would run it): serving, but no hints on stdout.
+  const quiet = spawn(process.execPath, [PROSODYCTL, "--quiet", "--config", config, "start"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+  let quietOut = "";
+  quiet.stdout.setEncoding("utf8").on("data", (d) => (quietOut += d));
+  const closed = new Promise((r) => quiet.once("close", r));
+  let served = false;
+  for (const until = Date.now() + 20_000; !served && Date.now() < until && quiet.exitCode === null; ) {
+    served = await rawRequest(port, "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", { timeoutMs: 500 }).then(() => true, () => false);
+    if (!served) await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  quiet.kill("SIGTERM");
+  await closed;
+  assert.ok(served, "the quiet server served");
+  assert.is(quietOut, "");
 });
 
 test.run();
