@@ -58,6 +58,17 @@ sys("a file in the system config directory gets Debian's defaults however it is 
   assert.is(elsewhere.pathDefaults?.prosodyPlugins, undefined);
 });
 
+sys("a relative --config missing from the working directory is tried in the system config directory, as Prosody does", async ({ cwd, system }) => {
+  const env = { PROSODY_TS_SYSTEM_CONFIG: system };
+  const config = await findAndLoadConfig({ cwd, explicit: "prosody.cfg.lua", env });
+  assert.is(config.file, system);
+  writeFileSync(join(cwd, "prosody.cfg.lua"), `which = "cwd"`);
+  assert.is((await findAndLoadConfig({ cwd, explicit: "prosody.cfg.lua", env })).file, join(cwd, "prosody.cfg.lua"), "as given first");
+  const missing = await findAndLoadConfig({ cwd, explicit: "nowhere.cfg.lua", env }).catch((e: unknown) => e);
+  assert.instance(missing, ConfigError);
+  assert.match((missing as Error).message, `Cannot read config file ${join(cwd, "nowhere.cfg.lua")} (from --config)`);
+});
+
 sys("PROSODY_TS_DATA_DIR and PROSODY_TS_PROSODY_PLUGIN_DIR move the defaults; data_path still wins", async ({ cwd, system, dir }) => {
   const env = { PROSODY_TS_SYSTEM_CONFIG: system, PROSODY_TS_DATA_DIR: join(dir, "var"), PROSODY_TS_PROSODY_PLUGIN_DIR: "lua-mods" };
   const config = await findAndLoadConfig({ cwd, env });

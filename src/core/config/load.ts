@@ -3,7 +3,7 @@
  * Prosody's search order for the file.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { ConfigError } from "./config-error.js";
 import { createConfig, embeddedDefaultConfig } from "./config.js";
 import { evaluateDeclarative } from "./fast-path.js";
@@ -90,7 +90,7 @@ export async function findAndLoadConfig(
     return withDefaults(embeddedDefaultConfig(cwd, "embedded-option"), env, cwd);
   }
   if (opts.explicit !== undefined && opts.explicit !== "") {
-    return loadFound(resolve(cwd, opts.explicit), "argument", loadOpts, cwd, "--config");
+    return loadFound(explicitFile(opts.explicit, cwd, env), "argument", loadOpts, cwd, "--config");
   }
   const fromEnv = env.PROSODY_CONFIG;
   if (fromEnv !== undefined && fromEnv !== "") {
@@ -101,6 +101,18 @@ export async function findAndLoadConfig(
   const system = systemConfigPath(env);
   if (system !== undefined && existsSync(system)) return loadFound(system, "system", loadOpts, cwd);
   return withDefaults(embeddedDefaultConfig(cwd), env, cwd);
+}
+
+/**
+ * COMPAT: Prosody tries a relative --config value as given, then in its config directory
+ * (`prosodyctl --config prosody.cfg.lua` works from anywhere); ours is the system config's.
+ */
+function explicitFile(value: string, cwd: string, env: NodeJS.ProcessEnv): string {
+  const given = resolve(cwd, value);
+  const system = systemConfigPath(env);
+  if (isAbsolute(value) || existsSync(given) || system === undefined) return given;
+  const inConfigDir = resolve(dirname(system), value);
+  return existsSync(inConfigDir) ? inConfigDir : given;
 }
 
 function withDefaults(config: Config, env: NodeJS.ProcessEnv, cwd: string): Config {
