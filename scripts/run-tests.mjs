@@ -70,7 +70,9 @@ function runFile(file) {
     const started = Date.now();
     const child = spawn(process.execPath, ["--import", "tsx", "--import", AUDIT, file], {
       cwd: root,
-      env: { ...process.env, FORCE_COLOR: "0", NO_COLOR: "1" },
+      // Tests run in temporary directories and must not pick up this machine's
+      // /etc/prosody/prosody.cfg.lua; a test about the system config sets its own path.
+      env: { ...process.env, FORCE_COLOR: "0", NO_COLOR: "1", PROSODY_TS_SYSTEM_CONFIG: process.env.PROSODY_TS_SYSTEM_CONFIG ?? "" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";

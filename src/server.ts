@@ -11,7 +11,11 @@ const log = createLogger("general");
 export function describeConfigSource(config: Config): string {
   switch (config.source) {
     case "embedded":
-      return "no config file found (tried --config, PROSODY_CONFIG, ./prosody.cfg.lua): using the embedded default config";
+      return "no config file found (tried --config, PROSODY_CONFIG, ./prosody.cfg.lua, the system config): using the embedded default config";
+    case "embedded-option":
+      return "using the embedded default config (from --embedded-config)";
+    case "system":
+      return `using config file ${config.file} (the system config)`;
     case "argument":
       return `using config file ${config.file} (from --config)`;
     case "PROSODY_CONFIG":

@@ -14,8 +14,8 @@ const SECTIONS: Array<[string, Array<[string, string]>]> = [
   [
     "Informative:",
     [
-      ["about", "Show where this host finds its config, data and plugins"],
-      ["check", "Perform basic checks on the config, modules and paths (check config|modules|paths|disabled)"],
+      ["about", "Show every path this host uses (config, data, certificates, plugins) and where it came from"],
+      ["check", "Perform basic checks on the config, modules, paths and certificates (check config|modules|paths|certs|disabled)"],
     ],
   ],
 ];
@@ -28,8 +28,9 @@ export function helpText(argv0: string): string {
   }
   lines.push(
     "",
-    "Options (before COMMAND): --config FILE, -v/--verbose, --quiet, --silent, --root, -h/--help",
-    "Config: --config FILE, else $PROSODY_CONFIG, else ./prosody.cfg.lua, else the embedded default.",
+    "Options (before COMMAND): --config FILE, --embedded-config, -v/--verbose, --quiet, --silent, --root, -h/--help, --version",
+    "Config: --config FILE, else $PROSODY_CONFIG, else ./prosody.cfg.lua, else /etc/prosody/prosody.cfg.lua",
+    "($PROSODY_TS_SYSTEM_CONFIG), else the embedded default (--embedded-config: that one, without searching).",
     "",
   );
   return lines.join("\n");

@@ -12,6 +12,9 @@ export interface GlobalOptions {
   silent: boolean;
   help: boolean;
   root: boolean;
+  /** --embedded-config: run on the embedded default config without searching for a file. */
+  embeddedConfig: boolean;
+  version: boolean;
 }
 
 export type ParsedArgs =
@@ -19,6 +22,8 @@ export type ParsedArgs =
   | { ok: false; error: string };
 
 const KNOWN_SHORT = new Set(["v", "h", "?"]);
+const BOOLEANS = ["verbose", "quiet", "silent", "help", "root", "embedded-config", "version"];
+const KNOWN_LONG = new Set(["config", ...BOOLEANS, ...BOOLEANS.map((b) => `no-${b}`)]);
 
 export function parseArgs(argv: string[]): ParsedArgs {
   const leading: string[] = [];
@@ -36,6 +41,11 @@ export function parseArgs(argv: string[]): ParsedArgs {
       if (i + 1 >= argv.length) return { ok: false, error: "Option --config requires a file name" };
       leading.push(argv[++i]!);
     }
+    // Prosody takes any other --x as a boolean it never reads; a mistyped --conifg would then
+    // quietly use another config, so we refuse it.
+    if (a.startsWith("--") && !KNOWN_LONG.has(a.slice(2).split("=")[0]!)) {
+      return { ok: false, error: `Unknown command-line option: ${a.split("=")[0]}` };
+    }
     if (/^-[^-]/.test(a)) {
       for (const ch of a.slice(1)) {
         if (!KNOWN_SHORT.has(ch)) return { ok: false, error: `Unknown command-line option: -${ch}` };
@@ -44,7 +54,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
   }
   const parsed = yargsParser(leading, {
     string: ["config"],
-    boolean: ["verbose", "quiet", "silent", "help", "root"],
+    boolean: BOOLEANS,
     alias: { verbose: ["v"], help: ["h", "?"] },
     configuration: { "camel-case-expansion": false, "dot-notation": false, "parse-numbers": false },
   });
@@ -59,6 +69,8 @@ export function parseArgs(argv: string[]): ParsedArgs {
       silent: parsed.silent === true,
       help: parsed.help === true,
       root: parsed.root === true,
+      embeddedConfig: parsed["embedded-config"] === true,
+      version: parsed.version === true,
     },
     command: rest[0],
     args: rest.slice(1),

@@ -25,7 +25,7 @@ export function planPrivileges(config: Config, opts: { root: boolean }): Privile
   if (!isRoot()) return { stay: true, reason: "not running as root", root: false };
   if (opts.root) return { stay: true, reason: "--root given", root: true };
   if (config.get("*", "run_as_root") === true) return { stay: true, reason: "run_as_root = true", root: true };
-  if (config.source === "embedded") return { stay: true, reason: "embedded default config", root: true };
+  if (config.file === null) return { stay: true, reason: "embedded default config", root: true };
   const userOpt = config.get("*", "prosody_user");
   const groupOpt = config.get("*", "prosody_group");
   const user = isId(userOpt) ? userOpt : "prosody";

@@ -7,12 +7,13 @@
 import { ConfigError, findAndLoadConfig, type Config } from "../core/config/index.js";
 import { createLogger, setLogLevel } from "../core/logger.js";
 import { ModuleLoadError } from "../core/modulemanager.js";
-import type { Runtime } from "../core/runtime.js";
 import { createRuntime } from "../create-runtime.js";
 import type { CommandContext } from "../core/types.js";
-import { describeConfigSource, startServer, stopServer, waitForStopSignal } from "../server.js";
+import { aboutText } from "./about.js";
 import { helpText } from "./help.js";
-import { parseArgs } from "./options.js";
+import { runStart } from "./start.js";
+import { versionLine } from "./version.js";
+import { parseArgs, type GlobalOptions } from "./options.js";
 import { isUserCommand, runUserCommand } from "./users.js";
 import { isRoot, planPrivileges, switchUser, trustPolicyFor } from "./privileges.js";
 import { checkConfigTrust } from "./trust.js";
@@ -48,10 +49,11 @@ interface Loaded {
  * plugin folders are safe to use (src/cli/trust.ts) and switches to prosody_user
  * (src/cli/privileges.ts). A number is the exit code, after the reason was printed.
  */
-async function loadConfig(explicit: string | undefined, io: CliIO, root: boolean): Promise<Loaded | number> {
+async function loadConfig(options: GlobalOptions, io: CliIO): Promise<Loaded | number> {
+  const root = options.root;
   let config: Config;
   try {
-    config = await findAndLoadConfig({ explicit, env: io.env, cwd: io.cwd });
+    config = await findAndLoadConfig({ explicit: options.config, embedded: options.embeddedConfig, env: io.env, cwd: io.cwd });
   } catch (err) {
     if (err instanceof ConfigError) {
       io.stdout(`${err.message}\n`);
@@ -96,65 +98,43 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
   const { options, command, args } = parsed;
   setLogLevel(options.silent ? "silent" : options.quiet ? "error" : options.verbose ? "debug" : command === "start" ? "info" : "warn");
 
+  if (options.version) {
+    io.stdout(`${versionLine()}\n`);
+    return 0;
+  }
+
   if (!command || options.help) {
     io.stdout(helpText(io.argv0));
     return 0;
   }
 
-  if (command === "start") {
-    if (args.includes("--help") || args.includes("-h")) {
-      io.stdout(`Usage: ${io.argv0} [--config FILE] start\n\nStart the server in the foreground; SIGINT/SIGTERM stop it cleanly.\n`);
-      return 0;
-    }
-    // Listen for signals before anything starts, so one arriving mid-start still stops cleanly.
-    const stopRequested = waitForStopSignal();
-    const loaded = await loadConfig(options.config, io, options.root);
-    if (typeof loaded === "number") return loaded;
-    let runtime: Runtime;
-    try {
-      runtime = await startServer(loaded.config, { cwd: io.cwd, trust: loaded.trust });
-    } catch (err) {
-      io.stderr(`Failed to start: ${errorText(err)}\n`);
-      return 1;
-    }
-    await stopRequested;
-    await stopServer(runtime);
-    return 0;
-  }
+  if (command === "start") return runStart(args, options, io, () => loadConfig(options, io));
 
   if (command === "about") {
-    const loaded = await loadConfig(options.config, io, options.root);
+    const loaded = await loadConfig(options, io);
     if (typeof loaded === "number") return loaded;
     const { config } = loaded;
     const rt = createRuntime({ config, processType: "prosodyctl", cwd: io.cwd, trust: loaded.trust });
-    io.stdout(
-      [
-        `Config:  ${describeConfigSource(config)}`,
-        `Data:    ${rt.paths.data}`,
-        `Plugins: ${[...rt.pluginPaths(), rt.paths.plugins].join(", ")}`,
-        `Hosts:   ${config.hosts().join(", ") || "(none)"}`,
-        "",
-      ].join("\n"),
-    );
+    io.stdout(aboutText(config, rt));
     return 0;
   }
 
   if (isUserCommand(command)) {
-    return runUserCommand(command, args, { io, loadConfig: () => loadConfig(options.config, io, options.root) });
+    return runUserCommand(command, args, { io, loadConfig: () => loadConfig(options, io) });
   }
 
-  if (command === "check") return runCheckCommand(args, io, () => loadConfig(options.config, io, options.root));
+  if (command === "check") return runCheckCommand(args, io, () => loadConfig(options, io));
 
-  if (command === "storage") return runStorageCommand(args, io, () => loadConfig(options.config, io, options.root));
+  if (command === "storage") return runStorageCommand(args, io, () => loadConfig(options, io));
 
-  if (command.startsWith("mod_")) return runModuleCommand(command.slice(4), args, options.config, io, options.root);
+  if (command.startsWith("mod_")) return runModuleCommand(command.slice(4), args, options, io);
 
   io.stdout(helpText(io.argv0));
   return 0;
 }
 
-async function runModuleCommand(name: string, args: string[], configPath: string | undefined, io: CliIO, root: boolean): Promise<number> {
-  const loaded = await loadConfig(configPath, io, root);
+async function runModuleCommand(name: string, args: string[], options: GlobalOptions, io: CliIO): Promise<number> {
+  const loaded = await loadConfig(options, io);
   if (typeof loaded === "number") return loaded;
   const { config } = loaded;
   const log = createLogger("prosodyctl");

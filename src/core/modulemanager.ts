@@ -3,6 +3,7 @@
  * Expected failures (already loaded, unknown host, not found) reject with a ModuleLoadError
  * carrying Prosody's error code.
  */
+import { findStartupError } from "./startup-error.js";
 import { ModuleLoadError } from "./load-error.js";
 import { createLogger } from "./logger.js";
 import { ModuleImpl, type ModuleDirectory, type ModuleRuntime } from "./module.js";
@@ -131,7 +132,7 @@ export class ModuleManager implements ModuleDirectory {
         exports = (await this.load(host, name)).exports;
       } catch (err) {
         const msg = err instanceof Error ? err.message : String(err);
-        throw new Error(`Unable to load required module, mod_${name}: ${msg.replace(/-/g, " ")}`);
+        throw new Error(`Unable to load required module, mod_${name}: ${msg.replace(/-/g, " ")}`, { cause: err });
       }
     }
     record.dependencies.add(name);
@@ -213,7 +214,8 @@ export class ModuleManager implements ModuleDirectory {
     } catch (err) {
       await this.teardown(loaded, host);
       const msg = err instanceof Error ? err.message : String(err);
-      log("error", "Error initializing module '%s' on '%s': %s", name, host, msg);
+      // A StartupError stops the start and is reported once, by whoever started it.
+      log(findStartupError(err) ? "debug" : "error", "Error initializing module '%s' on '%s': %s", name, host, msg);
       if (err instanceof Error && err.stack) log("debug", "%s", err.stack);
       throw new ModuleLoadError("module-init-failed", msg, { cause: err });
     }
@@ -327,8 +329,7 @@ export class ModuleManager implements ModuleDirectory {
    */
   reportUnservedItems(only?: ModuleImpl): void {
     if (this.runtime.processType !== "server") return;
-    const servers = new Map<string, string>();
-    for (const [name, builtin] of Object.entries(this.runtime.builtins)) for (const key of builtin.serves ?? []) servers.set(key, name);
+    const servers = this.servingBuiltins();
     for (const { module, record } of this.order) {
       if (only && module !== only) continue;
       for (const [key, items] of record.items) {
@@ -346,6 +347,29 @@ export class ModuleManager implements ModuleDirectory {
         );
       }
     }
+  }
+
+  /**
+   * How many provided items a loaded built-in acts on (an `http-provider` item on a host where
+   * mod_http is loaded): 0 means the server has nothing to serve.
+   */
+  servedItemCount(): number {
+    const servers = this.servingBuiltins();
+    let count = 0;
+    for (const { module, record } of this.order) {
+      for (const [key, items] of record.items) {
+        const server = servers.get(key);
+        if (server && this.get(module.host, server)) count += items.length;
+      }
+    }
+    return count;
+  }
+
+  /** Item kind → the built-in module that acts on it (`http-provider` → http). */
+  private servingBuiltins(): Map<string, string> {
+    const servers = new Map<string, string>();
+    for (const [name, builtin] of Object.entries(this.runtime.builtins)) for (const key of builtin.serves ?? []) servers.set(key, name);
+    return servers;
   }
 
   /** Unloads everything: HTTP first (so in-flight requests finish), storage drivers last. */

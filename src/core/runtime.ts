@@ -11,6 +11,7 @@ import { modulesForHost } from "./config/index.js";
 import { EventBus } from "./events.js";
 import { createLogger } from "./logger.js";
 import { ModuleLoadError } from "./load-error.js";
+import { findStartupError } from "./startup-error.js";
 import { ModuleManager, type ModuleManagerRuntime } from "./modulemanager.js";
 import { BUNDLED_PLUGINS_DIR, PACKAGE_ROOT } from "./paths.js";
 import type { BuiltinModules } from "./plugin-loader.js";
@@ -29,10 +30,27 @@ export function pluginPathsOf(config: Config, dataDir: string): string[] {
     .map((p) => (isAbsolute(p) ? p : resolve(dataDir, p)));
 }
 
-/** The data directory: `data_path` resolved against `cwd`, default `./data`. */
+/**
+ * The data directory: `data_path` resolved against `cwd`, else the default decided when the
+ * config was found (Debian's /var/lib/prosody for a system config, $PROSODY_TS_DATA_DIR), else
+ * `./data`.
+ */
 export function dataDirOf(config: Config, cwd: string): string {
   const dataPath = config.get("*", "data_path");
-  return resolve(cwd, typeof dataPath === "string" ? dataPath : "data");
+  if (typeof dataPath === "string") return resolve(cwd, dataPath);
+  return config.pathDefaults?.data?.path ?? resolve(cwd, "data");
+}
+
+/**
+ * The certificates directory as Prosody's certmanager finds it: option `certificates` (global),
+ * default "certs", relative to the config directory (so /etc/prosody/certs for a system config).
+ */
+export function certificatesDirOf(config: Config, configDir: string): { path: string; origin: string } {
+  const opt = config.get("*", "certificates");
+  if (typeof opt === "string" && opt !== "") {
+    return { path: isAbsolute(opt) ? opt : resolve(configDir, opt), origin: "option certificates" };
+  }
+  return { path: resolve(configDir, "certs"), origin: "the default: certs in the config directory" };
 }
 
 export interface RuntimeOptions {
@@ -141,11 +159,15 @@ export class Runtime implements ServerContext, ModuleManagerRuntime, StorageMana
       } catch (err) {
         // A plugin refused for its file permissions stops the start: never run without it silently.
         if (err instanceof ModuleLoadError && err.cause instanceof UntrustedPathError) throw err;
+        const fatal = findStartupError(err);
+        if (fatal) throw fatal;
         if (err instanceof ModuleLoadError && err.code === "module-not-found") {
           // Real configs list dozens of modules this host doesn't implement (roster, c2s, …).
           if (!autoloaded.has(name) && !this.warnedMissing.has(name)) {
             this.warnedMissing.add(name);
-            log("warn", "Module '%s' is not implemented by this host, skipping it", name);
+            // A stock config lists two dozen XMPP modules: one summary line at start-up (see
+            // start()), each name at debug; a module added later still gets its own warning.
+            log(this.startingUp ? "debug" : "warn", "Module '%s' is not implemented by this host, skipping it", name);
           }
         } else if (!(err instanceof ModuleLoadError && err.code === "module-already-loaded")) {
           log("error", "Failed to load module '%s' on %s: %s", name, host, err instanceof Error ? err.message : err);
@@ -167,6 +189,10 @@ export class Runtime implements ServerContext, ModuleManagerRuntime, StorageMana
       for (const host of hosts) await this.activateHost(host);
     } finally {
       this.startingUp = false;
+    }
+    if (this.warnedMissing.size > 0) {
+      const names = [...this.warnedMissing];
+      log("info", "Skipped %d module(s) this host does not implement (XMPP modules stay with Prosody): %s", names.length, names.join(", "));
     }
     this.modules.reportUnservedItems();
     this.globalEvents.fire("server-started");

@@ -31,6 +31,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import https from "node:https";
 import type { SecureContextOptions, TLSSocket } from "node:tls";
 import type { Duplex } from "node:stream";
+import { StartupError } from "../core/startup-error.js";
 import { ConnectionGuard } from "./connections.js";
 import { describeError, Pipeline, type Exchange, type RequestInput, type Sink } from "./pipeline.js";
 import { normaliseIp } from "./request.js";
@@ -41,6 +42,7 @@ import type {
   HttpServerOptions,
   InjectOptions,
   InjectResult,
+  ListenOptionNames,
   ListenResult,
   RouteSpec,
   SecureListen,
@@ -143,32 +145,41 @@ export class HttpServer {
   // --- listening ---
 
   /**
-   * Binds every interface × port. Failures are logged and skipped ("::1" without IPv6 is only
-   * a warning); rejects only if nothing could be bound. Port 0 reports the real port. With
-   * `secure`, the ports speak TLS (https) and feed the same pipeline, limits and shutdown.
+   * Binds every interface × port. A failure stops the start: the servers this call opened are
+   * closed and a StartupError names the address and the options (`names`; HTTPS listeners say
+   * https_ports). Only an IPv6 address on a machine without IPv6 is a warning (the default
+   * interfaces include "::1"), as long as something else was bound. Port 0 reports the real port.
+   * With `secure`, the ports speak TLS (https) and feed the same pipeline, limits and shutdown.
    */
-  async listen(ports: number[], interfaces: string[], secure?: SecureListen): Promise<ListenResult[]> {
+  async listen(
+    ports: number[],
+    interfaces: string[],
+    secure?: SecureListen,
+    names: ListenOptionNames = secure ? { ports: "https_ports", interfaces: "https_interfaces" } : { ports: "http_ports", interfaces: "http_interfaces" },
+  ): Promise<ListenResult[]> {
     if (this.closing) throw new Error("HTTP server is closed");
+    const opened = this.servers.length;
     const bound: ListenResult[] = [];
-    const failures: unknown[] = [];
+    let firstFailure: StartupError | undefined;
     for (const port of ports) {
       for (const iface of interfaces) {
         const host = iface === "*" ? "0.0.0.0" : iface;
         try {
           bound.push(await this.listenOne(port, host, secure));
         } catch (err) {
-          failures.push(err);
           const code = (err as NodeJS.ErrnoException).code;
-          const noIpv6 = host.includes(":") && (code === "EADDRNOTAVAIL" || code === "EAFNOSUPPORT");
-          this.log(
-            noIpv6 ? "warn" : "error",
-            `Failed to open ${secure ? "HTTPS" : "HTTP"} port ${port} on ${host}: ${(err as Error).message ?? err}` +
-              (noIpv6 ? " (IPv6 unavailable?)" : ""),
-          );
+          const failure = new StartupError(`Cannot listen on ${host} port ${port} (${names.ports}, ${names.interfaces}): ${listenReason(err)}`);
+          if (host.includes(":") && (code === "EADDRNOTAVAIL" || code === "EAFNOSUPPORT")) {
+            this.log("warn", `${failure.message} (IPv6 unavailable?)`);
+            firstFailure ??= failure;
+            continue;
+          }
+          for (const s of this.servers.splice(opened)) s.close();
+          throw failure;
         }
       }
     }
-    if (bound.length === 0 && failures.length > 0) throw failures[0];
+    if (bound.length === 0 && firstFailure) throw firstFailure;
     return bound;
   }
 
@@ -474,4 +485,19 @@ export class HttpServer {
     this.guard.answerError(socket, rawErrorAnswer(code, this.errors));
   }
 
+}
+
+/** Why a bind failed, in words (the errno code stays in the message for searching). */
+function listenReason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  switch (code) {
+    case "EADDRINUSE":
+      return "address already in use (EADDRINUSE): another server, or another copy of this one, has it";
+    case "EADDRNOTAVAIL":
+      return "address not available (EADDRNOTAVAIL): no interface of this machine has it";
+    case "EACCES":
+      return "permission denied (EACCES): ports below 1024 need root or CAP_NET_BIND_SERVICE";
+    default:
+      return err instanceof Error ? err.message : String(err);
+  }
 }

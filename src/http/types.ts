@@ -189,6 +189,12 @@ export interface InjectResult {
   close: boolean;
 }
 
+/** The options a listener's ports and interfaces come from, named in its bind failures. */
+export interface ListenOptionNames {
+  ports: string;
+  interfaces: string;
+}
+
 export interface ListenResult {
   address: string;
   port: number;

@@ -52,7 +52,13 @@ export default async function modHttp(module: Module): Promise<void> {
   state.secure = [];
   const https = new HttpsService(module, server);
 
-  /** Opens one service's ports: the one place where http and https listen failures are handled. */
+  /**
+   * Opens one service's ports: the one place where http and https listen failures are handled. At
+   * start a port that cannot be bound throws a StartupError, so the start stops with that line.
+   * Later (https opened on a config reload once a certificate appeared) it is logged instead: a
+   * reload never stops a running server.
+   */
+  let startedListening = false;
   const openService = async (name: "HTTP" | "HTTPS", ports: number[], interfaces: string[], secure?: SecureListen): Promise<ListenResult[]> => {
     if (ports.length === 0 || interfaces.length === 0) return [];
     try {
@@ -60,7 +66,8 @@ export default async function modHttp(module: Module): Promise<void> {
       for (const l of bound) module.log("debug", "%s listening on %s port %s", name, l.address, l.port);
       return bound;
     } catch (err) {
-      module.log("error", "Failed to open any %s port: %s", name, err instanceof Error ? err.message : err);
+      if (!startedListening) throw err;
+      module.log("error", "Failed to open %s: %s", name, err instanceof Error ? err.message : err);
       return [];
     }
   };
@@ -74,6 +81,7 @@ export default async function modHttp(module: Module): Promise<void> {
     state.listening = await openService("HTTP", portList(module), interfaceList(module));
     await https.start(moduleCertConfig(module), (ports, interfaces, secure) => openService("HTTPS", ports, interfaces, secure));
     state.secure = https.listening;
+    startedListening = true;
     // As Prosody's certmanager and portmanager: certificates are looked up again on reload.
     module.hookGlobal<{ config?: CertConfig }>("config-reloaded", (event) => {
       void https.reload(event?.config ?? moduleCertConfig(module)).then(() => (state.secure = https.listening));

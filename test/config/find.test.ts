@@ -61,11 +61,12 @@ find("then ./prosody.cfg.lua in cwd (an empty PROSODY_CONFIG counts as unset)", 
   assert.is(config.file, join(cwd, "prosody.cfg.lua"));
 });
 
-find("then the embedded default", async ({ dir }) => {
-  const config = await findAndLoadConfig({ cwd: dir, env: {} });
+find("then the embedded default (the system config step turned off)", async ({ dir }) => {
+  const config = await findAndLoadConfig({ cwd: dir, env: { PROSODY_TS_SYSTEM_CONFIG: "" } });
   assert.is(config.source, "embedded");
   assert.is(config.file, null);
-  assert.equal(config, embeddedDefaultConfig(dir));
+  assert.equal(config.sections, embeddedDefaultConfig(dir).sections);
+  assert.equal(config.pathDefaults, { system: false, data: undefined, prosodyPlugins: undefined });
 });
 
 find.run();

@@ -16,7 +16,8 @@ export function prosodyctl(args: string[], opts: { cwd?: string; env?: NodeJS.Pr
   return new Promise((resolveRun, reject) => {
     const child = spawn(process.execPath, [PROSODYCTL, ...args], {
       cwd: opts.cwd,
-      env: { ...process.env, ...opts.env },
+      // This machine's /etc/prosody/prosody.cfg.lua stays out of the search unless a test names one.
+      env: { ...process.env, PROSODY_TS_SYSTEM_CONFIG: process.env.PROSODY_TS_SYSTEM_CONFIG ?? "", ...opts.env },
       stdio: ["pipe", "pipe", "pipe"],
     });
     let stdout = "";

@@ -4,6 +4,8 @@ import * as assert from "uvu/assert";
 import net from "node:net";
 import type { Runtime } from "../../src/core/runtime.js";
 import { createRuntime } from "../../src/create-runtime.js";
+import { findStartupError, StartupError } from "../../src/core/startup-error.js";
+import { freePort } from "../helpers/http.js";
 import { makeConfig } from "../helpers/config.js";
 import { captureLogs } from "../helpers/logs.js";
 import { pluginDir } from "../helpers/plugins.js";
@@ -349,24 +351,27 @@ t("prosodyctl: no listener, httpUrl gives http://disabled.invalid/", async () =>
   }
 });
 
-t("an unavailable interface is logged and skipped", async () => {
-  const logs = captureLogs();
+// Issue 13 changed this: an address that cannot be bound was logged and skipped; now it stops the
+// start (a StartupError naming the address and options), and what was bound before is released.
+t("an unavailable interface stops the load with a StartupError naming it; the other interface is released", async () => {
+  const port = await freePort();
   const rt = createRuntime({
     config: makeConfig(
-      { plugin_paths: [PLUGINS], http_ports: [0], http_interfaces: ["127.0.0.1", "192.0.2.123"] },
+      { plugin_paths: [PLUGINS], http_ports: [port], http_interfaces: ["127.0.0.1", "192.0.2.123"] },
       { "a.example": {} },
     ),
     processType: "server",
   });
   try {
-    await rt.modules.load("a.example", "hello");
-    const state = rt.shared("/*/http/server") as { listening: Array<{ address: string; port: number }> };
-    assert.is(state.listening.length, 1);
-    assert.is(state.listening[0]!.address, "127.0.0.1");
-    assert.ok(logs.messages("error").some((m) => m.includes("192.0.2.123")));
+    const err = await rt.modules.load("a.example", "hello").catch((e: unknown) => e);
+    const fatal = findStartupError(err);
+    assert.instance(fatal, StartupError);
+    assert.is(fatal!.message, `Cannot listen on 192.0.2.123 port ${port} (http_ports, http_interfaces): address not available (EADDRNOTAVAIL): no interface of this machine has it`);
+    const probe = net.createServer();
+    await new Promise<void>((r, reject) => probe.once("error", reject).listen(port, "127.0.0.1", r));
+    probe.close();
   } finally {
     await rt.stop();
-    logs.restore();
   }
 });
 

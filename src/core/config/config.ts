@@ -4,11 +4,14 @@
  */
 import { join } from "node:path";
 import type { OptionValue } from "../types.js";
+import type { PathDefaults } from "./system.js";
 import type { Config, ConfigSection, ConfigSource } from "./types.js";
 
 const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
 
 class LoadedConfig implements Config {
+  pathDefaults?: PathDefaults;
+
   constructor(
     readonly file: string | null,
     readonly source: ConfigSource,
@@ -49,6 +52,7 @@ export function createConfig(
  *     data_path = "<cwd>/data"
  *     http_ports = { 5280 }
  *     http_interfaces = { "127.0.0.1" }
+ *     https_ports = { }   -- plain HTTP on loopback only: no certificate to look for, nothing public
  *     default_storage = "sql"
  *     storage = "sql"
  *     sql = { driver = "SQLite3", database = "prosody.sqlite" }
@@ -60,12 +64,13 @@ export function createConfig(
  *
  * @example embeddedDefaultConfig(process.cwd()).get("localhost", "storage") // "sql"
  */
-export function embeddedDefaultConfig(cwd: string): Config {
+export function embeddedDefaultConfig(cwd: string, source: "embedded" | "embedded-option" = "embedded"): Config {
   const globalOptions: Record<string, OptionValue> = {
     data_path: join(cwd, "data"),
     default_storage: "sql",
     http_interfaces: ["127.0.0.1"],
     http_ports: [5280],
+    https_ports: [],
     modules_enabled: [
       "http", "invites", "invites_api", "invites_page", "register_apps",
       "invites_register_web", "invites_adhoc", "invites_register",
@@ -74,7 +79,7 @@ export function embeddedDefaultConfig(cwd: string): Config {
     storage: "sql",
   };
   const file = "<embedded default config>";
-  return createConfig(null, "embedded", [
+  return createConfig(null, source, [
     { name: "*", kind: "global", options: globalOptions, file },
     { name: "localhost", kind: "VirtualHost", options: { defined: true }, file, line: 10 },
   ], []);

@@ -3,11 +3,12 @@
  * Prosody's search order for the file.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { ConfigError } from "./config-error.js";
 import { createConfig, embeddedDefaultConfig } from "./config.js";
 import { evaluateDeclarative } from "./fast-path.js";
 import { describeFsError, type RawResult } from "./_shared.js";
+import { pathDefaultsFor, systemConfigPath } from "./system.js";
 import type { Config, ConfigSource, LoadOptions } from "./types.js";
 
 /** Which evaluator to use; "auto" tries the fast path and falls back to the VM. */
@@ -44,6 +45,13 @@ async function load(file: string, source: ConfigSource, opts: LoadOptions, origi
   return createConfig(file, source, raw.sections, raw.warnings, raw.files);
 }
 
+/** load(), plus the default paths that go with where the file was found. */
+async function loadFound(file: string, source: ConfigSource, opts: LoadOptions, cwd: string, origin?: string): Promise<Config> {
+  const config = await load(file, source, opts, origin);
+  config.pathDefaults = pathDefaultsFor(file, opts.env ?? process.env, cwd);
+  return config;
+}
+
 /**
  * Loads a config file (path resolved against the working directory). Throws ConfigError with a
  * one-line "file:line: reason" message.
@@ -65,24 +73,49 @@ export async function loadConfigString(text: string, fileName: string, opts: Loa
 
 /**
  * Finds and loads the config: `explicit` (--config FILE, extracted by the caller), else env
- * PROSODY_CONFIG, else ./prosody.cfg.lua in `cwd`, else the embedded default. A file named by
- * --config or PROSODY_CONFIG must exist.
+ * PROSODY_CONFIG, else ./prosody.cfg.lua in `cwd`, else the system config
+ * (/etc/prosody/prosody.cfg.lua; $PROSODY_TS_SYSTEM_CONFIG moves it, "" skips it), else the
+ * embedded default. `embedded` (--embedded-config) takes the embedded default without searching.
+ * A file named by --config or PROSODY_CONFIG must exist.
  * @example await findAndLoadConfig({ explicit: argv.config, env: process.env, cwd: process.cwd() })
  */
 export async function findAndLoadConfig(
-  opts: { explicit?: string; env?: NodeJS.ProcessEnv; cwd?: string; print?: LoadOptions["print"] } = {},
+  opts: { explicit?: string; embedded?: boolean; env?: NodeJS.ProcessEnv; cwd?: string; print?: LoadOptions["print"] } = {},
 ): Promise<Config> {
   const cwd = opts.cwd ?? process.cwd();
   const env = opts.env ?? process.env;
   const loadOpts: LoadOptions = { env, print: opts.print };
+  if (opts.embedded) {
+    if (opts.explicit) throw new ConfigError("--config and --embedded-config name two different configs: give one of them");
+    return withDefaults(embeddedDefaultConfig(cwd, "embedded-option"), env, cwd);
+  }
   if (opts.explicit !== undefined && opts.explicit !== "") {
-    return load(resolve(cwd, opts.explicit), "argument", loadOpts, "--config");
+    return loadFound(explicitFile(opts.explicit, cwd, env), "argument", loadOpts, cwd, "--config");
   }
   const fromEnv = env.PROSODY_CONFIG;
   if (fromEnv !== undefined && fromEnv !== "") {
-    return load(resolve(cwd, fromEnv), "PROSODY_CONFIG", loadOpts, "PROSODY_CONFIG");
+    return loadFound(resolve(cwd, fromEnv), "PROSODY_CONFIG", loadOpts, cwd, "PROSODY_CONFIG");
   }
   const local = join(cwd, "prosody.cfg.lua");
-  if (existsSync(local)) return load(local, "cwd", loadOpts);
-  return embeddedDefaultConfig(cwd);
+  if (existsSync(local)) return loadFound(local, "cwd", loadOpts, cwd);
+  const system = systemConfigPath(env);
+  if (system !== undefined && existsSync(system)) return loadFound(system, "system", loadOpts, cwd);
+  return withDefaults(embeddedDefaultConfig(cwd), env, cwd);
+}
+
+/**
+ * COMPAT: Prosody tries a relative --config value as given, then in its config directory
+ * (`prosodyctl --config prosody.cfg.lua` works from anywhere); ours is the system config's.
+ */
+function explicitFile(value: string, cwd: string, env: NodeJS.ProcessEnv): string {
+  const given = resolve(cwd, value);
+  const system = systemConfigPath(env);
+  if (isAbsolute(value) || existsSync(given) || system === undefined) return given;
+  const inConfigDir = resolve(dirname(system), value);
+  return existsSync(inConfigDir) ? inConfigDir : given;
+}
+
+function withDefaults(config: Config, env: NodeJS.ProcessEnv, cwd: string): Config {
+  config.pathDefaults = pathDefaultsFor(null, env, cwd);
+  return config;
 }

@@ -2,6 +2,7 @@
  * Types of the parsed prosody.cfg.lua (Prosody's core/configmanager.lua model, spec §5).
  */
 import type { OptionValue } from "../types.js";
+import type { PathDefaults } from "./system.js";
 
 export type { OptionValue };
 
@@ -21,7 +22,12 @@ export interface ConfigSection {
   line?: number;
 }
 
-export type ConfigSource = "argument" | "PROSODY_CONFIG" | "cwd" | "embedded";
+/**
+ * How the config was found: --config, $PROSODY_CONFIG, ./prosody.cfg.lua, the system config
+ * (/etc/prosody/prosody.cfg.lua), or the embedded default (after the search found nothing, or
+ * asked for with --embedded-config).
+ */
+export type ConfigSource = "argument" | "PROSODY_CONFIG" | "cwd" | "system" | "embedded" | "embedded-option";
 
 export interface Config {
   /** null for the embedded default. */
@@ -34,6 +40,11 @@ export interface Config {
    * embedded default). Checked before a root process trusts them (src/cli/trust.ts).
    */
   files: readonly string[];
+  /**
+   * Default paths decided when the config was found (src/core/config/system.ts); unset for a
+   * config loaded directly (loadConfigFile, loadConfigString): `./data` and no system install.
+   */
+  pathDefaults?: PathDefaults;
   /** Non-fatal problems ("<file>:<line>: Duplicate option 'x'", skipped function values…). */
   warnings: string[];
   /** Host value, else global value (unknown host → global value): Prosody's configmanager.get. */
