@@ -19,6 +19,7 @@ import { checkConfigTrust } from "./trust.js";
 import type { TrustPolicy } from "../core/trusted-paths.js";
 import { openSqlStorage } from "./sql-storage.js";
 import { runStorageCommand } from "./storage.js";
+import { startServerLogging } from "./server-logging.js";
 import type { CliIO } from "./io.js";
 
 export type { CliIO } from "./io.js";
@@ -109,15 +110,20 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
     const stopRequested = waitForStopSignal();
     const loaded = await loadConfig(options.config, io, options.root);
     if (typeof loaded === "number") return loaded;
+    const logging = startServerLogging(loaded.config, options, io);
+    if (typeof logging === "number") return logging;
     let runtime: Runtime;
     try {
       runtime = await startServer(loaded.config, { cwd: io.cwd, trust: loaded.trust });
     } catch (err) {
+      await logging.close();
       io.stderr(`Failed to start: ${errorText(err)}\n`);
       return 1;
     }
+    logging.attach(runtime.globalEvents);
     await stopRequested;
     await stopServer(runtime);
+    await logging.close();
     return 0;
   }
 
