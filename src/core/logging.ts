@@ -39,7 +39,7 @@ class LogFile {
     try {
       return openSync(path, "a", 0o640);
     } catch (err) {
-      throw new LogConfigError(`cannot open log file ${path}: ${errorText(err)}`);
+      throw new Error(`cannot open log file ${path}: ${errorText(err)}`);
     }
   }
 
@@ -96,7 +96,12 @@ function build(rules: SinkRule[], opts: LoggingOptions, reuse?: SyslogWriter): B
       let sink: LogSink | undefined;
       switch (rule.to) {
         case "file": {
-          const file = new LogFile(rule.filename!);
+          let file: LogFile;
+          try {
+            file = new LogFile(rule.filename!);
+          } catch (err) {
+            throw new LogConfigError(errorText(err));
+          }
           built.files.push(file);
           const format = lineFormatter({ timestamps: rule.timestamps, sourceWidth: rule.sourceWidth });
           sink = (r) => file.write(format(r.time, r.source, r.level, r.message));
