@@ -80,9 +80,26 @@ interface Built {
   syslog?: SyslogWriter;
 }
 
+const guarded = new WeakSet<NodeJS.WriteStream>();
+const broken = new WeakSet<NodeJS.WriteStream>();
+
+/**
+ * A reader that went away (`prosodyctl start | head`, a stopped journal) makes writes fail with
+ * EPIPE, which Node raises as an uncaught error: the server must not die of it. That stream is
+ * then left alone; the other sinks go on.
+ */
+function guard(stream: NodeJS.WriteStream): void {
+  if (guarded.has(stream)) return;
+  guarded.add(stream);
+  stream.on("error", () => broken.add(stream));
+}
+
 function streamSink(stream: NodeJS.WriteStream, rule: SinkRule, colour: boolean): LogSink {
   const format = lineFormatter({ timestamps: rule.timestamps, sourceWidth: rule.sourceWidth, colour });
-  return (r) => void stream.write(format(r.time, r.source, r.level, r.message));
+  guard(stream);
+  return (r) => {
+    if (!broken.has(stream)) stream.write(format(r.time, r.source, r.level, r.message));
+  };
 }
 
 /**

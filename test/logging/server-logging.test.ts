@@ -149,4 +149,16 @@ test("-v replaces the log option for this run: the console at debug, the file no
   assert.not.ok(existsSync(join(run.dir, "prosody.log")));
 });
 
+test("a console reader that went away (EPIPE) does not stop the server; the file sink goes on", async () => {
+  const run = await start(`log = { "*console", { to = "file", filename = "$DIR/p.log", levels = { min = "info" } } }`);
+  try {
+    await until("Activated host", () => run.stdout().includes("Activated host"), run);
+    run.child.stdout!.destroy(); // the reader of stdout is gone: the next console line gets EPIPE
+  } finally {
+    assert.is(await stop(run), 0, run.stderr());
+  }
+  assert.match(read(join(run.dir, "p.log")), /general\tinfo\tShutdown complete\n$/);
+  assert.not.match(run.stderr(), /EPIPE|    at /);
+});
+
 test.run();
