@@ -65,13 +65,18 @@ export class SyslogWriter {
       });
     });
     child.once("exit", (code, signal) => {
-      if (this.child === child && (code !== 0 || signal)) process.stderr.write(`syslog: ${bin} exited (${signal ?? code}); syslog messages are dropped from now on\n`);
+      if (this.child === child && (code !== 0 || signal)) process.stderr.write(`syslog: ${bin} exited (${signal ?? code}); syslog messages are dropped until the config is reloaded (SIGHUP)\n`);
       this.child = undefined;
     });
     child.stdin!.on("error", () => undefined); // a dead logger is reported by "exit"
     // The server's event loop must not wait for the logger.
     child.unref();
     (child.stdin as unknown as { unref?: () => void }).unref?.();
+  }
+
+  /** False once logger has exited or was closed: a config reload then starts a new one. */
+  alive(): boolean {
+    return this.child !== undefined;
   }
 
   write(level: LogLevel, source: string, message: string): void {

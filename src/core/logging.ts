@@ -136,7 +136,7 @@ function build(rules: SinkRule[], opts: LoggingOptions, reuse?: SyslogWriter): B
         case "syslog": {
           // One syslog connection per process, as openlog(): the first syslog rule names it.
           if (!built.syslog) {
-            const same = reuse && reuse.ident === rule.syslogName && reuse.facilityName === rule.syslogFacility;
+            const same = reuse !== undefined && reuse.alive() && reuse.ident === rule.syslogName && reuse.facilityName === rule.syslogFacility;
             built.syslog = same ? reuse : new SyslogWriter(rule.syslogName!, rule.syslogFacility!, opts.env);
           }
           const writer = built.syslog;

@@ -179,4 +179,35 @@ test("*syslog without the logger command is a clear error", async () => {
   }
 });
 
+test("syslog: a logger that died is started again when the config is reloaded", async (ctx) => {
+  const missing = syslogSocketMissing();
+  if (missing) return skip(ctx, missing);
+  const socket = await syslogSocket();
+  const env = { ...process.env, PROSODY_SYSLOG_SOCKET: socket.path };
+  const children = () => readFileSync(`/proc/self/task/${process.pid}/children`, "utf8").split(" ").filter(Boolean).map(Number);
+  const before = new Set(children());
+  const cfg = await config(`log = "*syslog"`);
+  const setup = LogSetup.fromConfig(cfg, { cwd: tempDir(), env });
+  const runtime = createRuntime({ config: cfg, processType: "server", cwd: tempDir() });
+  setup.attach(runtime.globalEvents);
+  try {
+    log("info", "first logger");
+    await socket.waitFor("first logger");
+    const loggerPid = children().find((pid) => !before.has(pid) && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("logger"));
+    assert.ok(loggerPid, "the logger child");
+    process.kill(loggerPid!, "SIGKILL");
+    const until = Date.now() + 5000;
+    while (existsSync(`/proc/${loggerPid}/cmdline`) && readFileSync(`/proc/${loggerPid}/stat`, "utf8").split(" ")[2] !== "Z" && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, 100)); // our exit handler runs
+    runtime.globalEvents.fire("config-reloaded", { config: await config(`log = "*syslog"`) });
+    log("info", "second logger");
+    assert.match(await socket.waitFor("second logger"), /prosody\[\d+\]: example\.com:test: second logger$/);
+  } finally {
+    await setup.close();
+    socket.close();
+  }
+});
+
 test.run();
