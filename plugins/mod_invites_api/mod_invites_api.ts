@@ -51,6 +51,9 @@ export default async function (module: Module): Promise<void> {
       module.log("error", "Failed to create invite: %s", err);
       throw new StorageError(`the new invite could not be stored (${err})`);
     }
+    // An audit line for the server log: which key made which kind of invite. Never the key's
+    // secret, nor the invite's token (both grant something).
+    module.log("info", "Created %s invite via the API with key %s", invite.type === "register" ? "an account" : `a ${invite.type}`, keyId);
     response.headers.location = invite.landing_page ?? invite.uri;
     return params.has("redirect") ? 303 : 201;
   }

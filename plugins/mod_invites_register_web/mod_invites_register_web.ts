@@ -226,7 +226,9 @@ export default async function (module: Module): Promise<void> {
       ? module.fireEventAsync("user-password-reset", { ...registering, source: "mod_invites_register_web" })
       : module.fireEventAsync("user-registered", { username, host, source: "mod_invites_register_web", validated_invite: invite, ip: request.ip });
     await done.catch((e) => module.log("debug", "A handler of the registration of %s@%s failed: %s", username, host, e instanceof Error ? e.message : e));
-    module.log("info", "%s %s@%s through the web form", resetFor !== undefined ? "Password reset for" : "Registered", username, host);
+    // Prosody's wording for a new account (mod_register_ibr), and where it came from.
+    if (resetFor !== undefined) module.log("info", "Password reset for %s@%s through the web form", username, host);
+    else module.log("info", "User account created: %s@%s (through the web form)", username, host);
 
     return html(
       200,

@@ -11,6 +11,7 @@ import type { TrustPolicy } from "../core/trusted-paths.js";
 import { startServer, stopServer, waitForStopSignal } from "../server.js";
 import type { CliIO } from "./io.js";
 import type { GlobalOptions } from "./options.js";
+import { startServerLogging } from "./server-logging.js";
 
 type LoadConfig = () => Promise<{ config: Config; trust?: TrustPolicy } | number>;
 
@@ -39,26 +40,32 @@ export async function runStart(args: string[], options: GlobalOptions, io: CliIO
   const stopRequested = waitForStopSignal();
   const loaded = await loadConfig();
   if (typeof loaded === "number") return loaded;
+  const logging = startServerLogging(loaded.config, options, io);
+  if (typeof logging === "number") return logging;
   let runtime: Runtime;
   try {
     runtime = await startServer(loaded.config, { cwd: io.cwd, trust: loaded.trust });
   } catch (err) {
+    await logging.close();
     // A StartupError may come wrapped in module load errors: print its own line only.
     const reason = findStartupError(err) ?? err;
     io.stderr(`Failed to start: ${reason instanceof Error ? reason.message : String(reason)}\n`);
     return 1;
   }
+  logging.attach(runtime.globalEvents);
   // mod_http loaded on its own (listening, answering 404) is what the config asked for; nothing
   // at all to serve is a config written for Prosody alone (Debian's stock one).
   if (runtime.modules.servedItemCount() === 0 && !runtime.modules.isLoaded("*", "http")) {
     io.stderr(`Failed to start: ${NOTHING_SERVED}\n`);
     await stopServer(runtime);
+    await logging.close();
     return 1;
   }
   // --quiet/--silent (a service manager's unit) want no chatter.
   if (!options.quiet && !options.silent) io.stdout(nextSteps(runtime, options, io.command ?? io.argv0));
   await stopRequested;
   await stopServer(runtime);
+  await logging.close();
   return 0;
 }
 

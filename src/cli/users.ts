@@ -193,7 +193,11 @@ export async function runUserCommand(command: UserCommand, args: string[], ctx: 
     // adduser and passwd both (re)write the whole record, as Prosody's prosodyctl does; adduser
     // only if the name is still free (a registration may have taken it while we asked).
     const [ok, err] = await auth.createUser(node, password, { ifAbsent: command === "adduser" });
-    if (ok) return 0;
+    if (ok) {
+      // Prosody's wording for a new account (mod_register_ibr); shown with -v or in a caller's log.
+      if (command === "adduser") log("info", "User account created: %s@%s (prosodyctl adduser)", node, host);
+      return 0;
+    }
     if (err === "user-exists") {
       say("That user already exists");
       return 1;

@@ -1,8 +1,10 @@
 /**
  * Logging: one sink per process, loggers named like Prosody's ("HOST:NAME", "mod_NAME", "general").
+ * A server routes the sink to the sinks of its `log` option (src/core/logging.ts).
  * printf-style formatting where %s accepts any value (as Prosody's util.format does).
  */
 import { format as nodeFormat } from "node:util";
+import { lineFormatter } from "./log-format.js";
 import type { LogLevel } from "./types.js";
 
 const LEVELS: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
@@ -19,9 +21,14 @@ export type LogSink = (record: LogRecord) => void;
 let minLevel: number = LEVELS.info;
 let sink: LogSink = consoleSink;
 
+const consoleLine = lineFormatter({ timestamps: false, sourceWidth: 20 });
+
+/**
+ * The default sink (prosodyctl's commands, a server before its `log` option is applied): Prosody's
+ * console layout, on stderr so that a command's own output on stdout stays clean.
+ */
 export function consoleSink(r: LogRecord): void {
-  const line = `${r.time.toISOString()} ${r.source.padEnd(24)} ${r.level.padEnd(5)}\t${r.message}\n`;
-  (r.level === "error" || r.level === "warn" ? process.stderr : process.stderr).write(line);
+  process.stderr.write(consoleLine(r.time, r.source, r.level, r.message));
 }
 
 /** Route every log record to `s` from now on; returns the previous sink. */
