@@ -91,9 +91,13 @@ export class SyslogWriter {
     const child = this.child;
     if (!child) return;
     this.child = undefined;
+    // Held again while closing: with the child, its stdin and the timer all unref'd, nothing would
+    // keep the event loop alive, and a process that awaits close() would end before it resolved.
+    child.ref();
+    (child.stdin as unknown as { ref?: () => void } | null)?.ref?.();
     child.stdin?.end();
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.exited, new Promise<void>((r) => (timer = setTimeout(r, 1000).unref()))]);
+    await Promise.race([this.exited, new Promise<void>((r) => (timer = setTimeout(r, 1000)))]);
     clearTimeout(timer);
   }
 }

@@ -139,7 +139,8 @@ test("the global bin is prosodyctl-ts (Debian's /usr/bin/prosodyctl stays Prosod
 
 test("once serving, start prints the URL, the key command and a curl line, and they work as printed", async (ctx) => {
   const port = await freePort();
-  const { dir, config } = tempConfig(`data_path = "$DIR/data"\nhttp_ports = { ${port} }\nhttp_interfaces = { "127.0.0.1" }\nmodules_enabled = { "invites", "invites_api", "invites_page" }\nVirtualHost "localhost"\n`);
+  const { dir, config } = tempConfig(`data_path = "$DIR/data"\nhttp_ports = { ${port} }\nhttp_interfaces = { "127.0.0.1" }\nlog = "*stderr"\nmodules_enabled = { "invites", "invites_api", "invites_page" }\nVirtualHost "localhost"\n`);
+  // Logs on stderr, so that stdout holds the hints alone.
   const child = spawn(process.execPath, [PROSODYCTL, "--config", config, "start"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let all = "";
