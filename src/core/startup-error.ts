@@ -16,3 +16,18 @@ export function findStartupError(err: unknown): StartupError | undefined {
   }
   return undefined;
 }
+
+/** Why a bind failed, in words (the errno code stays in the message for searching). */
+export function bindFailureReason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  switch (code) {
+    case "EADDRINUSE":
+      return "address already in use (EADDRINUSE): another server, or another copy of this one, has it";
+    case "EADDRNOTAVAIL":
+      return "address not available (EADDRNOTAVAIL): no interface of this machine has it";
+    case "EACCES":
+      return "permission denied (EACCES): ports below 1024 need root or CAP_NET_BIND_SERVICE";
+    default:
+      return err instanceof Error ? err.message : String(err);
+  }
+}

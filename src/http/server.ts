@@ -31,7 +31,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import https from "node:https";
 import type { SecureContextOptions, TLSSocket } from "node:tls";
 import type { Duplex } from "node:stream";
-import { StartupError } from "../core/startup-error.js";
+import { bindFailureReason, StartupError } from "../core/startup-error.js";
 import { ConnectionGuard } from "./connections.js";
 import { describeError, Pipeline, type Exchange, type RequestInput, type Sink } from "./pipeline.js";
 import { normaliseIp } from "./request.js";
@@ -168,7 +168,7 @@ export class HttpServer {
           bound.push(await this.listenOne(port, host, secure));
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
-          const failure = new StartupError(`Cannot listen on ${host} port ${port} (${names.ports}, ${names.interfaces}): ${listenReason(err)}`);
+          const failure = new StartupError(`Cannot listen on ${host} port ${port} (${names.ports}, ${names.interfaces}): ${bindFailureReason(err)}`);
           if (host.includes(":") && (code === "EADDRNOTAVAIL" || code === "EAFNOSUPPORT")) {
             this.log("warn", `${failure.message} (IPv6 unavailable?)`);
             firstFailure ??= failure;
@@ -483,21 +483,5 @@ export class HttpServer {
   private answerRaw(socket: Duplex, code: number): void {
     // Written after the answers still owed to complete requests on this connection (pipelining).
     this.guard.answerError(socket, rawErrorAnswer(code, this.errors));
-  }
-
-}
-
-/** Why a bind failed, in words (the errno code stays in the message for searching). */
-function listenReason(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  switch (code) {
-    case "EADDRINUSE":
-      return "address already in use (EADDRINUSE): another server, or another copy of this one, has it";
-    case "EADDRNOTAVAIL":
-      return "address not available (EADDRNOTAVAIL): no interface of this machine has it";
-    case "EACCES":
-      return "permission denied (EACCES): ports below 1024 need root or CAP_NET_BIND_SERVICE";
-    default:
-      return err instanceof Error ? err.message : String(err);
   }
 }
