@@ -20,6 +20,9 @@ import type { TrustPolicy } from "../core/trusted-paths.js";
 import { openSqlStorage } from "./sql-storage.js";
 import { runStorageCommand } from "./storage.js";
 import type { CliIO } from "./io.js";
+import { isDaemonCommand, runDaemonCommand } from "./daemon.js";
+import { claimServerPidfile } from "./pidfile.js";
+import { catchReloadSignal } from "../server-reload.js";
 
 export type { CliIO } from "./io.js";
 
@@ -40,6 +43,10 @@ interface Loaded {
   config: Config;
   /** Set when the process started as root: what plugin files may be loaded from. */
   trust?: TrustPolicy;
+  /** Started as root: refuses a reloaded config as the start refused this one (src/cli/trust.ts). */
+  vet?: (config: Config) => string | undefined;
+  /** Switched from root to prosody_user. */
+  switched?: boolean;
 }
 
 /**
@@ -81,7 +88,8 @@ async function loadConfig(explicit: string | undefined, io: CliIO, root: boolean
     }
     log("debug", "Switched to user %s, group %s", plan.user, plan.group);
   }
-  return { config, trust };
+  const vet = (next: Config) => checkConfigTrust(next, io.cwd, trust, { stayingRoot: plan.stay });
+  return { config, trust, vet, switched: !plan.stay };
 }
 
 /** Runs one prosodyctl invocation; resolves to the process exit code. */
@@ -105,19 +113,27 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
       io.stdout(`Usage: ${io.argv0} [--config FILE] start\n\nStart the server in the foreground; SIGINT/SIGTERM stop it cleanly.\n`);
       return 0;
     }
-    // Listen for signals before anything starts, so one arriving mid-start still stops cleanly.
+    // Listen for signals before anything starts, so one arriving mid-start still stops cleanly
+    // (and a SIGHUP, as from logrotate, reloads once started instead of killing the process).
     const stopRequested = waitForStopSignal();
+    const reloads = catchReloadSignal();
     const loaded = await loadConfig(options.config, io, options.root);
     if (typeof loaded === "number") return loaded;
+    const pidfile = claimServerPidfile(loaded.config, io.cwd, argv);
+    if (typeof pidfile === "number") return pidfile;
     let runtime: Runtime;
     try {
       runtime = await startServer(loaded.config, { cwd: io.cwd, trust: loaded.trust });
     } catch (err) {
       io.stderr(`Failed to start: ${errorText(err)}\n`);
+      pidfile?.release();
       return 1;
     }
+    reloads.attach(runtime, { env: io.env, vet: loaded.vet });
     await stopRequested;
+    await reloads.detach();
     await stopServer(runtime);
+    pidfile?.release();
     return 0;
   }
 
@@ -136,6 +152,10 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
       ].join("\n"),
     );
     return 0;
+  }
+
+  if (isDaemonCommand(command)) {
+    return runDaemonCommand(command, args, { io, root: options.root, loadConfig: () => loadConfig(options.config, io, options.root) });
   }
 
   if (isUserCommand(command)) {
