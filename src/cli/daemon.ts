@@ -14,7 +14,7 @@ import type { Config } from "../core/config/index.js";
 import { PACKAGE_ROOT } from "../core/paths.js";
 import { dataDirOf } from "../core/runtime.js";
 import type { CliIO } from "./io.js";
-import { PIDFILE_ERRORS, pidfilePath, runningPid } from "./pidfile.js";
+import { PIDFILE_ERRORS, pidfilePath, processInfo, runningPid } from "./pidfile.js";
 
 export const DAEMON_COMMANDS = ["status", "stop", "restart", "reload"] as const;
 export type DaemonCommand = (typeof DAEMON_COMMANDS)[number];
@@ -94,7 +94,8 @@ export async function runDaemonCommand(command: DaemonCommand, args: string[], c
       return say(`Error: ${(err as Error).message}`), 1;
     }
     for (let i = 1; ; i++) {
-      if (runningPid(state.path) !== state.pid) break;
+      // The process itself, not the file: it removes the file before its last flush ends.
+      if (!processInfo(state.pid).ours) break;
       if (i === 5) say("Still waiting...");
       else if (i >= timeoutTicks) return say("Prosody is still running. Please give it some time or check your log files for errors."), 2;
       await sleep(pollMs);
