@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { prosodyctl, tempConfig } from "../helpers/cli.js";
+import { PROSODYCTL, prosodyctl, tempConfig } from "../helpers/cli.js";
 import { freePort, rawRequest } from "../helpers/http.js";
 import { startServerProcess, type ServerProcess } from "../helpers/server-process.js";
 
@@ -146,7 +146,15 @@ test("a pidfile naming a live Prosody is never replaced: start refuses (exit 1)"
   try {
     await until("the dummy", () => alive(fake.pid!));
     writeFileSync(join(cfg.dir, "shared.pid"), String(fake.pid));
-    const r = await ctl(cfg, "start");
+    // Bounded: a start that wrongly goes ahead would serve in the foreground for ever.
+    const child = spawn(process.execPath, [PROSODYCTL, "--config", cfg.config, "start"], { cwd: cfg.dir, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout!.on("data", (d) => (out += d));
+    child.stderr!.on("data", (d) => (out += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 15000);
+    const code = await new Promise((r) => child.on("exit", (c, sig) => r(c ?? sig)));
+    clearTimeout(timer);
+    const r = { code, stdout: out, stderr: "" };
     assert.is(r.code, 1);
     assert.match(r.stdout + r.stderr, `names PID ${fake.pid}`);
     assert.match(r.stdout + r.stderr, "not ours: quitting rather than replacing it (set prosody_ts_pidfile to a file of our own)");
