@@ -165,6 +165,21 @@ test("a pidfile naming a live Prosody is never replaced: start refuses (exit 1)"
   }
 });
 
+test("the directory of a derived pidfile missing (Prosody's /run/prosody while it is stopped): a warning, the server runs; of prosody_ts_pidfile: exit 1", async () => {
+  const srv = await startServerProcess(`pidfile = "$DIR/no-such-dir/prosody.pid"\nmodules_enabled = { "http", "invites_api" }\nVirtualHost "example.com"\n`);
+  try {
+    assert.match(srv.output(), `Couldn't write pidfile at ${srv.dir}/no-such-dir/prosody-ts.pid; ENOENT`);
+    assert.match(srv.output(), "running without a pidfile");
+    assert.is((await rawRequest(srv.port, "GET /invites_api HTTP/1.1\r\nHost: example.com\r\n\r\n")).status, 403);
+  } finally {
+    assert.is(await srv.stop(), 0);
+  }
+  const failed = await startServerProcess(`prosody_ts_pidfile = "$DIR/no-such-dir/ts.pid"\nmodules_enabled = { "http" }\nVirtualHost "example.com"\n`).catch((e: Error) => e);
+  assert.instance(failed, Error);
+  assert.match((failed as Error).message, "server exited before listening");
+  assert.match((failed as Error).message, "/no-such-dir/ts.pid; ENOENT");
+});
+
 test("restart: stops the running server, starts one in the background, waits for it (Stopped, Started)", async () => {
   const srv = await startServerProcess(BODY);
   let newPid = 0;

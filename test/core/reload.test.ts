@@ -92,8 +92,8 @@ test("serialized: one run at a time; calls during a run share one more run", asy
 
 test("pidfile: ours is derived from `pidfile` (-ts before the extension), prosody_ts_pidfile wins, relative under data", async () => {
   const path = async (text: string) => pidfilePath(await loadConfigString(text, "/tmp/x.cfg.lua"), "/var/lib/prosody");
-  assert.equal(await path(`pidfile = "/run/prosody/prosody.pid"`), { path: "/run/prosody/prosody-ts.pid" });
-  assert.equal(await path(`pidfile = "run/server"`), { path: "/var/lib/prosody/run/server-ts" });
+  assert.equal(await path(`pidfile = "/run/prosody/prosody.pid"`), { path: "/run/prosody/prosody-ts.pid", derived: true });
+  assert.equal(await path(`pidfile = "run/server"`), { path: "/var/lib/prosody/run/server-ts", derived: true });
   assert.equal(await path(`pidfile = "/run/prosody/prosody.pid"\nprosody_ts_pidfile = "/run/prosody-ts/ts.pid"`), { path: "/run/prosody-ts/ts.pid" });
   assert.equal(await path(`prosody_ts_pidfile = "ts.pid"`), { path: "/var/lib/prosody/ts.pid" });
   assert.equal(await path(``), { error: "no-pidfile" });
