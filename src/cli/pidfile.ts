@@ -35,7 +35,7 @@ export const PIDFILE_ERRORS = {
 export type PidfileError = keyof typeof PIDFILE_ERRORS;
 
 /** Where our pidfile is for `config`, or why there is none. */
-export function pidfilePath(config: Config, dataDir: string): { path: string } | { error: PidfileError } {
+export function pidfilePath(config: Config, dataDir: string): { path: string; derived?: true } | { error: PidfileError } {
   const ours = config.get("*", "prosody_ts_pidfile");
   const theirs = config.get("*", "pidfile");
   const chosen = ours ?? theirs;
@@ -45,7 +45,7 @@ export function pidfilePath(config: Config, dataDir: string): { path: string } |
   const full = resolve(dataDir, chosen);
   if (ours !== undefined) return { path: full };
   const ext = extname(full);
-  return { path: join(dirname(full), `${basename(full, ext)}-ts${ext}`) };
+  return { path: join(dirname(full), `${basename(full, ext)}-ts${ext}`), derived: true };
 }
 
 export interface ProcessInfo {
@@ -99,14 +99,14 @@ export function runningPid(path: string): number | undefined {
  * or a live process that looks like a Prosody, is refused (the message says which); one naming a
  * dead process (or a pid since reused by something else) is replaced.
  */
-export function claimPidfile(path: string): { ok: true } | { ok: false; message: string } {
+export function claimPidfile(path: string): { ok: true } | { ok: false; message: string; code?: string } {
   for (let attempt = 0; attempt < 3; attempt++) {
     let fd: number;
     try {
       fd = openSync(path, "wx", 0o640);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "EEXIST") return { ok: false, message: `Couldn't write pidfile at ${path}; ${(err as Error).message}` };
+      if (code !== "EEXIST") return { ok: false, message: `Couldn't write pidfile at ${path}; ${(err as Error).message}`, code };
       const pid = readPid(path);
       if (pid !== undefined && pid !== process.pid) {
         const info = processInfo(pid);
@@ -159,6 +159,12 @@ export function claimServerPidfile(config: Config, cwd: string, argv: readonly s
     return undefined;
   }
   const claimed = claimPidfile(where.path);
+  if (!claimed.ok && where.derived && claimed.code === "ENOENT") {
+    // Prosody's directory (Debian: /run/prosody, made by its unit) is not there while it is
+    // stopped: a server running beside it must still start. Set prosody_ts_pidfile to have one.
+    log("warn", "%s: running without a pidfile (prosodyctl status/stop/reload will not find this server; set prosody_ts_pidfile)", claimed.message);
+    return undefined;
+  }
   if (!claimed.ok) {
     log("error", "%s", claimed.message);
     return 1;
