@@ -16,7 +16,7 @@ import { startServerProcess, type ServerProcess } from "../helpers/server-proces
 const NO_PIDFILE = "There is no 'pidfile' option in the configuration file, see https://prosody.im/doc/prosodyctl#pidfile for help\n";
 const RELOADED = "Prosody log files re-opened and config file reloaded. You may need to reload modules for some changes to take effect.\n";
 
-const BODY = `pidfile = "$DIR/prosody.pid"\nmodules_enabled = { "http", "invites_api" }\nVirtualHost "example.com"\n`;
+const BODY = `pidfile = "$DIR/prosody.pid"\nprosodyctl_timeout = 30\nmodules_enabled = { "http", "invites_api" }\nVirtualHost "example.com"\n`;
 
 function ctl(srv: { config: string; dir: string }, ...args: string[]) {
   return prosodyctl(["--config", srv.config, ...args], { cwd: srv.dir });
