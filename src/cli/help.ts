@@ -1,6 +1,15 @@
 /** prosodyctl's help listing: Prosody's header lines and layout, with the commands this host has. */
 const SECTIONS: Array<[string, Array<[string, string]>]> = [
-  ["Process management:", [["start", "Start the server in the foreground (stop it with Ctrl-C or SIGTERM)"]]],
+  [
+    "Process management:",
+    [
+      ["start", "Start the server in the foreground (stop it with Ctrl-C or SIGTERM, reload with SIGHUP)"],
+      ["stop", "Stop a running server (the one named by the pidfile)"],
+      ["restart", "Restart a running server (started again in the background)"],
+      ["reload", "Reload the server's configuration and re-open log files"],
+      ["status", "Reports the running status of the server"],
+    ],
+  ],
   [
     "User management:",
     [

@@ -22,6 +22,7 @@ import { openSqlStorage } from "./sql-storage.js";
 import { runStorageCommand } from "./storage.js";
 import { runCheckCommand } from "./check.js";
 import type { CliIO } from "./io.js";
+import { isDaemonCommand, runDaemonCommand } from "./daemon.js";
 
 export type { CliIO } from "./io.js";
 
@@ -42,6 +43,10 @@ interface Loaded {
   config: Config;
   /** Set when the process started as root: what plugin files may be loaded from. */
   trust?: TrustPolicy;
+  /** Started as root: refuses a reloaded config as the start refused this one (src/cli/trust.ts). */
+  vet?: (config: Config) => string | undefined;
+  /** Switched from root to prosody_user. */
+  switched?: boolean;
 }
 
 /**
@@ -84,7 +89,8 @@ async function loadConfig(options: GlobalOptions, io: CliIO): Promise<Loaded | n
     }
     log("debug", "Switched to user %s, group %s", plan.user, plan.group);
   }
-  return { config, trust };
+  const vet = (next: Config) => checkConfigTrust(next, io.cwd, trust, { stayingRoot: plan.stay });
+  return { config, trust, vet, switched: !plan.stay };
 }
 
 /** Runs one prosodyctl invocation; resolves to the process exit code. */
@@ -108,7 +114,7 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
     return 0;
   }
 
-  if (command === "start") return runStart(args, options, io, () => loadConfig(options, io));
+  if (command === "start") return runStart(args, options, io, () => loadConfig(options, io), argv);
 
   if (command === "about") {
     const loaded = await loadConfig(options, io);
@@ -117,6 +123,10 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
     const rt = createRuntime({ config, processType: "prosodyctl", cwd: io.cwd, trust: loaded.trust });
     io.stdout(aboutText(config, rt));
     return 0;
+  }
+
+  if (isDaemonCommand(command)) {
+    return runDaemonCommand(command, args, { io, root: options.root, loadConfig: () => loadConfig(options, io) });
   }
 
   if (isUserCommand(command)) {

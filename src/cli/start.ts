@@ -9,11 +9,13 @@ import type { Runtime } from "../core/runtime.js";
 import { findStartupError } from "../core/startup-error.js";
 import type { TrustPolicy } from "../core/trusted-paths.js";
 import { startServer, stopServer, waitForStopSignal } from "../server.js";
+import { catchReloadSignal } from "../server-reload.js";
+import { claimServerPidfile } from "./pidfile.js";
 import type { CliIO } from "./io.js";
 import type { GlobalOptions } from "./options.js";
 import { startServerLogging } from "./server-logging.js";
 
-type LoadConfig = () => Promise<{ config: Config; trust?: TrustPolicy } | number>;
+type LoadConfig = () => Promise<{ config: Config; trust?: TrustPolicy; vet?: (config: Config) => string | undefined } | number>;
 
 /** What to enable when nothing is served: the plugins that answer HTTP. */
 export const NOTHING_SERVED =
@@ -21,7 +23,8 @@ export const NOTHING_SERVED =
   "(enable invites with invites_page, invites_register_web, register_apps or invites_api in modules_enabled; " +
   "XMPP modules stay with Prosody)";
 
-export async function runStart(args: string[], options: GlobalOptions, io: CliIO, loadConfig: LoadConfig): Promise<number> {
+/** `argv`: the whole command line, for the process title (how status/stop recognise our server). */
+export async function runStart(args: string[], options: GlobalOptions, io: CliIO, loadConfig: LoadConfig, argv: readonly string[] = []): Promise<number> {
   const usage = `Usage: ${io.argv0} [--config FILE | --embedded-config] start`;
   if (args.includes("--help") || args.includes("-h")) {
     io.stdout(`${usage}\n\nStart the server in the foreground; SIGINT/SIGTERM stop it cleanly.\n`);
@@ -36,16 +39,24 @@ export async function runStart(args: string[], options: GlobalOptions, io: CliIO
     );
     return 1;
   }
-  // Listen for signals before anything starts, so one arriving mid-start still stops cleanly.
+  // Listen for signals before anything starts, so one arriving mid-start still stops cleanly
+  // (and a SIGHUP, as from logrotate, reloads once started instead of killing the process).
   const stopRequested = waitForStopSignal();
+  const reloads = catchReloadSignal();
   const loaded = await loadConfig();
   if (typeof loaded === "number") return loaded;
   const logging = startServerLogging(loaded.config, options, io);
   if (typeof logging === "number") return logging;
+  const pidfile = claimServerPidfile(loaded.config, io.cwd, argv);
+  if (typeof pidfile === "number") {
+    await logging.close();
+    return pidfile;
+  }
   let runtime: Runtime;
   try {
     runtime = await startServer(loaded.config, { cwd: io.cwd, trust: loaded.trust });
   } catch (err) {
+    pidfile?.release();
     await logging.close();
     // A StartupError may come wrapped in module load errors: print its own line only.
     const reason = findStartupError(err) ?? err;
@@ -53,18 +64,23 @@ export async function runStart(args: string[], options: GlobalOptions, io: CliIO
     return 1;
   }
   logging.attach(runtime.globalEvents);
+  reloads.attach(runtime, { env: io.env, vet: loaded.vet });
   // mod_http loaded on its own (listening, answering 404) is what the config asked for; nothing
   // at all to serve is a config written for Prosody alone (Debian's stock one).
   if (runtime.modules.servedItemCount() === 0 && !runtime.modules.isLoaded("*", "http")) {
     io.stderr(`Failed to start: ${NOTHING_SERVED}\n`);
+    await reloads.detach();
     await stopServer(runtime);
+    pidfile?.release();
     await logging.close();
     return 1;
   }
   // --quiet/--silent (a service manager's unit) want no chatter.
   if (!options.quiet && !options.silent) io.stdout(nextSteps(runtime, options, io.command ?? io.argv0));
   await stopRequested;
+  await reloads.detach();
   await stopServer(runtime);
+  pidfile?.release();
   await logging.close();
   return 0;
 }

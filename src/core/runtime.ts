@@ -72,7 +72,8 @@ export interface RuntimeOptions {
 
 export class Runtime implements ServerContext, ModuleManagerRuntime, StorageManagerRuntime {
   readonly processType: "server" | "prosodyctl";
-  readonly config: Config;
+  /** Replaced only by replaceConfig (a reload); everything reads it per use. */
+  private current: Config;
   readonly paths: Paths;
   readonly trust: TrustPolicy | undefined;
   readonly builtins: BuiltinModules;
@@ -88,7 +89,7 @@ export class Runtime implements ServerContext, ModuleManagerRuntime, StorageMana
 
   constructor(opts: RuntimeOptions) {
     this.processType = opts.processType;
-    this.config = opts.config;
+    this.current = opts.config;
     this.trust = opts.trust;
     this.builtins = opts.builtins ?? {};
     const cwd = opts.cwd ?? process.cwd();
@@ -100,6 +101,19 @@ export class Runtime implements ServerContext, ModuleManagerRuntime, StorageMana
     };
     this.modules = new ModuleManager(this);
     this.storage = new StorageManager(this);
+  }
+
+  get config(): Config {
+    return this.current;
+  }
+
+  /**
+   * The one place the config changes (a SIGHUP reload, src/core/reload.ts): options read per
+   * use see the new values at once. `paths` (data directory…) stay those of the start, as in
+   * Prosody.
+   */
+  replaceConfig(config: Config): void {
+    this.current = config;
   }
 
   // --- ServerContext ---
@@ -151,6 +165,12 @@ export class Runtime implements ServerContext, ModuleManagerRuntime, StorageMana
     this.active.add(host);
     this.eventsFor(host);
     this.globalEvents.fire("host-activated", host);
+    await this.loadHostModules(host);
+    log("info", "Activated host: %s", host);
+  }
+
+  /** Loads every module the config enables on an active host that is not loaded yet. */
+  async loadHostModules(host: string): Promise<void> {
     const { modules, autoloaded } = modulesForHost(this.config, host);
     for (const name of modules) {
       if (this.modules.isLoaded(host, name)) continue;
@@ -174,7 +194,27 @@ export class Runtime implements ServerContext, ModuleManagerRuntime, StorageMana
         }
       }
     }
-    log("info", "Activated host: %s", host);
+  }
+
+  /** The hosts activated (server) and not deactivated since. */
+  activeHosts(): string[] {
+    return [...this.active];
+  }
+
+  /**
+   * Deactivates a host (removed or disabled by a reload): its modules unload, last loaded first
+   * (their routes and hooks go with them), then host-deactivated fires and its bus is dropped.
+   */
+  async deactivateHost(host: string): Promise<void> {
+    if (!this.active.has(host)) return;
+    for (const mod of this.modules.loadedOn(host).reverse()) {
+      // One unloading may take its dependents with it: those report false here.
+      await this.modules.unload(host, mod.name).catch((err) => log("error", "Unloading %s on %s: %s", mod.name, host, err));
+    }
+    this.active.delete(host);
+    this.globalEvents.fire("host-deactivated", host);
+    this.buses.delete(host);
+    log("info", "Deactivated host: %s", host);
   }
 
   /** Server start-up: every enabled section becomes an active host. */

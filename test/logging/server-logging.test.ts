@@ -4,7 +4,7 @@
  * stops the start (exit 1, one clear line); -v replaces the option with the console at debug.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -161,6 +161,22 @@ test("a console reader that went away (EPIPE) does not stop the server; the file
   }
   assert.match(read(join(run.dir, "p.log")), /general\tinfo\tShutdown complete\n$/);
   assert.not.match(run.stderr(), /EPIPE|    at /);
+});
+
+test("SIGHUP (logrotate's postrotate): a log file moved away is created again; the old one gets nothing more", async () => {
+  const run = await start(`log = "$DIR/prosody.log"`);
+  const file = join(run.dir, "prosody.log");
+  try {
+    await until("Activated host", () => read(file).includes("Activated host"), run);
+    renameSync(file, `${file}.1`);
+    run.child.kill("SIGHUP");
+    await until("a new prosody.log", () => read(file).includes("Configuration reloaded"), run);
+  } finally {
+    assert.is(await stop(run), 0);
+  }
+  assert.match(read(file), /general\tinfo\tShutdown complete\n$/);
+  assert.not.match(read(`${file}.1`), /Shutdown complete/);
+  assert.match(read(`${file}.1`), /Activated host/);
 });
 
 test.run();
