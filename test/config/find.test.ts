@@ -82,6 +82,7 @@ embedded("has the documented options and a localhost VirtualHost", () => {
     default_storage: "sql",
     http_interfaces: ["127.0.0.1"],
     http_ports: [5280],
+    https_ports: [], // loopback HTTP only: no certificate looked for, nothing bound publicly
     modules_enabled: [
       "http", "invites", "invites_api", "invites_page", "register_apps",
       "invites_register_web", "invites_adhoc", "invites_register",
