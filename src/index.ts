@@ -14,6 +14,8 @@ export type {
   HttpUrl,
 } from "./http/types.js";
 export { REMOVE, StorageError, NameTooLongError, StorageUnavailableError } from "./storage/types.js";
+export { accountRecords } from "./core/accounts.js";
+export type { AccountRecords, AuthError, AuthProvider, AuthResult } from "./core/accounts.js";
 export { EventBus } from "./core/events.js";
 export { Runtime } from "./core/runtime.js";
 export { createRuntime } from "./create-runtime.js";

@@ -10,32 +10,11 @@
  * Legacy plaintext records `{ password = "…" }` are accepted and re-hashed on the first
  * successful testPassword().
  */
-import { NameTooLongError, type KeyvalStore, type Module, type StoreRecord } from "prosody-ts";
-import { cachedPromise, DEFAULT_ITERATIONS, ScramError, isScramRecord, nodeprep, scramHashFromOption, scramRecord, verifyScramPassword } from "prosody-ts/util";
+import { accountRecords, type AuthError, type AuthProvider, type Module, type StoreRecord } from "prosody-ts";
+import { DEFAULT_ITERATIONS, ScramError, isScramRecord, scramHashFromOption, scramRecord, verifyScramPassword } from "prosody-ts/util";
 
-/** `[true, undefined]` on success, `[undefined, code]` otherwise (Prosody's `true` / `nil, err`). */
-export type AuthResult = [true, undefined] | [undefined, AuthError];
-/** Error codes; prosodyctl prints them through Prosody's message table. */
-export type AuthError = "invalid-username" | "username-too-long" | "no-password" | "password fails SASLprep" | "unable-to-save-data" | "no-such-user" | "user-exists";
-
-export interface AuthProvider {
-  /** Provider name ("internal_hashed"). */
-  name?: string;
-  userExists(username: string): Promise<boolean>;
-  /**
-   * Writes a fresh record (new salt, default iteration count); overwrites an existing one, as
-   * Prosody does — unless `ifAbsent`: then an existing account (even one created a moment ago by
-   * another of our processes) is left alone and the result is "user-exists" (our extension).
-   */
-  createUser(username: string, password: string, options?: { ifAbsent?: boolean }): Promise<AuthResult>;
-  /** Re-hashes the password of an existing account (new salt; other record fields kept). */
-  setPassword(username: string, password: string): Promise<AuthResult>;
-  /** Removes the account record and fires the global `user-deleted`. */
-  deleteUser(username: string): Promise<AuthResult>;
-  testPassword(username: string, password: string): Promise<boolean>;
-  /** Every username with an account record. */
-  users(): Promise<string[]>;
-}
+// The provider contract lives in core (prosody-ts): both internal auth modules implement it.
+export type { AuthError, AuthProvider, AuthResult } from "prosody-ts";
 
 // `depends("auth_internal_hashed")` is typed for every module (declaration merging); modules
 // that pick the auth module by name use `ModuleExports["auth_internal_hashed"]` as the contract.
@@ -53,11 +32,8 @@ export default function (module: Module): void {
   if (!Number.isInteger(iterations) || iterations < 1) throw new Error("default_iteration_count must be a positive integer");
   if (iterations < 4096) module.log("warn", "default_iteration_count %d is below 4096, the minimum RFC 5802 suggests", iterations);
 
-  // Opened on first use; a failed open (storage unavailable for now) is retried by the next call.
-  const store: () => Promise<KeyvalStore> = cachedPromise(() => module.openStore("accounts", "keyval"));
-
-  /** Usernames reach the store only in their nodeprepped form. */
-  const validName = (username: string) => typeof username === "string" && username !== "" && nodeprep(username) === username;
+  const accounts = accountRecords(module);
+  const { validName } = accounts;
 
   async function hashed(password: string, count: number): Promise<StoreRecord | AuthError> {
     if (typeof password !== "string") return "no-password";
@@ -69,67 +45,36 @@ export default function (module: Module): void {
     }
   }
 
-  async function write(username: string, record: StoreRecord | undefined): Promise<AuthResult> {
-    try {
-      await (await store()).set(username, record);
-      return [true, undefined];
-    } catch (err) {
-      return writeFailed(username, err);
-    }
-  }
-
-  function writeFailed(username: string, err: unknown): AuthResult {
-    // The storage cannot hold a name this long (internal storage: its file name); Prosody fails
-    // the same way. An expected refusal, not a storage fault.
-    if (err instanceof NameTooLongError) {
-      module.log("info", "Not storing the account of %s: %s", username, err.message);
-      return [undefined, "username-too-long"];
-    }
-    module.log("error", "Unable to store the account of %s: %s", username, err instanceof Error ? err.message : err);
-    return [undefined, "unable-to-save-data"];
-  }
-
   const provider: AuthProvider = {
-    async userExists(username) {
-      if (!validName(username)) return false;
-      const record = await (await store()).get(username);
-      return !!record && Object.keys(record).length > 0;
-    },
+    userExists: (username) => accounts.exists(username),
 
     async createUser(username, password, options) {
       if (!validName(username)) return [undefined, "invalid-username"];
       const record = await hashed(password, iterations);
       if (typeof record === "string") return [undefined, record];
-      if (!options?.ifAbsent) return write(username, record);
-      try {
-        return (await (await store()).setIfAbsent(username, record)) ? [true, undefined] : [undefined, "user-exists"];
-      } catch (err) {
-        return writeFailed(username, err);
-      }
+      return accounts.create(username, record, options?.ifAbsent);
     },
 
     async setPassword(username, password) {
       if (!validName(username)) return [undefined, "invalid-username"];
-      const current = await (await store()).get(username);
-      if (!current || Object.keys(current).length === 0) return [undefined, "no-such-user"];
+      const current = await accounts.get(username);
+      if (!current) return [undefined, "no-such-user"];
       const count = Math.max(typeof current.iteration_count === "number" ? current.iteration_count : 0, iterations);
       const record = await hashed(password, count);
       if (typeof record === "string") return [undefined, record];
       const next: StoreRecord = { ...current, ...record };
       delete next.password;
-      return write(username, next);
+      return accounts.write(username, next);
     },
 
     async deleteUser(username) {
       if (!validName(username)) return [undefined, "invalid-username"];
-      const result = await write(username, undefined);
-      if (result[0]) module.fireGlobalEvent("user-deleted", { username, host: module.host });
-      return result;
+      return accounts.remove(username);
     },
 
     async testPassword(username, password) {
       if (!validName(username)) return false;
-      const record = await (await store()).get(username);
+      const record = await accounts.get(username);
       if (!record) return false;
       if (!(await verifyScramPassword(record, password, hash))) return false;
       if (!isScramRecord(record, hash) && typeof record.password === "string") {
@@ -140,9 +85,7 @@ export default function (module: Module): void {
       return true;
     },
 
-    async users() {
-      return (await (await store()).users()).filter((u) => u !== "");
-    },
+    users: () => accounts.users(),
   };
 
   Object.assign(module.exports, provider);
