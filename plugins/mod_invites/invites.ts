@@ -10,7 +10,7 @@
  */
 import type { KeyvalStore, MapStore, Module, StoreRecord, StoreValue } from "prosody-ts";
 import { REMOVE } from "prosody-ts";
-import { cachedPromise, id, nodeprep, now } from "prosody-ts/util";
+import { cachedPromise, id, nodeprep, now, secretHint } from "prosody-ts/util";
 
 export interface Invite {
   type: "register" | "roster";
@@ -148,7 +148,7 @@ export function createInvitesApi(module: Module): InvitesApi {
         await map.set(inviter, token, invite.expires);
       }
     } catch (err) {
-      module.log("error", "Failed to store invite %s: %s", token, err);
+      module.log("error", "Failed to store invite %s: %s", secretHint(token), err);
       return [undefined, "internal-server-error"];
     }
     return [invite, undefined];

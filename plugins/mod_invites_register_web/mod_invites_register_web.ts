@@ -31,7 +31,7 @@
  * - own HTML, self-contained (no /share/bootstrap4 references).
  */
 import type { HttpEvent, HttpResultObject, Module, ModuleExports } from "prosody-ts";
-import { PREP_MAX_BYTES, formdecode, id, nodeprep, SECRET_PAGE_HEADERS } from "prosody-ts/util";
+import { PREP_MAX_BYTES, formdecode, id, nodeprep, SECRET_PAGE_HEADERS, secretHint } from "prosody-ts/util";
 import { multipartDecode } from "./form.js";
 import { renderError, renderForm, renderSuccess, type SiteApp } from "./pages.js";
 
@@ -199,7 +199,7 @@ export default async function (module: Module): Promise<void> {
       claimed = await invite.claim();
     } catch (e) {
       const errorId = id.short();
-      module.log("error", "Could not claim invite %s for %s@%s (%s): %s", invite.token, username, host, errorId, e instanceof Error ? e.message : e);
+      module.log("error", "Could not claim invite %s for %s@%s (%s): %s", secretHint(invite.token), username, host, errorId, e instanceof Error ? e.message : e);
       return unavailable(errorId);
     }
     if (!claimed) return html(409, renderError(siteName(), "This invite has already been used."), NO_CACHE);
@@ -207,7 +207,7 @@ export default async function (module: Module): Promise<void> {
     // ifAbsent: another process may have registered this username since the check above.
     const [ok, err] = resetFor !== undefined ? await auth.setPassword(username, password) : await auth.createUser(username, password, { ifAbsent: true });
     if (err === "user-exists" || err === "username-too-long") {
-      await invite.unclaim().catch((e) => module.log("error", "Could not put back invite %s: %s", invite.token, e instanceof Error ? e.message : e));
+      await invite.unclaim().catch((e) => module.log("error", "Could not put back invite %s: %s", secretHint(invite.token), e instanceof Error ? e.message : e));
       return again(err === "user-exists" ? "This username is already in use." : "This username is too long.");
     }
     if (!ok) {
@@ -215,7 +215,7 @@ export default async function (module: Module): Promise<void> {
       module.log("error", "Could not %s %s@%s (%s): %s", resetFor !== undefined ? "reset the password of" : "register", username, host, errorId, err);
       // The invite was not spent on anything: put it back (if that fails too, it is lost, never reusable).
       await invite.unclaim().catch((e) =>
-        module.log("error", "Could not put back invite %s after the failed registration (%s): %s", invite.token, errorId, e instanceof Error ? e.message : e),
+        module.log("error", "Could not put back invite %s after the failed registration (%s): %s", secretHint(invite.token), errorId, e instanceof Error ? e.message : e),
       );
       return err === "unable-to-save-data" ? unavailable(errorId) : html(200, renderError(siteName(), `An unknown error has occurred (${errorId})`));
     }

@@ -6,4 +6,5 @@ export { saslprep, scramSha1Record, scramRecord, scramKeys, verifyScramPassword,
 export { serveFiles, type FileEntry } from "./http-files.js";
 export { formdecode, urldecode } from "./form.js";
 export { cachedPromise } from "./cached-promise.js";
+export { secretHint } from "./secret-hint.js";
 export { SECRET_PAGE_HEADERS } from "./http-headers.js";

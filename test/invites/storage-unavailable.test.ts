@@ -21,6 +21,7 @@ import { createInternalProvider } from "../../src/storage/drivers/internal.js";
 import { prosodyctl, tempConfig } from "../helpers/cli.js";
 import { freePort, rawRequest, type RawResponse } from "../helpers/http.js";
 import { holdLockInAnotherProcess } from "../helpers/lock-holder-client.js";
+import { captureLogs } from "../helpers/logs.js";
 
 const HOST = "example.com";
 
@@ -81,13 +82,21 @@ test("internal: API and registration while the invite store's lock is held elsew
     assert.is((await api()).status, 201, "the API works again once the lock is free");
 
     const held2 = await holdLockInAnotherProcess("internal", tokens, s.data);
+    const logs = captureLogs();
     try {
       const r = await post(s.port, { user: "first", password: "secret-pass", token });
+      // The failed claim is logged naming the invite by a hint, never by its (usable) token.
+      const claimLine = logs.messages("error").find((m) => m.startsWith("Could not claim invite"));
+      assert.ok(claimLine, logs.messages().join("\n"));
+      assert.match(claimLine!, `Could not claim invite ${token.slice(0, 6)}… for first@${HOST}`);
+      assert.not.ok(logs.messages().some((m) => m.includes(token)), "the token is in no log line");
       assertUnavailable(r, "registration while locked");
       assert.not.ok(r.body.toString().includes("Congratulations"));
       assert.match(r.body.toString(), "has not been used");
       assert.is(await auth.userExists("first"), false);
     } finally {
+      logs.restore();
+      setLogLevel("error");
       await held2.release();
     }
     const ok = await post(s.port, { user: "second", password: "secret-pass", token });
