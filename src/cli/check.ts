@@ -18,6 +18,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { modulesForHost, type Config } from "../core/config/index.js";
 import { findPlugin } from "../core/plugin-loader.js";
+import { prosodyHasModule, prosodyModuleDirs } from "../core/prosody-modules.js";
 import type { TrustPolicy } from "../core/trusted-paths.js";
 import type { OptionValue } from "../core/types.js";
 import { createRuntime } from "../create-runtime.js";
@@ -27,7 +28,6 @@ import type { CliIO } from "./io.js";
 
 const KNOWN = ["config", "modules", "paths", "certs", "disabled", "dns", "turn", "connectivity"];
 /** Where Debian's (and a source build's) Prosody keeps its own modules. */
-const PROSODY_MODULE_DIRS = ["/usr/lib/prosody/modules", "/usr/local/lib/prosody/modules"];
 
 export async function runCheckCommand(
   args: string[],
@@ -93,14 +93,10 @@ export async function runCheckCommand(
 // --- modules ---
 
 /** Whether Prosody itself (or a plugin folder of the config) has `mod_<name>`. */
-function prosodyHas(name: string, dirs: string[]): boolean {
-  return dirs.some((dir) => fs.existsSync(path.join(dir, `mod_${name}.lua`)) || fs.existsSync(path.join(dir, `mod_${name}`, `mod_${name}.lua`)));
-}
-
 function checkModules(config: Config, cwd: string, trust: TrustPolicy | undefined): Finding[] {
   const rt = createRuntime({ config, processType: "prosodyctl", cwd, trust });
   const pluginPaths = rt.pluginPaths();
-  const luaDirs = [...pluginPaths, ...PROSODY_MODULE_DIRS];
+  const luaDirs = prosodyModuleDirs(config, pluginPaths);
   const found = (name: string) => {
     try {
       findPlugin(name, pluginPaths, rt.paths.plugins, rt.builtins);
@@ -120,7 +116,7 @@ function checkModules(config: Config, cwd: string, trust: TrustPolicy | undefine
       // mod_x / auth_x / storage_x in modules_enabled: `check config` explains those.
       if (autoloaded.has(name) || /^mod_/.test(name)) continue;
       if (found(name)) served.push(name);
-      else if (prosodyHas(name, luaDirs)) prosodyOnly.add(name);
+      else if (prosodyHasModule(name, luaDirs)) prosodyOnly.add(name);
       else {
         unknown.push({
           lines: ["", `    Unknown module '${name}' on ${host}: neither this host nor Prosody has mod_${name}`, `    (searched ${[rt.paths.plugins, ...luaDirs].join(", ")}). A typo?`],

@@ -14,6 +14,7 @@ import { ModuleLoadError } from "./load-error.js";
 import { findStartupError } from "./startup-error.js";
 import { ModuleManager, type ModuleManagerRuntime } from "./modulemanager.js";
 import { BUNDLED_PLUGINS_DIR, PACKAGE_ROOT } from "./paths.js";
+import { prosodyHasModule, prosodyModuleDirs } from "./prosody-modules.js";
 import type { BuiltinModules } from "./plugin-loader.js";
 import { StorageManager, type StorageManagerRuntime } from "./storagemanager.js";
 import { UntrustedPathError, type TrustPolicy } from "./trusted-paths.js";
@@ -231,8 +232,12 @@ export class Runtime implements ServerContext, ModuleManagerRuntime, StorageMana
       this.startingUp = false;
     }
     if (this.warnedMissing.size > 0) {
-      const names = [...this.warnedMissing];
-      log("info", "Skipped %d module(s) this host does not implement (XMPP modules stay with Prosody): %s", names.length, names.join(", "));
+      // Prosody's own modules are expected in its config; a name neither of us has is a typo.
+      const dirs = prosodyModuleDirs(this.config, this.pluginPaths());
+      const names = [...this.warnedMissing].filter((n) => prosodyHasModule(n, dirs));
+      const unknown = [...this.warnedMissing].filter((n) => !names.includes(n));
+      if (names.length) log("info", "Skipped %d module(s) this host does not implement (XMPP modules stay with Prosody): %s", names.length, names.join(", "));
+      if (unknown.length) log("warn", "Enabled but neither this host nor Prosody has them (a typo?): %s", unknown.map((n) => `mod_${n}`).join(", "));
     }
     this.modules.reportUnservedItems();
     this.globalEvents.fire("server-started");
