@@ -4,6 +4,8 @@
  * take and setIfAbsent between two engines (two pools, as two processes would have) on one
  * database; the `sql` option for PostgreSQL; placeholders.
  */
+import { spawn } from "node:child_process";
+import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createSqlProvider } from "../../src/storage/drivers/sql.js";
@@ -79,6 +81,31 @@ pgTest("two engines taking the same invites: each is taken exactly once", async 
   assert.is(cluster!.psql(target.database, `SELECT count(*) FROM "prosody"`).trim(), "0");
   await a.close();
   await b.close();
+});
+
+pgTest("two processes taking the same invites: each is taken by exactly one", async () => {
+  const target = await cluster!.createDatabase();
+  const db = await open(target);
+  const map = createSqlProvider({ host: "example.com", db }).open("invite_token", "map") as MapStore;
+  const count = 40;
+  await map.setKeys(null, Object.fromEntries(Array.from({ length: count }, (_, i) => [`tok${i}`, { i }])));
+  const script = join(import.meta.dirname, "../fixtures/storage/pg-taker.ts");
+  const children = [0, 1].map(() => {
+    const child = spawn(process.execPath, ["--import", "tsx", script, JSON.stringify(target), String(count)], { stdio: ["pipe", "pipe", "inherit"] });
+    let out = "";
+    const ready = new Promise<void>((resolve) => child.stdout.setEncoding("utf8").on("data", (d) => (out += d).includes("ready\n") && resolve()));
+    const done = new Promise<string[]>((resolve, reject) =>
+      child.on("close", (code) => (code === 0 ? resolve(JSON.parse(out.split("\n")[1]!) as string[]) : reject(new Error(`taker exited ${code}`)))),
+    );
+    return { child, ready, done };
+  });
+  await Promise.all(children.map((c) => c.ready));
+  for (const c of children) c.child.stdin.end("go\n");
+  const [a, b] = await Promise.all(children.map((c) => c.done));
+  assert.is(a!.length + b!.length, count, `taken: ${a!.length} + ${b!.length}`);
+  assert.equal(new Set([...a!, ...b!]).size, count, "no invite taken twice");
+  assert.is(cluster!.psql(target.database, `SELECT count(*) FROM "prosody"`).trim(), "0");
+  await db.close();
 });
 
 pgTest("two engines creating the same record: exactly one setIfAbsent succeeds", async () => {
