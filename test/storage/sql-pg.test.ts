@@ -11,7 +11,8 @@ import * as assert from "uvu/assert";
 import { createSqlProvider } from "../../src/storage/drivers/sql.js";
 import { SqlDatabase, sqlTarget, sqlTargetKey } from "../../src/storage/drivers/sql-database.js";
 import { PgEngine, numberPlaceholders, type PgTarget } from "../../src/storage/drivers/sql-pg.js";
-import type { KeyvalStore, MapStore } from "../../src/storage/types.js";
+import { StorageUnavailableError, type KeyvalStore, type MapStore } from "../../src/storage/types.js";
+import { freePort } from "../helpers/http.js";
 import { postgresMissing, startCluster, type PgCluster } from "../helpers/postgres.js";
 import { skipIf } from "../helpers/skip.js";
 import { storageConformance } from "./conformance.js";
@@ -123,6 +124,17 @@ pgTest("two engines creating the same record: exactly one setIfAbsent succeeds",
   await b.close();
 });
 
+pgTest("writes made one after another without waiting apply in that order", async () => {
+  const db = await open(await cluster!.createDatabase());
+  const map = createSqlProvider({ host: "example.com", db }).open("m", "map") as MapStore;
+  for (let round = 0; round < 20; round++) {
+    const writes = Array.from({ length: 30 }, (_, i) => (i % 7 === 3 ? map.take!(null, "k") : map.set(null, "k", i)));
+    await Promise.all(writes);
+    assert.is(await map.get(null, "k"), 29, `round ${round}`);
+  }
+  await db.close();
+});
+
 pgTest("a failed update leaves nothing behind and the engine usable", async () => {
   const target = await cluster!.createDatabase();
   const db = await open(target);
@@ -137,6 +149,30 @@ pgTest("a failed update leaves nothing behind and the engine usable", async () =
   await db.engine.execute([[`INSERT INTO "prosody" VALUES (?, ?, ?, ?, ?, ?)`, ["h", "u", "s", "k", "string", "v"]]]);
   assert.is(cluster!.psql(target.database, `SELECT "value" FROM "prosody"`).trim(), "v");
   await db.close();
+});
+
+pgTest("an unreachable server is 'unavailable for now' (503), at open and later", async () => {
+  const closed = await PgEngine.open({ host: "127.0.0.1", port: await freePort(), username: "postgres", database: "x" }).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  assert.instance(closed, StorageUnavailableError);
+  assert.match(String((closed as Error).message), /cannot connect/);
+  const other = await startCluster();
+  const db = await open(await other.createDatabase());
+  const map = createSqlProvider({ host: "example.com", db }).open("m", "map") as MapStore;
+  await map.set(null, "k", "v");
+  other.stop();
+  const failures = await Promise.all([map.get(null, "k"), map.set(null, "k", "w"), map.take!(null, "k")].map((p) => p.then(() => undefined, (e: unknown) => e)));
+  for (const err of failures) assert.is((err as Error | undefined)?.name, "StorageUnavailableError", String(err));
+  await db.close();
+  // A statement the server refuses is not "unavailable": its own error.
+  const target = await cluster!.createDatabase();
+  const live = await open(target);
+  const err = await live.engine.execute([[`SELECT * FROM "nope"`]]).then(() => undefined, (e: unknown) => e);
+  assert.is((err as { code?: string }).code, "42P01");
+  assert.not.instance(err, StorageUnavailableError);
+  await live.close();
 });
 
 test.run();

@@ -7,7 +7,8 @@
  *   tells us when; so every read view has a new `foreignChanges`, and sql-read-cache.ts never
  *   serves a row it read in an earlier view.
  * - Writes: `execute` and `update` run in one transaction on one connection (BEGIN … COMMIT; a
- *   failure rolls back), and resolve only after COMMIT.
+ *   failure rolls back), one after another in the order they were asked for, and resolve only
+ *   after COMMIT.
  * - Exclusion: every write transaction of ours first takes one transaction-level advisory lock
  *   (WRITE_LOCK, held until COMMIT/ROLLBACK), so our writers — in every process using this database
  *   — run one after another, like the sql.js engine's write lock; `update`'s reads are also
@@ -15,8 +16,12 @@
  *   advisory lock (a real Prosody). One lock for the whole database rather than one per
  *   (host, store): the engine sees statements, not stores, and our writes are short and rare
  *   next to reads. Of two concurrent `take`s of one key, exactly one sees the row.
+ * - Failures: a server that cannot be reached (at open or later: refused, shut down, out of
+ *   connections) rejects with StorageUnavailableError (HTTP 503 + Retry-After; the storage manager
+ *   tries to open again later); other errors are the server's own, unchanged.
  */
 import pg from "pg";
+import { StorageUnavailableError } from "../types.js";
 import type { SqlEngine, SqlParam, SqlReadView, SqlRow, SqlStatement, SqlUpdate } from "./sql-engine.js";
 
 /** Prosody 0.12.3's DDL on PostgreSQL, statement by statement, as it issues it (after `SET NAMES 'utf8'`). */
@@ -80,8 +85,25 @@ function forUpdate(sql: string): string {
   return /^\s*SELECT\b/i.test(sql) && !/\bFOR\s+UPDATE\b/i.test(sql) ? `${sql.replace(/;\s*$/, "")} FOR UPDATE` : sql;
 }
 
+/** Whether `err` says the server cannot be reached for now (rather than refusing a statement). */
+export function isUnreachable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === "string") {
+    if (/^E[A-Z]+$/.test(code)) return true; // a system error: ECONNREFUSED, ENOENT (no socket), ETIMEDOUT…
+    return /^(08|53|57P)/.test(code); // SQLSTATE: connection exception, insufficient resources, shutdown
+  }
+  return /Connection terminated|connection timeout/i.test(err.message);
+}
+
+function unavailable(label: string, err: unknown): unknown {
+  return isUnreachable(err) ? new StorageUnavailableError(`${label}: ${(err as Error).message || String(err)}`, { cause: err }) : err;
+}
+
 export class PgEngine implements SqlEngine {
   private views = 0;
+  /** The end of the last transaction asked for (see transaction()). */
+  private writes: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -109,7 +131,8 @@ export class PgEngine implements SqlEngine {
       await pool.query("SELECT 1");
     } catch (err) {
       await pool.end().catch(() => {});
-      throw new Error(`${label}: cannot connect: ${err instanceof Error ? err.message : String(err)}`);
+      const message = `${label}: cannot connect: ${err instanceof Error ? err.message : String(err)}`;
+      throw isUnreachable(err) ? new StorageUnavailableError(message, { cause: err }) : new Error(message, { cause: err });
     }
     return new PgEngine(pool, label);
   }
@@ -158,12 +181,27 @@ export class PgEngine implements SqlEngine {
   }
 
   private async query(sql: string, params?: readonly SqlParam[]): Promise<SqlRow[]> {
-    return (await this.pool.query(pgSql(sql), params as SqlParam[] | undefined)).rows as SqlRow[];
+    try {
+      return (await this.pool.query(pgSql(sql), params as SqlParam[] | undefined)).rows as SqlRow[];
+    } catch (err) {
+      throw unavailable(this.label, err);
+    }
+  }
+
+  /**
+   * Runs `body` in a transaction after every transaction this engine was asked for before it: our
+   * writes apply in the order they were made (a set, a take, a set of one key), as with sql.js.
+   * They would wait for each other on the advisory lock anyway.
+   */
+  private transaction<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const run = this.writes.then(() => this.runTransaction(body));
+    this.writes = run.catch(() => {});
+    return run;
   }
 
   /** BEGIN; our write lock; `body`; COMMIT — or ROLLBACK and the error. */
-  private async transaction<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+  private async runTransaction<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect().catch((err: unknown) => Promise.reject(unavailable(this.label, err)));
     let broken: Error | undefined;
     try {
       await client.query("BEGIN");
@@ -177,8 +215,8 @@ export class PgEngine implements SqlEngine {
         throw err;
       }
     } catch (err) {
-      broken ??= err instanceof Error && !("code" in err) ? err : undefined; // not a server error: maybe a dead connection
-      throw err;
+      if (isUnreachable(err)) broken ??= err as Error; // the connection is not given back to the pool
+      throw unavailable(this.label, err);
     } finally {
       client.release(broken);
     }
