@@ -50,6 +50,20 @@ test("placeholders are numbered for PostgreSQL, outside quoted names and strings
   assert.is(numberPlaceholders(`SELECT "a?" FROM "t" WHERE "x"=? AND 'y?'=? LIMIT 1`), `SELECT "a?" FROM "t" WHERE "x"=$1 AND 'y?'=$2 LIMIT 1`);
 });
 
+pgTest("without a username, the process's own user connects (like libpq), not $USER", async () => {
+  const saved = process.env.USER;
+  process.env.USER = "someone-else";
+  try {
+    const err = await PgEngine.open({ host: shared!.host, port: shared!.port, database: shared!.database }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.match(String(err), /role "root" does not exist/);
+  } finally {
+    process.env.USER = saved;
+  }
+});
+
 pgTest("a map read never comes from a cache when another connection wrote since", async () => {
   const target = await cluster!.createDatabase();
   const [a, b] = [await open(target), await open(target)];

@@ -20,6 +20,7 @@
  *   connections) rejects with StorageUnavailableError (HTTP 503 + Retry-After; the storage manager
  *   tries to open again later); other errors are the server's own, unchanged.
  */
+import { userInfo } from "node:os";
 import pg from "pg";
 import { StorageUnavailableError } from "../types.js";
 import type { SqlEngine, SqlParam, SqlReadView, SqlRow, SqlStatement, SqlUpdate } from "./sql-engine.js";
@@ -118,7 +119,8 @@ export class PgEngine implements SqlEngine {
       host,
       port,
       ...(target.database === undefined ? {} : { database: target.database }),
-      ...(target.username === undefined ? {} : { user: target.username }),
+      // libpq's default user is the process's (after a privilege drop: prosody), not $USER.
+      user: target.username ?? userInfo().username,
       ...(target.password === undefined ? {} : { password: target.password }),
       max: 4,
       idleTimeoutMillis: 10_000,
