@@ -27,7 +27,7 @@ function findTests(dir) {
 // Some suites compare with real Prosody (its config files, its Lua): install it from apt when we
 // can (root with apt-get); otherwise those suites report their tests skipped, with the reason.
 function ensureSystemPackages() {
-  const wanted = ["prosody", "prosody-modules", "lua-dbi-sqlite3", "lua-unbound", "sqlite3", "chromium", "openssl", "python3"];
+  const wanted = ["prosody", "prosody-modules", "lua-dbi-sqlite3", "lua-dbi-postgresql", "postgresql", "lua-unbound", "sqlite3", "chromium", "openssl", "python3"];
   const missing = wanted.filter((p) => spawnSync("dpkg", ["-s", p], { stdio: "ignore" }).status !== 0);
   if (!missing.length) return;
   const canApt = process.getuid?.() === 0 && spawnSync("sh", ["-c", "command -v apt-get"], { stdio: "ignore" }).status === 0;
@@ -42,8 +42,9 @@ function ensureSystemPackages() {
     { stdio: "inherit", timeout: 600_000 },
   );
   if (r.status !== 0) console.log("note: apt-get failed (see /tmp/run-tests-apt.log); suites that need these packages will skip");
-  // The package starts a system Prosody; our tests run private instances only.
+  // The packages start a system Prosody and PostgreSQL; our tests run private instances only.
   spawnSync("sh", ["-c", "(systemctl stop prosody || service prosody stop) >/dev/null 2>&1"], { stdio: "ignore" });
+  if (missing.includes("postgresql")) spawnSync("sh", ["-c", "(systemctl stop postgresql || service postgresql stop) >/dev/null 2>&1"], { stdio: "ignore" });
 }
 if (process.env.SKIP_SYSTEM_PACKAGES !== "1") ensureSystemPackages();
 

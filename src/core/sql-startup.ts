@@ -14,7 +14,7 @@
  * takes a lease on that same database, and the last to let go closes (and, when last of our
  * processes, folds) it.
  */
-import { SQL_DATABASES_TABLE, sqlDatabasesIn, sqlTarget, type SqlDatabase, type SqlDatabases, type SqlTarget } from "../storage/drivers/sql-database.js";
+import { SQL_DATABASES_TABLE, sqlDatabasesIn, sqlTarget, type SqlDatabase, type SqlDatabases, type SqlTarget, sqlTargetKey, sqlTargetLabel } from "../storage/drivers/sql-database.js";
 import { isRefusal } from "../storage/sqlite/integrity.js";
 import { createLogger } from "./logger.js";
 import { ModuleLoadError } from "./modulemanager.js";
@@ -46,7 +46,7 @@ function sqlTargetsOf(runtime: Runtime, hosts: readonly string[]): Map<string, {
     if (!hostUsesSql(runtime, host)) continue;
     const target = sqlTarget(runtime.config.get(host, "sql") ?? { driver: "SQLite3" }, runtime.paths.data);
     if ("error" in target) continue; // reported when the driver loads
-    const key = `${target.driver}:${target.file}`;
+    const key = sqlTargetKey(target);
     const t = targets.get(key) ?? { target, hosts: [] };
     t.hosts.push(host);
     targets.set(key, t);
@@ -84,7 +84,7 @@ export async function openSqlDatabasesEarly(runtime: Runtime, hosts: readonly st
         // holding the lock, too many open files) does not: the store opens on first use instead
         // (HTTP 503 until then), and whoever closes last folds the journal.
         if (isRefusal(err)) throw err;
-        log("warn", "Could not open %s at start (%s); it will be opened on first use", target.file, err instanceof Error ? err.message : err);
+        log("warn", "Could not open %s at start (%s); it will be opened on first use", sqlTargetLabel(target), err instanceof Error ? err.message : err);
         continue;
       }
       opened.push(target);

@@ -3,7 +3,7 @@
  * and shareable between our processes by src/storage/sqlite; see DESIGN.md there on what is safe).
  * The database is the runtime's (storage/drivers/sql-database.ts): each host holds a lease on it,
  * and the last lease released closes it, folding the journal when it should.
- * Only `driver = "SQLite3"` is supported; other drivers are refused with a clear error.
+ * `driver = "SQLite3"` and `driver = "PostgreSQL"` (sql-pg.ts) are supported; others are refused with a clear error.
  */
 import type { Module } from "../core/types.js";
 import { createSqlProvider } from "../storage/drivers/sql.js";

@@ -8,13 +8,14 @@
  * server always does; prosodyctl only when no other process has the database open). Two runtimes in
  * one process each have their own: stopping one never closes the other's database.
  *
- * The engine is chosen by the `sql` option's `driver` (sqlTarget): today SQLite3 on sql.js; a
- * second engine adds a case there and in openEngine, and nothing else changes.
+ * The engine is chosen by the `sql` option's `driver` (sqlTarget): SQLite3 on sql.js
+ * (sql-sqljs.ts), PostgreSQL through `pg` (sql-pg.ts).
  */
 import path from "node:path";
 import type { DurableSqliteOptions } from "../sqlite/durable-db.js";
 import { SnapshotWorker } from "../sqlite/snapshot-client.js";
 import type { SqlEngine } from "./sql-engine.js";
+import { PgEngine, type PgTarget } from "./sql-pg.js";
 import { SqlReadCache } from "./sql-read-cache.js";
 import { SqljsEngine } from "./sql-sqljs.js";
 
@@ -22,18 +23,33 @@ import { SqljsEngine } from "./sql-sqljs.js";
 export const SQL_DATABASES_TABLE = "/*/sql/databases";
 
 /** The database a host's `sql` option names. */
-export type SqlTarget = { driver: "SQLite3"; file: string };
+export type SqlTarget = { driver: "SQLite3"; file: string } | ({ driver: "PostgreSQL" } & PgTarget);
 
 /**
- * The database a host's `sql` option names (Prosody: `driver`, default "SQLite3"; `database`,
- * relative to data_path, default "prosody.sqlite"), or an error text for an unsupported driver.
+ * The database a host's `sql` option names, or an error text for an unsupported driver. Prosody's
+ * options: `driver` (default "SQLite3"); SQLite3: `database`, relative to data_path, default
+ * "prosody.sqlite"; PostgreSQL: `database`, `username`, `password`, `host`, `port` (unset: libpq's
+ * defaults, see sql-pg.ts).
  */
 export function sqlTarget(params: unknown, dataDir: string): SqlTarget | { error: string } {
   const p = params && typeof params === "object" && !Array.isArray(params) ? (params as Record<string, unknown>) : {};
   const driver = typeof p.driver === "string" ? p.driver : "SQLite3";
-  if (driver !== "SQLite3") return { error: `sql driver ${JSON.stringify(driver)} is not supported by this host (only SQLite3)` };
-  const database = typeof p.database === "string" && p.database !== "" ? p.database : "prosody.sqlite";
-  return { driver, file: path.resolve(dataDir, database) };
+  const text = (k: string) => (typeof p[k] === "string" && p[k] !== "" ? (p[k] as string) : undefined);
+  if (driver === "PostgreSQL") {
+    const port = typeof p.port === "number" ? p.port : typeof p.port === "string" && /^\d+$/.test(p.port) ? Number(p.port) : undefined;
+    const t: SqlTarget = { driver };
+    for (const k of ["database", "username", "password", "host"] as const) if (text(k) !== undefined) t[k] = text(k);
+    if (port !== undefined) t.port = port;
+    return t;
+  }
+  if (driver !== "SQLite3") return { error: `sql driver ${JSON.stringify(driver)} is not supported by this host (only SQLite3 and PostgreSQL)` };
+  return { driver, file: path.resolve(dataDir, text("database") ?? "prosody.sqlite") };
+}
+
+/** The database in messages: its file, or its address (never its password). */
+export function sqlTargetLabel(t: SqlTarget): string {
+  if (t.driver === "SQLite3") return t.file;
+  return `PostgreSQL ${t.username ? `${t.username}@` : ""}${t.host ?? ""}:${t.port ?? ""}/${t.database ?? ""}`;
 }
 
 /** Engine options: what DurableSqlite takes (the snapshot worker is the owner's). */
@@ -143,6 +159,7 @@ export class SqlDatabases {
       leases: 0,
       database: (async () => {
         await previous; // let it finish (and release the lock) before reopening
+        if (target.driver === "PostgreSQL") return SqlDatabase.over(await PgEngine.open(target, opts));
         return SqlDatabase.over(await SqljsEngine.open(target.file, { ...opts, snapshots }));
       })(),
     };
@@ -187,4 +204,7 @@ export function sqlDatabasesIn(table: { databases?: SqlDatabases }, processType:
   return (table.databases ??= new SqlDatabases(processType));
 }
 
-const keyOf = (t: SqlTarget) => `${t.driver}:${t.file}`;
+/** One database per key: a file, or a server address, user and database name. */
+export const sqlTargetKey = (t: SqlTarget): string =>
+  t.driver === "SQLite3" ? `${t.driver}:${t.file}` : `${t.driver}:${JSON.stringify([t.host, t.port, t.username, t.database])}`;
+const keyOf = sqlTargetKey;

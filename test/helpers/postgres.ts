@@ -1,0 +1,111 @@
+/**
+ * A private PostgreSQL cluster for one test process (never the system service): initdb in a
+ * temporary directory (as the `postgres` user, or `nobody`: initdb refuses root), listening on a
+ * unix socket in that directory and on a free 127.0.0.1 port, trust authentication for user
+ * `postgres`. It stops by itself: at the process's exit (`pg_ctl -m immediate stop`), and, should
+ * the process be killed, through a detached watchdog that waits for it to disappear.
+ */
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import type { PgTarget } from "../../src/storage/drivers/sql-pg.js";
+import { freePort } from "./http.js";
+
+/** The server binaries (the newest installed major version), or undefined. */
+function binDir(): string | undefined {
+  const base = "/usr/lib/postgresql";
+  if (!existsSync(base)) return undefined;
+  const versions = readdirSync(base)
+    .filter((v) => existsSync(join(base, v, "bin", "initdb")) && existsSync(join(base, v, "bin", "pg_ctl")))
+    .sort((a, b) => Number(b) - Number(a));
+  return versions[0] && join(base, versions[0], "bin");
+}
+
+/** The user to run the cluster as. */
+function clusterUser(): string | undefined {
+  for (const u of ["postgres", "nobody"]) if (spawnSync("id", ["-u", u], { stdio: "ignore" }).status === 0) return u;
+  return undefined;
+}
+
+/** Why no private cluster can be started here, or undefined when it can. */
+export function postgresMissing(): string | undefined {
+  if (!binDir()) return "PostgreSQL server not installed (apt install postgresql)";
+  if (process.getuid?.() !== 0) return "a private PostgreSQL cluster needs root (initdb runs as the postgres or nobody user)";
+  if (!clusterUser()) return "no postgres or nobody user to run initdb as";
+  return undefined;
+}
+
+export interface PgCluster {
+  /** The socket directory (also the cluster's temporary directory). */
+  dir: string;
+  port: number;
+  /** A new, empty database; `sql` options reaching it over TCP (user postgres, trust). */
+  createDatabase(name?: string): Promise<Required<Omit<PgTarget, "password">>>;
+  /** psql's output for `command` on `database` (unaligned, tuples only unless `raw`). */
+  psql(database: string, command: string, opts?: { raw?: boolean }): string;
+  stop(): void;
+}
+
+let counter = 0;
+
+/** Starts a cluster (see the header); throws when it cannot (check postgresMissing() first). */
+export async function startCluster(): Promise<PgCluster> {
+  const bin = binDir()!;
+  const user = clusterUser()!;
+  const uid = Number(execFileSync("id", ["-u", user]).toString());
+  const gid = Number(execFileSync("id", ["-g", user]).toString());
+  const dir = mkdtempSync(join(tmpdir(), "prosody-ts-pg-"));
+  chownSync(dir, uid, gid);
+  chmodSync(dir, 0o755); // the socket is used by us (root) and by a real Prosody (prosody user)
+  const data = join(dir, "data");
+  const as = (cmd: string, args: string[]) => spawnSync("runuser", ["-u", user, "--", join(bin, cmd), ...args], { cwd: dir, encoding: "utf8" });
+  const init = as("initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]);
+  if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
+  const port = await freePort();
+  const start = as("pg_ctl", ["-D", data, "-l", join(dir, "log"), "-w", "-o", `-k ${dir} -h 127.0.0.1 -p ${port} -F -c max_connections=50`, "start"]);
+  if (start.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`pg_ctl start failed: ${start.stderr}${start.stdout}`);
+  }
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    as("pg_ctl", ["-D", data, "-m", "immediate", "stop"]);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.on("exit", stop);
+  // If this process is killed (no exit handler runs), the watchdog stops the cluster.
+  const watchdog = spawn(
+    "sh",
+    ["-c", `while kill -0 ${process.pid} 2>/dev/null && [ -d "${data}" ]; do sleep 1; done; [ -d "${data}" ] && runuser -u ${user} -- "${bin}/pg_ctl" -D "${data}" -m immediate stop; rm -rf "${dir}"`],
+    { detached: true, stdio: "ignore" },
+  );
+  watchdog.unref();
+
+  const psql = (database: string, command: string, opts: { raw?: boolean } = {}) => {
+    const r = spawnSync(join(bin, "psql"), ["-X", "-h", dir, "-p", String(port), "-U", "postgres", "-d", database, ...(opts.raw ? [] : ["-At"]), "-c", command], {
+      encoding: "utf8",
+    });
+    if (r.status !== 0) throw new Error(`psql ${command}: ${r.stderr}`);
+    return r.stdout;
+  };
+  return {
+    dir,
+    port,
+    psql,
+    stop,
+    async createDatabase(name = `t${process.pid}_${counter++}`) {
+      const client = new pg.Client({ host: dir, port, user: "postgres", database: "postgres" });
+      await client.connect();
+      try {
+        await client.query(`CREATE DATABASE "${name}"`);
+      } finally {
+        await client.end();
+      }
+      return { database: name, username: "postgres", host: "127.0.0.1", port };
+    },
+  };
+}
