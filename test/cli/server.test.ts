@@ -7,7 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import initSqlJs from "sql.js";
 import { PROSODYCTL, tempConfig } from "../helpers/cli.js";
-import { freePort, rawRequest } from "../helpers/http.js";
+import { freePort, rawRequest, waitForHttp } from "../helpers/http.js";
 import { pluginDir } from "../helpers/plugins.js";
 import { skip } from "../helpers/skip.js";
 
@@ -41,19 +41,6 @@ function start(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Server
   return { child, output: () => out, exited };
 }
 
-async function waitForPort(port: number, server: Server, ms = 15000): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    try {
-      await rawRequest(port, "GET / HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n", { timeoutMs: 500 });
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`server did not listen on ${port}:\n${server.output()}`);
-}
-
 async function waitForOutput(server: Server, text: string, ms = 10000): Promise<void> {
   const until = Date.now() + ms;
   while (!server.output().includes(text)) {
@@ -79,7 +66,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
   test(`start serves HTTP and stops cleanly on ${signal}: the in-flight request finishes, the write is on disk`, async () => {
     const { dir, config: file, port } = await config();
     const srv = start(["--config", file], dir);
-    await waitForPort(port, srv);
+    await waitForHttp(port, "server", srv.output);
     await waitForOutput(srv, "Activated host: example.com");
     assert.match(srv.output(), `using config file ${file} (from --config)`);
     // Issue 13: one summary line for the modules skipped at start-up (each name at debug level).
@@ -104,7 +91,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
 test("PROSODY_CONFIG is used and logged when no --config is given", async () => {
   const { dir, config: file, port } = await config();
   const srv = start([], tmpdir(), { PROSODY_CONFIG: file });
-  await waitForPort(port, srv);
+  await waitForHttp(port, "server", srv.output);
   assert.match(srv.output(), `using config file ${file} (from PROSODY_CONFIG)`);
   srv.child.kill("SIGTERM");
   assert.is(await srv.exited, 0);
@@ -134,7 +121,7 @@ test("no config anywhere: the embedded default (localhost, SQLite under ./data, 
       return skip(ctx, "port 5280 is busy on this machine; the embedded default could not listen");
     }
     assert.match(srv.output(), "Activated host", srv.output());
-    await waitForPort(5280, srv, 8000);
+    await waitForHttp(5280, "server", srv.output, 8000);
     const r = await rawRequest(5280, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert.is(r.status, 200);
     const api = await rawRequest(5280, "GET /invites_api HTTP/1.1\r\nHost: localhost\r\n\r\n");

@@ -68,3 +68,21 @@ export function rawRequest(port: number, raw: string | Buffer, opts: { head?: bo
     sock.connect(port, "127.0.0.1", () => sock.write(raw));
   });
 }
+
+/**
+ * Resolves once something answers HTTP on 127.0.0.1:`port`; rejects after `ms` with an error
+ * naming `what` and ending with `details()` (e.g. the tail of its log), so a server that never came
+ * up says why.
+ */
+export async function waitForHttp(port: number, what: string, details: () => string = () => "", ms = 15_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    try {
+      await rawRequest(port, "GET / HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n", { timeoutMs: 500 });
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`${what} did not listen on ${port}\n${details()}`);
+}

@@ -7,7 +7,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_pr
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, rawRequest } from "./http.js";
+import { freePort, rawRequest, waitForHttp } from "./http.js";
 import { prosodyctl as ourCtl, type Ran } from "./cli.js";
 
 /** Why real Prosody can't be used here, or undefined when it can. */
@@ -41,19 +41,6 @@ export interface Instance {
   stopOurs(): Promise<void>;
   get(port: number, target: string, headers?: Record<string, string>): ReturnType<typeof rawRequest>;
   cleanup(): Promise<void>;
-}
-
-async function waitPort(port: number, what: string, logFile?: string): Promise<void> {
-  for (let i = 0; i < 150; i++) {
-    try {
-      await rawRequest(port, "GET / HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n", { timeoutMs: 500 });
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  const log = logFile && existsSync(logFile) ? readFileSync(logFile, "utf8").slice(-2000) : "";
-  throw new Error(`${what} did not listen on ${port}\n${log}`);
 }
 
 /**
@@ -120,7 +107,7 @@ VirtualHost "example.com"
     c2sPort: c2s,
     async startProsody() {
       prosody = spawn("runuser", ["-u", "prosody", "--", "prosody", "--config", config, "-F"], { cwd: dir, stdio: "ignore" });
-      await waitPort(prosodyPort, "Prosody", join(dir, "prosody.log"));
+      await waitForHttp(prosodyPort, "Prosody", () => tail(join(dir, "prosody.log")));
     },
     async stopProsody() {
       await stop(prosody);
@@ -136,7 +123,7 @@ VirtualHost "example.com"
     async startOurs() {
       const { PROSODYCTL } = await import("./cli.js");
       ours = spawn(process.execPath, [PROSODYCTL, "--config", ourConfig, "--quiet", "start"], { cwd: dir, stdio: "ignore" });
-      await waitPort(ourPort, "prosody-ts");
+      await waitForHttp(ourPort, "prosody-ts");
     },
     async stopOurs() {
       await stop(ours);
@@ -165,4 +152,9 @@ io.write(json.encode(f()))`;
   const r = spawnSync("lua5.4", ["-", file], { input: script, encoding: "utf8" });
   if (r.status !== 0) throw new Error(`lua5.4 could not load ${file}: ${r.stderr}`);
   return JSON.parse(r.stdout);
+}
+
+/** The last 2000 characters of a log file, or "" when it does not exist. */
+function tail(logFile: string | undefined): string {
+  return logFile && existsSync(logFile) ? readFileSync(logFile, "utf8").slice(-2000) : "";
 }

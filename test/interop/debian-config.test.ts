@@ -16,7 +16,7 @@ import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync,
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { prosodyctl, PROSODYCTL, type Ran } from "../helpers/cli.js";
-import { freePort, rawRequest } from "../helpers/http.js";
+import { freePort, rawRequest, waitForHttp } from "../helpers/http.js";
 import { luaLoadDataFile, prosodyMissing } from "../helpers/prosody.js";
 import { scramLogin } from "../helpers/xmpp.js";
 import { skip } from "../helpers/skip.js";
@@ -95,18 +95,6 @@ invites_api_plaintext_keys = true
   return { dir, config, ours: ourConfig, prosodyPort, ourPort, c2sPort };
 }
 
-async function waitPort(port: number, what: string, log?: string): Promise<void> {
-  for (let i = 0; i < 150; i++) {
-    try {
-      await rawRequest(port, `GET / HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`, { timeoutMs: 500 });
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`${what} did not listen on ${port}\n${log && existsSync(log) ? readFileSync(log, "utf8").slice(-2000) : ""}`);
-}
-
 async function stop(child: ChildProcess | undefined): Promise<void> {
   if (!child || child.exitCode !== null) return;
   const done = new Promise((r) => child.on("exit", r));
@@ -120,9 +108,10 @@ test.before(async () => {
   if (missing) return;
   s = await setUp();
   prosody = spawn("runuser", ["-u", "prosody", "--", "prosody", "--config", s.config, "-F"], { cwd: s.dir, stdio: "ignore" });
-  await waitPort(s.prosodyPort, "Prosody", join(s.dir, "prosody.log"));
+  const log = join(s.dir, "prosody.log");
+  await waitForHttp(s.prosodyPort, "Prosody", () => (existsSync(log) ? readFileSync(log, "utf8").slice(-2000) : ""));
   ours = spawn(process.execPath, [PROSODYCTL, "--config", s.ours, "--quiet", "start"], { cwd: s.dir, stdio: "ignore" });
-  await waitPort(s.ourPort, "prosody-ts");
+  await waitForHttp(s.ourPort, "prosody-ts");
 });
 test.after(async () => {
   await stop(prosody);

@@ -13,7 +13,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { makeCert, opensslMissing } from "../helpers/certs.js";
 import { PROSODYCTL } from "../helpers/cli.js";
-import { freePort, rawRequest } from "../helpers/http.js";
+import { freePort, rawRequest, waitForHttp } from "../helpers/http.js";
 import { prosodyMissing } from "../helpers/prosody.js";
 import { skip } from "../helpers/skip.js";
 
@@ -30,18 +30,6 @@ function httpsLocation(port: number, ca: string, key: string): Promise<{ status:
     req.on("error", reject);
     req.end();
   });
-}
-
-async function waitPort(port: number, what: string, log: () => string): Promise<void> {
-  for (let i = 0; i < 150; i++) {
-    try {
-      await rawRequest(port, "GET / HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n", { timeoutMs: 500 });
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`${what} did not listen on ${port}\n${log()}`);
 }
 
 async function stop(child: ChildProcess | undefined): Promise<void> {
@@ -89,11 +77,11 @@ VirtualHost "example.com"
   let ourOutput = "";
   try {
     prosody = spawn("runuser", ["-u", "prosody", "--", "prosody", "--config", config, "-F"], { cwd: dir, stdio: "ignore" });
-    await waitPort(pHttp, "Prosody", () => (existsSync(join(dir, "prosody.log")) ? readFileSync(join(dir, "prosody.log"), "utf8") : ""));
+    await waitForHttp(pHttp, "Prosody", () => (existsSync(join(dir, "prosody.log")) ? readFileSync(join(dir, "prosody.log"), "utf8") : ""));
     server = spawn(process.execPath, [PROSODYCTL, "--config", ours, "start"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
     server.stdout!.on("data", (d) => (ourOutput += d));
     server.stderr!.on("data", (d) => (ourOutput += d));
-    await waitPort(oHttp, "prosody-ts", () => ourOutput);
+    await waitForHttp(oHttp, "prosody-ts", () => ourOutput);
 
     const made = spawnSync("prosodyctl", ["--config", config, "mod_invites_api", "create", "example.com"], { cwd: dir, encoding: "utf8" });
     const key = made.stdout.trim().split("\n").pop()!;
