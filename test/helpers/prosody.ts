@@ -7,7 +7,8 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_pr
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, rawRequest, waitForHttp } from "./http.js";
+import * as assert from "uvu/assert";
+import { freePort, rawRequest, waitForHttp, type RawResponse } from "./http.js";
 import { prosodyctl as ourCtl, type Ran } from "./cli.js";
 
 /** Why real Prosody can't be used here, or undefined when it can. */
@@ -157,4 +158,20 @@ io.write(json.encode(f()))`;
 /** The last 2000 characters of a log file, or "" when it does not exist. */
 function tail(logFile: string | undefined): string {
   return logFile && existsSync(logFile) ? readFileSync(logFile, "utf8").slice(-2000) : "";
+}
+
+/**
+ * Registers `user` on our web form with a fresh invite: a key from our prosodyctl, an invite from
+ * our API (asserted 201), then the form's POST. Resolves with the form's answer.
+ */
+export async function registerOnOurForm(i: Instance, user: string, password: string): Promise<RawResponse> {
+  const key = (await i.ourCtl(["mod_invites_api", "create", "example.com"])).stdout.trim();
+  const created = await i.get(i.ourPort, `/invites_api?key=${key}`);
+  assert.is(created.status, 201);
+  const token = /[?=]([A-Za-z0-9_-]{24})$/.exec(created.header("location")!)![1]!;
+  const body = new URLSearchParams({ user, password, token }).toString();
+  return rawRequest(
+    i.ourPort,
+    `POST /register?t=${token} HTTP/1.1\r\nHost: example.com\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
 }

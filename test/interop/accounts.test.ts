@@ -5,8 +5,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createInstance, prosodyMissing, type Instance } from "../helpers/prosody.js";
-import { rawRequest } from "../helpers/http.js";
+import { createInstance, prosodyMissing, registerOnOurForm, type Instance } from "../helpers/prosody.js";
 import { scramLogin } from "../helpers/xmpp.js";
 import { skip } from "../helpers/skip.js";
 
@@ -23,21 +22,9 @@ test.after(async () => {
   await inst?.cleanup();
 });
 
-async function register(i: Instance, user: string, password: string) {
-  const key = (await i.ourCtl(["mod_invites_api", "create", "example.com"])).stdout.trim();
-  const created = await i.get(i.ourPort, `/invites_api?key=${key}`);
-  assert.is(created.status, 201);
-  const token = /[?=]([A-Za-z0-9_-]{24})$/.exec(created.header("location")!)![1]!;
-  const body = new URLSearchParams({ user, password, token }).toString();
-  return rawRequest(
-    i.ourPort,
-    `POST /register?t=${token} HTTP/1.1\r\nHost: example.com\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
-}
-
 test("an account registered on our web form logs in to real Prosody with SCRAM-SHA-1", async (ctx) => {
   if (!inst) return skip(ctx, missing);
-  const r = await register(inst, "WebUser", "correct horse 7");
+  const r = await registerOnOurForm(inst, "WebUser", "correct horse 7");
   assert.is(r.status, 200);
   assert.match(r.body.toString(), "Congratulations!");
   const good = await scramLogin(inst.c2sPort, "example.com", "webuser", "correct horse 7");
@@ -51,7 +38,7 @@ test("an account made by real prosodyctl adduser is taken for our form, and logs
   if (!inst) return skip(ctx, missing);
   const add = inst.realCtl(["adduser", "realuser@example.com"], "sekrit pass 9\nsekrit pass 9\n");
   assert.is(add.code, 0, add.stdout + add.stderr);
-  const r = await register(inst, "RealUser", "another pass 1");
+  const r = await registerOnOurForm(inst, "RealUser", "another pass 1");
   assert.is(r.status, 200);
   assert.match(r.body.toString(), "This username is already in use.");
   assert.equal(await scramLogin(inst.c2sPort, "example.com", "realuser", "sekrit pass 9"), { ok: true });

@@ -7,8 +7,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
-import { createInstance, luaLoadDataFile, prosodyMissing, type Instance } from "../helpers/prosody.js";
-import { rawRequest } from "../helpers/http.js";
+import { createInstance, luaLoadDataFile, prosodyMissing, registerOnOurForm, type Instance } from "../helpers/prosody.js";
 import { scramLogin } from "../helpers/xmpp.js";
 import { skip } from "../helpers/skip.js";
 import { loadConfigFile } from "../../src/core/config/index.js";
@@ -28,23 +27,11 @@ test.after(async () => {
   await inst?.cleanup();
 });
 
-async function register(i: Instance, user: string, password: string) {
-  const key = (await i.ourCtl(["mod_invites_api", "create", "example.com"])).stdout.trim();
-  const created = await i.get(i.ourPort, `/invites_api?key=${key}`);
-  assert.is(created.status, 201);
-  const token = /[?=]([A-Za-z0-9_-]{24})$/.exec(created.header("location")!)![1]!;
-  const body = new URLSearchParams({ user, password, token }).toString();
-  return rawRequest(
-    i.ourPort,
-    `POST /register?t=${token} HTTP/1.1\r\nHost: example.com\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
-}
-
 const accountFile = (i: Instance, user: string) => join(i.dir, "data", "example%2ecom", "accounts", `${user}.dat`);
 
 test("internal_plain: an account registered on our web form logs in to real Prosody", async (ctx) => {
   if (!inst) return skip(ctx, missing);
-  const r = await register(inst, "PlainWeb", "plain horse 7");
+  const r = await registerOnOurForm(inst, "PlainWeb", "plain horse 7");
   assert.is(r.status, 200, r.body.toString().slice(0, 300));
   assert.match(r.body.toString(), "Congratulations!");
   assert.equal(luaLoadDataFile(accountFile(inst, "plainweb")), { password: "plain horse 7" });
@@ -67,7 +54,7 @@ test("internal_plain: an account made by real prosodyctl is ours too; our passwd
   } finally {
     await rt.stop();
   }
-  const r = await register(inst, "plainreal", "another pass 1");
+  const r = await registerOnOurForm(inst, "plainreal", "another pass 1");
   assert.match(r.body.toString(), "This username is already in use.");
   const passwd = await inst.ourCtl(["passwd", "plainreal@example.com"], "changed pass 4\nchanged pass 4\n");
   assert.is(passwd.code, 0, passwd.stdout + passwd.stderr);

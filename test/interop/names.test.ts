@@ -9,8 +9,7 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { prosodyctl } from "../helpers/cli.js";
-import { rawRequest } from "../helpers/http.js";
-import { createInstance, prosodyMissing, type Instance } from "../helpers/prosody.js";
+import { createInstance, prosodyMissing, registerOnOurForm, type Instance } from "../helpers/prosody.js";
 import { skip } from "../helpers/skip.js";
 
 const missing = prosodyMissing();
@@ -25,19 +24,6 @@ test.after(async () => {
   await inst?.cleanup();
 });
 
-async function register(i: Instance, user: string, password: string) {
-  const key = (await i.ourCtl(["mod_invites_api", "create", "example.com"])).stdout.trim();
-  const created = await i.get(i.ourPort, `/invites_api?key=${key}`);
-  assert.is(created.status, 201);
-  const token = /[?=]([A-Za-z0-9_-]{24})$/.exec(created.header("location")!)![1]!;
-  const body = new URLSearchParams({ user, password, token }).toString();
-  const r = await rawRequest(
-    i.ourPort,
-    `POST /register?t=${token} HTTP/1.1\r\nHost: example.com\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
-  return r.body.toString("utf8");
-}
-
 const accountFiles = (i: Instance) => readdirSync(join(i.dir, "data", "example%2ecom", "accounts")).sort();
 
 const fileName = (user: string) => encodeURIComponent(user).replace(/%([0-9A-F]{2})/g, (_, h: string) => `%${h.toLowerCase()}`) + ".dat";
@@ -46,7 +32,7 @@ const PASSWORDS = "another password 2\nanother password 2\n";
 test("names registered on our form are found by real prosodyctl passwd (ΣΑΣ → σασ, ᾈ → ἀι)", async (ctx) => {
   if (!inst) return skip(ctx, missing);
   for (const [typed, stored] of [["ΣΑΣ", "σασ"], ["ᾈ", "ἀι"]]) {
-    assert.match(await register(inst, typed, "a good password 1"), "Congratulations!", typed);
+    assert.match((await registerOnOurForm(inst, typed, "a good password 1")).body.toString("utf8"), "Congratulations!", typed);
     assert.ok(accountFiles(inst).includes(fileName(stored)), stored);
     const passwd = inst.realCtl(["passwd", `${typed}@example.com`], PASSWORDS);
     assert.is(passwd.code, 0, `${typed}: ${passwd.stdout}${passwd.stderr}`);
@@ -55,7 +41,7 @@ test("names registered on our form are found by real prosodyctl passwd (ΣΑΣ �
 
 test("ẞ (unassigned in Unicode 3.2): the form registers it unchanged; both prosodyctl passwd refuse it alike (strict nodeprep)", async (ctx) => {
   if (!inst) return skip(ctx, missing);
-  assert.match(await register(inst, "ẞ", "a good password 1"), "Congratulations!");
+  assert.match((await registerOnOurForm(inst, "ẞ", "a good password 1")).body.toString("utf8"), "Congratulations!");
   assert.ok(accountFiles(inst).includes(fileName("ẞ")));
   const theirs = inst.realCtl(["passwd", "ẞ@example.com"], PASSWORDS);
   const ours = await prosodyctl(["--config", inst.config, "passwd", "ẞ@example.com"], { cwd: inst.dir, input: PASSWORDS });
@@ -70,7 +56,7 @@ test("accounts made by real prosodyctl adduser under those names are 'already in
   for (const name of ["ΑΣΣ", "ᾉ", "Σ"]) {
     const add = inst.realCtl(["adduser", `${name}@example.com`], "sekrit pass 9\nsekrit pass 9\n");
     assert.is(add.code, 0, add.stdout + add.stderr);
-    assert.match(await register(inst, name, "a good password 1"), "This username is already in use.", name);
+    assert.match((await registerOnOurForm(inst, name, "a good password 1")).body.toString("utf8"), "This username is already in use.", name);
   }
 });
 
