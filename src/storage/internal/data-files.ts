@@ -12,11 +12,12 @@ import fsp from "node:fs/promises";
 import path from "node:path";
 import { isWritableFileName } from "../lua/encode-path.js";
 import { readLuaData } from "../lua/read.js";
-import { serializeFileBytes } from "../lua/serialize.js";
+import { serializeFileBytes, type EntryIndex } from "../lua/serialize.js";
 import { DIR_MODE, FILE_MODE, randomSuffix } from "../sqlite/fsutil.js";
 import { NameTooLongError, StorageError, type StoreRecord, type StoreValue } from "../types.js";
-import { setOwn } from "../values.js";
-import { CACHE_MIN_BYTES, type ParseCache } from "./parse-cache.js";
+import { applyMapChanges, setOwn } from "../values.js";
+import { CACHE_MIN_BYTES, type ParseCache, type Parsed } from "./parse-cache.js";
+import { planSplice, type KeyChange } from "./splice.js";
 
 export type InternalLogLevel = "debug" | "info" | "warn" | "error";
 export type InternalLog = (level: InternalLogLevel, message: string) => void;
@@ -77,6 +78,8 @@ export class DataFiles {
   private readonly knownDirs = new Set<string>();
   /** Directories already checked for leftover temporary files by this owner. */
   private readonly sweptDirs = new Set<string>();
+  /** A buffer for sameBytes, when no read is using it. */
+  private scratch: Buffer | undefined;
 
   constructor(
     private readonly cache: ParseCache,
@@ -89,20 +92,24 @@ export class DataFiles {
    * The record in `file`; `shared` records come from the parse cache and must not be mutated or
    * handed out (copy them).
    */
-  async readShared(file: string): Promise<{ rec: StoreRecord | undefined; shared: boolean }> {
+  async readShared(file: string): Promise<{ rec: StoreRecord | undefined; shared: boolean; entry?: Parsed }> {
     let bytes: Buffer;
     try {
-      bytes = await fsp.readFile(file);
+      const cached = this.cache.current(file);
+      if (cached) {
+        const same = await this.sameBytes(file, cached.bytes);
+        if (same === true) {
+          const hit = this.cache.get(file, cached.bytes)!;
+          return { rec: hit.rec, shared: true, entry: hit };
+        }
+        bytes = same;
+      } else bytes = await fsp.readFile(file);
     } catch (err) {
       this.cache.drop(file);
       // A name too long for the file system cannot have been stored.
       if (errCode(err) === "ENOENT" || errCode(err) === "ENAMETOOLONG") return { rec: undefined, shared: false };
       this.log("error", `Unable to read ${file}: ${errMsg(err)}`);
       throw new StorageError(`${file}: cannot read: ${errMsg(err)}`);
-    }
-    if (bytes.length >= CACHE_MIN_BYTES) {
-      const hit = this.cache.get(file, bytes);
-      if (hit) return { rec: hit.rec, shared: true };
     }
     let rec: StoreRecord | undefined;
     try {
@@ -114,9 +121,40 @@ export class DataFiles {
     }
     if (bytes.length >= CACHE_MIN_BYTES) {
       this.cache.put(file, bytes, rec);
-      return { rec, shared: true };
+      return { rec, shared: true, entry: this.cache.current(file) };
     }
     return { rec, shared: false };
+  }
+
+  /**
+   * True when `file` holds exactly `bytes`, else what it holds. A file of the same size is read
+   * into a scratch buffer kept for the purpose: a big file read to check that the cache still
+   * holds it would otherwise allocate its size on every read (35 MB for 100k invites), and the
+   * garbage collector's work would then dominate.
+   */
+  private async sameBytes(file: string, bytes: Buffer): Promise<true | Buffer> {
+    const fh = await fsp.open(file, "r");
+    try {
+      const size = (await fh.stat()).size;
+      if (size !== bytes.length) return await fh.readFile();
+      const scratch = this.scratch && this.scratch.length >= size ? this.scratch : Buffer.allocUnsafe(size);
+      this.scratch = undefined; // ours while we read (readers run concurrently)
+      try {
+        let at = 0;
+        while (at < size) {
+          const { bytesRead } = await fh.read(scratch, at, size - at, at);
+          if (bytesRead === 0) break;
+          at += bytesRead;
+        }
+        if (at === size && scratch.subarray(0, size).equals(bytes)) return true;
+        return await fh.readFile(); // positional reads left the position at 0: the whole file
+
+      } finally {
+        this.scratch = scratch;
+      }
+    } finally {
+      await fh.close();
+    }
   }
 
   /** A record the caller may keep and change. */
@@ -138,15 +176,48 @@ export class DataFiles {
    * Replaces `file` atomically with `rec`, or deletes it for an absent record. Call under the
    * file's lock. `rec` must not be changed afterwards: it may be shared through the parse cache.
    */
-  async write(file: string, rec: StoreRecord | undefined, retried = false): Promise<void> {
-    const dir = path.dirname(file);
+  async write(file: string, rec: StoreRecord | undefined): Promise<void> {
     this.cache.drop(file);
-    if (!rec) return this.remove(file, dir);
+    if (!rec) return this.remove(file, path.dirname(file));
+    const index: EntryIndex = new Map();
+    const bytes = serializeFileBytes(rec, this.cache.entries, index);
+    await this.store(file, bytes);
+    this.cache.put(file, bytes, rec, index);
+  }
+
+  /**
+   * Applies `changes` to the cached record `entry` of `file` (read under the file's lock, its bytes
+   * the file's) by splicing its bytes (splice.ts) instead of serialising the whole record again.
+   * "full" when that cannot be done (the caller writes the whole record), "unchanged" when there
+   * is nothing to write. On success the cached record is changed in place: it was never handed out
+   * (readers copy what they take from it), and until the new bytes are the file's, readers found
+   * the old ones and the record as it was.
+   */
+  async writeChanges(file: string, entry: Parsed, changes: readonly KeyChange[]): Promise<"done" | "unchanged" | "full"> {
+    if (!entry.index || !entry.rec) return "full";
+    const plan = planSplice(entry.bytes, entry.index, changes);
+    if (plan.kind !== "splice") return plan.kind;
+    try {
+      await this.store(file, plan.bytes);
+    } catch (err) {
+      this.cache.drop(file); // the file may or may not hold the new bytes
+      throw err;
+    }
+    if (this.cache.current(file) === entry) {
+      plan.commit(entry.index);
+      applyMapChanges(entry.rec, changes);
+      this.cache.replaced(file, entry, plan.bytes);
+    }
+    return "done";
+  }
+
+  /** Replaces `file` with `bytes` (see the header), creating its directory if needed. */
+  private async store(file: string, bytes: Buffer, retried = false): Promise<void> {
+    const dir = path.dirname(file);
     const base = path.basename(file);
     if (!isWritableFileName(base)) {
       throw new NameTooLongError(`${file}: name too long for internal storage (${base.length - 4} bytes encoded, at most 250)`);
     }
-    const bytes = serializeFileBytes(rec, this.cache.entries);
     const tmp = path.join(dir, `.${randomSuffix()}.tmp`);
     try {
       await this.makeDir(dir);
@@ -157,7 +228,7 @@ export class DataFiles {
       if (errCode(err) === "ENOENT" && !retried) {
         // A directory vanished under us: forget what we knew and try once more (as Prosody does).
         this.knownDirs.clear();
-        return this.write(file, rec, true);
+        return this.store(file, bytes, true);
       }
       this.log("error", `Unable to write ${file}: ${errMsg(err)}`);
       throw new StorageError(`${file}: cannot write: ${errMsg(err)}`);
@@ -167,7 +238,6 @@ export class DataFiles {
     } catch (err) {
       throw new StorageError(`${dir}: cannot sync the directory: ${errMsg(err)}`);
     }
-    this.cache.put(file, bytes, rec);
     await this.sweep(dir);
   }
 

@@ -7,12 +7,20 @@
 import type { StoreRecord, StoreValue } from "../types.js";
 import { applyMapChanges } from "../values.js";
 import { copyData, type DataFiles } from "./data-files.js";
+import type { KeyChange } from "./splice.js";
 
-/** A change of one key: a value, or undefined to remove the key. */
-export type KeyChange = [string, StoreValue | undefined];
+export type { KeyChange };
 
 /** Runs `fn` holding `file`'s lock. */
 export type WithLock = <T>(file: string, fn: () => Promise<T>) => Promise<T>;
+
+/**
+ * How long a batch waits, once it holds the lock, for changes arriving in the same burst, when the
+ * previous batch of its file had company (concurrent writers): without it, the first change after
+ * a batch ends starts a batch of its own, and batches alternate between one change and all the
+ * others (measured: 15, 1, 15, 1 … at 16 connections). A lone writer never waits.
+ */
+const GATHER_MS = 2;
 
 interface Batch {
   changes: KeyChange[];
@@ -24,6 +32,8 @@ const has = (rec: StoreRecord, key: string) => Object.prototype.hasOwnProperty.c
 export class FileUpdates {
   /** Changes waiting for their file's lock, by file. */
   private readonly pending = new Map<string, Batch>();
+  /** Files whose last batch held more than one change (bounded: see modify). */
+  private readonly busyFiles = new Set<string>();
 
   constructor(
     private readonly files: DataFiles,
@@ -43,7 +53,12 @@ export class FileUpdates {
         if (this.pending.get(file) === b) this.pending.delete(file);
       };
       b.done = this.withLock(file, async () => {
+        if (this.busyFiles.has(file)) await new Promise((r) => setTimeout(r, GATHER_MS));
         close();
+        if (b.changes.length > 1) {
+          if (this.busyFiles.size >= 256) this.busyFiles.clear();
+          this.busyFiles.add(file);
+        } else this.busyFiles.delete(file);
         return this.apply(file, b.changes);
       });
       b.done.then(close, close);
@@ -58,9 +73,10 @@ export class FileUpdates {
     // first, so they would be applied before the take): close it; later changes start a new one.
     this.pending.delete(file);
     return this.withLock(file, async () => {
-      const { rec: current, shared } = await this.files.readShared(file);
+      const { rec: current, shared, entry } = await this.files.readShared(file);
       if (!current || !has(current, key)) return undefined;
       const value = shared ? copyData(current[key]!) : current[key]!;
+      if (entry && (await this.files.writeChanges(file, entry, [[key, undefined]])) !== "full") return value;
       const rec: StoreRecord = { ...current };
       delete rec[key];
       let empty = true;
@@ -72,7 +88,8 @@ export class FileUpdates {
 
   /** One batch, under the lock: the record as it is now, changed, written if anything changed. */
   private async apply(file: string, changes: KeyChange[]): Promise<void> {
-    const { rec: current } = await this.files.readShared(file);
+    const { rec: current, entry } = await this.files.readShared(file);
+    if (entry && (await this.files.writeChanges(file, entry, changes)) !== "full") return;
     const rec: StoreRecord = { ...current }; // shallow: values are replaced, never changed
     if (!applyMapChanges(rec, changes)) return;
     for (const _ in rec) return this.files.write(file, rec);

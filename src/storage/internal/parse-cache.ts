@@ -5,6 +5,7 @@
  * invite_token.dat of thousands of invites). Cached records are shared and never mutated: they are
  * copied before being handed out, and a read-modify-write works on a shallow copy.
  */
+import type { EntryIndex } from "../lua/serialize.js";
 import type { StoreRecord } from "../types.js";
 
 /** Smaller files are parsed again on every read (cheap); larger ones than the budget never cached. */
@@ -14,6 +15,8 @@ const CACHE_BUDGET_BYTES = 48 * 1024 * 1024;
 export interface Parsed {
   bytes: Buffer;
   rec: StoreRecord | undefined;
+  /** Where each member lies in `bytes`, when we wrote them (see splice.ts). */
+  index?: EntryIndex;
 }
 
 export class ParseCache {
@@ -26,10 +29,15 @@ export class ParseCache {
   get(file: string, bytes: Buffer): Parsed | undefined {
     const hit = this.parsed.get(file);
     if (!hit) return undefined;
-    if (hit.bytes.length !== bytes.length || !hit.bytes.equals(bytes)) return undefined;
+    if (hit.bytes !== bytes && (hit.bytes.length !== bytes.length || !hit.bytes.equals(bytes))) return undefined;
     this.parsed.delete(file);
     this.parsed.set(file, hit);
     return hit;
+  }
+
+  /** The entry of `file` as it is, without checking it against the file. */
+  current(file: string): Parsed | undefined {
+    return this.parsed.get(file);
   }
 
   drop(file: string): void {
@@ -40,11 +48,28 @@ export class ParseCache {
     }
   }
 
-  put(file: string, bytes: Buffer, rec: StoreRecord | undefined): void {
+  put(file: string, bytes: Buffer, rec: StoreRecord | undefined, index?: EntryIndex): void {
     this.drop(file);
     if (bytes.length < CACHE_MIN_BYTES || bytes.length > CACHE_BUDGET_BYTES) return;
-    this.parsed.set(file, { bytes, rec });
+    this.parsed.set(file, index ? { bytes, rec, index } : { bytes, rec });
     this.bytes += bytes.length;
+    this.trim();
+  }
+
+  /** The entry of `file`, if it is still `entry`, now stands for `bytes` (its record changed in place). */
+  replaced(file: string, entry: Parsed, bytes: Buffer): boolean {
+    if (this.parsed.get(file) !== entry) return false;
+    if (bytes.length > CACHE_BUDGET_BYTES) {
+      this.drop(file);
+      return false;
+    }
+    this.bytes += bytes.length - entry.bytes.length;
+    entry.bytes = bytes;
+    this.trim();
+    return true;
+  }
+
+  private trim(): void {
     for (const [k, v] of this.parsed) {
       if (this.bytes <= CACHE_BUDGET_BYTES) break;
       this.parsed.delete(k);

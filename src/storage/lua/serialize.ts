@@ -23,6 +23,12 @@ export class SerializeError extends TypeError {
 
 const MAX_DEPTH = 127;
 
+/**
+ * Where each member of a serialised top-level table (an object, not an array) lies in the output:
+ * key → [start, end), from the newline before the member through its ";". In member order.
+ */
+export type EntryIndex = Map<string, [number, number]>;
+
 /** Escape sequence for each byte value that needs one (empty string: written raw). */
 const ESCAPES: string[] = (() => {
   const t: string[] = new Array(256).fill("");
@@ -316,6 +322,8 @@ class Writer {
    * are never mutated afterwards (the internal driver's cached records).
    */
   entryCache: WeakMap<object, Buffer> | undefined;
+  /** Filled, when set, with where each top-level member lies in the output (see EntryIndex). */
+  index: EntryIndex | undefined;
 
   private append(bytes: Buffer): void {
     if (this.len + bytes.length > this.buf.length) this.grow(bytes.length);
@@ -358,6 +366,7 @@ class Writer {
         const v: unknown = (t as Record<string, unknown>)[key];
         if (v === undefined || v === null) continue;
         had = true;
+        const start = this.len;
         this.byte(NL);
         this.tabs(d);
         this.byte(91); // [
@@ -365,6 +374,7 @@ class Writer {
         this.ascii("] = ");
         this.value(v, d + 1);
         this.byte(59);
+        if (d === 1) this.index?.set(key, [start, this.len]);
       }
     }
     // The last item's ";" is followed by "\n" + (depth-1) TABs before the closing brace.
@@ -377,9 +387,10 @@ class Writer {
 }
 
 /** The serialisation of `v` as bytes (pure ASCII). */
-export function serializeBytes(v: unknown, prefix = "", suffix = "", entryCache?: WeakMap<object, Buffer>): Buffer {
+export function serializeBytes(v: unknown, prefix = "", suffix = "", entryCache?: WeakMap<object, Buffer>, index?: EntryIndex): Buffer {
   const w = new Writer();
   w.entryCache = entryCache;
+  w.index = index;
   w.ascii(prefix);
   w.value(v, 1);
   w.ascii(suffix);
@@ -396,8 +407,8 @@ export function serialize(v: unknown): string {
  * serialised form of each top-level value by identity, for callers that rewrite big tables whose
  * values they never mutate (only valid for objects that stay unchanged while in the cache).
  */
-export function serializeFileBytes(v: unknown, entryCache?: WeakMap<object, Buffer>): Buffer {
-  return serializeBytes(v, "return ", ";\n", entryCache);
+export function serializeFileBytes(v: unknown, entryCache?: WeakMap<object, Buffer>, index?: EntryIndex): Buffer {
+  return serializeBytes(v, "return ", ";\n", entryCache, index);
 }
 
 /** The content of a datamanager file: `return <literal>;\n`. */
