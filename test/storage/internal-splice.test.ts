@@ -7,6 +7,7 @@
  *   and takes holds, after each step, exactly the serialisation of the expected record, and reads
  *   give the expected values (also after a file written by someone else, whose order differs).
  */
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -161,7 +162,10 @@ test("a big file changed by another writer to the same size is read again, also 
     const after = before.replace('["token"] = "t7";', '["token"] = "t8";');
     assert.is(after.length, before.length);
     assert.is.not(after, before);
-    fs.writeFileSync(file, after, "latin1"); // in place: same size, same inode
+    // In place: same size, same inode, a later mtime (an in-place rewrite within the file system's
+    // timestamp tick of our write is the one change the cache cannot see: src/storage/internal/pins.ts).
+    await new Promise((r) => setTimeout(r, 30));
+    fs.writeFileSync(file, after, "latin1");
     const reads = await Promise.all([map.get(null, "tok00007"), other.get(null, "tok00007"), map.get(null, "tok00007"), other.get(null, "tok00001")]);
     assert.is((reads[0] as StoreRecord).token, "t8", "the change is seen");
     assert.is((reads[2] as StoreRecord).token, "t8");
@@ -170,6 +174,38 @@ test("a big file changed by another writer to the same size is read again, also 
     await map.set(null, "late", 1);
     assert.is((await map.get(null, "tok00007") as StoreRecord).token, "t8", "a later write keeps the outside change");
   } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a cached file is not read again while unchanged; one renamed over it is, even with the same size and mtime", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "prosody-ts-splice-"));
+  const realOpen = fs.open;
+  let opened = 0;
+  try {
+    const map = createInternalProvider({ dataPath: dir, host: "example.com" }).open("invite_token", "map") as MapStore;
+    const big: Record<string, StoreValue> = {};
+    for (let i = 0; i < 2000; i++) big[`tok${String(i).padStart(5, "0")}`] = invite(i) as StoreValue;
+    await map.setKeys(null, big);
+    const file = path.join(dir, "example%2ecom", "invite_token.dat");
+    (fs as { open: unknown }).open = (...args: unknown[]) => {
+      if (args[0] === file) opened++;
+      return (realOpen as (...a: unknown[]) => unknown)(...args);
+    };
+    for (let i = 0; i < 5; i++) assert.equal(await map.get(null, "tok00003"), big.tok00003);
+    assert.is(opened, 0, "five lookups, no read of the 300 kB file");
+    // Replaced the way Prosody does (a new file renamed over it), keeping size and mtime.
+    const st = fs.statSync(file, { bigint: true });
+    const text = fs.readFileSync(file, "latin1").replace('["token"] = "t3";', '["token"] = "t4";');
+    fs.writeFileSync(`${file}~`, text, "latin1");
+    execFileSync("touch", ["-r", file, `${file}~`]); // the same mtime, to the nanosecond
+    fs.renameSync(`${file}~`, file);
+    assert.is(fs.statSync(file, { bigint: true }).size, st.size);
+    assert.is(fs.statSync(file, { bigint: true }).mtimeNs, st.mtimeNs);
+    assert.is((await map.get(null, "tok00003") as StoreRecord).token, "t4", "the new inode is seen");
+    assert.is(opened, 1);
+  } finally {
+    (fs as { open: unknown }).open = realOpen;
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });

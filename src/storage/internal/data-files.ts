@@ -8,6 +8,7 @@
  * which names can be stored, and starts with "." so that it can never be a data file (encoded names
  * never do) nor Prosody's own `<name>.dat~`. An empty record deletes the file.
  */
+import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import { isWritableFileName } from "../lua/encode-path.js";
@@ -17,7 +18,12 @@ import { DIR_MODE, FILE_MODE, randomSuffix } from "../sqlite/fsutil.js";
 import { NameTooLongError, StorageError, type StoreRecord, type StoreValue } from "../types.js";
 import { applyMapChanges, setOwn } from "../values.js";
 import { CACHE_MIN_BYTES, type ParseCache, type Parsed } from "./parse-cache.js";
+import { pinFd, readPinned, stampOfPath, unpin, type Pin } from "./pins.js";
 import { planSplice, type KeyChange } from "./splice.js";
+
+/** A node-style call as a promise. */
+const call = <T = void>(fn: (cb: (err: NodeJS.ErrnoException | null, value?: T) => void) => void): Promise<T> =>
+  new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value as T))));
 
 export type InternalLogLevel = "debug" | "info" | "warn" | "error";
 export type InternalLog = (level: InternalLogLevel, message: string) => void;
@@ -78,8 +84,6 @@ export class DataFiles {
   private readonly knownDirs = new Set<string>();
   /** Directories already checked for leftover temporary files by this owner. */
   private readonly sweptDirs = new Set<string>();
-  /** A buffer for sameBytes, when no read is using it. */
-  private scratch: Buffer | undefined;
 
   constructor(
     private readonly cache: ParseCache,
@@ -94,16 +98,20 @@ export class DataFiles {
    */
   async readShared(file: string): Promise<{ rec: StoreRecord | undefined; shared: boolean; entry?: Parsed }> {
     let bytes: Buffer;
+    let pin: Pin | undefined;
     try {
       const cached = this.cache.current(file);
-      if (cached) {
-        const same = await this.sameBytes(file, cached.bytes);
-        if (same === true) {
-          const hit = this.cache.get(file, cached.bytes)!;
-          return { rec: hit.rec, shared: true, entry: hit };
-        }
-        bytes = same;
-      } else bytes = await fsp.readFile(file);
+      if (cached && cached.pin && (await stampOfPath(file)) === cached.pin.stamp && this.cache.current(file) === cached) {
+        this.cache.get(file, cached.bytes); // most recently used
+        return { rec: cached.rec, shared: true, entry: cached };
+      }
+      ({ bytes, pin } = await readPinned(file));
+      const again = this.cache.current(file);
+      if (again && this.cache.get(file, bytes) === again) {
+        // Unchanged after all (e.g. touched): the cached record stands, pinned anew.
+        this.cache.repin(again, pin);
+        return { rec: again.rec, shared: true, entry: again };
+      }
     } catch (err) {
       this.cache.drop(file);
       // A name too long for the file system cannot have been stored.
@@ -115,46 +123,17 @@ export class DataFiles {
     try {
       rec = asRecord(readLuaData(bytes, file), file);
     } catch (err) {
+      unpin(pin);
       this.cache.drop(file);
       this.log("error", `Error reading storage: ${errMsg(err)}`);
       throw err;
     }
     if (bytes.length >= CACHE_MIN_BYTES) {
-      this.cache.put(file, bytes, rec);
+      this.cache.put(file, bytes, rec, undefined, pin);
       return { rec, shared: true, entry: this.cache.current(file) };
     }
+    unpin(pin);
     return { rec, shared: false };
-  }
-
-  /**
-   * True when `file` holds exactly `bytes`, else what it holds. A file of the same size is read
-   * into a scratch buffer kept for the purpose: a big file read to check that the cache still
-   * holds it would otherwise allocate its size on every read (35 MB for 100k invites), and the
-   * garbage collector's work would then dominate.
-   */
-  private async sameBytes(file: string, bytes: Buffer): Promise<true | Buffer> {
-    const fh = await fsp.open(file, "r");
-    try {
-      const size = (await fh.stat()).size;
-      if (size !== bytes.length) return await fh.readFile();
-      const scratch = this.scratch && this.scratch.length >= size ? this.scratch : Buffer.allocUnsafe(size);
-      this.scratch = undefined; // ours while we read (readers run concurrently)
-      try {
-        let at = 0;
-        while (at < size) {
-          const { bytesRead } = await fh.read(scratch, at, size - at, at);
-          if (bytesRead === 0) break;
-          at += bytesRead;
-        }
-        if (at === size && scratch.subarray(0, size).equals(bytes)) return true;
-        return await fh.readFile(); // positional reads left the position at 0: the whole file
-
-      } finally {
-        this.scratch = scratch;
-      }
-    } finally {
-      await fh.close();
-    }
   }
 
   /** A record the caller may keep and change. */
@@ -177,12 +156,14 @@ export class DataFiles {
    * file's lock. `rec` must not be changed afterwards: it may be shared through the parse cache.
    */
   async write(file: string, rec: StoreRecord | undefined): Promise<void> {
-    this.cache.drop(file);
-    if (!rec) return this.remove(file, path.dirname(file));
+    if (!rec) {
+      this.cache.drop(file);
+      return this.remove(file, path.dirname(file));
+    }
     const index: EntryIndex = new Map();
     const bytes = serializeFileBytes(rec, this.cache.entries, index);
-    await this.store(file, bytes);
-    this.cache.put(file, bytes, rec, index);
+    // Until the rename, the cached entry (if any) still stands for the file.
+    await this.store(file, bytes, (pin) => this.cache.put(file, bytes, rec, index, pin));
   }
 
   /**
@@ -197,22 +178,23 @@ export class DataFiles {
     if (!entry.index || !entry.rec) return "full";
     const plan = planSplice(entry.bytes, entry.index, changes);
     if (plan.kind !== "splice") return plan.kind;
-    try {
-      await this.store(file, plan.bytes);
-    } catch (err) {
-      this.cache.drop(file); // the file may or may not hold the new bytes
-      throw err;
-    }
-    if (this.cache.current(file) === entry) {
-      plan.commit(entry.index);
-      applyMapChanges(entry.rec, changes);
-      this.cache.replaced(file, entry, plan.bytes);
-    }
+    const { index, rec } = entry;
+    await this.store(file, plan.bytes, (pin) => {
+      // The new bytes are the file's from now on: so is the changed record.
+      if (this.cache.current(file) !== entry) return unpin(pin);
+      plan.commit(index);
+      applyMapChanges(rec, changes);
+      this.cache.replaced(file, entry, plan.bytes, pin);
+    });
     return "done";
   }
 
-  /** Replaces `file` with `bytes` (see the header), creating its directory if needed. */
-  private async store(file: string, bytes: Buffer, retried = false): Promise<void> {
+  /**
+   * Replaces `file` with `bytes` (see the header), creating its directory if needed. `renamed`
+   * runs as soon as the new bytes are the file's (before the directory is synced), with a pin on
+   * the new inode (pins.ts) when the file is big enough to be cached.
+   */
+  private async store(file: string, bytes: Buffer, renamed: (pin: Pin | undefined) => void, retried = false): Promise<void> {
     const dir = path.dirname(file);
     const base = path.basename(file);
     if (!isWritableFileName(base)) {
@@ -221,14 +203,14 @@ export class DataFiles {
     const tmp = path.join(dir, `.${randomSuffix()}.tmp`);
     try {
       await this.makeDir(dir);
-      await this.replace(file, tmp, bytes);
+      await this.replace(file, tmp, bytes, bytes.length >= CACHE_MIN_BYTES, renamed);
     } catch (err) {
       await fsp.rm(tmp, { force: true }).catch(() => {});
       if (err instanceof StorageError) throw err;
       if (errCode(err) === "ENOENT" && !retried) {
         // A directory vanished under us: forget what we knew and try once more (as Prosody does).
         this.knownDirs.clear();
-        return this.store(file, bytes, true);
+        return this.store(file, bytes, renamed, true);
       }
       this.log("error", `Unable to write ${file}: ${errMsg(err)}`);
       throw new StorageError(`${file}: cannot write: ${errMsg(err)}`);
@@ -256,7 +238,7 @@ export class DataFiles {
    * mode, and its owner when we run as root; as root, a new file gets the owner of its directory
    * (so that Prosody can use it).
    */
-  private async replace(file: string, tmp: string, bytes: Uint8Array): Promise<void> {
+  private async replace(file: string, tmp: string, bytes: Uint8Array, keep: boolean, renamed: (pin: Pin | undefined) => void): Promise<void> {
     let mode = FILE_MODE;
     let owner: { uid: number; gid: number } | undefined;
     try {
@@ -270,16 +252,25 @@ export class DataFiles {
         owner = { uid: st.uid, gid: st.gid };
       }
     }
-    const fh = await fsp.open(tmp, "wx", mode);
+    // A raw descriptor: it becomes the new file's pin (pins.ts) when `keep`.
+    const fd = await call<number>((cb) => fs.open(tmp, "wx", mode, cb));
+    let open = true;
     try {
-      await fh.chmod(mode);
-      if (owner && isRoot()) await fh.chown(owner.uid, owner.gid);
-      await fh.writeFile(bytes);
-      await fh.sync();
+      await call((cb) => fs.fchmod(fd, mode, cb));
+      if (owner && isRoot()) await call((cb) => fs.fchown(fd, owner.uid, owner.gid, cb));
+      await call((cb) => fs.writeFile(fd, bytes, cb));
+      await call((cb) => fs.fsync(fd, cb));
+      const pin = keep ? await pinFd(fd) : undefined;
+      if (!keep) {
+        open = false;
+        await call((cb) => fs.close(fd, cb));
+      }
+      await fsp.rename(tmp, file);
+      open = false; // the pin's now
+      renamed(pin);
     } finally {
-      await fh.close();
+      if (open) fs.close(fd, () => {});
     }
-    await fsp.rename(tmp, file);
   }
 
   /** Creates `dir` (and missing parents) with DIR_MODE; as root, owned like its parent. */

@@ -7,6 +7,7 @@
  */
 import type { EntryIndex } from "../lua/serialize.js";
 import type { StoreRecord } from "../types.js";
+import { unpin, type Pin } from "./pins.js";
 
 /** Smaller files are parsed again on every read (cheap); larger ones than the budget never cached. */
 export const CACHE_MIN_BYTES = 64 * 1024;
@@ -17,6 +18,8 @@ export interface Parsed {
   rec: StoreRecord | undefined;
   /** Where each member lies in `bytes`, when we wrote them (see splice.ts). */
   index?: EntryIndex;
+  /** The inode `bytes` came from (see pins.ts); closed when the entry goes. */
+  pin?: Pin;
 }
 
 export class ParseCache {
@@ -45,28 +48,40 @@ export class ParseCache {
     if (old) {
       this.parsed.delete(file);
       this.bytes -= old.bytes.length;
+      unpin(old.pin);
     }
   }
 
-  put(file: string, bytes: Buffer, rec: StoreRecord | undefined, index?: EntryIndex): void {
+  put(file: string, bytes: Buffer, rec: StoreRecord | undefined, index?: EntryIndex, pin?: Pin): void {
     this.drop(file);
-    if (bytes.length < CACHE_MIN_BYTES || bytes.length > CACHE_BUDGET_BYTES) return;
-    this.parsed.set(file, index ? { bytes, rec, index } : { bytes, rec });
+    if (bytes.length < CACHE_MIN_BYTES || bytes.length > CACHE_BUDGET_BYTES) return unpin(pin);
+    const entry: Parsed = { bytes, rec };
+    if (index) entry.index = index;
+    if (pin) entry.pin = pin;
+    this.parsed.set(file, entry);
     this.bytes += bytes.length;
     this.trim();
   }
 
   /** The entry of `file`, if it is still `entry`, now stands for `bytes` (its record changed in place). */
-  replaced(file: string, entry: Parsed, bytes: Buffer): boolean {
-    if (this.parsed.get(file) !== entry) return false;
-    if (bytes.length > CACHE_BUDGET_BYTES) {
-      this.drop(file);
+  replaced(file: string, entry: Parsed, bytes: Buffer, pin: Pin | undefined): boolean {
+    if (this.parsed.get(file) !== entry || bytes.length > CACHE_BUDGET_BYTES) {
+      if (this.parsed.get(file) === entry) this.drop(file);
+      unpin(pin);
       return false;
     }
     this.bytes += bytes.length - entry.bytes.length;
     entry.bytes = bytes;
+    this.repin(entry, pin);
     this.trim();
     return true;
+  }
+
+  /** The entry's bytes are (still) those of the inode `pin` holds. */
+  repin(entry: Parsed, pin: Pin | undefined): void {
+    if (entry.pin !== pin) unpin(entry.pin);
+    if (pin) entry.pin = pin;
+    else delete entry.pin;
   }
 
   private trim(): void {
@@ -74,6 +89,7 @@ export class ParseCache {
       if (this.bytes <= CACHE_BUDGET_BYTES) break;
       this.parsed.delete(k);
       this.bytes -= v.bytes.length;
+      unpin(v.pin);
     }
   }
 }
