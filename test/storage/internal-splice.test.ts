@@ -18,6 +18,7 @@ import { serializeFileBytes, type EntryIndex } from "../../src/storage/lua/seria
 import { DataFiles } from "../../src/storage/internal/data-files.js";
 import { FileUpdates } from "../../src/storage/internal/file-updates.js";
 import { ParseCache } from "../../src/storage/internal/parse-cache.js";
+import { Rope } from "../../src/storage/internal/rope.js";
 import { planSplice, type KeyChange } from "../../src/storage/internal/splice.js";
 import type { MapStore, StoreRecord, StoreValue } from "../../src/storage/types.js";
 import { applyMapChanges } from "../../src/storage/values.js";
@@ -48,7 +49,7 @@ test("a spliced file is byte for byte the serialisation of the changed record, a
   for (let round = 0; round < 400; round++) {
     const rec = randomRecord(1 + int(40));
     const index: EntryIndex = new Map();
-    let bytes = serializeFileBytes(rec, undefined, index);
+    let bytes = Rope.of(serializeFileBytes(rec, undefined, index));
     for (let step = 0; step < 8; step++) {
       const changes = randomChanges(rec);
       const plan = planSplice(bytes, index, changes);
@@ -61,13 +62,15 @@ test("a spliced file is byte for byte the serialisation of the changed record, a
         full++;
         if (Object.keys(rec).length === 0) break;
         index.clear();
-        bytes = serializeFileBytes(rec, undefined, index);
+        bytes = Rope.of(serializeFileBytes(rec, undefined, index));
         continue;
       }
       spliced++;
       const fresh: EntryIndex = new Map();
       const expected = serializeFileBytes(rec, undefined, fresh);
-      assert.is(plan.bytes.toString("latin1"), expected.toString("latin1"));
+      assert.is(plan.bytes.flat().toString("latin1"), expected.toString("latin1"));
+      assert.ok(plan.bytes.equals(expected));
+      assert.not.ok(plan.bytes.equals(Buffer.concat([expected.subarray(0, -1), Buffer.from("x")])));
       plan.commit(index);
       assert.equal([...index], [...fresh], "the index locates every member, in order");
       bytes = plan.bytes;
@@ -77,9 +80,29 @@ test("a spliced file is byte for byte the serialisation of the changed record, a
   assert.ok(full > 0, "batches adding an array-index key or emptying the record fall back");
 });
 
+test("a rope of many small changes is flattened at its part limit, and stays exact", () => {
+  const rec: StoreRecord = { first: 1 };
+  const index: EntryIndex = new Map();
+  let bytes = Rope.of(serializeFileBytes(rec, undefined, index));
+  let most = 0;
+  for (let i = 0; i < 600; i++) {
+    const changes: KeyChange[] = i % 50 === 49 ? [[`k${i - 40}`, undefined]] : [[`k${i}`, i]];
+    const plan = planSplice(bytes, index, changes);
+    assert.is(plan.kind, "splice");
+    if (plan.kind !== "splice") return;
+    applyMapChanges(rec, changes);
+    plan.commit(index);
+    bytes = plan.bytes;
+    most = Math.max(most, bytes.parts.length);
+  }
+  assert.ok(most > 400 && most <= 512, `the parts grew to ${most}, never past 512`);
+  assert.ok(bytes.parts.length < most, "and were flattened");
+  assert.is(bytes.flat().toString("latin1"), serializeFileBytes(rec).toString("latin1"));
+});
+
 test("a new array-index key or an emptied record falls back to a full write", () => {
   const index: EntryIndex = new Map();
-  const bytes = serializeFileBytes({ a: 1, b: 2 }, undefined, index);
+  const bytes = Rope.of(serializeFileBytes({ a: 1, b: 2 }, undefined, index));
   assert.is(planSplice(bytes, index, [["17", 1]]).kind, "full");
   assert.is(planSplice(bytes, index, [["a", undefined], ["b", undefined]]).kind, "full");
   assert.is(planSplice(bytes, index, [["zz", undefined]]).kind, "unchanged");

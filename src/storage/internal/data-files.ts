@@ -19,7 +19,23 @@ import { NameTooLongError, StorageError, type StoreRecord, type StoreValue } fro
 import { applyMapChanges, setOwn } from "../values.js";
 import { CACHE_MIN_BYTES, type ParseCache, type Parsed } from "./parse-cache.js";
 import { pinFd, readPinned, stampOfPath, unpin, type Pin } from "./pins.js";
+import { Rope } from "./rope.js";
 import { planSplice, type KeyChange } from "./splice.js";
+
+/** Writes every part of `bytes` at the start of the new file `fd` (writev may write less than asked). */
+async function writeAll(fd: number, bytes: Rope): Promise<void> {
+  let parts = bytes.parts as Buffer[];
+  let at = 0;
+  while (parts.length > 0) {
+    const written = await call<number>((cb) => fs.writev(fd, parts, at, cb));
+    at += written;
+    let skip = written;
+    let i = 0;
+    while (i < parts.length && skip >= parts[i]!.length) skip -= parts[i++]!.length;
+    parts = parts.slice(i);
+    if (skip > 0) parts[0] = parts[0]!.subarray(skip);
+  }
+}
 
 /** A node-style call as a promise. */
 const call = <T = void>(fn: (cb: (err: NodeJS.ErrnoException | null, value?: T) => void) => void): Promise<T> =>
@@ -129,7 +145,7 @@ export class DataFiles {
       throw err;
     }
     if (bytes.length >= CACHE_MIN_BYTES) {
-      this.cache.put(file, bytes, rec, undefined, pin);
+      this.cache.put(file, Rope.of(bytes), rec, undefined, pin);
       return { rec, shared: true, entry: this.cache.current(file) };
     }
     unpin(pin);
@@ -161,7 +177,7 @@ export class DataFiles {
       return this.remove(file, path.dirname(file));
     }
     const index: EntryIndex = new Map();
-    const bytes = serializeFileBytes(rec, this.cache.entries, index);
+    const bytes = Rope.of(serializeFileBytes(rec, this.cache.entries, index));
     // Until the rename, the cached entry (if any) still stands for the file.
     await this.store(file, bytes, (pin) => this.cache.put(file, bytes, rec, index, pin));
   }
@@ -194,7 +210,7 @@ export class DataFiles {
    * runs as soon as the new bytes are the file's (before the directory is synced), with a pin on
    * the new inode (pins.ts) when the file is big enough to be cached.
    */
-  private async store(file: string, bytes: Buffer, renamed: (pin: Pin | undefined) => void, retried = false): Promise<void> {
+  private async store(file: string, bytes: Rope, renamed: (pin: Pin | undefined) => void, retried = false): Promise<void> {
     const dir = path.dirname(file);
     const base = path.basename(file);
     if (!isWritableFileName(base)) {
@@ -238,7 +254,7 @@ export class DataFiles {
    * mode, and its owner when we run as root; as root, a new file gets the owner of its directory
    * (so that Prosody can use it).
    */
-  private async replace(file: string, tmp: string, bytes: Uint8Array, keep: boolean, renamed: (pin: Pin | undefined) => void): Promise<void> {
+  private async replace(file: string, tmp: string, bytes: Rope, keep: boolean, renamed: (pin: Pin | undefined) => void): Promise<void> {
     let mode = FILE_MODE;
     let owner: { uid: number; gid: number } | undefined;
     try {
@@ -258,7 +274,7 @@ export class DataFiles {
     try {
       await call((cb) => fs.fchmod(fd, mode, cb));
       if (owner && isRoot()) await call((cb) => fs.fchown(fd, owner.uid, owner.gid, cb));
-      await call((cb) => fs.writeFile(fd, bytes, cb));
+      await writeAll(fd, bytes);
       await call((cb) => fs.fsync(fd, cb));
       const pin = keep ? await pinFd(fd) : undefined;
       if (!keep) {

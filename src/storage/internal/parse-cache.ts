@@ -1,20 +1,24 @@
 /**
- * Parsed content of big data files, keyed by path AND by the exact bytes: a read always reads the
- * whole file and reuses the parsed value only when the bytes are identical (Buffer.equals), so the
- * cache can never be stale; it only saves the parsing (the expensive part for, e.g., an
- * invite_token.dat of thousands of invites). Cached records are shared and never mutated: they are
- * copied before being handed out, and a read-modify-write works on a shallow copy.
+ * Parsed content of big data files, by path, with the bytes they were parsed from (or that we
+ * wrote) and a pin on the inode holding them (pins.ts). A read reuses the parsed record only while
+ * the file is that same unwritten inode, or, failing that check, holds exactly those bytes; it
+ * saves the parsing, the expensive part for an invite_token.dat of thousands of invites.
+ *
+ * Cached records are shared: callers copy what they hand out and never change them, with one
+ * exception: under the file's lock, DataFiles.writeChanges changes the record in place at the
+ * moment its new bytes become the file's (splice.ts), so a record always matches its bytes.
  */
 import type { EntryIndex } from "../lua/serialize.js";
 import type { StoreRecord } from "../types.js";
 import { unpin, type Pin } from "./pins.js";
+import { Rope } from "./rope.js";
 
 /** Smaller files are parsed again on every read (cheap); larger ones than the budget never cached. */
 export const CACHE_MIN_BYTES = 64 * 1024;
 const CACHE_BUDGET_BYTES = 48 * 1024 * 1024;
 
 export interface Parsed {
-  bytes: Buffer;
+  bytes: Rope;
   rec: StoreRecord | undefined;
   /** Where each member lies in `bytes`, when we wrote them (see splice.ts). */
   index?: EntryIndex;
@@ -29,10 +33,10 @@ export class ParseCache {
   /** Serialised top-level values of cached records (see serializeFileBytes), by identity. */
   readonly entries = new WeakMap<object, Buffer>();
 
-  get(file: string, bytes: Buffer): Parsed | undefined {
+  get(file: string, bytes: Buffer | Rope): Parsed | undefined {
     const hit = this.parsed.get(file);
     if (!hit) return undefined;
-    if (hit.bytes !== bytes && (hit.bytes.length !== bytes.length || !hit.bytes.equals(bytes))) return undefined;
+    if (hit.bytes !== bytes && (bytes instanceof Rope || !hit.bytes.equals(bytes))) return undefined;
     this.parsed.delete(file);
     this.parsed.set(file, hit);
     return hit;
@@ -52,7 +56,7 @@ export class ParseCache {
     }
   }
 
-  put(file: string, bytes: Buffer, rec: StoreRecord | undefined, index?: EntryIndex, pin?: Pin): void {
+  put(file: string, bytes: Rope, rec: StoreRecord | undefined, index?: EntryIndex, pin?: Pin): void {
     this.drop(file);
     if (bytes.length < CACHE_MIN_BYTES || bytes.length > CACHE_BUDGET_BYTES) return unpin(pin);
     const entry: Parsed = { bytes, rec };
@@ -64,7 +68,7 @@ export class ParseCache {
   }
 
   /** The entry of `file`, if it is still `entry`, now stands for `bytes` (its record changed in place). */
-  replaced(file: string, entry: Parsed, bytes: Buffer, pin: Pin | undefined): boolean {
+  replaced(file: string, entry: Parsed, bytes: Rope, pin: Pin | undefined): boolean {
     if (this.parsed.get(file) !== entry || bytes.length > CACHE_BUDGET_BYTES) {
       if (this.parsed.get(file) === entry) this.drop(file);
       unpin(pin);
