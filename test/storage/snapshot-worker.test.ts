@@ -63,6 +63,32 @@ test("a snapshot of replaced files is refused; a current one is written beside t
   await db.close();
 });
 
+test("an idle worker ends (its copies with it); the next image starts a new one from the files", async () => {
+  const idle = new SnapshotWorker(300);
+  const file = path.join(root, "idle.sqlite");
+  const db = await DurableSqlite.open(file);
+  try {
+    await db.execute([[`CREATE TABLE t (k TEXT)`]]);
+    await db.execute([[`INSERT INTO t VALUES ('one')`]]);
+    const first = await idle.image({ ...filesOf(db), gen: 5, base: 0, mode: 0o600 });
+    fs.rmSync(first.tmp);
+    assert.ok(idle.running());
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(idle.running(), "not before the idle time");
+    await new Promise((r) => setTimeout(r, 500));
+    assert.not.ok(idle.running(), "ended after it");
+    await db.execute([[`INSERT INTO t VALUES ('two')`]]);
+    const second = await idle.image({ ...filesOf(db), gen: 5, base: 0, mode: 0o600 });
+    assert.is(second.loads, 1, "a new copy, from the files");
+    const copy = path.join(root, "idle-copy.sqlite");
+    fs.renameSync(second.tmp, copy);
+    assert.equal(await rowsOf(copy), ["one", "two"]);
+  } finally {
+    await db.close();
+    await idle.end();
+  }
+});
+
 test("the worker brings its copy forward instead of rebuilding it", async () => {
   const file = path.join(root, "b.sqlite");
   const db = await DurableSqlite.open(file);
