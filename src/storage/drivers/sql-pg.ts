@@ -21,7 +21,9 @@
  *   tries to open again later); other errors are the server's own, unchanged.
  */
 import { userInfo } from "node:os";
-import pg from "pg";
+// The `pg` module is loaded on first use (open): loading it costs every process ~0.2 s (it pulls
+// in Node's fetch implementation), and most of ours (a SQLite prosodyctl) never use it.
+import type pg from "pg";
 import { StorageUnavailableError } from "../types.js";
 import type { SqlEngine, SqlParam, SqlReadView, SqlRow, SqlStatement, SqlUpdate } from "./sql-engine.js";
 
@@ -115,7 +117,8 @@ export class PgEngine implements SqlEngine {
   static async open(target: PgTarget, opts: { log?: (level: "warn", message: string) => void } = {}): Promise<PgEngine> {
     const host = target.host ?? PG_DEFAULT_HOST;
     const port = target.port ?? PG_DEFAULT_PORT;
-    const pool = new pg.Pool({
+    const { default: pgModule } = await import("pg");
+    const pool = new pgModule.Pool({
       host,
       port,
       ...(target.database === undefined ? {} : { database: target.database }),

@@ -1,0 +1,35 @@
+/**
+ * What a prosodyctl process loads: a command on SQLite storage never loads the PostgreSQL client
+ * (`pg` pulls in Node's fetch implementation, ~0.2 s of every process's start; issue 15's cold-CLI
+ * budget). Observed through a module resolve hook in the real process, which reports every
+ * package it resolves.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { prosodyctl, tempConfig } from "../helpers/cli.js";
+
+// Registered before the CLI runs: prints "resolved <specifier>" for bare package names.
+const HOOK = `data:text/javascript,${encodeURIComponent(`
+import { register } from "node:module";
+register("data:text/javascript," + encodeURIComponent(\`
+export async function resolve(specifier, context, next) {
+  if (/^[a-z@]/.test(specifier) && !specifier.startsWith("node:")) process.stderr.write("resolved " + specifier + "\\\\n");
+  return next(specifier, context);
+}\`));
+`)}`;
+
+test("a SQLite prosodyctl command does not load the PostgreSQL client", async () => {
+  const { config } = tempConfig(`data_path = "$DIR/data"
+storage = "sql"
+sql = { driver = "SQLite3", database = "prosody.sqlite" }
+VirtualHost "example.com"
+modules_enabled = { "invites", "invites_api" }
+`);
+  const r = await prosodyctl(["--config", config, "mod_invites_api", "create", "example.com", "k"], { env: { NODE_OPTIONS: `--import=${HOOK}` } });
+  assert.is(r.code, 0, r.stderr);
+  const resolved = r.stderr.split("\n").filter((l) => l.startsWith("resolved ")).map((l) => l.slice(9));
+  assert.ok(resolved.includes("sql.js"), `the hook sees the packages loaded (${resolved.join(", ")})`);
+  assert.not.ok(resolved.includes("pg"), `pg was loaded: ${resolved.join(", ")}`);
+});
+
+test.run();
