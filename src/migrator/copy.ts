@@ -3,12 +3,19 @@
  * (the host-wide record first, then every user the input store lists; each record written with one
  * `set`, so the output holds the record whole or not at all).
  *
+ * Key order: SQL keeps none (a record is rows; SQLite returns them in index order, PostgreSQL in
+ * whatever order its plan gives), and an `internal` file is written in the record's key order. So
+ * every record is written with its top-level keys sorted (`sortedRecord`): the same data always
+ * gives the same file, and a file whose keys are in that order comes back byte for byte from any
+ * round trip. Nested tables keep their order (SQL stores them as JSON text).
+ *
  * Resuming and idempotence: before writing, the output's record is read; when it already holds the
  * same data in the same key order, nothing is written. A run stopped at any point (even by kill -9)
  * has written some records completely and others not at all; running it again writes only those
  * still missing or different, and a second complete run writes nothing.
  */
 import type { KeyvalStore, StorageProvider, StoreRecord } from "../storage/types.js";
+import { setOwn } from "../storage/values.js";
 import { fingerprint } from "./fingerprint.js";
 
 /** One store of one host to move. */
@@ -67,7 +74,7 @@ export async function copyJob(
   const counts = { written: 0, unchanged: 0, failed: 0 };
   await eachLimited(job.users, CONCURRENCY, async (user) => {
     try {
-      const data: StoreRecord | undefined = await job.input.get(user);
+      const data = sortedRecord(await job.input.get(user));
       const existing = await job.output.get(user);
       const same = fingerprint(data, true) === fingerprint(existing, true);
       if (!same) await job.output.set(user, data ?? null);
@@ -81,4 +88,12 @@ export async function copyJob(
     }
   });
   return counts;
+}
+
+/** The record with its top-level keys inserted in sorted order (see the header). */
+export function sortedRecord(rec: StoreRecord | undefined): StoreRecord | undefined {
+  if (rec === undefined) return undefined;
+  const out: StoreRecord = {};
+  for (const k of Object.keys(rec).sort()) setOwn(out, k, rec[k]!);
+  return out;
 }

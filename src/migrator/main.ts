@@ -107,18 +107,17 @@ export async function runMigrator(argv: readonly string[], io: MigratorIO): Prom
       }
     };
     const source = await open("input", from, input.backend);
-    const target = await open("output", to, output.backend);
     const hosts = input.hosts ?? (await source.discover());
     if (!input.hosts) log("info", `No hosts in the input store's config: migrating every host and store found in ${source.label}`);
 
     // Plan: keyval stores to copy; archive data (which our drivers cannot move) found and reported.
-    const jobs: KeyvalJob[] = [];
+    const planned: { host: string; store: string }[] = [];
     const unsupported: string[] = [];
     for (const [host, entries] of hosts) {
       for (const entry of entries) {
         const { store, type } = splitStoreName(entry);
         if (type !== "keyval" && type !== "archive" && type !== "pubsub") throw new Error(`Unknown store type: ${type} (host ${host}, store ${entry})`);
-        if (type !== "archive") jobs.push(await prepareJob(host, store, source.provider(host), target.provider(host)));
+        if (type !== "archive") planned.push({ host, store });
         if (type === "keyval") continue;
         // pubsub: the node list is keyval (copied above); each node's items are an archive store.
         const prefix = type === "pubsub" ? (store === "pubsub_nodes" ? "pubsub_" : `${store}_`) : store;
@@ -131,6 +130,10 @@ export async function runMigrator(argv: readonly string[], io: MigratorIO): Prom
       for (const u of unsupported) log("error", u);
       return fail(`${unsupported.length} store(s) hold archive data this migrator cannot move; nothing was migrated (--keep-going migrates the rest)`);
     }
+    // Opened only now: a refused plan leaves no output behind (not even an empty database).
+    const target = await open("output", to, output.backend);
+    const jobs: KeyvalJob[] = [];
+    for (const { host, store } of planned) jobs.push(await prepareJob(host, store, source.provider(host), target.provider(host)));
 
     progress.start(jobs.reduce((n, j) => n + j.users.length, 0));
     let written = 0;
