@@ -14,14 +14,33 @@ import { openSqlDatabase, sqlTargetLabel, SqlDatabase } from "../storage/drivers
 import { PgEngine } from "../storage/drivers/sql-pg.js";
 import type { SqlRow } from "../storage/drivers/sql-engine.js";
 import type { StorageProvider } from "../storage/types.js";
-import type { StoreBackend } from "./config.js";
+import type { StoreBackend, StoreEntry } from "./config.js";
+
+/** host → entries, hosts and then stores sorted, keyval before archive. */
+function sortedHosts(found: Map<string, Map<string, Set<string>>>): Map<string, StoreEntry[]> {
+  const out = new Map<string, StoreEntry[]>();
+  for (const host of [...found.keys()].sort()) {
+    const stores = found.get(host)!;
+    const entries: StoreEntry[] = [];
+    for (const store of [...stores.keys()].sort()) for (const type of ["keyval", "archive"]) if (stores.get(store)!.has(type)) entries.push({ store, type });
+    out.set(host, entries);
+  }
+  return out;
+}
+
+const note = (found: Map<string, Map<string, Set<string>>>, host: string, store: string, type: string) => {
+  if (!found.has(host)) found.set(host, new Map());
+  const stores = found.get(host)!;
+  if (!stores.has(store)) stores.set(store, new Set());
+  stores.get(store)!.add(type);
+};
 
 export interface Endpoint {
   /** Where the data is, for messages (never a password). */
   readonly label: string;
   provider(host: string): StorageProvider;
-  /** Every host and the keyval stores holding data there (hosts and stores sorted). */
-  discover(): Promise<Map<string, string[]>>;
+  /** Every host and the stores holding data there: keyval, and archive (hosts and stores sorted). */
+  discover(): Promise<Map<string, StoreEntry[]>>;
   /** What archive data `store` (or, with `prefix`, every store whose name starts with it) holds on `host`; undefined: none. */
   archives(host: string, store: string, prefix?: boolean): Promise<string | undefined>;
   close(): Promise<void>;
@@ -56,20 +75,22 @@ function internalEndpoint(dataPath: string, role: "input" | "output"): Endpoint 
       return p;
     },
     async discover() {
-      const out = new Map<string, string[]>();
+      const found = new Map<string, Map<string, Set<string>>>();
       for (const h of await dirEntries(dataPath)) {
         // Dot entries are ours (.prosody-ts-locks); _global is Prosody's nil host, not a virtual host.
         if (!h.isDirectory() || h.name.startsWith(".") || h.name === "_global") continue;
-        const stores = new Set<string>();
+        const host = decode(h.name);
         for (const e of await dirEntries(path.join(dataPath, h.name))) {
-          if (e.isFile() && e.name.endsWith(".dat")) stores.add(decode(e.name.slice(0, -4)));
-          else if (e.isDirectory() && (await dirEntries(path.join(dataPath, h.name, e.name))).some((f) => f.name.endsWith(".dat"))) {
-            stores.add(decode(e.name));
+          if (e.isFile() && e.name.endsWith(".dat")) note(found, host, decode(e.name.slice(0, -4)), "keyval");
+          else if (e.isFile() && e.name.endsWith(".list")) note(found, host, decode(e.name.slice(0, -5)), "archive");
+          else if (e.isDirectory()) {
+            const files = await dirEntries(path.join(dataPath, h.name, e.name));
+            if (files.some((f) => f.name.endsWith(".dat"))) note(found, host, decode(e.name), "keyval");
+            if (files.some((f) => f.name.endsWith(".list"))) note(found, host, decode(e.name), "archive");
           }
         }
-        if (stores.size) out.set(decode(h.name), [...stores].sort());
       }
-      return new Map([...out].sort(([a], [b]) => (a < b ? -1 : 1)));
+      return sortedHosts(found);
     },
     async archives(host, store, prefix = false) {
       const hostDir = path.join(dataPath, encodeNode(host));
@@ -105,13 +126,10 @@ async function sqlEndpoint(backend: Extract<StoreBackend, { type: "sql" }>, role
       return p;
     },
     async discover() {
-      const out = new Map<string, string[]>();
-      for (const r of await rows(`SELECT DISTINCT "host", "store" FROM "prosody" ORDER BY "host", "store"`)) {
-        const host = String(r.host);
-        if (!out.has(host)) out.set(host, []);
-        out.get(host)!.push(String(r.store));
-      }
-      return out;
+      const found = new Map<string, Map<string, Set<string>>>();
+      for (const r of await rows(`SELECT DISTINCT "host", "store" FROM "prosody"`)) note(found, String(r.host), String(r.store), "keyval");
+      for (const r of await rows(`SELECT DISTINCT "host", "store" FROM "prosodyarchive"`)) note(found, String(r.host), String(r.store), "archive");
+      return sortedHosts(found);
     },
     async archives(host, store, prefix = false) {
       // Prefix match without LIKE, whose wildcards (_ and %) occur in store names.

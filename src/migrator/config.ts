@@ -146,8 +146,14 @@ export function storeConfig(config: MigratorConfig, name: string): StoreConfig |
   return { name, backend, hosts };
 }
 
+/** A store of a host to migrate, and its type ("keyval", "archive", "pubsub"). */
+export interface StoreEntry {
+  store: string;
+  type: string;
+}
+
 /** A `hosts` entry split as Prosody splits it: `name-type` (type: letters and digits) or `name` (keyval). */
-export function splitStoreName(entry: string): { store: string; type: string } {
+export function splitStoreName(entry: string): StoreEntry {
   const m = /^(.*)-([A-Za-z0-9]+)$/.exec(entry);
   return m ? { store: m[1]!, type: m[2]! } : { store: entry, type: "keyval" };
 }

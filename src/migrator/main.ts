@@ -107,15 +107,17 @@ export async function runMigrator(argv: readonly string[], io: MigratorIO): Prom
       }
     };
     const source = await open("input", from, input.backend);
-    const hosts = input.hosts ?? (await source.discover());
+    const hosts = input.hosts
+      ? new Map([...input.hosts].map(([host, list]) => [host, list.map(splitStoreName)]))
+      : await source.discover();
     if (!input.hosts) log("info", `No hosts in the input store's config: migrating every host and store found in ${source.label}`);
 
     // Plan: keyval stores to copy; archive data (which our drivers cannot move) found and reported.
     const planned: { host: string; store: string }[] = [];
     const unsupported: string[] = [];
     for (const [host, entries] of hosts) {
-      for (const entry of entries) {
-        const { store, type } = splitStoreName(entry);
+      for (const { store, type } of entries) {
+        const entry = type === "keyval" ? store : `${store}-${type}`;
         if (type !== "keyval" && type !== "archive" && type !== "pubsub") throw new Error(`Unknown store type: ${type} (host ${host}, store ${entry})`);
         if (type !== "archive") planned.push({ host, store });
         if (type === "keyval") continue;

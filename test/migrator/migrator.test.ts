@@ -124,6 +124,12 @@ output { type = "sql", database = "$DIR/out.sqlite" }
   assert.match(r.stdout, / info\tHost example\.com store offline-archive: no archive data to migrate\n/);
   assert.match(r.stderr, /nothing was migrated \(--keep-going migrates the rest\)\n$/);
   assert.not.ok(existsSync(join(dir, "out.sqlite")), "no output made");
+  // Without a hosts list, archive data found in the input is reported the same way.
+  const { config: found } = migratorConfig(`input { type = "internal", path = "${dir}/a" }\noutput { type = "sql", database = "${dir}/out.sqlite" }\n`);
+  const discovered = await migrator(["--root", "--config", found]);
+  assert.is(discovered.code, 1);
+  assert.match(discovered.stdout, / error\thost example\.com store archive-archive: 1 archive file \(\.list\) not migrated/);
+  assert.not.ok(existsSync(join(dir, "out.sqlite")), "no output made");
   const going = await migrator(["--root", "--keep-going", "--config", config]);
   assert.is(going.code, 1);
   assert.match(going.stdout, /Verified host example\.com store accounts: 5 record\(s\)/);
