@@ -136,9 +136,31 @@ output { type = "sql", database = "$DIR/out.sqlite" }
   assert.match(going.stderr, /1 store\(s\) with archive data were not migrated \(see above\)\n$/);
 });
 
+test("every record is written with its top-level keys sorted: the same file whichever way it went", async () => {
+  const { dir, config } = migratorConfig(`
+local d = "$DIR"
+input { type = "internal", path = d .. "/a" }
+direct { type = "internal", path = d .. "/direct" }
+lite { type = "sql", database = d .. "/prosody.sqlite" }
+back { type = "internal", path = d .. "/back" }
+`);
+  const kv = createInternalProvider({ dataPath: join(dir, "a"), host: "example.com" }).open("accounts", "keyval") as KeyvalStore;
+  await kv.set("alice", { zeta: 1, alpha: { z: 1, a: 2 }, mid: "m" }); // keys not in order; nested order is kept
+  for (const [from, to] of [["input", "direct"], ["input", "lite"], ["lite", "back"]]) {
+    const r = await migrator(["--root", "--config", config, from!, to!]);
+    assert.is(r.code, 0, r.stdout + r.stderr);
+  }
+  const file = "example%2ecom/accounts/alice.dat";
+  const direct = readFileSync(join(dir, "direct", file), "utf8");
+  assert.is(direct, 'return {\n\t["alpha"] = {\n\t\t["z"] = 1;\n\t\t["a"] = 2;\n\t};\n\t["mid"] = "m";\n\t["zeta"] = 1;\n};\n');
+  assert.is(readFileSync(join(dir, "back", file), "utf8"), direct);
+});
+
 const asRoot = skipIf(test, process.getuid?.() !== 0 ? "needs root" : spawnSync("id", ["-u", "prosody"]).status !== 0 ? "no prosody user" : undefined);
 asRoot("started as root, it works as the prosody user: the files it makes are prosody's", async () => {
-  const { dir, config } = migratorConfig(`input { type = "internal", path = "$DIR/a" }\noutput { type = "internal", path = "$DIR/b" }\n`);
+  const { dir, config } = migratorConfig(
+    `input { type = "internal", path = "$DIR/a" }\noutput { type = "internal", path = "$DIR/b" }\nlite { type = "sql", database = "$DIR/b/prosody.sqlite" }\n`,
+  );
   await seedInternal(join(dir, "a"), 2);
   const uid = Number(spawnSync("id", ["-u", "prosody"], { encoding: "utf8" }).stdout);
   const gid = Number(spawnSync("id", ["-g", "prosody"], { encoding: "utf8" }).stdout);
@@ -150,6 +172,10 @@ asRoot("started as root, it works as the prosody user: the files it makes are pr
   const f = statSync(join(dir, "b/example%2ecom/accounts/alice.dat"));
   assert.is(f.uid, uid);
   assert.is(f.mode & 0o777, 0o640);
+  // A new SQLite file belongs to whoever creates it: Prosody could not write one left to root.
+  const lite = await migrator(["--config", config, "input", "lite"]);
+  assert.is(lite.code, 0, lite.stdout + lite.stderr);
+  assert.is(statSync(join(dir, "b/prosody.sqlite")).uid, uid);
 });
 
 test.run();
