@@ -10,7 +10,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createInternalProvider } from "../../src/storage/drivers/internal.js";
 import type { KeyvalStore } from "../../src/storage/types.js";
-import { migrator, migratorConfig, seedInternal, treeBytes, treeTimes } from "../helpers/migrator.js";
+import { MIGRATOR, migrator, migratorConfig, seedInternal, treeBytes, treeTimes } from "../helpers/migrator.js";
 import { skipIf } from "../helpers/skip.js";
 
 const noStack = (s: string) => assert.not.match(s, /\n\s+at /, "no stack trace");
@@ -154,6 +154,17 @@ back { type = "internal", path = d .. "/back" }
   const direct = readFileSync(join(dir, "direct", file), "utf8");
   assert.is(direct, 'return {\n\t["alpha"] = {\n\t\t["z"] = 1;\n\t\t["a"] = 2;\n\t};\n\t["mid"] = "m";\n\t["zeta"] = 1;\n};\n');
   assert.is(readFileSync(join(dir, "back", file), "utf8"), direct);
+});
+
+const hasScript = spawnSync("script", ["--version"], { stdio: "ignore" }).status === 0;
+skipIf(test, !hasScript && "script(1) from util-linux is needed for a terminal")("draws a progress bar when stderr is a terminal", async () => {
+  const { dir, config } = migratorConfig(`input { type = "internal", path = "$DIR/a" }\noutput { type = "sql", database = "$DIR/p.sqlite" }\n`);
+  await seedInternal(join(dir, "a"), 20);
+  // script(1) runs the migrator on a pseudo-terminal and copies what it draws.
+  const r = spawnSync("script", ["-qfec", `${process.execPath} ${MIGRATOR} --root --config ${config}`, "/dev/null"], { encoding: "utf8", timeout: 60_000 });
+  assert.is(r.status, 0, r.stdout);
+  assert.match(r.stdout, /Migrating \[\u2588+\] 100% \| 11\/11 records \| example\.com invite_token/);
+  assert.match(r.stdout, /Done!/);
 });
 
 const asRoot = skipIf(test, process.getuid?.() !== 0 ? "needs root" : spawnSync("id", ["-u", "prosody"]).status !== 0 ? "no prosody user" : undefined);
