@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createInternalProvider } from "../../src/storage/drivers/internal.js";
+import { createSqlProvider, openSqlDatabase } from "../../src/storage/drivers/sql.js";
 import type { KeyvalStore } from "../../src/storage/types.js";
 import { MIGRATOR, migrator, migratorConfig, seedInternal, treeBytes, treeTimes } from "../helpers/migrator.js";
 import { skipIf } from "../helpers/skip.js";
@@ -112,12 +113,15 @@ output { type = "internal", path = "$DIR/b" }
 
 test("archive data is refused before anything is written (--keep-going moves the rest and still exits 1)", async () => {
   const { dir, config } = migratorConfig(`
-input { type = "internal", path = "$DIR/a", hosts = { ["example.com"] = { "accounts", "archive-archive", "offline-archive" } } }
+input { type = "internal", path = "$DIR/a", hosts = { ["example.com"] = { "accounts", "archive-archive", "offline-archive", "pubsub_nodes-pubsub" } } }
 output { type = "sql", database = "$DIR/out.sqlite" }
 `);
   await seedInternal(join(dir, "a"), 1);
   mkdirSync(join(dir, "a/example%2ecom/archive"));
   writeFileSync(join(dir, "a/example%2ecom/archive/alice.list"), "item({});\n");
+  // pubsub: the node list is a keyval record (moved), each node's items an archive store (not).
+  writeFileSync(join(dir, "a/example%2ecom/pubsub_nodes.dat"), 'return {\n\t["news"] = {\n\t\t["config"] = {};\n\t};\n};\n');
+  writeFileSync(join(dir, "a/example%2ecom/pubsub_news.list"), "item({});\n");
   const r = await migrator(["--root", "--config", config]);
   assert.is(r.code, 1);
   assert.match(r.stdout, / error\thost example\.com store archive-archive: 1 archive file \(\.list\) not migrated \(archive stores are not supported by this migrator\)\n/);
@@ -133,7 +137,9 @@ output { type = "sql", database = "$DIR/out.sqlite" }
   const going = await migrator(["--root", "--keep-going", "--config", config]);
   assert.is(going.code, 1);
   assert.match(going.stdout, /Verified host example\.com store accounts: 5 record\(s\)/);
-  assert.match(going.stderr, /1 store\(s\) with archive data were not migrated \(see above\)\n$/);
+  assert.match(r.stdout, / error\thost example\.com store pubsub_nodes-pubsub: 1 archive file \(\.list\) not migrated/);
+  assert.match(going.stdout, /Verified host example\.com store pubsub_nodes: 1 record\(s\)/);
+  assert.match(going.stderr, /2 store\(s\) with archive data were not migrated \(see above\)\n$/);
 });
 
 test("every record is written with its top-level keys sorted: the same file whichever way it went", async () => {
@@ -154,6 +160,28 @@ back { type = "internal", path = d .. "/back" }
   const direct = readFileSync(join(dir, "direct", file), "utf8");
   assert.is(direct, 'return {\n\t["alpha"] = {\n\t\t["z"] = 1;\n\t\t["a"] = 2;\n\t};\n\t["mid"] = "m";\n\t["zeta"] = 1;\n};\n');
   assert.is(readFileSync(join(dir, "back", file), "utf8"), direct);
+});
+
+test("a record the output cannot hold stops the run (exit 1); --keep-going writes the rest, logs it, and still exits 1", async () => {
+  const { dir, config } = migratorConfig(`input { type = "sql", database = "$DIR/in.sqlite" }\noutput { type = "internal", path = "$DIR/b" }\n`);
+  const db = await openSqlDatabase(join(dir, "in.sqlite"));
+  const accounts = createSqlProvider({ host: "example.com", db }).open("accounts", "keyval") as KeyvalStore;
+  const long = "x".repeat(300); // a file name Prosody could not write: the internal driver refuses it
+  await accounts.set("alice", { salt: "a" });
+  await accounts.set(long, { salt: "l" });
+  await accounts.set("zoe", { salt: "z" });
+  await db.close({ fold: true });
+  const stop = await migrator(["--root", "--config", config]);
+  assert.is(stop.code, 1);
+  assert.match(stop.stderr, /^Migrating\.\.\.\nprosody-migrator: host example\.com store accounts: .*too long.*\n$/);
+  noStack(stop.stderr + stop.stdout);
+  const going = await migrator(["--root", "--keep-going", "-v", "--config", config]);
+  assert.is(going.code, 1);
+  assert.match(going.stdout, / error\tError migrating data for user "x{300}": .*too long/);
+  assert.match(going.stdout, / debug\t(Migrated|Unchanged): user zoe@example\.com store accounts \(keyval\)\n/);
+  assert.match(going.stdout, /Verification failed: host example\.com store accounts: input has 3 record\(s\), output 2; user "x{300}" is missing from the output/);
+  assert.match(going.stderr, /verification failed for 1 store\(s\)/);
+  assert.ok(existsSync(join(dir, "b/example%2ecom/accounts/zoe.dat")));
 });
 
 const hasScript = spawnSync("script", ["--version"], { stdio: "ignore" }).status === 0;
