@@ -53,12 +53,14 @@ export async function runMigrator(argv: readonly string[], io: MigratorIO): Prom
     return 0;
   }
   if (io.dropPrivileges && isRoot() && !args.root) {
-    // Prosody's migrator reads no prosody.cfg.lua: its defaults (user and group "prosody") apply.
-    const plan = planPrivileges(await loadConfigString("", "prosody-migrator"), { root: false });
-    if ("error" in plan) return fail(plan.error.split("\n")[0]!);
+    // Prosody's migrator reads no prosody.cfg.lua: its defaults (user and group "prosody", umask
+    // 027) apply. Where it only warns and goes on as root, we refuse, as our prosodyctl does.
+    const none = await loadConfigString("", "prosody-migrator");
+    const plan = planPrivileges(none, { root: false });
+    if ("error" in plan) return fail(`${plan.error.split("\n")[0]}; refusing to run as root (--root allows it)`);
     if (!plan.stay) {
-      const failed = switchUser(plan, await loadConfigString("", "prosody-migrator"));
-      if (failed) return fail(failed);
+      const failed = switchUser(plan, none);
+      if (failed) return fail(`${failed}; refusing to run as root (--root allows it)`);
     }
   }
 

@@ -73,7 +73,7 @@ test("options come before the store names, as in Prosody's argument parser", () 
     config: "m.cfg.lua", keepGoing: true, verbose: true, help: false, root: false, positional: ["a", "b"],
   });
   assert.equal(parseMigratorArgs(["a", "--config", "x"]), { config: undefined, keepGoing: false, verbose: false, help: false, root: false, positional: ["a", "--config", "x"] });
-  assert.equal(parseMigratorArgs(["-?"]).help === true, true);
+  assert.equal((parseMigratorArgs(["-?"]) as { help?: boolean }).help, true);
   assert.equal(parseMigratorArgs(["-x"]), { error: "Unknown command-line option: -x" });
 });
 
