@@ -113,6 +113,7 @@ export async function runMigrator(argv: readonly string[], io: MigratorIO): Prom
       ? new Map([...input.hosts].map(([host, list]) => [host, list.map(splitStoreName)]))
       : await source.discover();
     if (!input.hosts) log("info", `No hosts in the input store's config: migrating every host and store found in ${source.label}`);
+    if (hosts.size === 0) log("warn", `Nothing to migrate: no ${input.hosts ? "hosts listed" : "data found"} in ${source.label}`);
 
     // Plan: keyval stores to copy; archive data (which our drivers cannot move) found and reported.
     const planned: { host: string; store: string }[] = [];

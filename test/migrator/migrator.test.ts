@@ -184,6 +184,15 @@ test("a record the output cannot hold stops the run (exit 1); --keep-going write
   assert.ok(existsSync(join(dir, "b/example%2ecom/accounts/zoe.dat")));
 });
 
+test("an input with no data: a warning, nothing written, exit 0", async () => {
+  const { dir, config } = migratorConfig(`input { type = "internal", path = "$DIR/a" }\noutput { type = "internal", path = "$DIR/b" }\n`);
+  mkdirSync(join(dir, "a"));
+  const r = await migrator(["--root", "--config", config]);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, / warn\tNothing to migrate: no data found in \S+\/a\n/);
+  assert.is(existsSync(join(dir, "b")), false);
+});
+
 const hasScript = spawnSync("script", ["--version"], { stdio: "ignore" }).status === 0;
 skipIf(test, !hasScript && "script(1) from util-linux is needed for a terminal")("draws a progress bar when stderr is a terminal", async () => {
   const { dir, config } = migratorConfig(`input { type = "internal", path = "$DIR/a" }\noutput { type = "sql", database = "$DIR/p.sqlite" }\n`);
