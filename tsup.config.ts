@@ -16,6 +16,7 @@ export default defineConfig({
     index: "src/index.ts",
     util: "src/util/index.ts",
     cli: "src/cli/bin.ts",
+    migrator: "src/migrator/bin.ts",
     "snapshot-worker": "src/storage/sqlite/snapshot-worker.ts",
     "plugin-imports-hooks": "src/core/plugin-imports-hooks.ts",
     ...plugins,

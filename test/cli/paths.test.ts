@@ -123,8 +123,8 @@ test("npm start's build is quiet and makes no type declarations; npm run build s
   assert.ok(existsSync(join(ROOT, "dist", "index.d.ts")) || process.env.npm_lifecycle_event !== "test", "npm test builds with declarations");
 });
 
-test("the global bin is prosodyctl-ts (Debian's /usr/bin/prosodyctl stays Prosody's); usage names the command as run", async () => {
-  assert.equal(PKG.bin, { "prosodyctl-ts": "prosodyctl-shim/prosodyctl" });
+test("the global bins are prosodyctl-ts and prosody-migrator-ts (Debian's /usr/bin ones stay Prosody's); usage names the command as run", async () => {
+  assert.equal(PKG.bin, { "prosodyctl-ts": "prosodyctl-shim/prosodyctl", "prosody-migrator-ts": "prosodyctl-shim/prosody-migrator" });
   const bin = mkdtempSync(join(tmpdir(), "prosody-ts-bin-"));
   symlinkSync(PROSODYCTL, join(bin, "prosodyctl-ts"));
   const help = spawnSync(process.execPath, [join(bin, "prosodyctl-ts")], { cwd: bin, encoding: "utf8" });
@@ -135,6 +135,11 @@ test("the global bin is prosodyctl-ts (Debian's /usr/bin/prosodyctl stays Prosod
   assert.match(start.stderr, "Usage: prosodyctl-ts [--config FILE | --embedded-config] start");
   const shim = spawnSync(process.execPath, [PROSODYCTL], { cwd: bin, encoding: "utf8" });
   assert.match(shim.stdout, "Usage: prosodyctl COMMAND [OPTIONS]");
+  // Like Prosody's migrator, ours names itself as it was run.
+  symlinkSync(join(ROOT, PKG.bin["prosody-migrator-ts"]), join(bin, "prosody-migrator-ts"));
+  const migrator = spawnSync(process.execPath, [join(bin, "prosody-migrator-ts"), "--help"], { cwd: bin, encoding: "utf8" });
+  assert.is(migrator.status, 0, migrator.stderr);
+  assert.match(migrator.stdout, `Usage: ${join(bin, "prosody-migrator-ts")} [OPTIONS] FROM_STORE TO_STORE\n`);
 });
 
 test("once serving, start prints the URL, the key command and a curl line, and they work as printed", async (ctx) => {

@@ -163,10 +163,13 @@ function luaError(
   return new ConfigError(`${fileName}: ${untoken(oneLine)}`, { file: fileName });
 }
 
-interface ConvertContext { name: string; file: string; warnings: string[] }
+export interface ConvertContext { name: string; file: string; warnings: string[] }
 
-/** The section's option table → a JS object; unsupported values are skipped with a warning. */
-function convertOptions(f: Fengari, L: LuaState, idx: number, ctx: ConvertContext): Record<string, OptionValue> {
+/**
+ * The section's option table → a JS object; unsupported values are skipped with a warning.
+ * Also used by the migrator for its own config (src/migrator/config.ts).
+ */
+export function convertOptions(f: Fengari, L: LuaState, idx: number, ctx: ConvertContext): Record<string, OptionValue> {
   const { lua } = f;
   const entries = new Map<string, OptionValue>();
   const seen = new Set<unknown>([lua.lua_topointer(L, idx)]);
