@@ -16,13 +16,19 @@
  *   advisory lock (a real Prosody). One lock for the whole database rather than one per
  *   (host, store): the engine sees statements, not stores, and our writes are short and rare
  *   next to reads. Of two concurrent `take`s of one key, exactly one sees the row.
+ * - U+0000: PostgreSQL's TEXT cannot hold it (the server refuses the statement), and Prosody
+ *   (lua-dbi-postgresql passes parameters as C strings) silently cuts a key or value at it, so
+ *   "a\0b" is stored, and found, as "a". We neither cut nor fail with the server's error: every
+ *   statement of sql.ts compares its parameters with `=`, so a SELECT or DELETE with such a
+ *   parameter matches no row (it is answered without asking the server: absent, nothing deleted),
+ *   and a write that would store one is refused with UnstorableTextError before it starts.
  * - Failures: a server that cannot be reached (at open or later: refused, shut down, out of
  *   connections) rejects with StorageUnavailableError (HTTP 503 + Retry-After; the storage manager
  *   tries to open again later); other errors are the server's own, unchanged.
  */
 import { userInfo } from "node:os";
 import pg from "pg";
-import { StorageUnavailableError } from "../types.js";
+import { StorageError, StorageUnavailableError } from "../types.js";
 import type { SqlEngine, SqlParam, SqlReadView, SqlRow, SqlStatement, SqlUpdate } from "./sql-engine.js";
 
 /** Prosody 0.12.3's DDL on PostgreSQL, statement by statement, as it issues it (after `SET NAMES 'utf8'`). */
@@ -97,6 +103,28 @@ export function isUnreachable(err: unknown): boolean {
   return /Connection terminated|connection timeout/i.test(err.message);
 }
 
+/**
+ * A write would store text PostgreSQL cannot hold (U+0000) in a key, user, store or value: nothing
+ * was written. Not a passing failure (not 503): the same write will always be refused.
+ */
+export class UnstorableTextError extends StorageError {
+  override name = "UnstorableTextError";
+}
+
+const hasNul = (params: readonly SqlParam[] | undefined): boolean => !!params?.some((p) => typeof p === "string" && p.includes("\0"));
+
+/** A statement that only finds (or deletes) rows equal to its parameters: with a U+0000 in one, none. */
+const matchesOnly = (sql: string): boolean => /^\s*(SELECT|DELETE)\b/i.test(sql);
+
+/** Throws UnstorableTextError when a statement that is not a SELECT or DELETE has a U+0000 parameter. */
+function refuseNul(label: string, statements: readonly SqlStatement[]): void {
+  for (const [sql, params] of statements) {
+    if (!matchesOnly(sql) && hasNul(params as SqlParam[] | undefined)) {
+      throw new UnstorableTextError(`${label}: cannot store text containing U+0000 (PostgreSQL text cannot hold it); nothing was written`);
+    }
+  }
+}
+
 function unavailable(label: string, err: unknown): unknown {
   return isUnreachable(err) ? new StorageUnavailableError(`${label}: ${(err as Error).message || String(err)}`, { cause: err }) : err;
 }
@@ -158,17 +186,23 @@ export class PgEngine implements SqlEngine {
   }
 
   execute(statements: readonly SqlStatement[]): Promise<void> {
+    try {
+      refuseNul(this.label, statements);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.transaction(async (client) => {
-      for (const [sql, params] of statements) await client.query(pgSql(sql), params as SqlParam[] | undefined);
+      for (const [sql, params] of statements) await this.run(client, sql, params);
     });
   }
 
   update<T>(u: SqlUpdate<T>): Promise<T> {
     return this.transaction(async (client) => {
       const rows: SqlRow[][] = [];
-      for (const [sql, params] of u.reads) rows.push((await client.query(forUpdate(pgSql(sql)), params as SqlParam[] | undefined)).rows as SqlRow[]);
+      for (const [sql, params] of u.reads) rows.push(await this.run(client, forUpdate(sql), params));
       const { run, result } = u.decide(rows);
-      for (const [sql, params] of run) await client.query(pgSql(sql), params as SqlParam[] | undefined);
+      refuseNul(this.label, run); // before any of them: the transaction is rolled back
+      for (const [sql, params] of run) await this.run(client, sql, params);
       return result;
     });
   }
@@ -182,7 +216,14 @@ export class PgEngine implements SqlEngine {
     await this.pool.end();
   }
 
+  /** One statement of a transaction (a SELECT or DELETE with a U+0000 parameter matches nothing). */
+  private async run(client: pg.PoolClient, sql: string, params: readonly SqlParam[] | undefined): Promise<SqlRow[]> {
+    if (hasNul(params) && matchesOnly(sql)) return [];
+    return (await client.query(pgSql(sql), params as SqlParam[] | undefined)).rows as SqlRow[];
+  }
+
   private async query(sql: string, params?: readonly SqlParam[]): Promise<SqlRow[]> {
+    if (hasNul(params) && matchesOnly(sql)) return [];
     try {
       return (await this.pool.query(pgSql(sql), params as SqlParam[] | undefined)).rows as SqlRow[];
     } catch (err) {
