@@ -24,7 +24,14 @@
  *   and a write that would store one is refused with UnstorableTextError before it starts.
  * - Failures: a server that cannot be reached (at open or later: refused, shut down, out of
  *   connections) rejects with StorageUnavailableError (HTTP 503 + Retry-After; the storage manager
- *   tries to open again later); other errors are the server's own, unchanged.
+ *   tries to open again later). At open, a wrong password, role or database name is SqlConfigError
+ *   (the start stops: see core/sql-startup.ts); later, it is unavailable too. Other errors are the
+ *   server's own, unchanged.
+ * - A write whose COMMIT outcome is unknown (the connection lost while COMMIT was on its way) is
+ *   never acknowledged: a write resolves only once the server has answered COMMIT; a lost
+ *   connection rejects it (503), whether or not the server committed, and the connection is
+ *   thrown away rather than given back to the pool. So a 201 always means committed; a 503 may
+ *   hide a committed write (an invite created but not announced, harmless: it is never handed out).
  */
 import { userInfo } from "node:os";
 import pg from "pg";
@@ -125,8 +132,31 @@ function refuseNul(label: string, statements: readonly SqlStatement[]): void {
   }
 }
 
+/**
+ * Whether `err` is the server refusing who we are or what we ask for: a wrong password, an
+ * unknown role, a login pg_hba.conf rejects (SQLSTATE class 28), a database that does not exist
+ * (3D000). Waiting does not fix these: at open, they are a mistake in the `sql` option.
+ */
+export function isConfigError(err: unknown): boolean {
+  const code = err instanceof Error ? (err as { code?: unknown }).code : undefined;
+  return typeof code === "string" && /^(28|3D000$)/.test(code);
+}
+
+/**
+ * The `sql` option names a database we may not use (isConfigError): the server stops its start,
+ * and prosodyctl its command, with this one line rather than serving 503 until someone notices.
+ */
+export class SqlConfigError extends StorageError {
+  override name = "SqlConfigError";
+}
+
+/**
+ * After a successful open, both kinds are "not for now" (503 + Retry-After, the cause logged): a
+ * restarted server or a connection cut, but also a password changed or a database dropped while we
+ * run (the pool's new connections fail) — never a 500.
+ */
 function unavailable(label: string, err: unknown): unknown {
-  return isUnreachable(err) ? new StorageUnavailableError(`${label}: ${(err as Error).message || String(err)}`, { cause: err }) : err;
+  return isUnreachable(err) || isConfigError(err) ? new StorageUnavailableError(`${label}: ${(err as Error).message || String(err)}`, { cause: err }) : err;
 }
 
 export class PgEngine implements SqlEngine {
@@ -162,7 +192,8 @@ export class PgEngine implements SqlEngine {
     } catch (err) {
       await pool.end().catch(() => {});
       const message = `${label}: cannot connect: ${err instanceof Error ? err.message : String(err)}`;
-      throw isUnreachable(err) ? new StorageUnavailableError(message, { cause: err }) : new Error(message, { cause: err });
+      if (isUnreachable(err)) throw new StorageUnavailableError(message, { cause: err });
+      throw isConfigError(err) ? new SqlConfigError(message, { cause: err }) : new Error(message, { cause: err });
     }
     return new PgEngine(pool, label);
   }
@@ -246,6 +277,12 @@ export class PgEngine implements SqlEngine {
   private async runTransaction<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect().catch((err: unknown) => Promise.reject(unavailable(this.label, err)));
     let broken: Error | undefined;
+    // A checked-out client has no 'error' listener of the pool's: a connection lost between two
+    // statements (a database restart, pg_terminate_backend) would be an unhandled 'error' event,
+    // which ends the process. Noted here instead; the next statement fails, and the client is
+    // not given back to the pool.
+    const lost = (err: Error) => void (broken ??= err);
+    client.on("error", lost);
     try {
       await client.query("BEGIN");
       try {
@@ -262,6 +299,7 @@ export class PgEngine implements SqlEngine {
       throw unavailable(this.label, err);
     } finally {
       client.release(broken);
+      client.removeListener("error", lost);
     }
   }
 }
