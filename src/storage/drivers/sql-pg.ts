@@ -62,6 +62,9 @@ export interface PgTarget {
   port?: number;
 }
 
+/** How long a connection may take to open (or to come free in the pool) before we answer 503. */
+export const CONNECT_TIMEOUT_MS = 5_000;
+
 /** libpq's (Debian's) defaults: the local socket directory, port 5432. */
 export const PG_DEFAULT_HOST = "/var/run/postgresql";
 export const PG_DEFAULT_PORT = 5432;
@@ -107,7 +110,9 @@ export function isUnreachable(err: unknown): boolean {
     if (/^E[A-Z]+$/.test(code)) return true; // a system error: ECONNREFUSED, ENOENT (no socket), ETIMEDOUT…
     return /^(08|53|57P)/.test(code); // SQLSTATE: connection exception, insufficient resources, shutdown
   }
-  return /Connection terminated|connection timeout/i.test(err.message);
+  // pg's own texts: a connection lost, or not made in time (pg: "timeout expired"; pg-pool:
+  // "timeout exceeded when trying to connect").
+  return /Connection terminated|connection timeout|timeout expired|timeout exceeded when trying to connect/i.test(err.message);
 }
 
 /**
@@ -182,6 +187,11 @@ export class PgEngine implements SqlEngine {
       ...(target.password === undefined ? {} : { password: target.password }),
       max: 4,
       idleTimeoutMillis: 10_000,
+      // A server that accepts connections and never answers (hung, or a half-open network path)
+      // would otherwise hold the start, a prosodyctl command or a request forever: give up and
+      // say "unavailable" (503) instead. Also bounds the wait for a free pooled connection.
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      keepAlive: true,
       client_encoding: "UTF8",
     });
     const label = `PostgreSQL ${target.username ?? ""}${target.username ? "@" : ""}${host}:${port}/${target.database ?? ""}`;
