@@ -4,7 +4,9 @@
  *   path): opening the database gives up, so the server still starts and answers 503 with
  *   Retry-After, and prosodyctl says so in one line — no hang;
  * - every pooled connection busy (here: blocked behind a table lock someone else holds): a request
- *   that cannot get one in time is "unavailable" (503), not an unknown error (500).
+ *   that cannot get one in time is "unavailable" (503), not an unknown error (500);
+ * - a statement waiting for a lock (our write lock held by a stuck process, a table an admin
+ *   locked) gives up after storage_lock_timeout: "unavailable", nothing written.
  */
 import { createServer, type Socket } from "node:net";
 import pg from "pg";
@@ -15,7 +17,7 @@ import { rawRequest } from "../helpers/http.js";
 import { startServerProcess } from "../helpers/server-process.js";
 import { createSqlProvider } from "../../src/storage/drivers/sql.js";
 import { SqlDatabase } from "../../src/storage/drivers/sql-database.js";
-import { CONNECT_TIMEOUT_MS, PgEngine } from "../../src/storage/drivers/sql-pg.js";
+import { CONNECT_TIMEOUT_MS, PgEngine, WRITE_LOCK } from "../../src/storage/drivers/sql-pg.js";
 import type { MapStore } from "../../src/storage/types.js";
 import { postgresMissing, startCluster } from "../helpers/postgres.js";
 import { skipIf } from "../helpers/skip.js";
@@ -73,6 +75,42 @@ skipIf(test, postgresMissing())("every pooled connection busy: the request waiti
     for (const r of (await Promise.all(reads)).slice(0, 4)) assert.is(r, "v", "the four that had a connection read once the lock went");
   } finally {
     await locker.end();
+    await db.close();
+    cluster.stop();
+  }
+});
+
+skipIf(test, postgresMissing())("a lock held elsewhere: reads and writes give up after storage_lock_timeout as 'unavailable'", async () => {
+  const cluster = await startCluster();
+  const target = await cluster.createDatabase();
+  const db = await SqlDatabase.over(await PgEngine.open(target, { lockTimeoutMs: 1000 }));
+  const map = createSqlProvider({ host: "example.com", db }).open("m", "map") as MapStore;
+  await map.set(null, "k", "v");
+  const other = new pg.Client({ host: cluster.dir, port: cluster.port, user: "postgres", database: target.database });
+  await other.connect();
+  const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: Error) => e);
+  try {
+    // Our write lock, held by a process that does not let go.
+    await other.query(`SELECT pg_advisory_lock(${WRITE_LOCK})`);
+    let started = Date.now();
+    const write = await failure(map.set(null, "k2", "v2"));
+    assert.is(write?.name, "StorageUnavailableError", String(write));
+    assert.match(write!.message, /lock timeout/);
+    assert.ok(Date.now() - started >= 900);
+    assert.is(await failure(map.take!(null, "k")).then((e) => e?.name), "StorageUnavailableError");
+    await other.query(`SELECT pg_advisory_unlock(${WRITE_LOCK})`);
+    assert.is(await map.get(null, "k"), "v", "the refused take took nothing");
+    assert.is(await map.get(null, "k2"), undefined, "the refused set wrote nothing");
+    // A table locked by someone else: reads give up too.
+    await other.query(`BEGIN; LOCK TABLE "prosody" IN ACCESS EXCLUSIVE MODE`);
+    started = Date.now();
+    assert.is((await failure(map.get(null, "k")))?.name, "StorageUnavailableError");
+    assert.ok(Date.now() - started < 5000);
+    await other.query("COMMIT");
+    await map.set(null, "k2", "v2");
+    assert.is(await map.get(null, "k2"), "v2", "usable again once the lock is gone");
+  } finally {
+    await other.end();
     await db.close();
     cluster.stop();
   }

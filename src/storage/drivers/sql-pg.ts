@@ -65,6 +65,9 @@ export interface PgTarget {
 /** How long a connection may take to open (or to come free in the pool) before we answer 503. */
 export const CONNECT_TIMEOUT_MS = 5_000;
 
+/** Without storage_lock_timeout: the longest a statement waits for a lock. */
+export const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
+
 /** libpq's (Debian's) defaults: the local socket directory, port 5432. */
 export const PG_DEFAULT_HOST = "/var/run/postgresql";
 export const PG_DEFAULT_PORT = 5432;
@@ -108,7 +111,8 @@ export function isUnreachable(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code === "string") {
     if (/^E[A-Z]+$/.test(code)) return true; // a system error: ECONNREFUSED, ENOENT (no socket), ETIMEDOUT…
-    return /^(08|53|57P)/.test(code); // SQLSTATE: connection exception, insufficient resources, shutdown
+    // SQLSTATE: connection exception, insufficient resources, shutdown; a lock not got within lock_timeout.
+    return /^(08|53|57P|55P03$)/.test(code);
   }
   // pg's own texts: a connection lost, or not made in time (pg: "timeout expired"; pg-pool:
   // "timeout exceeded when trying to connect").
@@ -175,7 +179,7 @@ export class PgEngine implements SqlEngine {
   ) {}
 
   /** Connects (one query, so a wrong address or password fails here, not at the first request). */
-  static async open(target: PgTarget, opts: { log?: (level: "warn", message: string) => void } = {}): Promise<PgEngine> {
+  static async open(target: PgTarget, opts: { lockTimeoutMs?: number; log?: (level: "warn", message: string) => void } = {}): Promise<PgEngine> {
     const host = target.host ?? PG_DEFAULT_HOST;
     const port = target.port ?? PG_DEFAULT_PORT;
     const pool = new pg.Pool({
@@ -192,6 +196,10 @@ export class PgEngine implements SqlEngine {
       // say "unavailable" (503) instead. Also bounds the wait for a free pooled connection.
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       keepAlive: true,
+      // storage_lock_timeout, as for our other drivers' locks: a statement waiting for a lock (our
+      // write lock held by a stuck process, a table an admin locked) fails after it (55P03, so
+      // 503) instead of holding the request for as long as the lock is held.
+      lock_timeout: opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
       client_encoding: "UTF8",
     });
     const label = `PostgreSQL ${target.username ?? ""}${target.username ? "@" : ""}${host}:${port}/${target.database ?? ""}`;
