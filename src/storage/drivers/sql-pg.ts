@@ -195,7 +195,6 @@ export class PgEngine implements SqlEngine {
       // would otherwise hold the start, a prosodyctl command or a request forever: give up and
       // say "unavailable" (503) instead. Also bounds the wait for a free pooled connection.
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-      keepAlive: true,
       // storage_lock_timeout, as for our other drivers' locks: a statement waiting for a lock (our
       // write lock held by a stuck process, a table an admin locked) fails after it (55P03, so
       // 503) instead of holding the request for as long as the lock is held.
