@@ -7,7 +7,8 @@
  * - a COMMIT whose connection is lost is not answered 201 (nothing was stored);
  * - the server started while the database is down serves 503 and recovers when it comes up;
  * - a wrong password, role or database name stops the start (and a prosodyctl command) with one
- *   line; prosodyctl with the database unreachable says so in one line, exit 1.
+ *   line; the password changed while the server runs is 503 until it is right again;
+ * - prosodyctl with the database unreachable says so in one line, exit 1.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
