@@ -83,7 +83,12 @@ export async function openSqlDatabasesEarly(runtime: Runtime, hosts: readonly st
         // Damage or a foreign file stops the process; a passing cause (another of our processes
         // holding the lock, too many open files) does not: the store opens on first use instead
         // (HTTP 503 until then), and whoever closes last folds the journal.
-        if (isRefusal(err)) throw err;
+        if (isRefusal(err) || isSqlConfigError(err)) throw err;
+        // prosodyctl: a command is run once, by someone waiting for its answer; a database server
+        // that cannot be reached now is that answer (one line, exit 1), not a warning and a
+        // failure later in the command. The server starts anyway (Prosody's too): PostgreSQL may
+        // start after it or be restarting; its routes answer 503 until the database is back.
+        if (runtime.processType === "prosodyctl" && target.driver === "PostgreSQL") throw err;
         log("warn", "Could not open %s at start (%s); it will be opened on first use", sqlTargetLabel(target), err instanceof Error ? err.message : err);
         continue;
       }
@@ -117,6 +122,14 @@ export async function loadSqlStorage(runtime: Runtime, hosts: readonly string[])
       }
     }
   }
+}
+
+/**
+ * The `sql` option names a PostgreSQL database we may not use (wrong password, role or database
+ * name): a mistake in the config, not an outage, so it stops the start like a refused SQLite file.
+ */
+function isSqlConfigError(err: unknown): boolean {
+  return err instanceof Error && err.name === "SqlConfigError";
 }
 
 /** A storage failure that may pass (a lock held elsewhere, too many open files), by its name. */

@@ -258,7 +258,10 @@ export class Pipeline {
         result = m.handler(x.event, m.rest);
         if (isThenable(result)) result = await result;
       } catch (err) {
-        this.log("error", `Error in HTTP handler for '${m.key}': ${describeError(err)}`);
+        // A storage failure passes (a database restarting, a lock held elsewhere) and is answered
+        // 503: one warning line each, not an error with a stack per request for the whole outage.
+        if (isStorageFailure(err)) this.log("warn", `Storage unavailable in HTTP handler for '${m.key}' (503): ${(err as Error).message}`);
+        else this.log("error", `Error in HTTP handler for '${m.key}': ${describeError(err)}`);
         this.fail(x, err);
         return true;
       }

@@ -45,6 +45,12 @@ export interface PgCluster {
   createDatabase(name?: string): Promise<Required<Omit<PgTarget, "password">>>;
   /** psql's output for `command` on `database` (unaligned, tuples only unless `raw`). */
   psql(database: string, command: string, opts?: { raw?: boolean }): string;
+  /** Restarts the server (`pg_ctl restart -m mode`): every connection is cut, the cluster is back after. */
+  restart(mode: "fast" | "immediate"): Promise<void>;
+  /** Stops the server but keeps the cluster (`pg_ctl stop -m mode`), so that up() can start it again. */
+  down(mode?: "fast" | "immediate"): Promise<void>;
+  /** Starts the server again after down(), on the same socket directory and port. */
+  up(): Promise<void>;
   stop(): void;
 }
 
@@ -64,7 +70,18 @@ export async function startCluster(): Promise<PgCluster> {
   const init = as("initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]);
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
   const port = await freePort();
-  const start = as("pg_ctl", ["-D", data, "-l", join(dir, "log"), "-w", "-o", `-k ${dir} -h 127.0.0.1 -p ${port} -F -c max_connections=50`, "start"]);
+  const options = `-k ${dir} -h 127.0.0.1 -p ${port} -F -c max_connections=50`;
+  // Not spawnSync: a test's own requests keep flowing while the server restarts.
+  const pgCtl = (action: string, ...args: string[]) =>
+    new Promise<void>((resolve, reject) => {
+      const child = spawn("runuser", ["-u", user, "--", join(bin, "pg_ctl"), "-D", data, "-l", join(dir, "log"), "-w", "-o", options, ...args, action], { cwd: dir });
+      let out = "";
+      child.stdout.on("data", (d) => (out += d));
+      child.stderr.on("data", (d) => (out += d));
+      child.on("error", reject);
+      child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`pg_ctl ${action} failed: ${out}`))));
+    });
+  const start = as("pg_ctl", ["-D", data, "-l", join(dir, "log"), "-w", "-o", options, "start"]);
   if (start.status !== 0) {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`pg_ctl start failed: ${start.stderr}${start.stdout}`);
@@ -97,6 +114,9 @@ export async function startCluster(): Promise<PgCluster> {
     port,
     psql,
     stop,
+    restart: (mode) => pgCtl("restart", "-m", mode),
+    down: (mode = "fast") => pgCtl("stop", "-m", mode),
+    up: () => pgCtl("start"),
     async createDatabase(name = `t${process.pid}_${counter++}`) {
       const client = new pg.Client({ host: dir, port, user: "postgres", database: "postgres" });
       await client.connect();

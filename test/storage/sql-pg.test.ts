@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createSqlProvider } from "../../src/storage/drivers/sql.js";
-import { SqlDatabase, sqlTarget, sqlTargetKey } from "../../src/storage/drivers/sql-database.js";
+import { SqlDatabase, sqlTarget, sqlTargetKey, sqlTargetLabel } from "../../src/storage/drivers/sql-database.js";
 import { PgEngine, numberPlaceholders, type PgTarget } from "../../src/storage/drivers/sql-pg.js";
 import { StorageUnavailableError, type KeyvalStore, type MapStore } from "../../src/storage/types.js";
 import { freePort } from "../helpers/http.js";
@@ -44,6 +44,8 @@ test("the sql option names a PostgreSQL database with Prosody's option names", (
   assert.equal(sqlTarget({ driver: "PostgreSQL" }, "/data"), { driver: "PostgreSQL" }, "unset options: libpq's defaults");
   assert.is.not(sqlTargetKey({ driver: "PostgreSQL", database: "a" }), sqlTargetKey({ driver: "PostgreSQL", database: "b" }));
   assert.ok("error" in sqlTarget({ driver: "MySQL" }, "/data"));
+  assert.is(sqlTargetLabel({ driver: "PostgreSQL", database: "x" }), "PostgreSQL /var/run/postgresql:5432/x", "messages name the defaults used");
+  assert.is(sqlTargetLabel({ driver: "PostgreSQL", username: "u", host: "db", port: 5433, database: "x" }), "PostgreSQL u@db:5433/x");
 });
 
 test("placeholders are numbered for PostgreSQL, outside quoted names and strings", () => {

@@ -15,7 +15,7 @@ import path from "node:path";
 import type { DurableSqliteOptions } from "../sqlite/durable-db.js";
 import { SnapshotWorker } from "../sqlite/snapshot-client.js";
 import type { SqlEngine } from "./sql-engine.js";
-import { PgEngine, type PgTarget } from "./sql-pg.js";
+import { PG_DEFAULT_HOST, PG_DEFAULT_PORT, PgEngine, type PgTarget } from "./sql-pg.js";
 import { SqlReadCache } from "./sql-read-cache.js";
 import { SqljsEngine } from "./sql-sqljs.js";
 
@@ -49,7 +49,8 @@ export function sqlTarget(params: unknown, dataDir: string): SqlTarget | { error
 /** The database in messages: its file, or its address (never its password). */
 export function sqlTargetLabel(t: SqlTarget): string {
   if (t.driver === "SQLite3") return t.file;
-  return `PostgreSQL ${t.username ? `${t.username}@` : ""}${t.host ?? ""}:${t.port ?? ""}/${t.database ?? ""}`;
+  // Unset host and port are libpq's defaults: the label names where we actually connect.
+  return `PostgreSQL ${t.username ? `${t.username}@` : ""}${t.host ?? PG_DEFAULT_HOST}:${t.port ?? PG_DEFAULT_PORT}/${t.database ?? ""}`;
 }
 
 /** Engine options: what DurableSqlite takes (the snapshot worker is the owner's). */

@@ -16,15 +16,28 @@
  *   advisory lock (a real Prosody). One lock for the whole database rather than one per
  *   (host, store): the engine sees statements, not stores, and our writes are short and rare
  *   next to reads. Of two concurrent `take`s of one key, exactly one sees the row.
+ * - U+0000: PostgreSQL's TEXT cannot hold it (the server refuses the statement), and Prosody
+ *   (lua-dbi-postgresql passes parameters as C strings) silently cuts a key or value at it, so
+ *   "a\0b" is stored, and found, as "a". We neither cut nor fail with the server's error: every
+ *   statement of sql.ts compares its parameters with `=`, so a SELECT or DELETE with such a
+ *   parameter matches no row (it is answered without asking the server: absent, nothing deleted),
+ *   and a write that would store one is refused with UnstorableTextError before it starts.
  * - Failures: a server that cannot be reached (at open or later: refused, shut down, out of
  *   connections) rejects with StorageUnavailableError (HTTP 503 + Retry-After; the storage manager
- *   tries to open again later); other errors are the server's own, unchanged.
+ *   tries to open again later). At open, a wrong password, role or database name is SqlConfigError
+ *   (the start stops: see core/sql-startup.ts); later, it is unavailable too. Other errors are the
+ *   server's own, unchanged.
+ * - A write whose COMMIT outcome is unknown (the connection lost while COMMIT was on its way) is
+ *   never acknowledged: a write resolves only once the server has answered COMMIT; a lost
+ *   connection rejects it (503), whether or not the server committed, and the connection is
+ *   thrown away rather than given back to the pool. So a 201 always means committed; a 503 may
+ *   hide a committed write (an invite created but not announced, harmless: it is never handed out).
  */
 import { userInfo } from "node:os";
 // The `pg` module is loaded on first use (open): loading it costs every process ~0.2 s (it pulls
 // in Node's fetch implementation), and most of ours (a SQLite prosodyctl) never use it.
 import type pg from "pg";
-import { StorageUnavailableError } from "../types.js";
+import { StorageError, StorageUnavailableError } from "../types.js";
 import type { SqlEngine, SqlParam, SqlReadView, SqlRow, SqlStatement, SqlUpdate } from "./sql-engine.js";
 
 /** Prosody 0.12.3's DDL on PostgreSQL, statement by statement, as it issues it (after `SET NAMES 'utf8'`). */
@@ -50,6 +63,12 @@ export interface PgTarget {
   host?: string;
   port?: number;
 }
+
+/** How long a connection may take to open (or to come free in the pool) before we answer 503. */
+export const CONNECT_TIMEOUT_MS = 5_000;
+
+/** Without storage_lock_timeout: the longest a statement waits for a lock. */
+export const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
 
 /** libpq's (Debian's) defaults: the local socket directory, port 5432. */
 export const PG_DEFAULT_HOST = "/var/run/postgresql";
@@ -94,13 +113,61 @@ export function isUnreachable(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code === "string") {
     if (/^E[A-Z]+$/.test(code)) return true; // a system error: ECONNREFUSED, ENOENT (no socket), ETIMEDOUT…
-    return /^(08|53|57P)/.test(code); // SQLSTATE: connection exception, insufficient resources, shutdown
+    // SQLSTATE: connection exception, insufficient resources, shutdown; a lock not got within lock_timeout.
+    return /^(08|53|57P|55P03$)/.test(code);
   }
-  return /Connection terminated|connection timeout/i.test(err.message);
+  // pg's own texts: a connection lost, or not made in time (pg: "timeout expired"; pg-pool:
+  // "timeout exceeded when trying to connect").
+  return /Connection terminated|connection timeout|timeout expired|timeout exceeded when trying to connect/i.test(err.message);
 }
 
+/**
+ * A write would store text PostgreSQL cannot hold (U+0000) in a key, user, store or value: nothing
+ * was written. Not a passing failure (not 503): the same write will always be refused.
+ */
+export class UnstorableTextError extends StorageError {
+  override name = "UnstorableTextError";
+}
+
+const hasNul = (params: readonly SqlParam[] | undefined): boolean => !!params?.some((p) => typeof p === "string" && p.includes("\0"));
+
+/** A statement that only finds (or deletes) rows equal to its parameters: with a U+0000 in one, none. */
+const matchesOnly = (sql: string): boolean => /^\s*(SELECT|DELETE)\b/i.test(sql);
+
+/** Throws UnstorableTextError when a statement that is not a SELECT or DELETE has a U+0000 parameter. */
+function refuseNul(label: string, statements: readonly SqlStatement[]): void {
+  for (const [sql, params] of statements) {
+    if (!matchesOnly(sql) && hasNul(params as SqlParam[] | undefined)) {
+      throw new UnstorableTextError(`${label}: cannot store text containing U+0000 (PostgreSQL text cannot hold it); nothing was written`);
+    }
+  }
+}
+
+/**
+ * Whether `err` is the server refusing who we are or what we ask for: a wrong password, an
+ * unknown role, a login pg_hba.conf rejects (SQLSTATE class 28), a database that does not exist
+ * (3D000). Waiting does not fix these: at open, they are a mistake in the `sql` option.
+ */
+export function isConfigError(err: unknown): boolean {
+  const code = err instanceof Error ? (err as { code?: unknown }).code : undefined;
+  return typeof code === "string" && /^(28|3D000$)/.test(code);
+}
+
+/**
+ * The `sql` option names a database we may not use (isConfigError): the server stops its start,
+ * and prosodyctl its command, with this one line rather than serving 503 until someone notices.
+ */
+export class SqlConfigError extends StorageError {
+  override name = "SqlConfigError";
+}
+
+/**
+ * After a successful open, both kinds are "not for now" (503 + Retry-After, the cause logged): a
+ * restarted server or a connection cut, but also a password changed or a database dropped while we
+ * run (the pool's new connections fail) — never a 500.
+ */
 function unavailable(label: string, err: unknown): unknown {
-  return isUnreachable(err) ? new StorageUnavailableError(`${label}: ${(err as Error).message || String(err)}`, { cause: err }) : err;
+  return isUnreachable(err) || isConfigError(err) ? new StorageUnavailableError(`${label}: ${(err as Error).message || String(err)}`, { cause: err }) : err;
 }
 
 export class PgEngine implements SqlEngine {
@@ -114,7 +181,7 @@ export class PgEngine implements SqlEngine {
   ) {}
 
   /** Connects (one query, so a wrong address or password fails here, not at the first request). */
-  static async open(target: PgTarget, opts: { log?: (level: "warn", message: string) => void } = {}): Promise<PgEngine> {
+  static async open(target: PgTarget, opts: { lockTimeoutMs?: number; log?: (level: "warn", message: string) => void } = {}): Promise<PgEngine> {
     const host = target.host ?? PG_DEFAULT_HOST;
     const port = target.port ?? PG_DEFAULT_PORT;
     const { default: pgModule } = await import("pg");
@@ -127,6 +194,14 @@ export class PgEngine implements SqlEngine {
       ...(target.password === undefined ? {} : { password: target.password }),
       max: 4,
       idleTimeoutMillis: 10_000,
+      // A server that accepts connections and never answers (hung, or a half-open network path)
+      // would otherwise hold the start, a prosodyctl command or a request forever: give up and
+      // say "unavailable" (503) instead. Also bounds the wait for a free pooled connection.
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      // storage_lock_timeout, as for our other drivers' locks: a statement waiting for a lock (our
+      // write lock held by a stuck process, a table an admin locked) fails after it (55P03, so
+      // 503) instead of holding the request for as long as the lock is held.
+      lock_timeout: opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
       client_encoding: "UTF8",
     });
     const label = `PostgreSQL ${target.username ?? ""}${target.username ? "@" : ""}${host}:${port}/${target.database ?? ""}`;
@@ -137,7 +212,8 @@ export class PgEngine implements SqlEngine {
     } catch (err) {
       await pool.end().catch(() => {});
       const message = `${label}: cannot connect: ${err instanceof Error ? err.message : String(err)}`;
-      throw isUnreachable(err) ? new StorageUnavailableError(message, { cause: err }) : new Error(message, { cause: err });
+      if (isUnreachable(err)) throw new StorageUnavailableError(message, { cause: err });
+      throw isConfigError(err) ? new SqlConfigError(message, { cause: err }) : new Error(message, { cause: err });
     }
     return new PgEngine(pool, label);
   }
@@ -161,17 +237,23 @@ export class PgEngine implements SqlEngine {
   }
 
   execute(statements: readonly SqlStatement[]): Promise<void> {
+    try {
+      refuseNul(this.label, statements);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.transaction(async (client) => {
-      for (const [sql, params] of statements) await client.query(pgSql(sql), params as SqlParam[] | undefined);
+      for (const [sql, params] of statements) await this.run(client, sql, params);
     });
   }
 
   update<T>(u: SqlUpdate<T>): Promise<T> {
     return this.transaction(async (client) => {
       const rows: SqlRow[][] = [];
-      for (const [sql, params] of u.reads) rows.push((await client.query(forUpdate(pgSql(sql)), params as SqlParam[] | undefined)).rows as SqlRow[]);
+      for (const [sql, params] of u.reads) rows.push(await this.run(client, forUpdate(sql), params));
       const { run, result } = u.decide(rows);
-      for (const [sql, params] of run) await client.query(pgSql(sql), params as SqlParam[] | undefined);
+      refuseNul(this.label, run); // before any of them: the transaction is rolled back
+      for (const [sql, params] of run) await this.run(client, sql, params);
       return result;
     });
   }
@@ -185,7 +267,14 @@ export class PgEngine implements SqlEngine {
     await this.pool.end();
   }
 
+  /** One statement of a transaction (a SELECT or DELETE with a U+0000 parameter matches nothing). */
+  private async run(client: pg.PoolClient, sql: string, params: readonly SqlParam[] | undefined): Promise<SqlRow[]> {
+    if (hasNul(params) && matchesOnly(sql)) return [];
+    return (await client.query(pgSql(sql), params as SqlParam[] | undefined)).rows as SqlRow[];
+  }
+
   private async query(sql: string, params?: readonly SqlParam[]): Promise<SqlRow[]> {
+    if (hasNul(params) && matchesOnly(sql)) return [];
     try {
       return (await this.pool.query(pgSql(sql), params as SqlParam[] | undefined)).rows as SqlRow[];
     } catch (err) {
@@ -208,6 +297,12 @@ export class PgEngine implements SqlEngine {
   private async runTransaction<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect().catch((err: unknown) => Promise.reject(unavailable(this.label, err)));
     let broken: Error | undefined;
+    // A checked-out client has no 'error' listener of the pool's: a connection lost between two
+    // statements (a database restart, pg_terminate_backend) would be an unhandled 'error' event,
+    // which ends the process. Noted here instead; the next statement fails, and the client is
+    // not given back to the pool.
+    const lost = (err: Error) => void (broken ??= err);
+    client.on("error", lost);
     try {
       await client.query("BEGIN");
       try {
@@ -224,6 +319,7 @@ export class PgEngine implements SqlEngine {
       throw unavailable(this.label, err);
     } finally {
       client.release(broken);
+      client.removeListener("error", lost);
     }
   }
 }
