@@ -8,7 +8,13 @@
  *   serves a row it read in an earlier view.
  * - Writes: `execute` and `update` run in one transaction on one connection (BEGIN … COMMIT; a
  *   failure rolls back), one after another in the order they were asked for, and resolve only
- *   after COMMIT.
+ *   after COMMIT. An `execute` is one message to the server (BEGIN, the lock, its statements,
+ *   COMMIT: PostgreSQL's simple query protocol runs several statements per message), an `update`
+ *   two (BEGIN, the lock and the locked reads; then the decided statements and COMMIT), so the
+ *   database-wide lock below is held for the server's own work plus at most one round trip, never
+ *   for one round trip per statement. Their parameters are therefore sent as quoted literals (the
+ *   simple protocol has no parameters), escaped by `pg`; a quoted literal is untyped, as a
+ *   parameter is, so the server reads it the same way.
  * - Exclusion: every write transaction of ours first takes one transaction-level advisory lock
  *   (WRITE_LOCK, held until COMMIT/ROLLBACK), so our writers — in every process using this database
  *   — run one after another, like the sql.js engine's write lock; `update`'s reads are also
@@ -53,8 +59,8 @@ export interface PgTarget {
 export const PG_DEFAULT_HOST = "/var/run/postgresql";
 export const PG_DEFAULT_PORT = 5432;
 
-/** The statement with `?` placeholders numbered for PostgreSQL ($1, $2, …), outside quotes. */
-export function numberPlaceholders(sql: string): string {
+/** `sql` with each `?` placeholder outside quotes replaced by `by(n)` (n = 0, 1, …). */
+function replacePlaceholders(sql: string, by: (n: number) => string): string {
   let out = "";
   let n = 0;
   let quote: string | undefined;
@@ -63,13 +69,39 @@ export function numberPlaceholders(sql: string): string {
       if (c === quote) quote = undefined;
     } else if (c === "'" || c === '"') quote = c;
     else if (c === "?") {
-      out += `$${++n}`;
+      out += by(n++);
       continue;
     }
     out += c;
   }
   return out;
 }
+
+/** The statement with `?` placeholders numbered for PostgreSQL ($1, $2, …), outside quotes. */
+export function numberPlaceholders(sql: string): string {
+  return replacePlaceholders(sql, (n) => `$${n + 1}`);
+}
+
+/**
+ * The statement with its parameters written in as literals: NULL, or the value's text quoted and
+ * escaped by `pg` (an untyped literal, read by the server in context as a parameter would be).
+ * Without a trailing semicolon, to be joined with others into one message.
+ */
+export function inlineParams(sql: string, params: readonly SqlParam[] = []): string {
+  const used = { n: 0 };
+  const out = replacePlaceholders(sql, (n) => {
+    used.n = n + 1;
+    if (n >= params.length) throw new Error(`statement has more placeholders than the ${params.length} parameters given: ${sql}`);
+    const p = params[n];
+    return p === null || p === undefined ? "NULL" : pg.escapeLiteral(String(p));
+  });
+  if (used.n !== params.length) throw new Error(`statement has ${used.n} placeholders for ${params.length} parameters: ${sql}`);
+  return out.replace(/;\s*$/, "");
+}
+
+const LOCK = `SELECT pg_advisory_xact_lock(${WRITE_LOCK})`;
+/** Statements as one message for the simple query protocol. */
+const message = (statements: readonly string[]) => statements.join(";\n");
 
 const converted = new Map<string, string>();
 function pgSql(sql: string): string {
@@ -141,9 +173,7 @@ export class PgEngine implements SqlEngine {
 
   async ensureSchema(): Promise<void> {
     // CREATE … IF NOT EXISTS is not safe against a concurrent CREATE on PostgreSQL: take our lock.
-    await this.transaction(async (client) => {
-      for (const sql of PROSODY_PG_DDL) await client.query(sql);
-    });
+    await this.transaction((client) => client.query(message(["BEGIN", LOCK, ...PROSODY_PG_DDL.map((sql) => inlineParams(sql)), "COMMIT"])));
   }
 
   read<T>(fn: (view: SqlReadView) => T): T;
@@ -157,18 +187,22 @@ export class PgEngine implements SqlEngine {
     return fn(view, arg as A);
   }
 
-  execute(statements: readonly SqlStatement[]): Promise<void> {
+  // async: a statement whose parameters do not fit rejects before any transaction starts; the
+  // transaction is still queued synchronously, at the call, so writes keep their order.
+  async execute(statements: readonly SqlStatement[]): Promise<void> {
+    const text = message(["BEGIN", LOCK, ...statements.map(([sql, params]) => inlineParams(sql, params)), "COMMIT"]);
     return this.transaction(async (client) => {
-      for (const [sql, params] of statements) await client.query(pgSql(sql), params as SqlParam[] | undefined);
+      await client.query(text);
     });
   }
 
-  update<T>(u: SqlUpdate<T>): Promise<T> {
+  async update<T>(u: SqlUpdate<T>): Promise<T> {
+    const reads = message(["BEGIN", LOCK, ...u.reads.map(([sql, params]) => forUpdate(inlineParams(sql, params)))]);
     return this.transaction(async (client) => {
-      const rows: SqlRow[][] = [];
-      for (const [sql, params] of u.reads) rows.push((await client.query(forUpdate(pgSql(sql)), params as SqlParam[] | undefined)).rows as SqlRow[]);
-      const { run, result } = u.decide(rows);
-      for (const [sql, params] of run) await client.query(pgSql(sql), params as SqlParam[] | undefined);
+      // One result per statement: BEGIN's, the lock's, then the reads' in order.
+      const results = ([] as pg.QueryResult[]).concat(await client.query(reads));
+      const { run, result } = u.decide(results.slice(2).map((r) => r.rows as SqlRow[]));
+      await client.query(message([...run.map(([sql, params]) => inlineParams(sql, params)), "COMMIT"]));
       return result;
     });
   }
@@ -201,17 +235,13 @@ export class PgEngine implements SqlEngine {
     return run;
   }
 
-  /** BEGIN; our write lock; `body`; COMMIT — or ROLLBACK and the error. */
+  /** `body` (which sends BEGIN, our write lock, …, COMMIT) — or, when it fails, ROLLBACK and the error. */
   private async runTransaction<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect().catch((err: unknown) => Promise.reject(unavailable(this.label, err)));
     let broken: Error | undefined;
     try {
-      await client.query("BEGIN");
       try {
-        await client.query(`SELECT pg_advisory_xact_lock(${WRITE_LOCK})`);
-        const result = await body(client);
-        await client.query("COMMIT");
-        return result;
+        return await body(client);
       } catch (err) {
         await client.query("ROLLBACK").catch((e: unknown) => (broken = e instanceof Error ? e : new Error(String(e))));
         throw err;
