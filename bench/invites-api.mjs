@@ -5,13 +5,15 @@
 // 127.0.0.1; every run is bounded by BENCH_SECONDS (default 5).
 //
 // Usage: npm run build && node bench/invites-api.mjs [--seconds N] [--warmup N] [--rows 0,100000]
-//          [--storage sql,internal,postgresql] [--no-prosody]
+//          [--storage sql,internal,postgresql] [--pg-durable] [--no-prosody]
 // `postgresql` starts a private PostgreSQL cluster (test/helpers/postgres.ts, loaded through tsx:
 // initdb in a temporary directory, stopped at exit) and measures, each on its own database of it:
 // ours with one instance, ours with two instances on one database (two server processes, the load
 // split across them: two wrk, half the connections each), and real Prosody (needs
 // lua-dbi-postgresql). It also prints the database's cost per created invite: transactions
 // (pg_stat_database) and statements (the server's statement log during 50 sequential creates).
+// The cluster does not wait for the disk at COMMIT (fsync off, as in the tests) unless
+// --pg-durable is given (fsync on, as in production: then every COMMIT waits for a disk flush).
 // Each server first gets --warmup seconds (default 2) of the same load at 16 connections, not
 // measured (JIT and WebAssembly tier-up, first compaction); its invites count in "stored".
 // Prints, per server and store size: requests/s and p50/p99 latency at 1 and 16 connections,
@@ -37,6 +39,7 @@ const WARMUP = Number(opt("warmup", process.env.BENCH_WARMUP ?? 2));
 const ROWS = String(opt("rows", "0,100000")).split(",").map(Number);
 const STORAGES = String(opt("storage", "sql")).split(",");
 const WITH_PROSODY = !args.includes("--no-prosody");
+const PG_DURABLE = args.includes("--pg-durable");
 const isRoot = process.getuid?.() === 0;
 
 function have(cmd) {
@@ -140,7 +143,7 @@ async function postgres() {
   const { PROSODY_PG_DDL } = await tsImport("../src/storage/drivers/sql-pg.ts", import.meta.url);
   const missing = helper.postgresMissing();
   if (missing) throw new Error(missing);
-  pg = { cluster: await helper.startCluster(), ddl: PROSODY_PG_DDL };
+  pg = { cluster: await helper.startCluster({ durable: PG_DURABLE }), ddl: PROSODY_PG_DDL };
   return pg;
 }
 
@@ -409,6 +412,7 @@ for (const storage of STORAGES) for (const rows of ROWS) {
   }
 }
 console.log(`\ninvite creation over HTTP, ${SECONDS} s per run after ${WARMUP} s of warm-up, wrk on 127.0.0.1 (${new Date().toISOString()})`);
+if (STORAGES.includes("postgresql")) console.log(`PostgreSQL: private cluster, fsync ${PG_DURABLE ? "on (--pg-durable)" : "off"}`);
 console.log(`${"server".padEnd(W)} ${"stored".padStart(7)} ${"conns".padStart(5)}  ${"req/s".padStart(8)}  ${"p50 ms".padStart(8)}  ${"p99 ms".padStart(8)}  ${"errors".padStart(6)}  ${"cpu ms".padStart(7)}  ${"db ms".padStart(7)}`);
 console.log(`(cpu ms / db ms: CPU time per created invite at 16 connections, of the server process(es) / of the whole PostgreSQL cluster)`);
 for (const l of lines) console.log(l);
