@@ -43,7 +43,7 @@ async function messagesDuring(fn: () => Promise<unknown>): Promise<string[]> {
   const from = statSync(log).size;
   await fn();
   await new Promise((r) => setTimeout(r, 200));
-  const text = readFileSync(log, "utf8").slice(from);
+  const text = readFileSync(log).subarray(from).toString("utf8"); // `from` counts bytes
   return text.split(/\n(?=\S)/).filter((l) => l.startsWith(`${target.database}|LOG:  `) && /LOG: {2}(statement|execute [^:]*):/.test(l));
 }
 
@@ -95,6 +95,42 @@ pgTest("values inside the message arrive unchanged (quotes, backslashes, placeho
   assert.equal(found, values);
   await db.engine.execute([[`INSERT INTO "prosodyarchive" ("host", "user", "store", "key", "when", "with", "type", "value") VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, ["h", "u", "s", "a'1", -1700000000, "w", "string", "x"]]]);
   assert.is(cluster!.psql(target.database, `SELECT "when" FROM "prosodyarchive" WHERE "key" = 'a''1'`).trim(), "-1700000000");
+});
+
+pgTest("writes waiting for their turn go to the server together: one transaction, in their order", async () => {
+  const writes: Promise<void>[] = [];
+  const msgs = await messagesDuring(async () => {
+    for (let i = 0; i < 20; i++) {
+      writes.push(
+        db.engine.execute([
+          [`DELETE FROM "prosody" WHERE "store" = ? AND "key" = ?`, ["batch", "k"]],
+          [ROW, ["example.com", "", "batch", "k", "string", `v${i}`]],
+        ]),
+      );
+    }
+    await Promise.all(writes);
+  });
+  // Made in one go, before the first could start: all in one message.
+  assert.is(msgs.length, 1, msgs.join("\n"));
+  assert.is((msgs[0]!.match(/INSERT INTO/g) ?? []).length, 20);
+  assert.is((msgs[0]!.match(/COMMIT/g) ?? []).length, 1);
+  assert.is(cluster!.psql(target.database, `SELECT string_agg("value", ',') FROM "prosody" WHERE "store" = 'batch'`).trim(), "v19");
+});
+
+pgTest("a write that fails in a batch fails alone; the others are committed", async () => {
+  const row = (k: string) => [ROW, ["example.com", "", "alone", k, "string", k]] as const;
+  const results = await Promise.all(
+    [
+      db.engine.execute([row("a")]),
+      db.engine.execute([row("b")]),
+      db.engine.execute([row("c"), [`INSERT INTO "nope" VALUES (?)`, [1]]]),
+      db.engine.execute([row("d")]),
+      db.engine.update({ reads: [[`SELECT "key" FROM "prosody" WHERE "store" = 'alone' ORDER BY "key"`]], decide: (rows) => ({ run: [row("e")], result: rows[0]!.map((r) => r.key) }) }),
+      db.engine.execute([row("f")]),
+    ].map((p) => p.then((v) => v ?? "ok", (e: unknown) => (e as { code?: string }).code ?? String(e))),
+  );
+  assert.equal(results, ["ok", "ok", "42P01", "ok", ["a", "b", "d"], "ok"]);
+  assert.is(cluster!.psql(target.database, `SELECT string_agg("key", ',' ORDER BY "key") FROM "prosody" WHERE "store" = 'alone'`).trim(), "a,b,d,e,f");
 });
 
 test.run();

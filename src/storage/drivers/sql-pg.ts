@@ -14,7 +14,11 @@
  *   database-wide lock below is held for the server's own work plus at most one round trip, never
  *   for one round trip per statement. Their parameters are therefore sent as quoted literals (the
  *   simple protocol has no parameters), escaped by `pg`; a quoted literal is untyped, as a
- *   parameter is, so the server reads it the same way.
+ *   parameter is, so the server reads it the same way. `execute`s made while an earlier
+ *   transaction of ours is still running wait together and then go as one transaction (group
+ *   commit: one lock, one COMMIT, one disk flush for all, still in their order); should one of
+ *   them fail, the whole group is rolled back and each is run again alone, so each answers for
+ *   itself.
  * - Exclusion: every write transaction of ours first takes one transaction-level advisory lock
  *   (WRITE_LOCK, held until COMMIT/ROLLBACK), so our writers — in every process using this database
  *   — run one after another, like the sql.js engine's write lock; `update`'s reads are also
@@ -133,10 +137,18 @@ function unavailable(label: string, err: unknown): unknown {
   return isUnreachable(err) ? new StorageUnavailableError(`${label}: ${(err as Error).message || String(err)}`, { cause: err }) : err;
 }
 
+/** `execute`s that go to the server as one transaction; `done` gives each part's error or undefined. */
+interface WriteGroup {
+  parts: string[][];
+  done: Promise<unknown[]>;
+}
+
 export class PgEngine implements SqlEngine {
   private views = 0;
   /** The end of the last transaction asked for (see transaction()). */
   private writes: Promise<unknown> = Promise.resolve();
+  /** The group of `execute`s queued and not yet started, which the next `execute` joins. */
+  private waiting: WriteGroup | undefined;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -190,10 +202,48 @@ export class PgEngine implements SqlEngine {
   // async: a statement whose parameters do not fit rejects before any transaction starts; the
   // transaction is still queued synchronously, at the call, so writes keep their order.
   async execute(statements: readonly SqlStatement[]): Promise<void> {
-    const text = message(["BEGIN", LOCK, ...statements.map(([sql, params]) => inlineParams(sql, params)), "COMMIT"]);
-    return this.transaction(async (client) => {
-      await client.query(text);
-    });
+    const text = statements.map(([sql, params]) => inlineParams(sql, params));
+    // Join the group still waiting for its turn (nothing of ours was queued after it), or start one.
+    let group = this.waiting;
+    if (!group) {
+      const g: WriteGroup = { parts: [], done: undefined! };
+      g.done = this.transaction((client) => {
+        if (this.waiting === g) this.waiting = undefined; // what comes next goes after this group
+        return this.runGroup(client, g.parts);
+      });
+      this.waiting = group = g;
+    }
+    const i = group.parts.push(text) - 1;
+    const failures = await group.done;
+    if (failures[i]) throw failures[i];
+  }
+
+  /** A group's statements in one transaction; on a failure, each part again alone. Each part's error or undefined. */
+  private async runGroup(client: pg.PoolClient, parts: readonly string[][]): Promise<unknown[]> {
+    const alone = (part: readonly string[]) => message(["BEGIN", LOCK, ...part, "COMMIT"]);
+    if (parts.length === 1) {
+      await client.query(alone(parts[0]!));
+      return [undefined];
+    }
+    try {
+      await client.query(alone(parts.flat()));
+      return parts.map(() => undefined);
+    } catch (err) {
+      if (isUnreachable(err)) throw err; // every part fails the same way (503)
+      await client.query("ROLLBACK");
+    }
+    const failures: unknown[] = [];
+    for (const part of parts) {
+      try {
+        await client.query(alone(part));
+        failures.push(undefined);
+      } catch (err) {
+        if (isUnreachable(err)) throw err;
+        await client.query("ROLLBACK");
+        failures.push(err);
+      }
+    }
+    return failures;
   }
 
   async update<T>(u: SqlUpdate<T>): Promise<T> {
@@ -230,6 +280,7 @@ export class PgEngine implements SqlEngine {
    * They would wait for each other on the advisory lock anyway.
    */
   private transaction<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    this.waiting = undefined; // a later execute must not join a group queued before this transaction
     const run = this.writes.then(() => this.runTransaction(body));
     this.writes = run.catch(() => {});
     return run;
