@@ -25,7 +25,9 @@
  *   `SELECT … FOR UPDATE`, so a row they found is locked against writers that do not take the
  *   advisory lock (a real Prosody). One lock for the whole database rather than one per
  *   (host, store): the engine sees statements, not stores, and our writes are short and rare
- *   next to reads. Of two concurrent `take`s of one key, exactly one sees the row.
+ *   next to reads. Of two concurrent `take`s of one key, exactly one sees the row. PostgreSQL
+ *   releases the lock only after COMMIT's disk flush (fsync on), so the flush time bounds how many
+ *   write transactions all our processes together can commit per second; hence the groups above.
  * - Failures: a server that cannot be reached (at open or later: refused, shut down, out of
  *   connections) rejects with StorageUnavailableError (HTTP 503 + Retry-After; the storage manager
  *   tries to open again later); other errors are the server's own, unchanged.
