@@ -56,8 +56,12 @@ export interface PgCluster {
 
 let counter = 0;
 
-/** Starts a cluster (see the header); throws when it cannot (check postgresMissing() first). */
-export async function startCluster(): Promise<PgCluster> {
+/**
+ * Starts a cluster (see the header); throws when it cannot (check postgresMissing() first).
+ * @param opts.durable commits wait for the disk (fsync on, as in production); by default they do
+ *   not (`-F`: tests need no crash safety and should not wait for the disk)
+ */
+export async function startCluster(opts: { durable?: boolean } = {}): Promise<PgCluster> {
   const bin = binDir()!;
   const user = clusterUser()!;
   const uid = Number(execFileSync("id", ["-u", user]).toString());
@@ -70,7 +74,7 @@ export async function startCluster(): Promise<PgCluster> {
   const init = as("initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]);
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
   const port = await freePort();
-  const options = `-k ${dir} -h 127.0.0.1 -p ${port} -F -c max_connections=50`;
+  const options = `-k ${dir} -h 127.0.0.1 -p ${port}${opts.durable ? "" : " -F"} -c max_connections=50`;
   // Not spawnSync: a test's own requests keep flowing while the server restarts.
   const pgCtl = (action: string, ...args: string[]) =>
     new Promise<void>((resolve, reject) => {

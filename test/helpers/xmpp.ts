@@ -97,3 +97,84 @@ export function scramLogin(port: number, host: string, user: string, password: s
     sock.connect(port, "127.0.0.1", streamHeader);
   });
 }
+
+/** A server's answer to one of our iq requests: a result, or an error with its condition and text. */
+export type IqOutcome = { ok: true } | { ok: false; condition: string; text?: string };
+
+export interface InBandRegistration {
+  /** The stream features' namespaces offered before registration (e.g. urn:xmpp:ibr-token:0). */
+  features: string[];
+  /** The answer to the XEP-0445 preauth iq, when a token was given. */
+  preauth?: IqOutcome;
+  /** The answer to the jabber:iq:register set (sent whatever the preauth answer was). */
+  register: IqOutcome;
+}
+
+const xmlEscape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/'/g, "&apos;").replace(/"/g, "&quot;");
+const xmlUnescape = (s: string) =>
+  s.replace(/&(lt|gt|quot|apos|amp);/g, (_, e: string) => ({ lt: "<", gt: ">", quot: '"', apos: "'", amp: "&" })[e]!);
+
+/**
+ * XEP-0077 in-band registration over plain TCP, optionally preceded by XEP-0445's
+ * `<preauth xmlns='urn:xmpp:pars:0' token='…'/>` iq (what an invite's `xmpp:…?register;preauth=…`
+ * URI makes a client send). The register iq goes out even when the preauth is refused, so a test
+ * sees what the server does with an unvalidated registration. Resolves with both answers.
+ */
+export function registerInBand(port: number, host: string, user: string, password: string, token?: string, timeoutMs = 10000): Promise<InBandRegistration> {
+  return new Promise((resolveReg, reject) => {
+    const sock = new Socket();
+    let buf = "";
+    const out: Partial<InBandRegistration> = {};
+    let waiting: "features" | "preauth" | "register" = "features";
+    const timer = setTimeout(() => done(new Error(`in-band registration timed out waiting for ${waiting}; received: ${buf.slice(-500)}`)), timeoutMs);
+    const done = (result: InBandRegistration | Error) => {
+      clearTimeout(timer);
+      sock.destroy();
+      if (result instanceof Error) reject(result);
+      else resolveReg(result);
+    };
+    const sendRegister = () => {
+      waiting = "register";
+      sock.write(
+        `<iq type='set' id='reg1' to='${xmlEscape(host)}'><query xmlns='jabber:iq:register'>` +
+          `<username>${xmlEscape(user)}</username><password>${xmlEscape(password)}</password></query></iq>`,
+      );
+    };
+    /** The answer to the iq with this id, once it has arrived whole. */
+    const answer = (id: string): IqOutcome | undefined => {
+      for (const m of buf.matchAll(/<iq\b([^>]*?)(?:\/>|>([\s\S]*?)<\/iq>)/g)) {
+        const attrs = m[1]!;
+        if (!new RegExp(`\\bid=['"]${id}['"]`).test(attrs)) continue;
+        if (/\btype=['"]result['"]/.test(attrs)) return { ok: true };
+        const body = m[2] ?? "";
+        const condition = /<([a-z-]+)\s[^>]*xmlns=['"]urn:ietf:params:xml:ns:xmpp-stanzas['"]/.exec(body.replace(/<text\b[\s\S]*?<\/text>/, ""))?.[1] ?? "unknown";
+        const text = /<text\b[^>]*>([\s\S]*?)<\/text>/.exec(body)?.[1];
+        return text === undefined ? { ok: false, condition } : { ok: false, condition, text: xmlUnescape(text) };
+      }
+      return undefined;
+    };
+    sock.setEncoding("utf8");
+    sock.on("data", (d: string) => {
+      buf += d;
+      if (waiting === "features") {
+        const end = buf.indexOf("</stream:features>");
+        if (end < 0) return;
+        out.features = [...buf.slice(0, end).matchAll(/<[a-z-]+\s[^>]*xmlns=['"]([^'"]+)['"]/g)].map((m) => m[1]!);
+        buf = buf.slice(end);
+        if (token === undefined) return sendRegister();
+        waiting = "preauth";
+        sock.write(`<iq type='set' id='pa1' to='${xmlEscape(host)}'><preauth xmlns='urn:xmpp:pars:0' token='${xmlEscape(token)}'/></iq>`);
+      } else if (waiting === "preauth") {
+        out.preauth = answer("pa1");
+        if (out.preauth) sendRegister();
+      } else {
+        const register = answer("reg1");
+        if (register) done({ features: out.features!, ...(out.preauth ? { preauth: out.preauth } : {}), register });
+      }
+    });
+    sock.on("error", (e) => done(e));
+    sock.connect(port, "127.0.0.1", () =>
+      sock.write(`<?xml version='1.0'?><stream:stream to='${xmlEscape(host)}' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`),
+    );
+  });
+}

@@ -8,14 +8,26 @@
  *   serves a row it read in an earlier view.
  * - Writes: `execute` and `update` run in one transaction on one connection (BEGIN … COMMIT; a
  *   failure rolls back), one after another in the order they were asked for, and resolve only
- *   after COMMIT.
+ *   after COMMIT. An `execute` is one message to the server (BEGIN, the lock, its statements,
+ *   COMMIT: PostgreSQL's simple query protocol runs several statements per message), an `update`
+ *   two (BEGIN, the lock and the locked reads; then the decided statements and COMMIT), so the
+ *   database-wide lock below is held for the server's own work plus at most one round trip, never
+ *   for one round trip per statement. Their parameters are therefore sent as quoted literals (the
+ *   simple protocol has no parameters), escaped by `pg`; a quoted literal is untyped, as a
+ *   parameter is, so the server reads it the same way. `execute`s made while an earlier
+ *   transaction of ours is still running wait together and then go as one transaction (group
+ *   commit: one lock, one COMMIT, one disk flush for all, still in their order); should one of
+ *   them fail, the whole group is rolled back and each is run again alone, so each answers for
+ *   itself.
  * - Exclusion: every write transaction of ours first takes one transaction-level advisory lock
  *   (WRITE_LOCK, held until COMMIT/ROLLBACK), so our writers — in every process using this database
  *   — run one after another, like the sql.js engine's write lock; `update`'s reads are also
  *   `SELECT … FOR UPDATE`, so a row they found is locked against writers that do not take the
  *   advisory lock (a real Prosody). One lock for the whole database rather than one per
  *   (host, store): the engine sees statements, not stores, and our writes are short and rare
- *   next to reads. Of two concurrent `take`s of one key, exactly one sees the row.
+ *   next to reads. Of two concurrent `take`s of one key, exactly one sees the row. PostgreSQL
+ *   releases the lock only after COMMIT's disk flush (fsync on), so the flush time bounds how many
+ *   write transactions all our processes together can commit per second; hence the groups above.
  * - U+0000: PostgreSQL's TEXT cannot hold it (the server refuses the statement), and Prosody
  *   (lua-dbi-postgresql passes parameters as C strings) silently cuts a key or value at it, so
  *   "a\0b" is stored, and found, as "a". We neither cut nor fail with the server's error: every
@@ -74,8 +86,8 @@ export const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
 export const PG_DEFAULT_HOST = "/var/run/postgresql";
 export const PG_DEFAULT_PORT = 5432;
 
-/** The statement with `?` placeholders numbered for PostgreSQL ($1, $2, …), outside quotes. */
-export function numberPlaceholders(sql: string): string {
+/** `sql` with each `?` placeholder outside quotes replaced by `by(n)` (n = 0, 1, …). */
+function replacePlaceholders(sql: string, by: (n: number) => string): string {
   let out = "";
   let n = 0;
   let quote: string | undefined;
@@ -84,13 +96,46 @@ export function numberPlaceholders(sql: string): string {
       if (c === quote) quote = undefined;
     } else if (c === "'" || c === '"') quote = c;
     else if (c === "?") {
-      out += `$${++n}`;
+      out += by(n++);
       continue;
     }
     out += c;
   }
   return out;
 }
+
+/** The statement with `?` placeholders numbered for PostgreSQL ($1, $2, …), outside quotes. */
+export function numberPlaceholders(sql: string): string {
+  return replacePlaceholders(sql, (n) => `$${n + 1}`);
+}
+
+/**
+ * The statement with its parameters written in as literals: NULL, or the value's text quoted and
+ * escaped by `pg` (an untyped literal, read by the server in context as a parameter would be).
+ * Without a trailing semicolon, to be joined with others into one message.
+ */
+export function inlineParams(sql: string, params: readonly SqlParam[] = []): string {
+  const used = { n: 0 };
+  const out = replacePlaceholders(sql, (n) => {
+    used.n = n + 1;
+    if (n >= params.length) throw new Error(`statement has more placeholders than the ${params.length} parameters given: ${sql}`);
+    const p = params[n];
+    return p === null || p === undefined ? "NULL" : loadedPg().escapeLiteral(String(p));
+  });
+  if (used.n !== params.length) throw new Error(`statement has ${used.n} placeholders for ${params.length} parameters: ${sql}`);
+  return out.replace(/;\s*$/, "");
+}
+
+let pgModule: typeof pg | undefined;
+/** The `pg` module, loaded by PgEngine.open (before any statement of ours is written). */
+function loadedPg(): typeof pg {
+  if (!pgModule) throw new Error("sql-pg: the pg module is loaded by PgEngine.open, which has not run");
+  return pgModule;
+}
+
+const LOCK = `SELECT pg_advisory_xact_lock(${WRITE_LOCK})`;
+/** Statements as one message for the simple query protocol. */
+const message = (statements: readonly string[]) => statements.join(";\n");
 
 const converted = new Map<string, string>();
 function pgSql(sql: string): string {
@@ -135,6 +180,14 @@ const hasNul = (params: readonly SqlParam[] | undefined): boolean => !!params?.s
 const matchesOnly = (sql: string): boolean => /^\s*(SELECT|DELETE)\b/i.test(sql);
 
 /** Throws UnstorableTextError when a statement that is not a SELECT or DELETE has a U+0000 parameter. */
+/**
+ * Write statements as literal SQL (inlineParams), leaving out those that cannot match any row
+ * because a parameter they compare holds U+0000 (a DELETE of nothing). Call refuseNul first.
+ */
+function inlineWrites(statements: readonly SqlStatement[]): string[] {
+  return statements.filter(([sql, params]) => !(hasNul(params as SqlParam[] | undefined) && matchesOnly(sql))).map(([sql, params]) => inlineParams(sql, params));
+}
+
 function refuseNul(label: string, statements: readonly SqlStatement[]): void {
   for (const [sql, params] of statements) {
     if (!matchesOnly(sql) && hasNul(params as SqlParam[] | undefined)) {
@@ -170,10 +223,18 @@ function unavailable(label: string, err: unknown): unknown {
   return isUnreachable(err) || isConfigError(err) ? new StorageUnavailableError(`${label}: ${(err as Error).message || String(err)}`, { cause: err }) : err;
 }
 
+/** `execute`s that go to the server as one transaction; `done` gives each part's error or undefined. */
+interface WriteGroup {
+  parts: string[][];
+  done: Promise<unknown[]>;
+}
+
 export class PgEngine implements SqlEngine {
   private views = 0;
   /** The end of the last transaction asked for (see transaction()). */
   private writes: Promise<unknown> = Promise.resolve();
+  /** The group of `execute`s queued and not yet started, which the next `execute` joins. */
+  private waiting: WriteGroup | undefined;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -184,7 +245,7 @@ export class PgEngine implements SqlEngine {
   static async open(target: PgTarget, opts: { lockTimeoutMs?: number; log?: (level: "warn", message: string) => void } = {}): Promise<PgEngine> {
     const host = target.host ?? PG_DEFAULT_HOST;
     const port = target.port ?? PG_DEFAULT_PORT;
-    const { default: pgModule } = await import("pg");
+    pgModule ??= (await import("pg")).default;
     const pool = new pgModule.Pool({
       host,
       port,
@@ -220,9 +281,7 @@ export class PgEngine implements SqlEngine {
 
   async ensureSchema(): Promise<void> {
     // CREATE … IF NOT EXISTS is not safe against a concurrent CREATE on PostgreSQL: take our lock.
-    await this.transaction(async (client) => {
-      for (const sql of PROSODY_PG_DDL) await client.query(sql);
-    });
+    await this.transaction((client) => client.query(message(["BEGIN", LOCK, ...PROSODY_PG_DDL.map((sql) => inlineParams(sql)), "COMMIT"])));
   }
 
   read<T>(fn: (view: SqlReadView) => T): T;
@@ -236,24 +295,66 @@ export class PgEngine implements SqlEngine {
     return fn(view, arg as A);
   }
 
-  execute(statements: readonly SqlStatement[]): Promise<void> {
-    try {
-      refuseNul(this.label, statements);
-    } catch (err) {
-      return Promise.reject(err);
+  // async: a statement whose parameters do not fit rejects before any transaction starts; the
+  // transaction is still queued synchronously, at the call, so writes keep their order.
+  async execute(statements: readonly SqlStatement[]): Promise<void> {
+    refuseNul(this.label, statements);
+    const text = inlineWrites(statements);
+    // Join the group still waiting for its turn (nothing of ours was queued after it), or start one.
+    let group = this.waiting;
+    if (!group) {
+      const g: WriteGroup = { parts: [], done: undefined! };
+      g.done = this.transaction((client) => {
+        if (this.waiting === g) this.waiting = undefined; // what comes next goes after this group
+        return this.runGroup(client, g.parts);
+      });
+      this.waiting = group = g;
     }
-    return this.transaction(async (client) => {
-      for (const [sql, params] of statements) await this.run(client, sql, params);
-    });
+    const i = group.parts.push(text) - 1;
+    const failures = await group.done;
+    if (failures[i]) throw failures[i];
   }
 
-  update<T>(u: SqlUpdate<T>): Promise<T> {
+  /** A group's statements in one transaction; on a failure, each part again alone. Each part's error or undefined. */
+  private async runGroup(client: pg.PoolClient, parts: readonly string[][]): Promise<unknown[]> {
+    const alone = (part: readonly string[]) => message(["BEGIN", LOCK, ...part, "COMMIT"]);
+    if (parts.length === 1) {
+      await client.query(alone(parts[0]!));
+      return [undefined];
+    }
+    try {
+      await client.query(alone(parts.flat()));
+      return parts.map(() => undefined);
+    } catch (err) {
+      if (isUnreachable(err)) throw err; // every part fails the same way (503)
+      await client.query("ROLLBACK");
+    }
+    const failures: unknown[] = [];
+    for (const part of parts) {
+      try {
+        await client.query(alone(part));
+        failures.push(undefined);
+      } catch (err) {
+        if (isUnreachable(err)) throw err;
+        await client.query("ROLLBACK");
+        failures.push(err);
+      }
+    }
+    return failures;
+  }
+
+  async update<T>(u: SqlUpdate<T>): Promise<T> {
+    const sent = u.reads.map(([sql, params]) => !(hasNul(params as SqlParam[] | undefined) && matchesOnly(sql)));
+    const reads = { sent, text: message(["BEGIN", LOCK, ...u.reads.filter((_, i) => sent[i]).map(([sql, params]) => forUpdate(inlineParams(sql, params)))]) };
     return this.transaction(async (client) => {
-      const rows: SqlRow[][] = [];
-      for (const [sql, params] of u.reads) rows.push(await this.run(client, forUpdate(sql), params));
+      // One result per statement sent: BEGIN's, the lock's, then the reads' in order (a read that
+      // cannot match, see matchesOnly, is answered here: no rows).
+      const results = ([] as pg.QueryResult[]).concat(await client.query(reads.text));
+      let next = 2;
+      const rows = reads.sent.map((sent) => (sent ? (results[next++]!.rows as SqlRow[]) : []));
       const { run, result } = u.decide(rows);
       refuseNul(this.label, run); // before any of them: the transaction is rolled back
-      for (const [sql, params] of run) await this.run(client, sql, params);
+      await client.query(message([...inlineWrites(run), "COMMIT"]));
       return result;
     });
   }
@@ -265,12 +366,6 @@ export class PgEngine implements SqlEngine {
 
   async close(): Promise<void> {
     await this.pool.end();
-  }
-
-  /** One statement of a transaction (a SELECT or DELETE with a U+0000 parameter matches nothing). */
-  private async run(client: pg.PoolClient, sql: string, params: readonly SqlParam[] | undefined): Promise<SqlRow[]> {
-    if (hasNul(params) && matchesOnly(sql)) return [];
-    return (await client.query(pgSql(sql), params as SqlParam[] | undefined)).rows as SqlRow[];
   }
 
   private async query(sql: string, params?: readonly SqlParam[]): Promise<SqlRow[]> {
@@ -288,12 +383,13 @@ export class PgEngine implements SqlEngine {
    * They would wait for each other on the advisory lock anyway.
    */
   private transaction<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    this.waiting = undefined; // a later execute must not join a group queued before this transaction
     const run = this.writes.then(() => this.runTransaction(body));
     this.writes = run.catch(() => {});
     return run;
   }
 
-  /** BEGIN; our write lock; `body`; COMMIT — or ROLLBACK and the error. */
+  /** `body` (which sends BEGIN, our write lock, …, COMMIT) — or, when it fails, ROLLBACK and the error. */
   private async runTransaction<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect().catch((err: unknown) => Promise.reject(unavailable(this.label, err)));
     let broken: Error | undefined;
@@ -304,12 +400,8 @@ export class PgEngine implements SqlEngine {
     const lost = (err: Error) => void (broken ??= err);
     client.on("error", lost);
     try {
-      await client.query("BEGIN");
       try {
-        await client.query(`SELECT pg_advisory_xact_lock(${WRITE_LOCK})`);
-        const result = await body(client);
-        await client.query("COMMIT");
-        return result;
+        return await body(client);
       } catch (err) {
         await client.query("ROLLBACK").catch((e: unknown) => (broken = e instanceof Error ? e : new Error(String(e))));
         throw err;
