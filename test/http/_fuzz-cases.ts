@@ -177,6 +177,9 @@ export function createGenerator(r: Rng, inputs: FuzzInputs) {
           break;
         case 9:
           lines.push("Host: example.com", "Host: other.example");
+          // Conflicting Host headers name no host of ours: a body declared with them fits no
+          // route, so it is answered from the head (404) and the connection closed (server.ts).
+          closes = true;
           break;
         case 10:
           lines.push(`Expect: ${pick(["100-continue", "nonsense"])}`);
