@@ -78,7 +78,8 @@ export async function openSqlDatabasesEarly(runtime: Runtime, hosts: readonly st
       const lockTimeoutMs = typeof seconds === "number" && Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
       let database: SqlDatabase;
       try {
-        database = await databases.open(target, { ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }), log: (level, message) => log(level, "%s", message) });
+        const manageTables = runtime.config.get(users[0]!, "sql_manage_tables") !== false;
+        database = await databases.open(target, { ...(lockTimeoutMs === undefined ? {} : { lockTimeoutMs }), manageTables, log: (level, message) => log(level, "%s", message) });
       } catch (err) {
         // Damage or a foreign file stops the process; a passing cause (another of our processes
         // holding the lock, too many open files) does not: the store opens on first use instead
@@ -126,7 +127,8 @@ export async function loadSqlStorage(runtime: Runtime, hosts: readonly string[])
 
 /**
  * The `sql` option names a PostgreSQL database we may not use (wrong password, role or database
- * name): a mistake in the config, not an outage, so it stops the start like a refused SQLite file.
+ * name), or tables that are missing with sql_manage_tables = false: a mistake in the config, not
+ * an outage, so it stops the start like a refused SQLite file.
  */
 function isSqlConfigError(err: unknown): boolean {
   return err instanceof Error && err.name === "SqlConfigError";

@@ -14,7 +14,12 @@ export default async function (module: Module): Promise<void> {
   const target = sqlTarget(module.getOption("sql", { driver: "SQLite3" }), module.server.paths.data);
   if ("error" in target) throw new Error(target.error);
   const databases = sqlDatabasesIn(module.shared(SQL_DATABASES_TABLE), module.server.processType);
-  const lease = await databases.lease(target, { lockTimeoutMs: lockTimeoutMs(module), log: (level, message) => module.log(level, "%s", message) });
+  const lease = await databases.lease(target, {
+    lockTimeoutMs: lockTimeoutMs(module),
+    // Prosody's sql_manage_tables (default true): false leaves table creation to the admin.
+    manageTables: module.getOption("sql_manage_tables", true) !== false,
+    log: (level, message) => module.log(level, "%s", message),
+  });
   module.onUnload(() => lease.release());
   module.provides("storage", createSqlProvider({ host: module.host, db: lease.database }));
 }

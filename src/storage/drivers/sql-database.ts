@@ -15,7 +15,7 @@ import path from "node:path";
 import type { DurableSqliteOptions } from "../sqlite/durable-db.js";
 import { SnapshotWorker } from "../sqlite/snapshot-client.js";
 import type { SqlEngine } from "./sql-engine.js";
-import { PG_DEFAULT_HOST, PG_DEFAULT_PORT, PgEngine, type PgTarget } from "./sql-pg.js";
+import { PG_DEFAULT_HOST, PG_DEFAULT_PORT, PgEngine, SqlConfigError, type PgTarget } from "./sql-pg.js";
 import { SqlReadCache } from "./sql-read-cache.js";
 import { SqljsEngine } from "./sql-sqljs.js";
 
@@ -53,8 +53,13 @@ export function sqlTargetLabel(t: SqlTarget): string {
   return `PostgreSQL ${t.username ? `${t.username}@` : ""}${t.host ?? PG_DEFAULT_HOST}:${t.port ?? PG_DEFAULT_PORT}/${t.database ?? ""}`;
 }
 
-/** Engine options: what DurableSqlite takes (the snapshot worker is the owner's). */
-export type SqlOpenOptions = Omit<DurableSqliteOptions, "snapshots">;
+/**
+ * Engine options: what DurableSqlite takes (the snapshot worker is the owner's), and
+ * `manageTables`: Prosody's `sql_manage_tables` (default true). False: our tables are never
+ * created; they must exist (made by an admin or by Prosody), else the open fails with
+ * SqlConfigError naming the option.
+ */
+export type SqlOpenOptions = Omit<DurableSqliteOptions, "snapshots"> & { manageTables?: boolean };
 
 /** A database in use: its engine, and the state every host's provider on it shares. */
 export class SqlDatabase<E extends SqlEngine = SqlEngine> {
@@ -66,10 +71,14 @@ export class SqlDatabase<E extends SqlEngine = SqlEngine> {
     this.cache = new SqlReadCache(engine);
   }
 
-  /** Wraps an open engine, creating Prosody's tables if missing (the engine is closed on failure). */
-  static async over<E extends SqlEngine>(engine: E): Promise<SqlDatabase<E>> {
+  /**
+   * Wraps an open engine, creating Prosody's tables if missing, or with `manageTables: false`
+   * checking that they exist (the engine is closed on failure).
+   */
+  static async over<E extends SqlEngine>(engine: E, opts: { manageTables?: boolean } = {}): Promise<SqlDatabase<E>> {
     try {
-      await engine.ensureSchema();
+      if (opts.manageTables !== false) await engine.ensureSchema();
+      else await requireTables(engine);
     } catch (err) {
       await engine.close({ fold: false }).catch(() => {});
       throw err;
@@ -80,6 +89,21 @@ export class SqlDatabase<E extends SqlEngine = SqlEngine> {
   /** Closes the engine (once); `fold`: see SqlEngine.close. */
   close(opts: { fold?: boolean } = {}): Promise<void> {
     return (this.closing ??= this.engine.close({ fold: opts.fold === true }));
+  }
+}
+
+/** Our two tables, as Prosody names them. */
+const TABLES = ["prosody", "prosodyarchive"] as const;
+
+/** With sql_manage_tables = false: the tables must be there, as Prosody then assumes too. */
+async function requireTables(engine: SqlEngine): Promise<void> {
+  for (const table of TABLES) {
+    try {
+      await engine.read((view) => view.get(`SELECT 1 FROM "${table}" LIMIT 1`));
+    } catch (err) {
+      if (err instanceof Error && err.name === "StorageUnavailableError") throw err;
+      throw new SqlConfigError(`${engine.label}: table "${table}" is missing and sql_manage_tables = false (create Prosody's tables, or let us: remove the option)`, { cause: err });
+    }
   }
 }
 
@@ -160,8 +184,9 @@ export class SqlDatabases {
       leases: 0,
       database: (async () => {
         await previous; // let it finish (and release the lock) before reopening
-        if (target.driver === "PostgreSQL") return SqlDatabase.over(await PgEngine.open(target, opts));
-        return SqlDatabase.over(await SqljsEngine.open(target.file, { ...opts, snapshots }));
+        const { manageTables, ...engineOpts } = opts;
+        if (target.driver === "PostgreSQL") return SqlDatabase.over(await PgEngine.open(target, engineOpts), { manageTables });
+        return SqlDatabase.over(await SqljsEngine.open(target.file, { ...engineOpts, snapshots }), { manageTables });
       })(),
     };
     entry.database.catch(() => {
