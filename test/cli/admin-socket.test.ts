@@ -81,6 +81,25 @@ asRoot("only the data directory's owner and group (and root) may connect: nobody
   }
 });
 
+asRoot("a server running as root gives the socket the data directory's group, so its members may connect", async () => {
+  const server = await startServerProcess(CONFIG, {
+    prepare: (dir) => {
+      chmodSync(dir, 0o755);
+      mkdirSync(join(dir, "data"), { mode: 0o750 });
+      chownSync(join(dir, "data"), 0, 1); // root:daemon
+    },
+  });
+  await socketReady(server);
+  try {
+    const st = statSync(socketOf(server));
+    assert.equal([st.uid, st.gid, st.mode & 0o777], [0, 1, 0o660]);
+    assert.is(connectAs("daemon", socketOf(server)), `{"t":"hello","v":1}`, "a member of the directory's group is greeted");
+    assert.is(connectAs("nobody", socketOf(server)), "EACCES");
+  } finally {
+    await server.stop();
+  }
+});
+
 /** adduser, adduser again, passwd with retyping wrong and no retry, passwd, deluser twice. */
 async function accountRuns(config: string, cwd: string): Promise<Ran[]> {
   const run = (args: string[], input?: string) => prosodyctl(["--config", config, ...args], { cwd, input });
