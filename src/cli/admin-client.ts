@@ -19,7 +19,7 @@ const SILENCE_MS = 5 * HEARTBEAT_MS;
 export async function runInServer(argv: string[], config: Config, io: CliIO): Promise<number | undefined> {
   const path = adminSocketPath(config, io.cwd);
   if (!path) return undefined;
-  const req: RunRequest = { argv, cwd: io.cwd, argv0: io.argv0, command: io.command, config: configIdentity(config, io.cwd) };
+  const req: RunRequest = { argv, cwd: io.cwd, argv0: io.argv0, command: io.command, config: configIdentity(config, io.cwd), width: io.width };
   return new Promise((done) => {
     let state: "connecting" | "sent" | "running" | "over" = "connecting";
     let input: PasswordInput | undefined;

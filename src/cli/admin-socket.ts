@@ -40,6 +40,8 @@ export interface RunRequest {
   command?: string;
   /** The config file prosodyctl found (realpath), or null for the embedded config. */
   config: string | null;
+  /** prosodyctl's terminal width (CliIO.width). */
+  width?: number;
 }
 
 /** Where a command run for a client writes and reads. */
@@ -102,12 +104,13 @@ export function send(sock: net.Socket, msg: Record<string, unknown>): void {
 }
 
 function parseRequest(msg: Record<string, unknown>): RunRequest | undefined {
-  const { argv, cwd, argv0, command, config } = msg;
+  const { argv, cwd, argv0, command, config, width } = msg;
   if (msg.t !== "run" || !Array.isArray(argv) || !argv.every((a) => typeof a === "string")) return undefined;
   if (typeof cwd !== "string" || typeof argv0 !== "string") return undefined;
   if (command !== undefined && typeof command !== "string") return undefined;
   if (config !== null && typeof config !== "string") return undefined;
-  return { argv: argv as string[], cwd, argv0, command, config };
+  if (width !== undefined && !(Number.isInteger(width) && (width as number) > 0 && (width as number) < 10_000)) return undefined;
+  return { argv: argv as string[], cwd, argv0, command, config, width: width as number | undefined };
 }
 
 export interface AdminSocket {

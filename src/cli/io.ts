@@ -13,6 +13,8 @@ export interface CliIO {
    * server runs for prosodyctl asks that prosodyctl (the prompt stays in its process).
    */
   passwordInput?: PasswordInput;
+  /** The terminal's width in columns (COLUMNS, else the terminal's), for tables; unset: none. */
+  width?: number;
   /** Switch from root to prosody_user (the executable does; in-process callers don't). */
   dropPrivileges: boolean;
 }

@@ -24,11 +24,21 @@ import { runCheckCommand } from "./check.js";
 import type { CliIO } from "./io.js";
 import { isDaemonCommand, runDaemonCommand } from "./daemon.js";
 import { runInServer } from "./admin-client.js";
-import type { Runner } from "./admin-socket.js";
+import { ADMIN_SOCKET_OPTION, adminSocketPath, type Runner } from "./admin-socket.js";
+import { runShell } from "./shell.js";
+import type { Runtime } from "../core/runtime.js";
 
 export type { CliIO } from "./io.js";
 
+/** As Prosody's shell: COLUMNS, else the terminal's width, else none. */
+function terminalWidth(): number | undefined {
+  const cols = Number(process.env.COLUMNS);
+  if (Number.isInteger(cols) && cols > 0) return cols;
+  return process.stdout.isTTY ? process.stdout.columns : undefined;
+}
+
 const defaultIO = (): CliIO => ({
+  width: terminalWidth(),
   stdout: (t) => void process.stdout.write(t),
   stderr: (t) => void process.stderr.write(t),
   env: process.env,
@@ -104,7 +114,7 @@ function levelOf(options: GlobalOptions, command: string | undefined): LogLevel 
 
 /** Commands prosodyctl runs inside the server serving its config when there is one. */
 function runsInServer(command: string): boolean {
-  return isUserCommand(command) || command.startsWith("mod_");
+  return isUserCommand(command) || command.startsWith("mod_") || command === "shell";
 }
 
 /** Runs one prosodyctl invocation; resolves to the process exit code. */
@@ -133,9 +143,9 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
  * config file the server was started with (read again, as prosodyctl would), with the trust
  * policy of the server's start; log records go to that prosodyctl's stderr.
  */
-export function serveCommands(server: { trust?: TrustPolicy }): Runner {
+export function serveCommands(server: { trust?: TrustPolicy; runtime: Runtime }): Runner {
   return async (req, client) => {
-    const io: CliIO = { ...client, env: {}, cwd: req.cwd, argv0: req.argv0, command: req.command, dropPrivileges: false };
+    const io: CliIO = { ...client, env: {}, cwd: req.cwd, argv0: req.argv0, command: req.command, width: req.width, dropPrivileges: false };
     const parsed = parseArgs(req.argv);
     if (!parsed.ok || !parsed.command || !runsInServer(parsed.command)) {
       io.stderr("prosodyctl: the server runs only account and module commands for prosodyctl\n");
@@ -151,11 +161,12 @@ export function serveCommands(server: { trust?: TrustPolicy }): Runner {
         return 1;
       }
     };
-    return withLogCapture((r) => io.stderr(consoleText(r)), levelOf(parsed.options, parsed.command), () => dispatch(parsed, req.argv, io, load));
+    return withLogCapture((r) => io.stderr(consoleText(r)), levelOf(parsed.options, parsed.command), () => dispatch(parsed, req.argv, io, load, server.runtime));
   };
 }
 
-async function dispatch(parsed: ParsedArgs & { ok: true }, argv: string[], io: CliIO, load: Load): Promise<number> {
+/** `server`: the running server's runtime, when the server runs this for a prosodyctl. */
+async function dispatch(parsed: ParsedArgs & { ok: true }, argv: string[], io: CliIO, load: Load, server?: Runtime): Promise<number> {
   const { options, command, args } = parsed;
 
   if (options.version) {
@@ -168,7 +179,7 @@ async function dispatch(parsed: ParsedArgs & { ok: true }, argv: string[], io: C
     return 0;
   }
 
-  if (command === "start") return runStart(args, options, io, load, argv, (loaded) => serveCommands({ trust: loaded.trust }));
+  if (command === "start") return runStart(args, options, io, load, argv, (loaded, runtime) => serveCommands({ trust: loaded.trust, runtime }));
 
   if (command === "about") {
     const loaded = await load();
@@ -190,6 +201,16 @@ async function dispatch(parsed: ParsedArgs & { ok: true }, argv: string[], io: C
   if (command === "check") return runCheckCommand(args, io, load);
 
   if (command === "storage") return runStorageCommand(args, io, load);
+
+  if (command === "shell") {
+    if (server) return runShell(args, io, server);
+    const loaded = await load();
+    if (typeof loaded === "number") return loaded;
+    const path = adminSocketPath(loaded.config, io.cwd);
+    io.stdout("** Unable to connect to server - is it running?\n");
+    io.stdout(path ? `** Connection error: no prosody-ts server answers on ${path}\n` : `** The admin socket is turned off (${ADMIN_SOCKET_OPTION} = false)\n`);
+    return 1;
+  }
 
   if (command.startsWith("mod_")) return runModuleCommand(command.slice(4), args, io, load);
 

@@ -33,7 +33,7 @@ export async function runStart(
   io: CliIO,
   loadConfig: LoadConfig,
   argv: readonly string[] = [],
-  serve?: (loaded: Loaded) => Runner,
+  serve?: (loaded: Loaded, runtime: Runtime) => Runner,
 ): Promise<number> {
   const usage = `Usage: ${io.argv0} [--config FILE | --embedded-config] start`;
   if (args.includes("--help") || args.includes("-h")) {
@@ -85,7 +85,7 @@ export async function runStart(
     await logging.close();
     return 1;
   }
-  const admin = serve && (await openAdminSocket(loaded.config, io.cwd, serve(loaded)));
+  const admin = serve && (await openAdminSocket(loaded.config, io.cwd, serve(loaded, runtime)));
   // --quiet/--silent (a service manager's unit) want no chatter.
   if (!options.quiet && !options.silent) io.stdout(nextSteps(runtime, options, io.command ?? io.argv0));
   await stopRequested;
