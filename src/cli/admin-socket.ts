@@ -128,6 +128,10 @@ export async function openAdminSocket(config: Config, cwd: string, run: Runner):
   const path = adminSocketPath(config, cwd);
   if (!path) return undefined;
   const identity = configIdentity(config, cwd);
+  // A request resolving the data directory elsewhere (another working directory, a relative
+  // data_path) is not for this server: the command would act on other files, as the server's user.
+  const dataDir = dataDirOf(config, cwd);
+  const ours = (req: RunRequest) => req.config === identity && dataDirOf(config, req.cwd) === dataDir;
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
     if (!(await clearStale(path))) return undefined;
@@ -137,7 +141,7 @@ export async function openAdminSocket(config: Config, cwd: string, run: Runner):
   }
   const running = new Set<Promise<unknown>>();
   const server = net.createServer((sock) => {
-    const done = serveClient(sock, identity, run);
+    const done = serveClient(sock, ours, run);
     running.add(done);
     void done.finally(() => running.delete(done));
   });
@@ -225,7 +229,7 @@ async function clearStale(path: string): Promise<boolean> {
 }
 
 /** One connection: greeting, one request, the command's output and exit code. */
-function serveClient(sock: net.Socket, identity: string | null, run: Runner): Promise<void> {
+function serveClient(sock: net.Socket, ours: (req: RunRequest) => boolean, run: Runner): Promise<void> {
   return new Promise((finish) => {
     let started = false;
     let heartbeat: NodeJS.Timeout | undefined;
@@ -248,8 +252,8 @@ function serveClient(sock: net.Socket, identity: string | null, run: Runner): Pr
       }
       if (started) return;
       const req = parseRequest(msg);
-      if (!req || req.config !== identity) {
-        send(sock, { t: "refused", reason: req ? "this server runs another config" : "bad request" });
+      if (!req || !ours(req)) {
+        send(sock, { t: "refused", reason: req ? "this server runs another config or data directory" : "bad request" });
         sock.end();
         return;
       }

@@ -236,4 +236,40 @@ test("a socket that is not ours (never greets) or a server of another config: pr
   }
 });
 
+/** Sends `lines` on a fresh connection; resolves with what the server answered before closing. */
+function exchange(path: string, lines: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(path);
+    let got = "";
+    s.setEncoding("utf8");
+    s.on("data", (d) => (got += d));
+    s.on("connect", () => s.write(lines.join("")));
+    s.on("error", reject);
+    s.on("close", () => resolve(got));
+    setTimeout(() => s.destroy(), 5000);
+  });
+}
+
+test("bad requests are refused without running anything; a request for another data directory too", async () => {
+  // data_path relative to the working directory (the server's is its config's directory).
+  const server = await startServerProcess(`data_path = "data"\n${CONFIG}`);
+  await socketReady(server);
+  const path = socketOf(server);
+  const hello = `{"t":"hello","v":1}\n`;
+  try {
+    assert.is(await exchange(path, ["this is not json\n"]), hello, "closed after the greeting");
+    assert.is(await exchange(path, [`{"t":"run","argv":"mod_invites"}\n`]), `${hello}{"t":"refused","reason":"bad request"}\n`);
+    assert.is(await exchange(path, [`[1,2]\n`]), hello);
+    const run = (cwd: string) => JSON.stringify({ t: "run", argv: ["--config", server.config, "mod_invites", "generate", "example.com"], cwd, argv0: "prosodyctl", config: server.config }) + "\n";
+    assert.is(await exchange(path, [run("/tmp")]), `${hello}{"t":"refused","reason":"this server runs another config or data directory"}\n`);
+    assert.is(ranInServer(server), 0);
+    const ok = await exchange(path, [run(server.dir)]);
+    const answered = ok.replace(/\{"t":"alive"\}\n/g, ""); // every 2 s while it runs
+    assert.match(answered, /^\{"t":"hello","v":1\}\n\{"t":"started"\}\n\{"t":"out","d":"xmpp:example\.com\?register;preauth=[\w-]{24}\\n"\}\n\{"t":"exit","code":0\}\n$/);
+    assert.is(ranInServer(server), 1, "the server still serves after the bad ones");
+  } finally {
+    await server.stop();
+  }
+});
+
 test.run();
