@@ -31,6 +31,11 @@ test("without a running server, prosodyctl shell says it could not connect (exit
   assert.is(r.stderr, "");
 });
 
+test("prosodyctl --help names the shell command", async () => {
+  const r = await prosodyctl(["--help"]);
+  assert.match(r.stdout, /\n\nRunning server:\n shell {10}Run a command in the running server, e\.g\. shell invite list example\.com \(shell alone lists them\)\n/);
+});
+
 test("Prosody's duration forms", () => {
   assert.equal(["1d", "2h", "30min", "2 weeks", "1mon", "10s", "3600", "soon"].map(parseDuration), [86400, 7200, 1800, 1209600, 2678400, 10, undefined, undefined]);
 });
