@@ -204,6 +204,29 @@ test("server killed mid-command: prosodyctl prints one line and exits 1; later r
   }
 });
 
+test("a server that stops answering (SIGSTOP): mid-command, one line and exit 1 after the heartbeat lapses; before greeting, the command runs here", async () => {
+  const server = await startServerProcess(CONFIG);
+  await socketReady(server);
+  const cli = spawnCli(["--config", server.config, "adduser", "carol@example.com"], server.dir);
+  try {
+    await until("the password prompt", () => cli.out().includes("Enter new password: "));
+    server.child.kill("SIGSTOP");
+    cli.child.stdin.write("pw\n");
+    const code = await Promise.race([cli.exited, new Promise((r) => setTimeout(() => r("hung"), 20_000))]);
+    assert.is(code, 1, "exit 1, no hang");
+    assert.match(cli.err(), /^prosodyctl: the server stopped answering while running this command \(admin socket .*\); it may or may not have taken effect\n$/);
+    const started = Date.now();
+    const r = await prosodyctl(["--config", server.config, "mod_invites_api", "list", "example.com"], { cwd: server.dir });
+    assert.equal([r.code, r.stderr], [0, ""], "ran in-process");
+    assert.ok(Date.now() - started < 10_000);
+  } finally {
+    cli.child.kill("SIGKILL");
+    server.child.kill("SIGCONT");
+    await server.stop();
+  }
+  assert.is(ranInServer(server), 1, "only the adduser reached the server");
+});
+
 test("a socket that is not ours (never greets) or a server of another config: prosodyctl runs the command itself", async () => {
   const { dir, config } = tempConfig(CONFIG);
   mkdirSync(join(dir, "data"));
