@@ -259,6 +259,30 @@ test("a socket that is not ours (never greets) or a server of another config: pr
   }
 });
 
+test("prosody_ts_admin_socket: another path (relative to the data directory), or false for none", async () => {
+  const moved = await startServerProcess(`prosody_ts_admin_socket = "ctl/admin.sock"\n${CONFIG}`);
+  try {
+    await until("the moved socket", () => existsSync(join(moved.dir, "data", "ctl", "admin.sock")));
+    assert.not.ok(existsSync(socketOf(moved)));
+    const r = await prosodyctl(["--config", moved.config, "mod_invites_api", "list", "example.com"], { cwd: moved.dir });
+    assert.is(r.code, 0);
+    assert.is(ranInServer(moved), 1);
+  } finally {
+    await moved.stop();
+  }
+  const off = await startServerProcess(`prosody_ts_admin_socket = false\n${CONFIG}`);
+  try {
+    await until("the server's start", () => off.output().includes("Next steps"));
+    const r = await prosodyctl(["--config", off.config, "mod_invites_api", "list", "example.com"], { cwd: off.dir });
+    assert.equal([r.code, ranInServer(off)], [0, 0], "in-process");
+    assert.not.ok(existsSync(socketOf(off)));
+    const shell = await prosodyctl(["--config", off.config, "shell", "invite", "list", "example.com"], { cwd: off.dir });
+    assert.equal([shell.code, shell.stdout], [1, "** Unable to connect to server - is it running?\n** The admin socket is turned off (prosody_ts_admin_socket = false)\n"]);
+  } finally {
+    await off.stop();
+  }
+});
+
 /** Sends `lines` on a fresh connection; resolves with what the server answered before closing. */
 function exchange(path: string, lines: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
