@@ -7,6 +7,7 @@
 import type { CommandContext, Module } from "prosody-ts";
 import { generateCommand } from "./cli.js";
 import { createInvitesApi } from "./invites.js";
+import { addShellCommands } from "./shell.js";
 import type { InvitesApi } from "./invites.js";
 
 // `depends("invites")` is typed for every module (declaration merging): dependents need not
@@ -20,6 +21,8 @@ declare module "prosody-ts" {
 export default function (module: Module): void {
   const api = createInvitesApi(module);
   Object.assign(module.exports, api);
+  // `prosodyctl shell invite …` (Prosody 13), run by the server for prosodyctl.
+  if (module.server.processType === "server" && module.host !== "*") addShellCommands(module, api);
 
   // The server purges; a prosodyctl process is too short-lived to bother.
   const interval = module.getOptionNumber("invites_purge_interval", 3600) ?? 3600;

@@ -20,6 +20,7 @@ const SECTIONS: Array<[string, Array<[string, string]>]> = [
   ],
   ["Storage:", [["storage recover-journal", "Salvage an SQLite database our processes refuse (damaged journal, file changed by another program)"]]],
   ["Plugin management:", [["mod_<name>", "Run the command of a plugin, e.g. mod_invites_api create example.com"]]],
+  ["Running server:", [["shell", "Run a command in the running server, e.g. shell invite list example.com (shell alone lists them)"]]],
   [
     "Informative:",
     [

@@ -14,8 +14,10 @@ import { claimServerPidfile } from "./pidfile.js";
 import type { CliIO } from "./io.js";
 import type { GlobalOptions } from "./options.js";
 import { startServerLogging } from "./server-logging.js";
+import { openAdminSocket, type Runner } from "./admin-socket.js";
 
-type LoadConfig = () => Promise<{ config: Config; trust?: TrustPolicy; vet?: (config: Config) => string | undefined } | number>;
+type Loaded = { config: Config; trust?: TrustPolicy; vet?: (config: Config) => string | undefined };
+type LoadConfig = () => Promise<Loaded | number>;
 
 /** What to enable when nothing is served: the plugins that answer HTTP. */
 export const NOTHING_SERVED =
@@ -24,7 +26,15 @@ export const NOTHING_SERVED =
   "XMPP modules stay with Prosody)";
 
 /** `argv`: the whole command line, for the process title (how status/stop recognise our server). */
-export async function runStart(args: string[], options: GlobalOptions, io: CliIO, loadConfig: LoadConfig, argv: readonly string[] = []): Promise<number> {
+/** `serve`: what runs prosodyctl's commands that come through the admin socket (none without it). */
+export async function runStart(
+  args: string[],
+  options: GlobalOptions,
+  io: CliIO,
+  loadConfig: LoadConfig,
+  argv: readonly string[] = [],
+  serve?: (loaded: Loaded, runtime: Runtime) => Runner,
+): Promise<number> {
   const usage = `Usage: ${io.argv0} [--config FILE | --embedded-config] start`;
   if (args.includes("--help") || args.includes("-h")) {
     io.stdout(`${usage}\n\nStart the server in the foreground; SIGINT/SIGTERM stop it cleanly.\n`);
@@ -75,9 +85,11 @@ export async function runStart(args: string[], options: GlobalOptions, io: CliIO
     await logging.close();
     return 1;
   }
+  const admin = serve && (await openAdminSocket(loaded.config, io.cwd, serve(loaded, runtime)));
   // --quiet/--silent (a service manager's unit) want no chatter.
   if (!options.quiet && !options.silent) io.stdout(nextSteps(runtime, options, io.command ?? io.argv0));
   await stopRequested;
+  await admin?.close();
   await reloads.detach();
   await stopServer(runtime);
   pidfile?.release();

@@ -19,6 +19,7 @@ import type { Runtime } from "../core/runtime.js";
 import { createRuntime } from "../create-runtime.js";
 import type { TrustPolicy } from "../core/trusted-paths.js";
 import { openSqlStorage } from "./sql-storage.js";
+import { INTERRUPTED, type PasswordInput } from "./io.js";
 import { PREP_MAX_BYTES, nameprep, nodeprep } from "../util/stringprep.js";
 
 export type UserCommand = "adduser" | "passwd" | "deluser";
@@ -29,6 +30,8 @@ export interface UserCommandIO {
   argv0: string;
   /** Where passwords come from (default process.stdin). */
   input?: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
+  /** Where passwords come from instead of `input` (see CliIO). */
+  passwordInput?: PasswordInput;
 }
 
 export interface UserCommandContext {
@@ -173,7 +176,7 @@ export async function runUserCommand(command: UserCommand, args: string[], ctx: 
       return 1;
     }
 
-    input = openPasswordInput(io.input ?? process.stdin);
+    input = io.passwordInput ?? openPasswordInput(io.input ?? process.stdin);
     const password = await readPassword(input, io.stdout);
     input.close();
     if (password === INTERRUPTED) return 130;
@@ -233,15 +236,6 @@ export function preppedSplit(jid: string): { node?: string; host?: string } {
 
 // --- Passwords ---
 
-const INTERRUPTED = Symbol("interrupted");
-
-interface PasswordInput {
-  /** One line typed without echo; undefined at end of input. */
-  readSecret(): Promise<string | undefined | typeof INTERRUPTED>;
-  /** One key on a terminal, else the first character of the next line; undefined at end of input. */
-  readChoice(): Promise<string | undefined | typeof INTERRUPTED>;
-  close(): void;
-}
 
 async function readPassword(input: PasswordInput, write: (text: string) => void): Promise<string | undefined | typeof INTERRUPTED> {
   for (;;) {
@@ -267,7 +261,7 @@ async function readPassword(input: PasswordInput, write: (text: string) => void)
   }
 }
 
-function openPasswordInput(stream: NonNullable<UserCommandIO["input"]>): PasswordInput {
+export function openPasswordInput(stream: NonNullable<UserCommandIO["input"]>): PasswordInput {
   return stream.isTTY && typeof stream.setRawMode === "function" ? terminalInput(stream) : lineInput(stream);
 }
 

@@ -3,6 +3,7 @@
  * A server routes the sink to the sinks of its `log` option (src/core/logging.ts).
  * printf-style formatting where %s accepts any value (as Prosody's util.format does).
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { format as nodeFormat } from "node:util";
 import { lineFormatter } from "./log-format.js";
 import type { LogLevel } from "./types.js";
@@ -28,7 +29,37 @@ const consoleLine = lineFormatter({ timestamps: false, sourceWidth: 20 });
  * console layout, on stderr so that a command's own output on stdout stays clean.
  */
 export function consoleSink(r: LogRecord): void {
-  process.stderr.write(consoleLine(r.time, r.source, r.level, r.message));
+  process.stderr.write(consoleText(r));
+}
+
+/** One record as the console sink prints it. */
+export function consoleText(r: LogRecord): string {
+  return consoleLine(r.time, r.source, r.level, r.message);
+}
+
+/** Where records logged inside `withLogCapture` go instead of the process's sink. */
+interface Capture {
+  sink: LogSink;
+  minLevel: number;
+  /** Once false (the capture ended), records go to the process's sink again. */
+  active: () => boolean;
+}
+const captures = new AsyncLocalStorage<Capture>();
+
+/**
+ * Runs `fn` with every record it logs (at `level` or above, however the process's level is
+ * set) sent to `capture` instead of the process's sink: a command the server runs for
+ * prosodyctl logs to that prosodyctl's stderr as it would in-process. Work that outlives `fn`
+ * (a timer it started) logs to the process's sink again.
+ */
+export async function withLogCapture<T>(capture: LogSink, level: LogLevel | "silent", fn: () => Promise<T>): Promise<T> {
+  let active = true;
+  const minLevel = level === "silent" ? Infinity : LEVELS[level];
+  try {
+    return await captures.run({ sink: capture, minLevel, active: () => active }, fn);
+  } finally {
+    active = false;
+  }
 }
 
 /** Route every log record to `s` from now on; returns the previous sink. */
@@ -86,6 +117,11 @@ export function createLogger(source: string): Logger {
   return (level, fmt, ...args) => {
     const n = LEVELS[level];
     if (n === undefined) throw new TypeError(`log: unknown level ${JSON.stringify(level)} (use debug, info, warn or error)`);
+    const cap = captures.getStore();
+    if (cap?.active()) {
+      if (n >= cap.minLevel) cap.sink({ time: new Date(), source, level, message: formatMessage(fmt, args) });
+      return;
+    }
     if (n < minLevel) return;
     sink({ time: new Date(), source, level, message: formatMessage(fmt, args) });
   };

@@ -30,6 +30,7 @@ const log = createLogger("general");
 export const RESTART_ONLY_OPTIONS = [
   "http_ports", "http_interfaces", "https_ports", "https_interfaces", "local_interfaces",
   "data_path", "pidfile", "prosody_ts_pidfile", "prosody_user", "prosody_group", "run_as_root",
+  "prosody_ts_admin_socket",
 ];
 
 export interface ReloadSummary {

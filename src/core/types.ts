@@ -47,6 +47,44 @@ export interface PluginFile {
   command?: (args: string[], ctx: CommandContext) => unknown;
 }
 
+/**
+ * A command of `prosodyctl shell SECTION NAME ARGS…` (Prosody 13's shell-command items), added with
+ * `module.addItem("shell-command", cmd)` by a module loaded in the server; run by the server for
+ * prosodyctl through its admin socket. With `host_selector`, the host is the one named by that
+ * argument (a JID's or a host's domain) and the instance added on that host runs.
+ */
+export interface ShellCommand {
+  section: string;
+  section_desc?: string;
+  name: string;
+  desc: string;
+  /** The positional arguments, in order. */
+  args: Array<{ name: string }>;
+  /** Name of the argument that selects the host. */
+  host_selector?: string;
+  /** Options (`--name value`, `--name`), named with "_" for "-": as Prosody's util.argparse. */
+  flags?: {
+    /** Flags without a value (`--name`; `--name=value` also works). */
+    kv_params?: Record<string, boolean>;
+    /** Flags taking one value. */
+    value_params?: Record<string, boolean>;
+    /** Flags taking a value, repeatable: an array. */
+    array_params?: Record<string, boolean>;
+  };
+  /**
+   * Runs the command: `[true, message]` prints "OK: message", `[false | undefined, message]` prints
+   * "Error: message" on stderr (exit 1). `args` are the positional arguments (undefined when missing).
+   */
+  handler(session: ShellSession, args: Array<string | undefined>, opts: Record<string, unknown>): Promise<[boolean | undefined, string?]> | [boolean | undefined, string?];
+}
+
+export interface ShellSession {
+  /** Prints a line: the values joined with tabs. */
+  print(...values: unknown[]): void;
+  /** Columns available for a table (the terminal's width less 2; 130 without one). */
+  width: number;
+}
+
 export interface CommandContext {
   /** The module instance, loaded on the global pseudo-host "*". */
   module: Module;

@@ -132,7 +132,9 @@ test("a plugin with its own package.json (and a stale copy installed) and a CLI-
   assert.equal([pkg.stdout, pkg.code], ["pkg symbol 12 x y\n", 0], pkg.stderr);
   const cli = await ctl("mod_ext_cli", "ÄBC", "def");
   assert.equal([cli.stdout, cli.code], ["cli-only äbc def\n", 0], cli.stderr);
-  assert.not.match(server.output(), "mod_ext_pkg", "loaded on example.com without a word");
+  // Nothing but the admin socket's line for the command it ran (src/cli/admin-socket.ts).
+  const said = server.output().replace(/^.*Running for prosodyctl: mod_ext_\w+.*$/gm, "");
+  assert.not.match(said, "mod_ext_pkg", "loaded on example.com without a word");
 });
 
 test("routes provided where mod_http is not loaded are reported, naming the host", async () => {

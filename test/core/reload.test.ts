@@ -34,7 +34,7 @@ test("applyConfig loads added modules, unloads removed ones, reloads reload_modu
   assert.equal(globalThis.__reloadLog, ["load a@one.example", "load a@two.example"]);
   globalThis.__reloadLog = [];
 
-  const next = await cfg(`modules_enabled = { "b" }\nhttp_ports = { 1 }\nVirtualHost "one.example"\nreload_modules = { "b" }\nVirtualHost "three.example"`);
+  const next = await cfg(`modules_enabled = { "b" }\nhttp_ports = { 1 }\nprosody_ts_admin_socket = "other.sock"\nVirtualHost "one.example"\nreload_modules = { "b" }\nVirtualHost "three.example"`);
   const summary = await applyConfig(rt, next);
   assert.is(rt.config, next);
   assert.equal(summary.hostsRemoved, ["two.example"]);
@@ -42,7 +42,7 @@ test("applyConfig loads added modules, unloads removed ones, reloads reload_modu
   assert.equal(summary.unloaded, ["one.example:a"]);
   assert.equal(summary.loaded, ["one.example:b"]);
   assert.equal(summary.reloaded, [], "b was not loaded before: loading it is enough");
-  assert.equal(summary.restartOnly, ["http_ports"]);
+  assert.equal(summary.restartOnly, ["http_ports", "prosody_ts_admin_socket"]);
   assert.equal(events, ["deactivated two.example"]);
   assert.equal(rt.activeHosts().sort(), ["one.example", "three.example"]);
   assert.ok(globalThis.__reloadLog.includes("unload a@two.example"));
@@ -52,7 +52,7 @@ test("applyConfig loads added modules, unloads removed ones, reloads reload_modu
 
   // The same file again: b is in reload_modules on one.example, so it is reloaded there only.
   globalThis.__reloadLog = [];
-  const again = await applyConfig(rt, await cfg(`modules_enabled = { "b" }\nhttp_ports = { 1 }\nVirtualHost "one.example"\nreload_modules = { "b" }\nVirtualHost "three.example"`));
+  const again = await applyConfig(rt, await cfg(`modules_enabled = { "b" }\nhttp_ports = { 1 }\nprosody_ts_admin_socket = "other.sock"\nVirtualHost "one.example"\nreload_modules = { "b" }\nVirtualHost "three.example"`));
   assert.equal(again.reloaded, ["one.example:b"]);
   assert.equal(again.loaded, []);
   assert.equal(again.restartOnly, []);

@@ -1,6 +1,7 @@
 /**
  * Replays every prosodyctl run in golden/10-cli-{internal,sql}.txt (captured from Prosody 0.12.3)
- * against our prosodyctl and compares stdout, stderr and exit code. Random ids and tokens are
+ * against our prosodyctl and compares stdout, stderr and exit code: once in-process, once through a
+ * running server's admin socket (src/cli/admin-socket.ts). Random ids and tokens are
  * matched by shape; ids from earlier output are mapped into later arguments.
  * Documented deviations (README "Differences from Prosody"): where Prosody prints a Lua traceback
  * we print one line with the same exit code; `--reset … --group …` creates nothing and exits 2.
@@ -10,7 +11,9 @@ import * as assert from "uvu/assert";
 import { prosodyctl, tempConfig } from "../helpers/cli.js";
 import { goldenFile, parseCliTranscript, type CliRun } from "../helpers/golden.js";
 import { openSqlDatabase } from "../../src/storage/drivers/sql.js";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { startServerProcess } from "../helpers/server-process.js";
 import { skip } from "../helpers/skip.js";
 
 const CONFIG = `
@@ -53,49 +56,70 @@ for (const variant of ["internal"]) {
   }
   const runs = parseCliTranscript(buf);
 
-  test(`every prosodyctl run of 10-cli-${variant}.txt matches Prosody's output (${runs.length} runs)`, async () => {
+  test(`every prosodyctl run of 10-cli-${variant}.txt matches Prosody's output, in-process (${runs.length} runs)`, async () => {
     assert.ok(runs.length >= 39, "transcript parsed");
     const { dir, config } = tempConfig(CONFIG);
-    const idMap = new Map<string, string>(); // golden key id → our key id
-    for (const run of runs) {
-      const args = run.argv.slice(3).map((a) => idMap.get(a) ?? a);
-      const ours = await prosodyctl(["--config", config, ...args], { cwd: dir });
-      const label = `$ ${run.command}\n--- ours:\n${ours.stdout}${ours.stderr}`;
-      assert.is(ours.stderr, run.stderr, label);
-      const dev = deviation(run);
-      if (dev) {
-        assert.match(ours.stdout, dev.stdout, label);
-        assert.is(ours.code, dev.exit, label);
-        assert.is(ours.code, run.exit === 0 ? 2 : run.exit, "same exit code as Prosody (or 2 where it wrongly succeeds)");
-        continue;
-      }
-      assert.is(ours.code, run.exit, label);
-      const gk = KEY.exec(run.stdout);
-      if (gk) {
-        const ok = KEY.exec(ours.stdout);
-        assert.ok(ok, label);
-        idMap.set(gk[1]!, ok![1]!);
-        continue;
-      }
-      const gu = URI.exec(run.stdout.split("\n").at(-2) + "\n");
-      if (gu) {
-        const lines = ours.stdout.split("\n");
-        const last = lines.at(-2) + "\n";
-        const ou = URI.exec(last);
-        assert.ok(ou, label);
-        assert.equal([ou![1], ou![2]], [gu[1], gu[2]], label);
-        assert.is(lines.slice(0, -2).join("\n"), run.stdout.split("\n").slice(0, -2).join("\n"), label);
-        continue;
-      }
-      if (run.argv[4] === "list" && run.exit === 0) {
-        const reverse = new Map([...idMap].map(([g, o]) => [o, g]));
-        const mapped = ours.stdout.split("\n").map((l) => l.replace(/^[^\t]+/, (id) => reverse.get(id) ?? id));
-        assert.equal(mapped.sort(), run.stdout.split("\n").sort(), label);
-        continue;
-      }
-      assert.is(ours.stdout, run.stdout, label);
+    await replay(runs, dir, config);
+    assert.not.ok(existsSync(join(dir, "data", "prosody-ts.sock")), "no server, no admin socket");
+  });
+
+  test(`the same runs through a running server's admin socket match too (${runs.length} runs)`, async () => {
+    const server = await startServerProcess(CONFIG);
+    try {
+      // HTTP answers a moment before the admin socket is there.
+      for (let i = 0; i < 100 && !existsSync(join(server.dir, "data", "prosody-ts.sock")); i++) await new Promise((r) => setTimeout(r, 50));
+      await replay(runs, server.dir, server.config);
+      // Every module command went through the server (it logs each one), none ran in-process.
+      const inServer = server.output().match(/Running for prosodyctl: mod_\S+/g) ?? [];
+      const moduleRuns = runs.filter((r) => r.argv.slice(3).find((a, i, all) => !a.startsWith("-") && all[i - 1] !== "--config")?.startsWith("mod_"));
+      assert.ok(moduleRuns.length >= 39, "transcript parsed");
+      assert.is(inServer.length, moduleRuns.length, "each module command ran in the server");
+    } finally {
+      await server.stop();
     }
   });
+}
+
+async function replay(runs: CliRun[], dir: string, config: string): Promise<void> {
+  const idMap = new Map<string, string>(); // golden key id → our key id
+  for (const run of runs) {
+    const args = run.argv.slice(3).map((a) => idMap.get(a) ?? a);
+    const ours = await prosodyctl(["--config", config, ...args], { cwd: dir });
+    const label = `$ ${run.command}\n--- ours:\n${ours.stdout}${ours.stderr}`;
+    assert.is(ours.stderr, run.stderr, label);
+    const dev = deviation(run);
+    if (dev) {
+      assert.match(ours.stdout, dev.stdout, label);
+      assert.is(ours.code, dev.exit, label);
+      assert.is(ours.code, run.exit === 0 ? 2 : run.exit, "same exit code as Prosody (or 2 where it wrongly succeeds)");
+      continue;
+    }
+    assert.is(ours.code, run.exit, label);
+    const gk = KEY.exec(run.stdout);
+    if (gk) {
+      const ok = KEY.exec(ours.stdout);
+      assert.ok(ok, label);
+      idMap.set(gk[1]!, ok![1]!);
+      continue;
+    }
+    const gu = URI.exec(run.stdout.split("\n").at(-2) + "\n");
+    if (gu) {
+      const lines = ours.stdout.split("\n");
+      const last = lines.at(-2) + "\n";
+      const ou = URI.exec(last);
+      assert.ok(ou, label);
+      assert.equal([ou![1], ou![2]], [gu[1], gu[2]], label);
+      assert.is(lines.slice(0, -2).join("\n"), run.stdout.split("\n").slice(0, -2).join("\n"), label);
+      continue;
+    }
+    if (run.argv[4] === "list" && run.exit === 0) {
+      const reverse = new Map([...idMap].map(([g, o]) => [o, g]));
+      const mapped = ours.stdout.split("\n").map((l) => l.replace(/^[^\t]+/, (id) => reverse.get(id) ?? id));
+      assert.equal(mapped.sort(), run.stdout.split("\n").sort(), label);
+      continue;
+    }
+    assert.is(ours.stdout, run.stdout, label);
+  }
 }
 
 test("stored records after the replay: Prosody's fields, secrets hashed by default, plaintext on request", async () => {

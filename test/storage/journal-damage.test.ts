@@ -57,11 +57,14 @@ async function writeInProcesses(db: string, prefixes: string[], each: number): P
   }
 }
 
-/** name → sha256 of every file in the directory (not our lock directory: live sockets, no data). */
+/**
+ * name → sha256 of every file in the directory (not our lock directory nor a running server's
+ * admin socket: live sockets, no data).
+ */
 function snapshot(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of fs.readdirSync(dir).sort()) {
-    if (name === ".prosody-ts-locks") continue;
+    if (name === ".prosody-ts-locks" || fs.statSync(path.join(dir, name)).isSocket()) continue;
     out[name] = crypto.createHash("sha256").update(fs.readFileSync(path.join(dir, name))).digest("hex");
   }
   return out;
