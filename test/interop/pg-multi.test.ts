@@ -14,6 +14,8 @@
  * are allowed only against the killed instance while it was down, and are counted apart.
  * PG_MULTI_SECONDS (default 20) and PG_MULTI_SEED change the run; the counts are printed.
  */
+import { prng } from "../fixtures/internal/gen.js";
+import { testSeed } from "../helpers/seed.js";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chownSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -30,22 +32,11 @@ const missing =
   prosodyMissing() ??
   (spawnSync("dpkg", ["-s", "lua-dbi-postgresql"], { stdio: "ignore" }).status !== 0 ? "lua-dbi-postgresql not installed" : undefined);
 const SECONDS = Number(process.env.PG_MULTI_SECONDS ?? 20);
-const SEED = Number(process.env.PG_MULTI_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const SEED = testSeed("PG_MULTI_SEED");
 const KEY = /^([A-Za-z0-9_-]{12})\/([A-Za-z0-9_-]{36})$/;
 const TOKEN = /([A-Za-z0-9_-]{24})$/;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** mulberry32: a small seeded generator, so a failing run can be repeated with PG_MULTI_SEED. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Ours {
   n: number;
@@ -58,7 +49,7 @@ interface Ours {
 
 skipIf(test, missing)(`3 of our servers and a real Prosody on one database for ${SECONDS} s, one of ours kill -9ed and restarted: nothing lost, nothing twice`, async () => {
   console.log(`\npg-multi: seed ${SEED} (PG_MULTI_SEED=${SEED} repeats it), ${SECONDS} s`);
-  const rnd = random(SEED);
+  const rnd = prng(SEED);
   const cluster = await startCluster();
   const t = await cluster.createDatabase();
   const inst = await createInstance("sql", [], [], `sql = { driver = "PostgreSQL", database = "${t.database}", username = "${t.username}", host = "${t.host}", port = ${t.port} }`);
