@@ -8,6 +8,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { openSqlDatabase } from "../../src/storage/drivers/sql.js";
 import { localTime, parseDuration } from "../../plugins/mod_invites/shell.js";
+import { parseFlags } from "../../src/cli/shell.js";
 import { prosodyctl, tempConfig } from "../helpers/cli.js";
 import { startServerProcess } from "../helpers/server-process.js";
 import { existsSync } from "node:fs";
@@ -34,6 +35,11 @@ test("without a running server, prosodyctl shell says it could not connect (exit
 test("prosodyctl --help names the shell command", async () => {
   const r = await prosodyctl(["--help"]);
   assert.match(r.stdout, /\n\nRunning server:\n shell {10}Run a command in the running server, e\.g\. shell invite list example\.com \(shell alone lists them\)\n/);
+});
+
+test("a token that begins with '-' is an argument after '--', a flag before it (Prosody's argparse)", () => {
+  assert.equal(parseFlags(["example.com", "--", "-Tok-en"]), { opts: {}, positional: ["example.com", "-Tok-en"] });
+  assert.equal(parseFlags(["example.com", "-Tok-en"]), { opts: { Tok_en: true }, positional: ["example.com"] });
 });
 
 test("Prosody's duration forms", () => {
@@ -97,16 +103,17 @@ test("shell invite commands through the admin socket: output, exit codes and sto
     const narrow = await prosodyctl(["--config", server.config, "shell", "invite", "list", "example.com"], { cwd: server.dir, env: { COLUMNS: "80" } });
     assert.is(narrow.stdout.split("\n")[0]!.length, 78, "COLUMNS less Prosody's margin of 2");
 
-    const show = await shell("invite", "show", "example.com", tokens.admin);
+    const show = await shell("invite", "show", "example.com", "--", tokens.admin);
     const shown = show.stdout.split("\n");
     assert.is(shown[0], "Invitation to register on example.com");
     assert.match(shown[1]!, /^Created:\t\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
     assert.match(shown[2]!, /^Expires:\t/);
     assert.equal(shown.slice(3), ["", `XMPP URI:\txmpp:example.com?register;preauth=${tokens.admin}`, "", "Role:\tprosody:admin", "Secondary roles:\tr1", "Groups:\t", "OK: Invitation valid", ""]);
-    assert.match((await shell("invite", "show", "example.com", tokens.reset)).stdout, /^Password reset for alice@example\.com\n/);
-    assert.match((await shell("invite", "show", "example.com", tokens.contact)).stdout, /^Invitation to register and become a contact of alice@example\.com\n/);
+    assert.match((await shell("invite", "show", "example.com", "--", tokens.reset)).stdout, /^Password reset for alice@example\.com\n/);
+    assert.match((await shell("invite", "show", "example.com", "--", tokens.contact)).stdout, /^Invitation to register and become a contact of alice@example\.com\n/);
 
-    const del = await shell("invite", "delete", "example.com", tokens.bob);
+    // A token may begin with "-" (base64url): after "--" it is never read as a flag, as in Prosody.
+    const del = await shell("invite", "delete", "example.com", "--", tokens.bob);
     assert.equal([del.code, del.stdout], [0, "OK: Invitation deleted\n"]);
     assert.match((await shell("invite", "list", "example.com")).stdout, /OK: 3 pending invites\n$/);
   } finally {
