@@ -22,11 +22,12 @@
 import { execFile, execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { ensureApt, freePort, have, prefill, sleep } from "./_common.mjs";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const args = process.argv.slice(2);
@@ -40,19 +41,6 @@ const ROWS = String(opt("rows", "0,100000")).split(",").map(Number);
 const STORAGES = String(opt("storage", "sql")).split(",");
 const WITH_PROSODY = !args.includes("--no-prosody");
 const PG_DURABLE = args.includes("--pg-durable");
-const isRoot = process.getuid?.() === 0;
-
-function have(cmd) {
-  return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
-}
-function ensureApt(cmd, pkg) {
-  if (have(cmd)) return true;
-  if (!isRoot) return false;
-  console.error(`[bench] installing ${pkg} from apt…`);
-  spawnSync("sh", ["-c", `DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${pkg} >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${pkg}) >/dev/null 2>&1`]);
-  return have(cmd);
-}
-
 if (!existsSync(join(root, "dist", "cli.js"))) {
   console.error("bench: run `npm run build` first");
   process.exit(1);
@@ -63,16 +51,6 @@ if (!ensureApt("wrk", "wrk")) {
 }
 const haveSqlite = ensureApt("sqlite3", "sqlite3");
 const haveProsody = WITH_PROSODY && have("prosody") && have("prosodyctl") && have("runuser");
-
-const freePort = () =>
-  new Promise((res) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const p = s.address().port;
-      s.close(() => res(p));
-    });
-  });
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function waitHttp(port, ms = 20000) {
   const until = Date.now() + ms;
@@ -88,38 +66,6 @@ async function waitHttp(port, ms = 20000) {
     await sleep(100);
   }
   throw new Error(`nothing listening on ${port}`);
-}
-
-const DDL = `CREATE TABLE IF NOT EXISTS "prosody" ("host" TEXT NOT NULL, "user" TEXT NOT NULL, "store" TEXT NOT NULL, "key" TEXT NOT NULL, "type" TEXT NOT NULL, "value" TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS "prosody_index" ON "prosody" ("host", "user", "store", "key");`;
-
-/** Fills a fresh SQLite file with `n` invite rows shaped like Prosody's. */
-function prepopulate(file, n) {
-  if (n === 0) return;
-  if (!haveSqlite) throw new Error("sqlite3 is needed to prepopulate (apt install sqlite3)");
-  const now = Math.floor(Date.now() / 1000);
-  const sql = `${DDL}
-BEGIN;
-WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < ${n})
-INSERT INTO prosody SELECT 'example.com', '', 'invite_token', printf('pre%021d', i), 'json',
-  printf('{"token":"pre%021d","type":"register","jid":"example.com","allow_registration":true,"uri":"xmpp:example.com?register;preauth=pre%021d","created_at":${now},"expires":${now + 604800},"additional_data":{"source":"bench"}}', i, i) FROM c;
-COMMIT;`;
-  execFileSync("sqlite3", [file], { input: sql });
-}
-
-/** The same invites as Prosody's internal storage keeps them: one invite_token.dat for the host. */
-function prepopulateInternal(dataDir, n) {
-  if (n === 0) return;
-  const now = Math.floor(Date.now() / 1000);
-  const dir = join(dataDir, "example%2ecom");
-  mkdirSync(dir, { recursive: true });
-  const parts = ["return {\n"];
-  for (let i = 1; i <= n; i++) {
-    const t = `pre${String(i).padStart(21, "0")}`;
-    parts.push(`\t["${t}"] = {\n\t\t["token"] = "${t}";\n\t\t["type"] = "register";\n\t\t["jid"] = "example.com";\n\t\t["allow_registration"] = true;\n\t\t["uri"] = "xmpp:example.com?register;preauth=${t}";\n\t\t["created_at"] = ${now};\n\t\t["expires"] = ${now + 604800};\n\t\t["additional_data"] = {\n\t\t\t["source"] = "bench";\n\t\t};\n\t};\n`);
-  }
-  parts.push("};\n");
-  writeFileSync(join(dir, "invite_token.dat"), parts.join(""));
 }
 
 function countInternal(dataDir) {
@@ -321,13 +267,6 @@ async function load(ports, key, conns, seconds) {
     p50: sum("p50") / each.length,
     p99: Math.max(...each.map((x) => x.p99)),
   };
-}
-
-/** The store both servers start from: `rows` invites, in the chosen storage's files. */
-function prefill(dir, storage, rows) {
-  mkdirSync(join(dir, "data"), { recursive: true });
-  if (storage === "sql") prepopulate(join(dir, "data", "prosody.sqlite"), rows);
-  else prepopulateInternal(join(dir, "data"), rows);
 }
 
 const execFileP = promisify(execFile);
