@@ -1,6 +1,13 @@
-/** Entry point of the prosodyctl executable. */
+/**
+ * Entry point of the prosodyctl executable. Help, --version and usage errors are answered here,
+ * before the rest of prosodyctl (storage engines, sql.js, the runtime) is loaded: they open no
+ * store, and loading it all costs ~50 ms of a ~110 ms process (issue 15: such commands within
+ * `node -e 0` + 40 ms). Their output is exactly what main() would print.
+ */
 import { basename, delimiter, dirname, isAbsolute, relative, resolve } from "node:path";
-import { main } from "./prosodyctl.js";
+import { helpText } from "./help.js";
+import { parseArgs } from "./options.js";
+import { versionLine } from "./version.js";
 
 function exitSoon(code: number): void {
   process.exitCode = code;
@@ -21,7 +28,31 @@ function runnable(): string {
   return rel.startsWith("..") || isAbsolute(rel) ? resolve(script) : `./${rel}`;
 }
 
-main(process.argv.slice(2), { dropPrivileges: true, argv0, command: runnable() }).then(exitSoon, (err) => {
-  process.stderr.write(`prosodyctl: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
-  exitSoon(1);
-});
+/** The answer when it needs nothing but the command line, else undefined. */
+function answerWithoutLoading(argv: string[]): number | undefined {
+  const parsed = parseArgs(argv);
+  if (!parsed.ok) {
+    process.stdout.write(`${parsed.error}\n`);
+    return 1;
+  }
+  if (parsed.options.version) {
+    process.stdout.write(`${versionLine()}\n`);
+    return 0;
+  }
+  if (!parsed.command || parsed.options.help) {
+    process.stdout.write(helpText(argv0));
+    return 0;
+  }
+  return undefined;
+}
+
+const argv = process.argv.slice(2);
+const quick = answerWithoutLoading(argv);
+if (quick !== undefined) exitSoon(quick);
+else
+  import("./prosodyctl.js")
+    .then(({ main }) => main(argv, { dropPrivileges: true, argv0, command: runnable() }))
+    .then(exitSoon, (err: unknown) => {
+      process.stderr.write(`prosodyctl: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
+      exitSoon(1);
+    });

@@ -1,8 +1,9 @@
 /**
  * What a prosodyctl process loads: a command on SQLite storage never loads the PostgreSQL client
  * (`pg` pulls in Node's fetch implementation, ~0.2 s of every process's start; issue 15's cold-CLI
- * budget). Observed through a module resolve hook in the real process, which reports every
- * package it resolves.
+ * budget), and help, --version and usage errors load no storage engine at all (issue 15: within
+ * `node -e 0` + 40 ms). Observed through a module resolve hook in the real process, which reports
+ * every package it resolves.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -30,6 +31,16 @@ modules_enabled = { "invites", "invites_api" }
   const resolved = r.stderr.split("\n").filter((l) => l.startsWith("resolved ")).map((l) => l.slice(9));
   assert.ok(resolved.includes("sql.js"), `the hook sees the packages loaded (${resolved.join(", ")})`);
   assert.not.ok(resolved.includes("pg"), `pg was loaded: ${resolved.join(", ")}`);
+});
+
+test("help, --version and a usage error do not load sql.js (nor the runtime that imports it)", async () => {
+  for (const args of [["--help"], [], ["--version"], ["--no-such-option"], ["--config", "/nonexistent.cfg.lua", "--help"]]) {
+    const r = await prosodyctl(args, { env: { NODE_OPTIONS: `--import=${HOOK}` } });
+    const resolved = r.stderr.split("\n").filter((l) => l.startsWith("resolved ")).map((l) => l.slice(9));
+    assert.ok(resolved.includes("yargs-parser"), `${args.join(" ")}: the hook sees what is loaded (${resolved.join(", ")})`);
+    assert.not.ok(resolved.includes("sql.js"), `${args.join(" ")} loaded sql.js: ${resolved.join(", ")}`);
+    assert.ok(r.stdout.length > 0, "it answered");
+  }
 });
 
 test.run();
