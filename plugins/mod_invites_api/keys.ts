@@ -18,6 +18,10 @@ export interface ApiKeyRecord {
   name?: string;
   created_at: number;
   allowed_methods?: Record<string, boolean>;
+  /** Our extension (authorize.ts): what the key may do; absent = create only, as Prosody's keys. */
+  scopes?: string[];
+  /** Our extension: Unix seconds after which the key is refused (401); absent = never. */
+  expires?: number;
 }
 
 const HASH_PREFIX = "sha256:";

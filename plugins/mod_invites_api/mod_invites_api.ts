@@ -12,37 +12,47 @@
 import type { CommandContext, HttpEvent, Module } from "prosody-ts";
 import { StorageError } from "prosody-ts";
 import { keysCommand } from "./cli.js";
+import type { HttpRequest } from "prosody-ts";
 import { cachedPromise, formdecode, SECRET_PAGE_HEADERS } from "prosody-ts/util";
-import { getKey, openKeyStore, secretMatches } from "./keys.js";
+import { openKeyStore } from "./keys.js";
+import { authErrorBody, authorize, type AuthResult, type Scope } from "./authorize.js";
 
-const BEARER = /^(\S+)\s(\S+)$/;
+/** What other modules get from `module.depends("invites_api")`. */
+export interface InvitesApiExports {
+  /** Checks the request's API key (Bearer header or `key` query parameter) for `scope`. */
+  authorize(request: HttpRequest, scope: Scope): Promise<AuthResult>;
+}
+
+declare module "prosody-ts" {
+  interface ModuleExports {
+    invites_api: InvitesApiExports;
+  }
+}
 
 export default async function (module: Module): Promise<void> {
   const invites = await module.depends("invites");
   await module.depends("http");
   // A failed open (storage unavailable for now: 503) is retried by the next request.
   const keysStore = cachedPromise(() => openKeyStore(module));
+  const exported: InvitesApiExports = {
+    authorize: async (request, scope) => authorize(await keysStore(), request, scope),
+  };
+  Object.assign(module.exports, exported);
 
-  async function handle(event: HttpEvent): Promise<number> {
+  async function handle(event: HttpEvent): Promise<number | string> {
     const { request, response } = event;
     const params = formdecode(request.url.query);
-    let key: string | undefined;
-    const auth = request.headers.authorization;
-    if (auth !== undefined) {
-      const m = BEARER.exec(auth);
-      if (!m || m[1] !== "Bearer") return 403;
-      key = m[2];
-    } else {
-      key = params.get("key");
+    const auth = await exported.authorize(request, "create");
+    if (!auth.ok) {
+      // Prosody's answer to a missing or wrong key is a bare 403; only our extensions (expiry,
+      // scopes) say more, as JSON, since no Prosody client can meet them.
+      if (auth.reason !== "expired" && auth.reason !== "scope") return 403;
+      response.statusCode = auth.reason === "expired" ? 401 : 403;
+      response.headers.content_type = "application/json";
+      return authErrorBody(auth, "create");
     }
-    if (!key) return 403;
-    const slash = key.indexOf("/");
-    if (slash <= 0 || slash === key.length - 1) return 403;
-    const keyId = key.slice(0, slash);
-    const secret = key.slice(slash + 1);
-    const record = await getKey(await keysStore(), keyId);
-    if (!record || !secretMatches(record, secret)) return 403;
-    if (record.allowed_methods && !record.allowed_methods[request.method]) return 405;
+    const keyId = auth.keyId;
+    if (auth.key.allowed_methods && !auth.key.allowed_methods[request.method]) return 405;
 
     const [invite, err] = await invites.createAccount(undefined, { source: `api/token/${keyId}` });
     if (!invite) {
