@@ -24,6 +24,14 @@ function isStorageFailure(err: unknown): boolean {
   return name === "StorageError" || name === "StorageUnavailableError";
 }
 
+/**
+ * A write refused because the request's own text cannot be stored (U+0000 on PostgreSQL): the
+ * client's input is at fault, retrying cannot help, and nothing was written, so 400.
+ */
+function isUnstorableInput(err: unknown): boolean {
+  return err instanceof Error && err.name === "UnstorableTextError";
+}
+
 /** Methods whose routes accept no request body unless they declare a limit. */
 const BODYLESS_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
 
@@ -260,6 +268,11 @@ export class Pipeline {
       } catch (err) {
         // A storage failure passes (a database restarting, a lock held elsewhere) and is answered
         // 503: one warning line each, not an error with a stack per request for the whole outage.
+        if (isUnstorableInput(err)) {
+          this.log("warn", `Refused input in HTTP handler for '${m.key}' (400): ${(err as Error).message}`);
+          this.sendError(x, 400);
+          return true;
+        }
         if (isStorageFailure(err)) this.log("warn", `Storage unavailable in HTTP handler for '${m.key}' (503): ${(err as Error).message}`);
         else this.log("error", `Error in HTTP handler for '${m.key}': ${describeError(err)}`);
         this.fail(x, err);
