@@ -6,9 +6,11 @@
  * - every pooled connection busy (here: blocked behind a table lock someone else holds): a request
  *   that cannot get one in time is "unavailable" (503), not an unknown error (500);
  * - a statement waiting for a lock (our write lock held by a stuck process, a table an admin
- *   locked) gives up after storage_lock_timeout: "unavailable", nothing written.
+ *   locked) gives up after storage_lock_timeout: "unavailable", nothing written;
+ * - a connection that stops answering mid-use (a frozen network path) gives up after the query
+ *   timeout, is dropped, and does not hold later writes behind it.
  */
-import { createServer, type Socket } from "node:net";
+import { connect, createServer, type Socket } from "node:net";
 import pg from "pg";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -112,6 +114,70 @@ skipIf(test, postgresMissing())("a lock held elsewhere: reads and writes give up
   } finally {
     await other.end();
     await db.close();
+    cluster.stop();
+  }
+});
+
+skipIf(test, postgresMissing())("a connection that stops answering: the statement gives up as 'unavailable', later ones use a new connection", async () => {
+  const cluster = await startCluster();
+  const target = await cluster.createDatabase();
+  // A TCP relay that can go silent in both directions without closing anything: a half-open path.
+  let frozen = false;
+  const sockets: Socket[] = [];
+  const relay = createServer((client) => {
+    const upstream = connect(cluster.port, "127.0.0.1");
+    sockets.push(client, upstream);
+    client.on("data", (d) => void (frozen || upstream.write(d)));
+    upstream.on("data", (d) => void (frozen || client.write(d)));
+    for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
+      a.on("error", () => b.destroy());
+      a.on("close", () => b.destroy());
+    }
+  });
+  await new Promise<void>((r) => relay.listen(0, "127.0.0.1", r));
+  const port = (relay.address() as { port: number }).port;
+  const db = await SqlDatabase.over(await PgEngine.open({ ...target, host: "127.0.0.1", port }, { lockTimeoutMs: 500, queryTimeoutMs: 1500 }));
+  const map = createSqlProvider({ host: "example.com", db }).open("m", "map") as MapStore;
+  const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: Error) => e);
+  try {
+    await map.set(null, "k", "v");
+    frozen = true;
+    const started = Date.now();
+    const [write, queued, read] = await Promise.all([failure(map.set(null, "k2", "v2")), failure(map.set(null, "k3", "v3")), failure(map.get(null, "k"))]);
+    const took = Date.now() - started;
+    for (const e of [write, read]) assert.is(e?.name, "StorageUnavailableError", String(e));
+    assert.match(write!.message, /timeout/);
+    assert.ok(took >= 1400 && took < 10_000, `gave up after the query timeout (${took} ms)`);
+    frozen = false;
+    // The write queued behind the stalled one was not held for ever: it failed or went through.
+    assert.ok(queued === undefined || queued.name === "StorageUnavailableError", String(queued));
+    await map.set(null, "k4", "v4");
+    assert.is(await map.get(null, "k4"), "v4", "usable again on a fresh connection");
+    assert.is(await map.get(null, "k"), "v");
+  } finally {
+    await db.close().catch(() => {});
+    for (const s of sockets) s.destroy();
+    relay.close();
+    cluster.stop();
+  }
+});
+
+skipIf(test, postgresMissing())("a write that got no connection (database down) does not fail the writes made after it is back", async () => {
+  const cluster = await startCluster();
+  const target = await cluster.createDatabase();
+  const db = await SqlDatabase.over(await PgEngine.open(target));
+  const map = createSqlProvider({ host: "example.com", db }).open("m", "map") as MapStore;
+  try {
+    await map.set(null, "k", "v");
+    await cluster.down("immediate");
+    const err = await map.set(null, "k2", "v2").then(() => undefined, (e: Error) => e);
+    assert.is(err?.name, "StorageUnavailableError", String(err));
+    await cluster.up();
+    await map.set(null, "k3", "v3");
+    assert.is(await map.get(null, "k3"), "v3");
+    assert.is(await map.get(null, "k2"), undefined, "the refused write wrote nothing");
+  } finally {
+    await db.close().catch(() => {});
     cluster.stop();
   }
 });

@@ -82,6 +82,14 @@ export const CONNECT_TIMEOUT_MS = 5_000;
 /** Without storage_lock_timeout: the longest a statement waits for a lock. */
 export const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
 
+/**
+ * How much longer than the lock wait a statement may take before we stop waiting for its answer:
+ * our statements are small and answer in milliseconds unless they wait for a lock (bounded by
+ * lock_timeout) or the connection stalls (a half-open network path, a frozen server), which
+ * nothing else would bound. A stalled write would hold every later write of this process behind it.
+ */
+export const QUERY_TIMEOUT_MARGIN_MS = 30_000;
+
 /** libpq's (Debian's) defaults: the local socket directory, port 5432. */
 export const PG_DEFAULT_HOST = "/var/run/postgresql";
 export const PG_DEFAULT_PORT = 5432;
@@ -163,7 +171,8 @@ export function isUnreachable(err: unknown): boolean {
   }
   // pg's own texts: a connection lost, or not made in time (pg: "timeout expired"; pg-pool:
   // "timeout exceeded when trying to connect").
-  return /Connection terminated|connection timeout|timeout expired|timeout exceeded when trying to connect/i.test(err.message);
+  // "Query read timeout": no answer within query_timeout; the connection is not reused.
+  return /Connection terminated|connection timeout|timeout expired|timeout exceeded when trying to connect|Query read timeout/i.test(err.message);
 }
 
 /**
@@ -242,7 +251,7 @@ export class PgEngine implements SqlEngine {
   ) {}
 
   /** Connects (one query, so a wrong address or password fails here, not at the first request). */
-  static async open(target: PgTarget, opts: { lockTimeoutMs?: number; log?: (level: "warn", message: string) => void } = {}): Promise<PgEngine> {
+  static async open(target: PgTarget, opts: { lockTimeoutMs?: number; queryTimeoutMs?: number; log?: (level: "warn", message: string) => void } = {}): Promise<PgEngine> {
     const host = target.host ?? PG_DEFAULT_HOST;
     const port = target.port ?? PG_DEFAULT_PORT;
     pgModule ??= (await import("pg")).default;
@@ -263,6 +272,11 @@ export class PgEngine implements SqlEngine {
       // write lock held by a stuck process, a table an admin locked) fails after it (55P03, so
       // 503) instead of holding the request for as long as the lock is held.
       lock_timeout: opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
+      // Enforced here, not by the server, so it also bounds a connection that stopped answering:
+      // the statement fails as "unavailable" (503) and its connection is dropped, not reused.
+      query_timeout: opts.queryTimeoutMs ?? (opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS) + QUERY_TIMEOUT_MARGIN_MS,
+      // Lets the kernel notice a peer that vanished while the connection sat idle in the pool.
+      keepAlive: true,
       client_encoding: "UTF8",
     });
     const label = `PostgreSQL ${target.username ?? ""}${target.username ? "@" : ""}${host}:${port}/${target.database ?? ""}`;
@@ -307,6 +321,11 @@ export class PgEngine implements SqlEngine {
       g.done = this.transaction((client) => {
         if (this.waiting === g) this.waiting = undefined; // what comes next goes after this group
         return this.runGroup(client, g.parts);
+      }).catch((err: unknown) => {
+        // No connection (the database down, the pool exhausted): the group failed before it
+        // started. Later writes must start a group of their own, not join this failed one.
+        if (this.waiting === g) this.waiting = undefined;
+        throw err;
       });
       this.waiting = group = g;
     }
@@ -403,7 +422,10 @@ export class PgEngine implements SqlEngine {
       try {
         return await body(client);
       } catch (err) {
-        await client.query("ROLLBACK").catch((e: unknown) => (broken = e instanceof Error ? e : new Error(String(e))));
+        // A connection that stopped answering would make ROLLBACK wait as long again: drop it
+        // instead (the server rolls back when the connection closes).
+        if (isUnreachable(err)) broken ??= err as Error;
+        else await client.query("ROLLBACK").catch((e: unknown) => (broken = e instanceof Error ? e : new Error(String(e))));
         throw err;
       }
     } catch (err) {
