@@ -26,18 +26,12 @@ export function parseCidr(text: string): BlockList {
   return list;
 }
 
-/** The address as IPv4 when it is an IPv4-mapped IPv6 address ("::ffff:10.1.2.3"). */
-function unmapped(ip: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  return m ? m[1]! : ip;
-}
-
 export function isPermitted(rule: AccessRule, ip: string | undefined): boolean {
   if (typeof ip !== "string" || ip === "") return false;
   if (rule.ips.has(ip)) return true;
   if (!rule.cidr) return false;
-  const plain = unmapped(ip);
-  const family = isIP(plain);
+  const family = isIP(ip);
   if (family === 0) return false;
-  return rule.cidr.check(plain, family === 4 ? "ipv4" : "ipv6");
+  // BlockList matches an IPv4-mapped IPv6 address ("::ffff:10.1.2.3") against IPv4 networks itself.
+  return rule.cidr.check(ip, family === 4 ? "ipv4" : "ipv6");
 }
