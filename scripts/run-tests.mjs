@@ -27,7 +27,7 @@ function findTests(dir) {
 // Some suites compare with real Prosody (its config files, its Lua): install it from apt when we
 // can (root with apt-get); otherwise those suites report their tests skipped, with the reason.
 function ensureSystemPackages() {
-  const wanted = ["prosody", "prosody-modules", "lua-dbi-sqlite3", "lua-dbi-postgresql", "postgresql", "lua-unbound", "sqlite3", "chromium", "openssl", "python3"];
+  const wanted = ["prosody", "prosody-modules", "lua-dbi-sqlite3", "lua-dbi-postgresql", "postgresql", "lua-unbound", "sqlite3", "chromium", "openssl", "python3", "python3-prometheus-client"];
   const missing = wanted.filter((p) => spawnSync("dpkg", ["-s", p], { stdio: "ignore" }).status !== 0);
   if (!missing.length) return;
   const canApt = process.getuid?.() === 0 && spawnSync("sh", ["-c", "command -v apt-get"], { stdio: "ignore" }).status === 0;

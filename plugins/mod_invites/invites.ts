@@ -151,6 +151,9 @@ export function createInvitesApi(module: Module): InvitesApi {
       module.log("error", "Failed to store invite %s: %s", secretHint(token), err);
       return [undefined, "internal-server-error"];
     }
+    // Once stored: handlers that keep their own record of it (metrics, a webhook outbox) are
+    // awaited, so what they write is durable before the caller answers.
+    await module.fireEventAsync("invite-stored", invite);
     return [invite, undefined];
   }
 
@@ -294,10 +297,13 @@ export function createInvitesApi(module: Module): InvitesApi {
         }
         return gone;
       };
-      const hostWide = expiredIn(await kv.get(null), (v) => (v && typeof v === "object" ? ((v as any).expires as number) : undefined));
+      const records = (await kv.get(null)) ?? {};
+      const hostWide = expiredIn(records, (v) => (v && typeof v === "object" ? ((v as any).expires as number) : undefined));
       if (Object.keys(hostWide).length) {
         await map.setKeys(null, hostWide);
         removed += Object.keys(hostWide).length;
+        // One "invite-expired" per invite purged (metrics count them by type and source).
+        for (const token of Object.keys(hostWide)) module.fireEvent("invite-expired", records[token]);
       }
       for (const user of await kv.users()) {
         if (user === "") continue;
@@ -305,6 +311,10 @@ export function createInvitesApi(module: Module): InvitesApi {
         if (Object.keys(gone).length) {
           await map.setKeys(user, gone);
           removed += Object.keys(gone).length;
+          // A contact invite without registration has only this entry.
+          for (const token of Object.keys(gone)) {
+            if (!(token in hostWide)) module.fireEvent("invite-expired", { type: "roster", jid: `${user}@${host}`, token });
+          }
         }
       }
       return removed;

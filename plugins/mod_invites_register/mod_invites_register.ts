@@ -83,6 +83,7 @@ export default function (module: Module): void {
         await rollBack(event.username, why);
         throw new Error(`registration of ${event.username}@${module.host} undone: ${why}`);
       }
+      await fireUsed(invite, event.username);
       if (invite.inviter) {
         module.log("debug", "Not creating roster subscriptions between %s and %s (no roster support)", invite.inviter, event.username);
       }
@@ -97,8 +98,19 @@ export default function (module: Module): void {
 
   module.hook("user-password-reset", (event: RegistrationEvent) => {
     const invite = inviteOf(event);
-    return invite ? track(event, () => invite.use()) : undefined;
+    if (!invite) return undefined;
+    return track(event, async () => {
+      if (await invite.use()) await fireUsed(invite, event.username);
+    });
   });
+
+  /**
+   * "invite-used" once an invite is consumed by a registration or a password reset (metrics,
+   * webhooks); awaited, so what its handlers store is durable before the registration answers.
+   */
+  function fireUsed(invite: ValidatedInvite, username: string): Promise<unknown> {
+    return module.fireEventAsync("invite-used", { invite, username, host: module.host });
+  }
 
   /** Deletes an account whose invite could not be consumed (through the host's auth module). */
   async function rollBack(username: string, why: string): Promise<void> {

@@ -16,6 +16,7 @@ import { ModuleManager, type ModuleManagerRuntime } from "./modulemanager.js";
 import { BUNDLED_PLUGINS_DIR, PACKAGE_ROOT } from "./paths.js";
 import { prosodyHasModule, prosodyModuleDirs } from "./prosody-modules.js";
 import type { BuiltinModules } from "./plugin-loader.js";
+import { Stats } from "./stats.js";
 import { StorageManager, type StorageManagerRuntime } from "./storagemanager.js";
 import { UntrustedPathError, type TrustPolicy } from "./trusted-paths.js";
 import type { Paths, ServerContext } from "./types.js";
@@ -79,6 +80,7 @@ export class Runtime implements ServerContext, ModuleManagerRuntime, StorageMana
   readonly trust: TrustPolicy | undefined;
   readonly builtins: BuiltinModules;
   readonly globalEvents = new EventBus();
+  readonly stats = new Stats();
   readonly modules: ModuleManager;
   readonly storage: StorageManager;
   private readonly buses = new Map<string, EventBus>();

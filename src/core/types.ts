@@ -118,6 +118,38 @@ export interface ServerContext {
    * requests until then.
    */
   readonly startingUp: boolean;
+  /** The statistics bus (src/core/stats.ts): observations and gauges, for metrics exporters. */
+  readonly stats: StatsBus;
+}
+
+/** Labels of an observation or gauge: a few bounded values (a route, a status, a driver). */
+export type StatsLabels = Readonly<Record<string, string>>;
+
+/** Told of every observation; must not throw (a throw is ignored) and must be quick. */
+export type StatsListener = (name: string, value: number, labels: StatsLabels) => void;
+
+/** A gauge's value as read at collection time. */
+export interface StatsGauge {
+  name: string;
+  labels: StatsLabels;
+  value: number;
+}
+
+/**
+ * Where the core and plugins report figures (`module.server.stats`) and exporters read them. With
+ * no listener, `observe` does nothing. Names the core reports: `http_request` (seconds; labels
+ * `method`, `route` = the matched route key or "none", `status`), `storage_commit` (seconds;
+ * `driver`, `ok`); gauge `storage_journal_bytes` (`database`) for SQLite on sql.js.
+ */
+export interface StatsBus {
+  /** Whether anyone listens. */
+  readonly active: boolean;
+  observe(name: string, value: number, labels?: StatsLabels): void;
+  /** Listens to every observation; returns the remover. */
+  listen(fn: StatsListener): () => void;
+  /** Registers a value read at collection time; returns the remover. Same name + labels: the newest registration is read. */
+  gauge(name: string, labels: StatsLabels, read: () => number | undefined): () => void;
+  readGauges(): StatsGauge[];
 }
 
 export interface Module {

@@ -13,7 +13,7 @@ import { clientInfo, headerMap, hostKey, parseTarget } from "./request.js";
 import { ResponseState } from "./response.js";
 import { RouteTable, routeKey } from "./routes.js";
 import { toWire, validStatus, type WireContext, type WireResponse } from "./wire.js";
-import type { ErrorPageConfig, HttpEvent, HttpLog, HttpRequest, HttpResult, RouteSpec } from "./types.js";
+import type { ErrorPageConfig, HttpAnswerInfo, HttpEvent, HttpLog, HttpRequest, HttpResult, RouteSpec } from "./types.js";
 
 /** Retry-After of a 503 for a storage failure (a lock wait or a full descriptor table passes soon). */
 const STORAGE_RETRY_AFTER_S = 5;
@@ -61,6 +61,8 @@ export interface Exchange {
   /** Whether the client said anything about the connection (HTTP/1.0 + keep-alive). */
   connectionToken: boolean;
   forceClose: boolean;
+  /** The key of the route whose handler ran last (metrics label), if any. */
+  route?: string;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -86,6 +88,8 @@ export interface PipelineOptions {
   maxContentSize: number;
   /** Whether the server is closing (every answer then closes its connection). */
   isClosing: () => boolean;
+  /** Told of every answer (metrics). */
+  onAnswer?: (answer: HttpAnswerInfo) => void;
 }
 
 export class Pipeline {
@@ -97,8 +101,10 @@ export class Pipeline {
   private readonly defaultHost: string | undefined;
   private readonly maxContentSize: number;
   private readonly isClosing: () => boolean;
+  private readonly onAnswer: ((answer: HttpAnswerInfo) => void) | undefined;
 
   constructor(opts: PipelineOptions) {
+    this.onAnswer = opts.onAnswer;
     this.log = opts.log;
     this.errors = opts.errors;
     this.trusted = opts.trusted;
@@ -157,6 +163,7 @@ export class Pipeline {
       ip,
       secure,
     };
+    const started = this.onAnswer ? performance.now() : 0;
     const tokens = connectionTokens(headers);
     const http11 = input.httpVersion !== "1.0";
     const x: Exchange = {
@@ -185,6 +192,13 @@ export class Pipeline {
         wire = toWire(res, this.wireContext(x));
       }
       sink(wire);
+      if (this.onAnswer) {
+        try {
+          this.onAnswer({ method: request.method, route: x.route, status: res.statusCode, seconds: (performance.now() - started) / 1000 });
+        } catch {
+          // metrics must never break an answer
+        }
+      }
     });
     x.event = { request, response: x.response };
     return x;
@@ -261,6 +275,7 @@ export class Pipeline {
     const matches = this.routes.match(key);
     for (const m of matches) {
       if (x.response.sent) return true;
+      x.route = m.key;
       let result: unknown;
       try {
         result = m.handler(x.event, m.rest);

@@ -103,6 +103,7 @@ export class HttpServer {
       defaultHost: opts.defaultHost,
       maxContentSize: opts.maxContentSize ?? DEFAULT_MAX_CONTENT_SIZE,
       isClosing: () => this.closing,
+      onAnswer: opts.onAnswer,
     });
     this.closeTimeoutMs = opts.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     this.keepAliveTimeoutMs = positive("keepAliveTimeoutMs", opts.keepAliveTimeoutMs, DEFAULT_KEEPALIVE_TIMEOUT_MS);

@@ -166,6 +166,17 @@ export interface HttpServerOptions {
    * once. Peers in trustedProxies are not capped. 0 or Infinity: no cap. Default 64.
    */
   maxConnectionsPerIp?: number;
+  /** Told of every answer sent (metrics); must be quick and must not throw. */
+  onAnswer?: (answer: HttpAnswerInfo) => void;
+}
+
+/** One answer, for metrics: `route` is the matched route key ("POST host/path"), or undefined. */
+export interface HttpAnswerInfo {
+  method: string;
+  route: string | undefined;
+  status: number;
+  /** From the request's arrival at the pipeline (its body read) to the answer handed to the socket. */
+  seconds: number;
 }
 
 export interface InjectOptions {

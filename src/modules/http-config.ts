@@ -13,6 +13,11 @@ const DEFAULT_INTERFACES = ["127.0.0.1", "::1"];
 export function serverOptions(module: Module): HttpServerOptions {
   return {
     log: (level: HttpLogLevel, msg: string) => module.log(level, "%s", msg),
+    // Every answer goes to the statistics bus (a no-op unless a metrics module listens).
+    onAnswer: (a) => {
+      const stats = module.server.stats;
+      if (stats.active) stats.observe("http_request", a.seconds, { method: a.method, route: a.route ?? "none", status: String(a.status) });
+    },
     maxContentSize: module.getOptionNumber("http_max_content_size", 10 * 1024 * 1024),
     headerTimeoutMs: seconds(module, "http_header_timeout", 10),
     requestTimeoutMs: seconds(module, "http_request_timeout", 30),

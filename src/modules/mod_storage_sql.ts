@@ -20,6 +20,15 @@ export default async function (module: Module): Promise<void> {
     manageTables: module.getOption("sql_manage_tables", true) !== false,
     log: (level, message) => module.log(level, "%s", message),
   });
-  module.onUnload(() => lease.release());
+  // Commit times and the journal's size go to the statistics bus (nobody listening: no-op).
+  const db = lease.database;
+  const stats = module.server.stats;
+  db.onCommit ??= (seconds, ok) => stats.observe("storage_commit", seconds, { driver: target.driver, ok: ok ? "true" : "false" });
+  const engine = db.engine;
+  const dropGauge = engine.journalBytes ? stats.gauge("storage_journal_bytes", { database: engine.label }, () => engine.journalBytes!()) : undefined;
+  module.onUnload(() => {
+    dropGauge?.();
+    return lease.release();
+  });
   module.provides("storage", createSqlProvider({ host: module.host, db: lease.database }));
 }

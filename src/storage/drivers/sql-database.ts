@@ -65,6 +65,8 @@ export type SqlOpenOptions = Omit<DurableSqliteOptions, "snapshots"> & { manageT
 export class SqlDatabase<E extends SqlEngine = SqlEngine> {
   /** Map reads cached for every provider on this database, with this owner's write counters. */
   readonly cache: SqlReadCache;
+  /** Told after each write (seconds it took, whether it committed): metrics, set by mod_storage_sql. */
+  onCommit: ((seconds: number, ok: boolean) => void) | undefined;
   private closing: Promise<void> | undefined;
 
   private constructor(readonly engine: E) {

@@ -62,6 +62,8 @@ export interface SqlEngine {
    * nothing.
    */
   foldLeftovers?(): Promise<void>;
+  /** Bytes kept beside the database not yet folded into it (sql.js: its journal), for metrics. */
+  journalBytes?(): number;
   /**
    * Ends this engine's use of the database. `fold`: leave the database complete without any
    * engine-specific side file (sql.js: fold the journal into the SQLite file); ignored by engines

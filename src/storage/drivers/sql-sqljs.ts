@@ -80,6 +80,10 @@ export class SqljsEngine implements SqlEngine {
     await this.sqlite.compact();
   }
 
+  journalBytes(): number {
+    return this.sqlite.journalSize;
+  }
+
   async close(opts: { fold: boolean }): Promise<void> {
     try {
       await this.sqlite.close({ compact: opts.fold });

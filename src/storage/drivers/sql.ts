@@ -82,10 +82,15 @@ export function createSqlProvider(opts: { host: string; db: SqlDatabase }): Stor
   // cached in between is never served after the write (see sql-read-cache.ts).
   const write = async <T>(store: string | undefined, run: () => Promise<T>): Promise<T> => {
     cache.bump(host, store);
+    const started = db.onCommit ? performance.now() : 0;
+    let ok = false;
     try {
-      return await run();
+      const result = await run();
+      ok = true;
+      return result;
     } finally {
       cache.bump(host, store);
+      db.onCommit?.((performance.now() - started) / 1000, ok);
     }
   };
 
