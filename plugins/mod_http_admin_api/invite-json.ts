@@ -2,7 +2,7 @@
  * The invite object of the admin API (Snikket's mod_http_admin_api fields, plus our extensions
  * max_uses, uses, expired, revoked_at), its JSON schema, and listing order / cursors.
  */
-import type { JsonSchema } from "./routing.js";
+import type { JsonSchema } from "prosody-ts/util";
 
 /** A stored host-wide invite record (mod_invites' `invite_token` map store). */
 export interface InviteRecord {

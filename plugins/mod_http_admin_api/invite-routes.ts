@@ -3,10 +3,9 @@
  * extensions: max_uses/uses, filtered cursor listing, expire, and the tracking read side.
  */
 import type { KeyvalStore, MapStore, StoreRecord } from "prosody-ts";
-import { nodeprep, now } from "prosody-ts/util";
+import { apiError, nodeprep, now, type ApiReply, type ApiRoute, type JsonSchema } from "prosody-ts/util";
 import type { InvitesApi } from "../mod_invites/invites.js";
 import { compareInvites, createdBy, decodeCursor, encodeCursor, INVITE_SCHEMA, inviteJson, isInviteRecord, type InviteRecord } from "./invite-json.js";
-import { errorReply, type Reply, type RouteDef, type JsonSchema } from "./routing.js";
 import { invitedByRoute } from "./tracking.js";
 
 export interface KeyAuth {
@@ -39,9 +38,9 @@ const MAX_USES: JsonSchema = { type: "integer", minimum: 1, maximum: 1_000_000, 
 const USERNAME: JsonSchema = { type: "string", minLength: 1, maxLength: 1023 };
 const ID_PARAM = { id: { type: "string", minLength: 1, maxLength: 1023, description: "The invite's id (its token)." } };
 
-const ok = (json: unknown): Reply => ({ status: 200, json });
-const notFound = () => errorReply(404, "item-not-found", "No such invite.");
-const creationFailed = () => errorReply(500, "internal-server-error", "The invite could not be stored.");
+const ok = (json: unknown): ApiReply => ({ status: 200, json });
+const notFound = () => apiError(404, "item-not-found", "No such invite.");
+const creationFailed = () => apiError(500, "internal-server-error", "The invite could not be stored.");
 const INVITE_RESPONSE = { description: "The invite.", schema: INVITE_SCHEMA };
 const NOT_FOUND = { description: "No such invite (or expired)." };
 
@@ -62,10 +61,10 @@ function clean<T extends Record<string, unknown>>(o: T): T {
 
 const needsAdminForRoles = ({ body }: { body: any }) => (Array.isArray(body?.roles) && body.roles.length > 0 ? ("admin" as const) : undefined);
 
-export function inviteRoutes(ctx: InviteRoutesContext): RouteDef<KeyAuth>[] {
+export function inviteRoutes(ctx: InviteRoutesContext): ApiRoute<KeyAuth>[] {
   const { invites } = ctx;
 
-  async function created(result: ReturnType<InvitesApi["createAccount"]>): Promise<Reply> {
+  async function created(result: ReturnType<InvitesApi["createAccount"]>): Promise<ApiReply> {
     const [invite] = await result;
     if (!invite) return creationFailed();
     return ok(inviteJson(invite as unknown as InviteRecord, now()));
@@ -111,7 +110,7 @@ export function inviteRoutes(ctx: InviteRoutesContext): RouteDef<KeyAuth>[] {
         let after: { created_at: number; token: string } | undefined;
         if (query.cursor !== undefined) {
           after = decodeCursor(query.cursor);
-          if (!after) return errorReply(400, "bad-request", 'Invalid query parameter field "cursor".', "cursor");
+          if (!after) return apiError(400, "bad-request", 'Invalid query parameter field "cursor".', "cursor");
         }
         const list = (await allRecords())
           .filter((r) => query.include_expired === true || r.expires > at)
@@ -192,7 +191,7 @@ export function inviteRoutes(ctx: InviteRoutesContext): RouteDef<KeyAuth>[] {
         const r: InviteRecord = taken;
         if (r.expires < at) {
           await map.set(null, r.token, r as unknown as StoreRecord);
-          return errorReply(409, "conflict", "This invite has already expired.");
+          return apiError(409, "conflict", "This invite has already expired.");
         }
         const expired: InviteRecord = { ...r, expires: at - 1, additional_data: { ...(r.additional_data ?? {}), revoked_at: at } };
         await map.set(null, r.token, expired as unknown as StoreRecord);
@@ -223,11 +222,11 @@ export function inviteRoutes(ctx: InviteRoutesContext): RouteDef<KeyAuth>[] {
         let username: string | undefined;
         if (b.username !== undefined) {
           username = nodeprep(b.username) ?? undefined;
-          if (!username) return errorReply(400, "bad-request", 'Invalid request body field "username": not a valid username.', "username");
+          if (!username) return apiError(400, "bad-request", 'Invalid request body field "username": not a valid username.', "username");
         }
         const data = clean({ source: source(auth), groups: b.groups, roles: rolesMap(b.roles), note: b.note });
         if (b.max_uses !== undefined && b.max_uses > 1) {
-          if (username) return errorReply(400, "bad-request", 'Invalid request body field "max_uses": an invite for one username registers one account.', "max_uses");
+          if (username) return apiError(400, "bad-request", 'Invalid request body field "max_uses": an invite for one username registers one account.', "max_uses");
           return created(limited(b.groups ?? [], data, b.ttl, b.max_uses));
         }
         return created(invites.createAccount(username, data, b.ttl));
@@ -251,7 +250,7 @@ export function inviteRoutes(ctx: InviteRoutesContext): RouteDef<KeyAuth>[] {
       },
       responses: { 200: INVITE_RESPONSE, 501: { description: "`group_options` given (not implemented)." } },
       handler: ({ body: b, auth }) => {
-        if (b.group_options !== undefined) return errorReply(501, "feature-not-implemented", "Creating a group from group_options is not implemented.");
+        if (b.group_options !== undefined) return apiError(501, "feature-not-implemented", "Creating a group from group_options is not implemented.");
         const data = clean({ source: source(auth), roles: rolesMap(b.roles), note: b.note });
         if (b.max_uses !== undefined) return created(limited(b.groups, data, b.ttl, b.max_uses));
         return created(invites.createGroup(b.groups, data, b.ttl));
@@ -268,7 +267,7 @@ export function inviteRoutes(ctx: InviteRoutesContext): RouteDef<KeyAuth>[] {
       responses: { 200: INVITE_RESPONSE },
       handler: ({ body: b }) => {
         const username = nodeprep(b.username);
-        if (!username) return errorReply(400, "bad-request", 'Invalid request body field "username": not a valid username.', "username");
+        if (!username) return apiError(400, "bad-request", 'Invalid request body field "username": not a valid username.', "username");
         return created(invites.createAccountReset(username, b.ttl));
       },
     },
@@ -277,7 +276,7 @@ export function inviteRoutes(ctx: InviteRoutesContext): RouteDef<KeyAuth>[] {
 }
 
 /** Any other POST /invites/<type>: not in the document (a template clashing with /invites/{id}). */
-export const unknownTypeRoute: RouteDef<KeyAuth> = {
+export const unknownTypeRoute: ApiRoute<KeyAuth> = {
   method: "POST",
   path: "/invites/{type}",
   operationId: "unknownInviteType",
@@ -287,5 +286,5 @@ export const unknownTypeRoute: RouteDef<KeyAuth> = {
   params: { type: { type: "string" } },
   body: { required: false, schema: {} },
   responses: {},
-  handler: ({ params }) => errorReply(400, "unknown-invite-type", `Unknown invite type "${params.type}": use account, group or reset.`, "type"),
+  handler: ({ params }) => apiError(400, "unknown-invite-type", `Unknown invite type "${params.type}": use account, group or reset.`, "type"),
 };

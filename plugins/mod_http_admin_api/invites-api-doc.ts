@@ -3,9 +3,10 @@
  * `/invites_api/openapi.json`). That module checks its own requests (it takes no body and no
  * parameters but `key` and `redirect`); these definitions only describe it.
  */
-import type { RouteDef } from "./routing.js";
 
-type DocRoute = Omit<RouteDef, "handler">;
+import type { ApiRoute } from "prosody-ts/util";
+
+type DocRoute = Omit<ApiRoute, "handler">;
 
 const describe = (method: "GET" | "POST"): DocRoute => ({
   method,

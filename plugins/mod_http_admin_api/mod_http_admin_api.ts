@@ -12,15 +12,26 @@
  * `application/json; charset=utf-8` is accepted.
  */
 import type { HttpEvent, Module } from "prosody-ts";
-import { cachedPromise } from "prosody-ts/util";
+import { apiError, cachedPromise, createApiRouter, openApiDocument, type ApiReply, type ApiRoute, type ApiScope, type OpenApiInfo } from "prosody-ts/util";
 import { INVITES_API_ROUTES } from "./invites-api-doc.js";
 import { inviteRoutes, unknownTypeRoute, type KeyAuth } from "./invite-routes.js";
-import { openApiDocument } from "./openapi.js";
-import { createRouter, errorReply, type Reply, type RouteDef, type Scope } from "./routing.js";
 
 /** Largest request body of a POST: an invite request is a few hundred bytes. */
 const MAX_BODY = 64 * 1024;
 const VERSION = "1.0.0";
+
+type KeyScope = "create" | "read" | "revoke" | "admin";
+
+/** How these APIs authenticate, for the OpenAPI documents. */
+const KEY_SECURITY: NonNullable<OpenApiInfo["security"]> = {
+  name: "apiKey",
+  scheme: {
+    type: "http",
+    scheme: "bearer",
+    description: "An API key `<id>/<secret>` made by `prosodyctl mod_invites_api create HOST NAME [--scope …]`.",
+  },
+  describe: (scope) => (scope === "admin" ? "an API key with the `admin` scope" : `an API key with the \`${scope}\` (or \`admin\`) scope`),
+};
 
 /** The server part (scheme://host:port) and the path of an app's external URL. */
 function splitUrl(url: string): { server: string; path: string } {
@@ -45,19 +56,22 @@ export default async function (module: Module): Promise<void> {
   const tracking = cachedPromise(() => module.openStore("invites_tracking", "keyval"));
   const adminUrl = () => splitUrl(module.httpUrl("http_admin_api", "/admin_api"));
 
-  async function authorize(event: HttpEvent, scope: Scope): Promise<{ ok: true; auth: KeyAuth } | { ok: false; reply: Reply }> {
+  /** The key scopes of mod_invites_api (authorize.ts); other names grant nothing. */
+  const isKeyScope = (s: string): s is KeyScope => s === "create" || s === "read" || s === "revoke" || s === "admin";
+  async function authorize(event: HttpEvent, scope: ApiScope): Promise<{ ok: true; auth: KeyAuth } | { ok: false; reply: ApiReply }> {
+    if (!isKeyScope(scope)) throw new TypeError(`route scope ${scope} is not an API key scope`);
     const r = await keys.authorize(event.request, scope);
     if (r.ok) return { ok: true, auth: { keyId: r.keyId, scopes: r.scopes } };
-    if (r.reason === "scope") return { ok: false, reply: errorReply(403, "insufficient-scope", `This API key lacks the "${scope}" scope.`) };
+    if (r.reason === "scope") return { ok: false, reply: apiError(403, "insufficient-scope", `This API key lacks the "${scope}" scope.`) };
     const reply =
-      r.reason === "expired" ? errorReply(401, "key-expired", "This API key has expired.") : errorReply(401, "not-authorized", "A valid API key is required (Authorization: Bearer <id>/<secret>).");
+      r.reason === "expired" ? apiError(401, "key-expired", "This API key has expired.") : apiError(401, "not-authorized", "A valid API key is required (Authorization: Bearer <id>/<secret>).");
     // What Snikket's module meant to send (it names the header `authorization` by mistake).
     reply.headers = { www_authenticate: `Bearer realm="${host}/http_admin_api"` };
     return { ok: false, reply };
   }
-  const allows = (auth: KeyAuth, scope: Scope) => auth.scopes.includes("admin") || auth.scopes.includes(scope);
+  const allows = (auth: KeyAuth, scope: ApiScope) => auth.scopes.includes("admin") || auth.scopes.includes(scope);
 
-  const routes: RouteDef<KeyAuth>[] = inviteRoutes({
+  const routes: ApiRoute<KeyAuth>[] = inviteRoutes({
     host,
     invites,
     store,
@@ -73,6 +87,7 @@ export default async function (module: Module): Promise<void> {
       description: "Invite management (Snikket's mod_http_admin_api invite endpoints, with extensions), authenticated with API keys from `prosodyctl mod_invites_api create`.",
       server,
       prefix: path,
+      security: KEY_SECURITY,
     });
   };
   routes.push(
@@ -86,16 +101,8 @@ export default async function (module: Module): Promise<void> {
     },
     unknownTypeRoute,
   );
-  const router = createRouter(routes, authorize, allows);
-
-  async function handle(event: HttpEvent, rest?: string): Promise<string> {
-    const reply = await router.dispatch(event, rest ?? "");
-    const { response } = event;
-    response.statusCode = reply.status;
-    response.headers.content_type = "application/json";
-    for (const [k, v] of Object.entries(reply.headers ?? {})) response.headers[k] = v;
-    return JSON.stringify(reply.json ?? {});
-  }
+  const router = createApiRouter(routes, authorize, allows);
+  const handle = router.serve;
 
   module.provides("http", {
     name: "http_admin_api",
@@ -120,6 +127,7 @@ export default async function (module: Module): Promise<void> {
           server,
           prefix: path,
           routerErrors: false,
+          security: KEY_SECURITY,
         });
         event.response.headers.content_type = "application/json";
         return JSON.stringify(doc);

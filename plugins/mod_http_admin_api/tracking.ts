@@ -4,9 +4,8 @@
  * whom is followed while an invite's source names a local account (`user@host` or
  * `user@host/resource`, as ad-hoc commands and Snikket's admin API write it).
  */
-import { nodeprep } from "prosody-ts/util";
+import { apiError, nodeprep, type ApiRoute } from "prosody-ts/util";
 import type { InviteRoutesContext, KeyAuth } from "./invite-routes.js";
-import { errorReply, type RouteDef } from "./routing.js";
 
 /** Longest chain answered: deep enough for any real invite tree, bounded against loops and cost. */
 export const MAX_CHAIN = 20;
@@ -30,7 +29,7 @@ const LINK_SCHEMA = {
   },
 };
 
-export function invitedByRoute(ctx: InviteRoutesContext): RouteDef<KeyAuth> {
+export function invitedByRoute(ctx: InviteRoutesContext): ApiRoute<KeyAuth> {
   return {
     method: "GET",
     path: "/users/{username}/invited_by",
@@ -46,7 +45,7 @@ export function invitedByRoute(ctx: InviteRoutesContext): RouteDef<KeyAuth> {
     handler: async ({ params }) => {
       const store = await ctx.tracking();
       let user: string | undefined = nodeprep(params.username!) ?? undefined;
-      if (!user) return errorReply(400, "bad-request", 'Invalid path parameter field "username": not a valid username.', "username");
+      if (!user) return apiError(400, "bad-request", 'Invalid path parameter field "username": not a valid username.', "username");
       const chain: Array<Record<string, string | null>> = [];
       const seen = new Set<string>();
       while (user !== undefined && chain.length < MAX_CHAIN && !seen.has(user)) {
@@ -58,7 +57,7 @@ export function invitedByRoute(ctx: InviteRoutesContext): RouteDef<KeyAuth> {
         chain.push({ user, invite_id: typeof rec.invite_id === "string" ? rec.invite_id : null, source, inviter });
         user = inviter ?? undefined;
       }
-      if (chain.length === 0) return errorReply(404, "item-not-found", "No invite is recorded for this user.");
+      if (chain.length === 0) return apiError(404, "item-not-found", "No invite is recorded for this user.");
       return { status: 200, json: chain };
     },
   };

@@ -1,10 +1,10 @@
 /**
- * The OpenAPI 3.1 document of a set of route definitions (routing.ts): the same schemas that
+ * The OpenAPI 3.1 document of a set of route definitions (json-api.ts): the same schemas that
  * validate requests describe them, so the document cannot drift from what the server accepts.
  */
-import { ERROR_SCHEMA, type JsonSchema, type RouteDef } from "./routing.js";
+import { API_ERROR_SCHEMA, type ApiRoute, type JsonSchema } from "./json-api.js";
 
-export interface DocInfo {
+export interface OpenApiInfo {
   title: string;
   version: string;
   description: string;
@@ -12,23 +12,21 @@ export interface DocInfo {
   server: string;
   /** The app's base path, put before each route's path ("/admin_api"). */
   prefix: string;
-  /** Add the 400/401/403/413 error answers every route of routing.ts's router may give. Default true. */
+  /** Add the 400/401/403/413 error answers every route of createApiRouter may give. Default true. */
   routerErrors?: boolean;
+  /**
+   * How routes with a `scope` authenticate: the OpenAPI security scheme (put under
+   * components.securitySchemes as `name`) and a sentence part per scope ("an API key with …").
+   */
+  security?: { name: string; scheme: Record<string, unknown>; describe(scope: string): string };
 }
-
-const SCOPE_TEXT: Record<string, string> = {
-  create: "an API key with the `create` (or `admin`) scope",
-  read: "an API key with the `read` (or `admin`) scope",
-  revoke: "an API key with the `revoke` (or `admin`) scope",
-  admin: "an API key with the `admin` scope",
-};
 
 function stripDescription(s: JsonSchema & { description?: string }): { schema: JsonSchema; description?: string } {
   const { description, ...schema } = s;
   return description === undefined ? { schema } : { schema, description };
 }
 
-export function openApiDocument(routes: ReadonlyArray<Omit<RouteDef<any>, "handler">>, info: DocInfo): Record<string, unknown> {
+export function openApiDocument(routes: ReadonlyArray<Omit<ApiRoute<any>, "handler">>, info: OpenApiInfo): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   let secured = false;
   for (const r of routes) {
@@ -43,32 +41,32 @@ export function openApiDocument(routes: ReadonlyArray<Omit<RouteDef<any>, "handl
     const responses: Record<string, unknown> = {};
     for (const [code, res] of Object.entries(r.responses)) {
       const out: Record<string, unknown> = { description: res.description };
-      const schema = res.schema ?? (Number(code) >= 400 && info.routerErrors !== false ? ERROR_SCHEMA : undefined);
+      const schema = res.schema ?? (Number(code) >= 400 && info.routerErrors !== false ? API_ERROR_SCHEMA : undefined);
       if (schema) out.content = { "application/json": { schema } };
       if (res.headers) out.headers = res.headers;
       responses[code] = out;
     }
     const errors: Array<[number, string]> = info.routerErrors === false ? [] : [[400, "The request did not match the schemas (field named in `field`), or bad JSON (`invalid-json`)."]];
     if (r.scope !== undefined && info.routerErrors !== false) {
-      errors.push([401, "No API key, an unknown or malformed one, or an expired one (`WWW-Authenticate: Bearer`)."]);
-      errors.push([403, "The key lacks the scope this request needs."]);
+      errors.push([401, "Not authenticated (`WWW-Authenticate` says how)."]);
+      errors.push([403, "Authenticated, but not allowed this request."]);
     }
     if (r.body && info.routerErrors !== false) errors.push([413, "The request body is too large."]);
     for (const [code, description] of errors) {
-      responses[String(code)] ??= { description, content: { "application/json": { schema: ERROR_SCHEMA } } };
+      responses[String(code)] ??= { description, content: { "application/json": { schema: API_ERROR_SCHEMA } } };
     }
     const op: Record<string, unknown> = {
       operationId: r.operationId,
       summary: r.summary,
-      description: [r.description, r.scope ? `Needs ${SCOPE_TEXT[r.scope]}.` : "No API key needed."].filter(Boolean).join("\n\n"),
+      description: [r.description, r.scope === undefined ? "No authentication." : info.security ? `Needs ${info.security.describe(r.scope)}.` : undefined].filter(Boolean).join("\n\n"),
       parameters,
       responses,
     };
     if (r.body) op.requestBody = { required: r.body.required, content: { "application/json": { schema: r.body.schema } } };
-    if (r.scope !== undefined) {
-      op.security = [{ apiKey: [] }];
+    if (r.scope !== undefined && info.security) {
+      op.security = [{ [info.security.name]: [] }];
       secured = true;
-    } else {
+    } else if (info.security) {
       op.security = [];
     }
     (paths[info.prefix + r.path] ??= {})[r.method.toLowerCase()] = op;
@@ -79,16 +77,6 @@ export function openApiDocument(routes: ReadonlyArray<Omit<RouteDef<any>, "handl
     servers: [{ url: info.server }],
     paths,
   };
-  if (secured) {
-    doc.components = {
-      securitySchemes: {
-        apiKey: {
-          type: "http",
-          scheme: "bearer",
-          description: "An API key `<id>/<secret>` made by `prosodyctl mod_invites_api create HOST NAME --scope …`.",
-        },
-      },
-    };
-  }
+  if (secured && info.security) doc.components = { securitySchemes: { [info.security.name]: info.security.scheme } };
   return doc;
 }

@@ -1,34 +1,36 @@
 /**
- * Route definitions as data: each route's method, path template, parameters, request body schema,
- * responses and required key scope are declared once, and from them come both the request checks
- * (compiled by ajv, JSON Schema 2020-12) and the OpenAPI 3.1 document (openapi.ts). A handler only
- * ever sees input that matched its schemas.
+ * JSON APIs from route definitions, for plugins (exported from "prosody-ts/util"): each route's
+ * method, path template, parameters, request body schema, responses and required scope are
+ * declared once, and from them come both the request checks (compiled by ajv, JSON Schema
+ * 2020-12) and the OpenAPI 3.1 document (openapi.ts). A handler only ever sees input that matched
+ * its schemas; every failure is a JSON error with its own 4xx status, never a 500 for bad input.
  */
-import type { HttpEvent } from "prosody-ts";
-import { formdecode } from "prosody-ts/util";
+import type { HttpEvent } from "./types.js";
+import { formdecode } from "../util/form.js";
 import Ajv2020Import, { type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 
 // ajv is CommonJS: its default export may come wrapped once more depending on the loader.
 const Ajv2020 = ((Ajv2020Import as unknown as { default?: unknown }).default ?? Ajv2020Import) as typeof Ajv2020Import;
 
 export type JsonSchema = Record<string, unknown>;
-export type Method = "GET" | "POST" | "DELETE";
-export type Scope = "create" | "read" | "revoke" | "admin";
+export type ApiMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+/** A permission name a route needs (what it means is the plugin's: e.g. an API key's scope). */
+export type ApiScope = string;
 
-export interface ResponseDef {
+export interface ApiResponseDef {
   description: string;
   schema?: JsonSchema;
   headers?: Record<string, { description: string; schema: JsonSchema }>;
 }
 
 /** What a handler answers: a status, a JSON body (or raw text) and extra headers. */
-export interface Reply {
+export interface ApiReply {
   status: number;
   json?: unknown;
   headers?: Record<string, string>;
 }
 
-export interface Input<Auth> {
+export interface ApiInput<Auth> {
   params: Record<string, string>;
   query: Record<string, any>;
   body: any;
@@ -36,35 +38,35 @@ export interface Input<Auth> {
   event: HttpEvent;
 }
 
-export interface RouteDef<Auth = unknown> {
-  method: Method;
+export interface ApiRoute<Auth = unknown> {
+  method: ApiMethod;
   /** Below the app's base, OpenAPI style: "/invites/{id}". */
   path: string;
   operationId: string;
   summary: string;
   description?: string;
   /** The key scope the route needs; undefined: no key needed (the OpenAPI document itself). */
-  scope?: Scope;
+  scope?: ApiScope;
   /** A stricter scope some valid inputs need (e.g. "admin" to hand out roles), checked after validation. */
-  scopeFor?: (input: Omit<Input<Auth>, "auth">) => Scope | undefined;
+  scopeFor?: (input: Omit<ApiInput<Auth>, "auth">) => ApiScope | undefined;
   params?: Record<string, JsonSchema & { description?: string }>;
   query?: Record<string, JsonSchema & { description?: string }>;
   body?: { schema: JsonSchema; required: boolean };
-  responses: Record<number, ResponseDef>;
-  handler: (input: Input<Auth>) => Promise<Reply> | Reply;
+  responses: Record<number, ApiResponseDef>;
+  handler: (input: ApiInput<Auth>) => Promise<ApiReply> | ApiReply;
   /** Served but left out of the OpenAPI document (a catch-all for better errors). */
   hidden?: boolean;
 }
 
 /** The error body of every failure of these APIs: `error` is a condition name, `message` for people. */
-export interface ErrorBody {
+export interface ApiErrorBody {
   error: string;
   message: string;
   /** For a request that failed validation: which field (dotted path), or the parameter's name. */
   field?: string;
 }
 
-export const ERROR_SCHEMA: JsonSchema = {
+export const API_ERROR_SCHEMA: JsonSchema = {
   type: "object",
   required: ["error", "message"],
   properties: {
@@ -74,13 +76,13 @@ export const ERROR_SCHEMA: JsonSchema = {
   },
 };
 
-export function errorReply(status: number, error: string, message: string, field?: string): Reply {
-  const json: ErrorBody = field === undefined ? { error, message } : { error, message, field };
+export function apiError(status: number, error: string, message: string, field?: string): ApiReply {
+  const json: ApiErrorBody = field === undefined ? { error, message } : { error, message, field };
   return { status, json };
 }
 
 interface Compiled<Auth> {
-  def: RouteDef<Auth>;
+  def: ApiRoute<Auth>;
   /** Matches the path below the base; groups are the params in order. */
   pattern: RegExp;
   names: string[];
@@ -99,7 +101,7 @@ function objectSchema(props: Record<string, JsonSchema> | undefined, required: s
 }
 
 /** The field an ajv error is about, as a dotted path ("groups.0"), or the missing/extra property. */
-export function fieldOf(e: ErrorObject, prefix?: string): string | undefined {
+export function schemaErrorField(e: ErrorObject, prefix?: string): string | undefined {
   const path = e.instancePath.split("/").slice(1).map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
   const extra = (e.params as { missingProperty?: string; additionalProperty?: string }).missingProperty ?? (e.params as { additionalProperty?: string }).additionalProperty;
   if (extra !== undefined) path.push(extra);
@@ -108,12 +110,12 @@ export function fieldOf(e: ErrorObject, prefix?: string): string | undefined {
   return field;
 }
 
-function validationError(where: string, errors: ErrorObject[] | null | undefined): Reply {
+function validationError(where: string, errors: ErrorObject[] | null | undefined): ApiReply {
   const e = errors?.[0];
-  if (!e) return errorReply(400, "bad-request", `Invalid ${where}.`);
-  const field = fieldOf(e);
+  if (!e) return apiError(400, "bad-request", `Invalid ${where}.`);
+  const field = schemaErrorField(e);
   const message = field ? `Invalid ${where} field "${field}": ${e.message ?? "invalid"}.` : `Invalid ${where}: ${e.message ?? "invalid"}.`;
-  return errorReply(400, "bad-request", message, field);
+  return apiError(400, "bad-request", message, field);
 }
 
 /** Whether a Content-Type is JSON: `application/json`, optionally with parameters (charset). */
@@ -124,37 +126,46 @@ function isJsonType(type: string | undefined): boolean {
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** A request body as JSON, or the reason it is not (bad UTF-8, bad JSON, wrong content type). */
-function parseBody(event: HttpEvent): { value: unknown } | { error: Reply } | undefined {
+function parseBody(event: HttpEvent): { value: unknown } | { error: ApiReply } | undefined {
   const raw = event.request.rawBody;
   if (!raw || raw.length === 0) return undefined;
   if (!isJsonType(event.request.headers.content_type)) {
-    return { error: errorReply(400, "invalid-json", "The request body must be JSON (Content-Type: application/json).") };
+    return { error: apiError(400, "invalid-json", "The request body must be JSON (Content-Type: application/json).") };
   }
   let text: string;
   try {
     text = utf8.decode(raw);
   } catch {
-    return { error: errorReply(400, "invalid-json", "The request body is not valid UTF-8.") };
+    return { error: apiError(400, "invalid-json", "The request body is not valid UTF-8.") };
   }
   if (text.trim() === "") return undefined;
   try {
     return { value: JSON.parse(text) };
   } catch {
-    return { error: errorReply(400, "invalid-json", "The request body is not valid JSON.") };
+    return { error: apiError(400, "invalid-json", "The request body is not valid JSON.") };
   }
 }
 
-export interface Router<Auth> {
-  /** Handles `rest` (the path below the base); undefined when no route has that path at all. */
-  dispatch(event: HttpEvent, rest: string): Promise<Reply>;
-  readonly routes: readonly RouteDef<Auth>[];
+export interface ApiRouter<Auth> {
+  /**
+   * The reply for a request whose path below the app's base is `rest`: the route's handler's,
+   * or a JSON error (404 no such path, 405 with Allow, 401/403 from `authorize`, 400 bad input).
+   */
+  dispatch(event: HttpEvent, rest: string): Promise<ApiReply>;
+  /** dispatch() written to the event's response: a handler for `"GET /*"`-style wildcard routes. */
+  serve(event: HttpEvent, rest?: string): Promise<string>;
+  readonly routes: readonly ApiRoute<Auth>[];
 }
 
-export type Authorize<Auth> = (event: HttpEvent, scope: Scope) => Promise<{ ok: true; auth: Auth } | { ok: false; reply: Reply }>;
-export type Allows<Auth> = (auth: Auth, scope: Scope) => boolean;
+export type ApiAuthorize<Auth> = (event: HttpEvent, scope: ApiScope) => Promise<{ ok: true; auth: Auth } | { ok: false; reply: ApiReply }>;
+export type ApiAllows<Auth> = (auth: Auth, scope: ApiScope) => boolean;
 
-/** Compiles the definitions (throws at load on a bad schema: a programming error). */
-export function createRouter<Auth>(routes: RouteDef<Auth>[], authorize: Authorize<Auth>, allows: Allows<Auth>): Router<Auth> {
+/**
+ * Compiles the definitions (throws at once on a bad schema or path: a programming error).
+ * `authorize` runs for routes with a `scope`, before any validation; `allows` checks a route's
+ * `scopeFor` after it. Routes are tried in order: put concrete paths before templated ones.
+ */
+export function createApiRouter<Auth>(routes: ApiRoute<Auth>[], authorize: ApiAuthorize<Auth>, allows: ApiAllows<Auth>): ApiRouter<Auth> {
   const plain = new Ajv2020({ allErrors: false, strict: true });
   const coercing = new Ajv2020({ allErrors: false, strict: true, coerceTypes: true });
   const compiled: Compiled<Auth>[] = routes.map((def) => {
@@ -173,7 +184,7 @@ export function createRouter<Auth>(routes: RouteDef<Auth>[], authorize: Authoriz
     };
   });
 
-  async function dispatch(event: HttpEvent, rest: string): Promise<Reply> {
+  async function dispatch(event: HttpEvent, rest: string): Promise<ApiReply> {
     const path = rest === "" || rest.startsWith("/") ? rest : `/${rest}`;
     const method = event.request.method === "HEAD" ? "GET" : event.request.method;
     let pathMatched = false;
@@ -186,11 +197,11 @@ export function createRouter<Auth>(routes: RouteDef<Auth>[], authorize: Authoriz
       if (c.def.method !== method) continue;
       return run(c, m, event);
     }
-    if (!pathMatched) return errorReply(404, "item-not-found", "No such API endpoint.");
-    return { ...errorReply(405, "method-not-allowed", `Use ${allowed.join(", ")} here.`), headers: { allow: allowed.join(", ") } };
+    if (!pathMatched) return apiError(404, "item-not-found", "No such API endpoint.");
+    return { ...apiError(405, "method-not-allowed", `Use ${allowed.join(", ")} here.`), headers: { allow: allowed.join(", ") } };
   }
 
-  async function run(c: Compiled<Auth>, m: RegExpExecArray, event: HttpEvent): Promise<Reply> {
+  async function run(c: Compiled<Auth>, m: RegExpExecArray, event: HttpEvent): Promise<ApiReply> {
     let auth = undefined as Auth;
     if (c.def.scope !== undefined) {
       const r = await authorize(event, c.def.scope);
@@ -217,20 +228,29 @@ export function createRouter<Auth>(routes: RouteDef<Auth>[], authorize: Authoriz
     body = parsed?.value;
     if (c.def.body) {
       if (body === undefined) {
-        if (c.def.body.required) return errorReply(400, "bad-request", "A JSON request body is required.");
+        if (c.def.body.required) return apiError(400, "bad-request", "A JSON request body is required.");
       } else if (!c.body!(body)) {
         return validationError("request body", c.body!.errors);
       }
     } else if (body !== undefined) {
-      return errorReply(400, "bad-request", "This endpoint takes no request body.");
+      return apiError(400, "bad-request", "This endpoint takes no request body.");
     }
     const input = { params, query, body, event };
     const stricter = c.def.scopeFor?.(input);
     if (stricter !== undefined && c.def.scope !== undefined && !allows(auth, stricter)) {
-      return errorReply(403, "insufficient-scope", `This request needs an API key with the "${stricter}" scope.`);
+      return apiError(403, "insufficient-scope", `This request needs an API key with the "${stricter}" scope.`);
     }
     return c.def.handler({ ...input, auth });
   }
 
-  return { dispatch, routes };
+  async function serve(event: HttpEvent, rest?: string): Promise<string> {
+    const reply = await dispatch(event, rest ?? "");
+    const { response } = event;
+    response.statusCode = reply.status;
+    response.headers.content_type = "application/json";
+    for (const [k, v] of Object.entries(reply.headers ?? {})) response.headers[k] = v;
+    return JSON.stringify(reply.json ?? {});
+  }
+
+  return { dispatch, serve, routes };
 }
