@@ -12,7 +12,8 @@
  * `application/json; charset=utf-8` is accepted.
  */
 import type { HttpEvent, Module } from "prosody-ts";
-import { apiError, cachedPromise, createApiRouter, openApiDocument, type ApiReply, type ApiRoute, type ApiScope, type OpenApiInfo } from "prosody-ts/util";
+import { cachedPromise, createApiRouter, openApiDocument, type ApiReply, type ApiRoute, type ApiScope, type OpenApiInfo } from "prosody-ts/util";
+import { authFailureReply } from "./auth-reply.js";
 import { INVITES_API_ROUTES } from "./invites-api-doc.js";
 import { inviteRoutes, unknownTypeRoute, type KeyAuth } from "./invite-routes.js";
 
@@ -62,12 +63,7 @@ export default async function (module: Module): Promise<void> {
     if (!isKeyScope(scope)) throw new TypeError(`route scope ${scope} is not an API key scope`);
     const r = await keys.authorize(event.request, scope);
     if (r.ok) return { ok: true, auth: { keyId: r.keyId, scopes: r.scopes } };
-    if (r.reason === "scope") return { ok: false, reply: apiError(403, "insufficient-scope", `This API key lacks the "${scope}" scope.`) };
-    const reply =
-      r.reason === "expired" ? apiError(401, "key-expired", "This API key has expired.") : apiError(401, "not-authorized", "A valid API key is required (Authorization: Bearer <id>/<secret>).");
-    // What Snikket's module meant to send (it names the header `authorization` by mistake).
-    reply.headers = { www_authenticate: `Bearer realm="${host}/http_admin_api"` };
-    return { ok: false, reply };
+    return { ok: false, reply: authFailureReply(r.reason, scope, host) };
   }
   const allows = (auth: KeyAuth, scope: ApiScope) => auth.scopes.includes("admin") || auth.scopes.includes(scope);
 

@@ -6,6 +6,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import Ajv2020Import from "ajv/dist/2020.js";
+import { authFailureReply } from "../../plugins/mod_http_admin_api/auth-reply.js";
 import { startHost, type Host, type Reply } from "./_harness.js";
 
 const Ajv2020 = ((Ajv2020Import as unknown as { default?: unknown }).default ?? Ajv2020Import) as typeof Ajv2020Import;
@@ -201,6 +202,14 @@ test("scopes: read, create, revoke and admin each allow exactly their routes (40
   assert.is(await status(revoke, "DELETE", `/admin_api/invites/${target}`), 200);
   assert.is(await status(read, "GET", "/admin_api/users/nobody/invited_by"), 404);
   assert.is(await status(create, "GET", "/admin_api/users/nobody/invited_by"), 403);
+});
+
+test("a refusal reason authorize() may add later is a 403 naming it, never a 401 calling the key invalid", () => {
+  const r = authFailureReply("rate-limited", "create", "example.com");
+  assert.is(r.status, 403);
+  assert.equal(r.json, { error: "forbidden", message: "This API key may not do this now (rate-limited)." });
+  assert.is(r.headers, undefined);
+  assert.is(authFailureReply("unknown", "read", "h").status, 401);
 });
 
 test("unknown endpoints are 404 JSON, a wrong method 405 with Allow", async () => {
