@@ -237,7 +237,9 @@ export function inviteRoutes(ctx: InviteRoutesContext): ApiRoute<KeyAuth>[] {
       path: "/invites/group",
       operationId: "createGroupInvite",
       summary: "Create a group invite",
-      description: "Reusable when `ttl` or `max_uses` is given (else single-use, as upstream). `group_options` (auto-creating a group) is not implemented: 501.",
+      description:
+        "Reusable when `ttl` or `max_uses` is given (else single-use, as upstream). `groups` may be empty, as upstream allows (Snikket's portal sends the list it has). " +
+        "`group_options` (auto-creating a group) is not implemented: 501.",
       scope: "create",
       scopeFor: needsAdminForRoles,
       body: {
@@ -245,7 +247,7 @@ export function inviteRoutes(ctx: InviteRoutesContext): ApiRoute<KeyAuth>[] {
         schema: {
           type: "object",
           required: ["groups"],
-          properties: { groups: { ...GROUPS, minItems: 1 }, ttl: TTL, roles: ROLES, note: NOTE, max_uses: MAX_USES, group_options: { type: "object" } },
+          properties: { groups: GROUPS, ttl: TTL, roles: ROLES, note: NOTE, max_uses: MAX_USES, group_options: { type: "object" } },
         },
       },
       responses: { 200: INVITE_RESPONSE, 501: { description: "`group_options` given (not implemented)." } },

@@ -76,6 +76,8 @@ test("POST /invites/group: reusable with ttl, single-use without, groups require
   assert.equal(reusable.groups, ["team"]);
   const single = conforms(await post("group", { groups: ["team"] }), "POST", "/admin_api/invites/group", 200);
   assert.is(single.reusable, false);
+  const none = conforms(await post("group", { groups: [], ttl: 600 }), "POST", "/admin_api/invites/group", 200);
+  assert.equal(none.groups, [], "an empty list is accepted, as upstream (the Snikket portal may send one)");
   const missing = conforms(await post("group", { ttl: 5 }), "POST", "/admin_api/invites/group", 400);
   assert.is(missing.field, "groups");
   const empty = conforms(await h.req("POST", "/admin_api/invites/group", { key: admin }), "POST", "/admin_api/invites/group", 400);
