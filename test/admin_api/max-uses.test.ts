@@ -87,6 +87,14 @@ test("max_uses through mod_invites' API: use() counts (the path of in-band regis
   assert.is((await show(open.id)).uses, 0);
 });
 
+test("max_uses: an invite expired between validation and claim is not claimed", async () => {
+  const inv = await create("account", { max_uses: 5 });
+  const [validated] = await invites.get(inv.id);
+  assert.is((await h.req("POST", `/admin_api/invites/${inv.id}/expire`, { key: admin })).status, 200);
+  assert.not.ok(await validated!.claim());
+  assert.is((await show(inv.id)).uses, 0);
+});
+
 test("max_uses with a username is refused (one account per username)", async () => {
   const r = await h.req("POST", "/admin_api/invites/account", { key: admin, body: JSON.stringify({ username: "solo", max_uses: 2 }) });
   assert.is(r.status, 400);
