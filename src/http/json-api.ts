@@ -209,15 +209,9 @@ export function createApiRouter<Auth>(routes: ApiRoute<Auth>[], authorize: ApiAu
       auth = r.auth;
     }
     const params: Record<string, string> = {};
-    for (let i = 0; i < c.names.length; i++) {
-      let v = m[i + 1]!;
-      try {
-        v = decodeURIComponent(v);
-      } catch {
-        /* the server already decoded the path; keep it as it is */
-      }
-      params[c.names[i]!] = v;
-    }
+    // `rest` comes from the request's path, which the server has already percent-decoded: decoding
+    // again would turn "%2541" into "A".
+    for (let i = 0; i < c.names.length; i++) params[c.names[i]!] = m[i + 1]!;
     if (!c.params(params)) return validationError("path parameter", c.params.errors);
     const query: Record<string, any> = {};
     for (const [k, v] of formdecode(event.request.url.query)) query[k] = v;

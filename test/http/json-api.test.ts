@@ -64,7 +64,7 @@ const routes: ApiRoute<Auth>[] = [
     },
   },
   { method: "POST", path: "/ping", operationId: "ping", summary: "Ping", responses: { 200: { description: "pong" } }, handler: () => ({ status: 200, json: "pong" }) },
-  { method: "GET", path: "/secret-catchall/{x}", operationId: "hidden", summary: "Hidden", hidden: true, params: { x: { type: "string" } }, responses: {}, handler: () => ({ status: 418 }) },
+  { method: "GET", path: "/secret-catchall/{x}", operationId: "hidden", summary: "Hidden", hidden: true, params: { x: { type: "string" } }, responses: {}, handler: ({ params }) => ({ status: 418, json: params.x }) },
 ];
 
 const authorizeCalls: string[] = [];
@@ -93,6 +93,14 @@ test("routing: 404 for an unknown path, 405 with Allow for a known path, HEAD as
   assert.is(wrong.headers?.allow, "GET, POST");
   assert.is((await router.dispatch(event("HEAD", "/x", { auth: READ }), "/things")).status, 200);
   assert.is((await router.dispatch(event("GET", "/x", { auth: READ }), "things")).status, 200, "rest without its leading slash");
+});
+
+test("path parameters arrive as the server decoded them, never decoded twice", async () => {
+  for (const x of ["a%41", "%", "a b", "é"]) {
+    const r = await router.dispatch(event("GET", "/x"), `/secret-catchall/${x}`);
+    assert.is(r.status, 418);
+    assert.is(r.json, x);
+  }
 });
 
 test("authorization runs before validation, and only for routes with a scope", async () => {
