@@ -87,6 +87,24 @@ function boundUsernameOf(type: string, jid: string | undefined): string | undefi
   return nodeprep(u) ?? u;
 }
 
+/**
+ * `additional_data.max_uses` of a reusable invite (our extension, set by mod_http_admin_api): how
+ * many registrations it allows; `additional_data.uses` counts them. Undefined: unlimited.
+ */
+export function maxUsesOf(additional: Record<string, any> | undefined): number | undefined {
+  const n = additional?.max_uses;
+  return typeof n === "number" && Number.isInteger(n) && n >= 1 ? n : undefined;
+}
+
+/**
+ * How long purgeExpired() keeps a record expired on purpose (`additional_data.revoked_at`, set by
+ * mod_http_admin_api's expire), so that it can still be listed as expired.
+ */
+const REVOKED_KEEP_S = 30 * 86400;
+
+/** Attempts of a counted claim to find a record another claim has taken out for a moment. */
+const COUNT_ATTEMPTS = 100;
+
 const DEFAULT_TTL = 86400 * 7;
 const RESET_TTL = 86400;
 
@@ -196,6 +214,9 @@ export function createInvitesApi(module: Module): InvitesApi {
       let taken: Array<[string | null, StoreValue]> | undefined;
       /** A claim in progress: a second claim() of this object waits for it rather than racing it. */
       let claiming: Promise<boolean> | undefined;
+      /** A use counted by claim() on a reusable invite with max_uses, to give back on unclaim(). */
+      let counted = false;
+      const limit = reusable ? maxUsesOf(info?.additional_data) : undefined;
       const owner = username;
       const validated: ValidatedInvite = {
         token,
@@ -209,7 +230,7 @@ export function createInvitesApi(module: Module): InvitesApi {
         resetUsername: resetUsernameOf(info?.additional_data),
         boundUsername: boundUsernameOf(info?.type ?? "roster", info?.jid),
         claim() {
-          if (taken) return Promise.resolve(true);
+          if (taken || counted) return Promise.resolve(true);
           const p = (claiming ??= claimNow());
           const settled = () => {
             if (claiming === p) claiming = undefined;
@@ -218,19 +239,25 @@ export function createInvitesApi(module: Module): InvitesApi {
           return p;
         },
         async unclaim() {
+          if (counted) {
+            counted = false;
+            await count((await open()).map, -1);
+            return;
+          }
           const entries = taken;
           if (!entries) return;
           taken = undefined;
           await restore((await open()).map, token, entries);
         },
         async use() {
-          if (reusable || taken) return true;
+          if ((reusable && limit === undefined) || taken || counted) return true;
           return validated.claim();
         },
       };
       /** One claim attempt (see ValidatedInvite.claim). */
       async function claimNow(): Promise<boolean> {
         const { map } = await open();
+        if (reusable && limit !== undefined) return (counted = await count(map, 1));
         if (reusable) return (await map.get(null, token)) !== undefined;
         // The entry that validated the invite decides: the host-wide record, else (a contact
         // invite without registration) the inviter's entry.
@@ -253,6 +280,29 @@ export function createInvitesApi(module: Module): InvitesApi {
         }
         taken = got;
         return true;
+      }
+      /**
+       * Adds `delta` to the record's `additional_data.uses`, refusing (false) to go past its
+       * max_uses. The record is taken out of the store while it changes (MapStore.take, atomic
+       * among our processes), so concurrent counts never both see the same value; one that finds
+       * it missing retries briefly (another count holds it) before concluding it was deleted.
+       */
+      async function count(map: MapStore, delta: 1 | -1): Promise<boolean> {
+        for (let attempt = 0; attempt < COUNT_ATTEMPTS; attempt++) {
+          const record = (await map.take(null, token)) as Invite | undefined;
+          if (record === undefined) {
+            await new Promise((r) => setTimeout(r, 2 + attempt % 8));
+            continue;
+          }
+          const data = { ...(record.additional_data ?? {}) };
+          const uses = typeof data.uses === "number" ? data.uses : 0;
+          const max = maxUsesOf(data) ?? Infinity;
+          const allowed = delta < 0 || (uses < max && !(now() > record.expires));
+          if (allowed) data.uses = Math.max(0, uses + delta);
+          await map.set(null, token, { ...record, additional_data: data } as unknown as StoreRecord);
+          return allowed;
+        }
+        return false;
       }
       return [validated, undefined];
     },
@@ -298,7 +348,12 @@ export function createInvitesApi(module: Module): InvitesApi {
         return gone;
       };
       const records = (await kv.get(null)) ?? {};
-      const hostWide = expiredIn(records, (v) => (v && typeof v === "object" ? ((v as any).expires as number) : undefined));
+      const hostWide = expiredIn(records, (v) => {
+        if (!v || typeof v !== "object") return undefined;
+        const revokedAt = (v as any).additional_data?.revoked_at;
+        if (typeof revokedAt === "number" && t - revokedAt < REVOKED_KEEP_S) return undefined;
+        return (v as any).expires as number;
+      });
       if (Object.keys(hostWide).length) {
         await map.setKeys(null, hostWide);
         removed += Object.keys(hostWide).length;

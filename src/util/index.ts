@@ -8,3 +8,5 @@ export { formdecode, urldecode } from "./form.js";
 export { cachedPromise } from "./cached-promise.js";
 export { secretHint } from "./secret-hint.js";
 export { SECRET_PAGE_HEADERS } from "./http-headers.js";
+export { createApiRouter, apiError, schemaErrorField, API_ERROR_SCHEMA, type ApiRoute, type ApiReply, type ApiInput, type ApiResponseDef, type ApiRouter, type ApiAuthorize, type ApiAllows, type ApiScope, type ApiMethod, type ApiErrorBody, type JsonSchema } from "../http/json-api.js";
+export { openApiDocument, type OpenApiInfo } from "../http/openapi.js";
