@@ -10,11 +10,13 @@ import { pluginDir } from "../helpers/plugins.js";
 
 /**
  * mod_test_recorder: keeps every registration event it sees (a copy) in its exports, and refuses
- * (user-registering) the username "vetoed".
+ * (user-registering) the username "vetoed"; `fire(name, data)` fires an event on its host as a
+ * registering module would (fireEventAsync).
  */
 const RECORDER = `
 export default function (module) {
   const events = (module.exports.events = []);
+  module.exports.fire = (name, data) => module.fireEventAsync(name, data);
   for (const name of ["user-registering", "user-registered", "user-password-reset", "group-user-added"]) {
     module.hook(name, (event) => {
       events.push({ name, event: typeof event === "object" && event ? { ...event } : event });
@@ -40,6 +42,7 @@ export interface TestServer {
   exports<T = any>(host: string, name: string): T;
   invites(host?: string): InvitesApi;
   events(host?: string): Recorded[];
+  fire(host: string, name: string, data: object): Promise<unknown>;
   request(method: string, target: string, opts?: { body?: string | Buffer; type?: string | null; host?: string; headers?: Record<string, string> }): Promise<RawResponse>;
   stop(): Promise<void>;
 }
@@ -69,6 +72,7 @@ ${body.replaceAll("$PORT", String(port))}`);
     exports: exportsOf,
     invites: (host = "example.com") => exportsOf(host, "invites"),
     events: (host = "example.com") => exportsOf(host, "test_recorder").events,
+    fire: (host, name, data) => exportsOf(host, "test_recorder").fire(name, data),
     request(method, target, opts = {}) {
       const body = opts.body === undefined ? undefined : Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(opts.body);
       const head = [`${method} ${target} HTTP/1.1`, `Host: ${opts.host ?? "example.com"}`, "Connection: close"];
