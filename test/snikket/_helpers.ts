@@ -10,7 +10,8 @@ import { pluginDir } from "../helpers/plugins.js";
 
 /**
  * mod_test_recorder: keeps every registration event it sees (a copy) in its exports, and refuses
- * (user-registering) the username "vetoed"; `fire(name, data)` fires an event on its host as a
+ * (user-registering) the username "vetoed", throws from group-user-added for the group "explodes";
+ * `fire(name, data)` fires an event on its host as a
  * registering module would (fireEventAsync).
  */
 const RECORDER = `
@@ -20,6 +21,7 @@ export default function (module) {
   for (const name of ["user-registering", "user-registered", "user-password-reset", "group-user-added"]) {
     module.hook(name, (event) => {
       events.push({ name, event: typeof event === "object" && event ? { ...event } : event });
+      if (name === "group-user-added" && event.id === "explodes") throw new Error("a group-user-added handler failed");
       if (name === "user-registering" && event.username === "vetoed") {
         event.allowed = false;
         event.reason = "not this one";

@@ -139,6 +139,18 @@ test("groups: a second member joins the same record; an invite without groups to
   for (const g of ["default", "team"]) assert.is(await (await map(HOST, "groups")).get(g, "sam"), undefined);
 });
 
+test("groups: a failure with one group never fails the registration, and the next group is still joined", async () => {
+  const info = await kv(HOST, "group_info");
+  await info.set("explodes", { name: "Explodes" });
+  const [invite] = await srv.invites().createAccount(undefined, { groups: ["explodes", "default"] });
+  const r = await register("tess", invite!.token);
+  assert.is(r.status, 200);
+  assert.equal(await (await map(HOST, "groups")).get("explodes", "tess"), {}, "written before the handler failed");
+  assert.equal(await (await map(HOST, "groups")).get("default", "tess"), {}, "the next group is joined");
+  const auth = srv.exports<AuthProvider>(HOST, "auth_internal_hashed");
+  assert.ok(await auth.userExists("tess"));
+});
+
 // --- mod_invites_default_group ---
 
 test("default_group: a roster invite without groups gets { \"default\" } and keeps its source (Snikket's typo dropped it)", async () => {
