@@ -194,6 +194,16 @@ test("reset of an account deleted since: 403, the invite stays usable for nothin
   assert.not.ok(await auth.userExists("henry"), "not re-created by the reset");
 });
 
+test("reset: user-registering is fired for a reset too (with allow_reset), and its refusal is a 403 that spends nothing", async () => {
+  assert.equal(await auth.createUser("vetoed", "vetoed pw"), [true, undefined]);
+  const [reset] = await srv.invites().createAccountReset("vetoed");
+  assert.is((await post({ username: "vetoed", password: "changed", token: reset!.token })).status, 403);
+  assert.ok(await auth.testPassword("vetoed", "vetoed pw"));
+  assert.is((await getInvite(reset!.token)).status, 200);
+  const seen = srv.events().filter((e) => e.name === "user-registering" && e.event.username === "vetoed");
+  assert.is(seen.at(-1)!.event.allow_reset, "vetoed");
+});
+
 // --- single use under concurrency ---
 
 test("one single-use invite, 12 parallel registrations: exactly one 200 and one account", async () => {

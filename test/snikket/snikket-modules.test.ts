@@ -233,6 +233,13 @@ test("bootstrap: a list Snikket's module wrote (a Lua sequence) is replayed", as
   assert.is((await srv.invites("snikket.example").pendingAccountInvites()).length, 0);
 });
 
+test("bootstrap: a last entry that is not a bootstrap record: 410, no new admin invite", async () => {
+  const store = await kv("old.example", "invites_bootstrap");
+  await store.set(null, { "1": "garbage" });
+  assert.is((await bootstrap("old.example", `token=${SECRET}`)).status, 410);
+  assert.is((await srv.invites("old.example").pendingAccountInvites()).length, 0);
+});
+
 test("bootstrap: an older index than the last bootstrap: 410", async () => {
   const store = await kv("old.example", "invites_bootstrap");
   await store.set(null, { "1": { index: 3, timestamp: 1, result: "https://x.example/" } });
