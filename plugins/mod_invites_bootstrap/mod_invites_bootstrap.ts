@@ -11,7 +11,8 @@
  *           invite_expiry), recorded, and 303 to its landing page (else its xmpp: URI)
  *
  * Options: `invites_bootstrap_secret` (without it the module does nothing), `invites_bootstrap_index`
- * (a non-negative integer, raised for each new bootstrap), `invites_bootstrap_ttl` (seconds).
+ * (a non-negative integer, raised for each new bootstrap; read as get_option_number does, as
+ * Snikket's), `invites_bootstrap_ttl` (seconds); all read on each request.
  * Keyval store `invites_bootstrap`, host record: the list of `{ index, timestamp, result }`,
  * oldest first. Snikket's module stores it as a Lua sequence (`[1]`, `[2]`…); our keyval records
  * are objects with string keys, so it is written with the keys `["1"]`, `["2"]`… A list Snikket
@@ -41,14 +42,15 @@ interface BootstrapRecord {
 }
 
 export default async function (module: Module): Promise<void> {
-  const secret = module.getOptionString("invites_bootstrap_secret");
-  if (!secret) return;
-  const rawIndex = module.getOption("invites_bootstrap_index");
-  const index = typeof rawIndex === "number" && Number.isInteger(rawIndex) && rawIndex >= 0 ? rawIndex : undefined;
-  if (index === undefined) {
-    module.log("warn", "invites_bootstrap_index is %s: it must be a non-negative integer; the bootstrap link answers 404", rawIndex === undefined ? "not set" : "invalid");
+  if (!module.getOptionString("invites_bootstrap_secret")) return;
+  // Read on each request (a reloaded config applies at once); checked here to warn early.
+  const currentIndex = (): number | undefined => {
+    const n = module.getOptionNumber("invites_bootstrap_index");
+    return n !== undefined && Number.isInteger(n) && n >= 0 ? n : undefined;
+  };
+  if (currentIndex() === undefined) {
+    module.log("warn", "invites_bootstrap_index must be set to a non-negative integer; until then the bootstrap link answers 404");
   }
-  const ttl = module.getOptionNumber("invites_bootstrap_ttl");
   const invites = await module.depends("invites");
   await module.depends("http");
   const store = cachedPromise(() => module.openStore("invites_bootstrap", "keyval"));
@@ -56,6 +58,7 @@ export default async function (module: Module): Promise<void> {
   const redirect = (location: string): HttpResultObject => ({ statusCode: 303, headers: { location } });
 
   async function bootstrap(): Promise<HttpResultObject | number> {
+    const index = currentIndex();
     if (index === undefined) return 404;
     const kv = await store();
     const records = recordsOf(await kv.get(null));
@@ -68,7 +71,7 @@ export default async function (module: Module): Promise<void> {
     const [invite, err] = await invites.createAccount(
       undefined,
       { roles: { "prosody:admin": true }, groups: ["default"], source: `api/token/bootstrap-${index}` },
-      ttl,
+      module.getOptionNumber("invites_bootstrap_ttl"),
     );
     if (!invite) {
       module.log("error", "Failed to create bootstrap invite! %s", err);
@@ -91,8 +94,10 @@ export default async function (module: Module): Promise<void> {
   // One at a time: two requests at once must not make two admin invites.
   let queue: Promise<unknown> = Promise.resolve();
   function handle(event: HttpEvent): Promise<HttpResultObject | number> | number {
+    const secret = module.getOptionString("invites_bootstrap_secret");
+    if (!secret) return 404; // removed from the config since load
     const given = formdecode(event.request.url.query ?? "").get("token");
-    if (given === undefined || !sameSecret(given, secret!)) return 403;
+    if (given === undefined || !sameSecret(given, secret)) return 403;
     const run = queue.then(bootstrap, bootstrap);
     queue = run.catch(() => undefined);
     return run;

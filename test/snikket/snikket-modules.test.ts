@@ -61,6 +61,10 @@ VirtualHost "snikket.example"
 modules_enabled = ${q(["http", "invites", "invites_bootstrap"])}
 invites_bootstrap_secret = "${SECRET}"
 invites_bootstrap_index = 1
+VirtualHost "string.example"
+modules_enabled = ${q(["http", "invites", "invites_bootstrap"])}
+invites_bootstrap_secret = "${SECRET}"
+invites_bootstrap_index = "7"
 VirtualHost "unset.example"
 modules_enabled = ${q(["http", "invites", "invites_bootstrap"])}
 invites_bootstrap_secret = "${SECRET}"
@@ -255,6 +259,13 @@ test("bootstrap: index unset: 404 with or without records (Snikket: a Lua error)
   assert.is((await bootstrap(host, "token=wrong")).status, 403);
   assert.is((await bootstrap(host)).status, 403);
   assert.is((await srv.invites(host).pendingAccountInvites()).length, 0);
+});
+
+test("bootstrap: an index given as a string of digits is that number (get_option_number), as for Prosody", async () => {
+  const r = await bootstrap("string.example", `token=${SECRET}`);
+  assert.is(r.status, 303);
+  const [[, invite]] = await srv.invites("string.example").pendingAccountInvites() as any;
+  assert.is(invite.additional_data.source, "api/token/bootstrap-7");
 });
 
 test("bootstrap: without a secret the module serves nothing", async () => {
