@@ -8,3 +8,5 @@ export { formdecode, urldecode } from "./form.js";
 export { cachedPromise } from "./cached-promise.js";
 export { secretHint } from "./secret-hint.js";
 export { SECRET_PAGE_HEADERS } from "./http-headers.js";
+export { parseDuration } from "./duration.js";
+export { RateLimiter, addressBucket, parseRate, formatRate, limitRequest, rateLimitHeaders, type Rate, type RateDecision, type RateCheck, type RateLimiterOptions } from "./rate-limit.js";
