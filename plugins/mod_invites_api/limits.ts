@@ -10,21 +10,11 @@
  * database each allow the full rate) and are bounded (10000 addresses, idle ones dropped).
  */
 import type { HttpEvent, HttpResultObject, Module } from "prosody-ts";
-import { addressBucket, limitRequest, parseRate, RateLimiter, type Rate, type RateCheck } from "prosody-ts/util";
+import { addressBucket, limitRequest, parseRate, rateOption, RateLimiter, type Rate, type RateCheck } from "prosody-ts/util";
 import type { AuthResult } from "./authorize.js";
 
 export const DEFAULT_KEY_RATE = "100/minute";
 export const DEFAULT_ADDRESS_RATE = "300/minute";
-
-/** A rate option: the parsed value, undefined when turned off (`false`). */
-export function rateOption(module: Module, name: string, fallback: string): Rate | undefined {
-  const v = module.getOption(name, fallback);
-  if (v === false) return undefined;
-  const rate = typeof v === "string" ? parseRate(v) : undefined;
-  if (rate) return rate;
-  module.log("error", "Ignoring %s = %s: expected requests per period, e.g. \"%s\" (or false); using \"%s\"", name, JSON.stringify(v), fallback, fallback);
-  return parseRate(fallback);
-}
 
 export interface ApiLimits {
   check(event: HttpEvent, auth?: AuthResult): HttpResultObject | undefined;

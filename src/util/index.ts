@@ -9,4 +9,4 @@ export { cachedPromise } from "./cached-promise.js";
 export { secretHint } from "./secret-hint.js";
 export { SECRET_PAGE_HEADERS } from "./http-headers.js";
 export { parseDuration } from "./duration.js";
-export { RateLimiter, addressBucket, parseRate, formatRate, limitRequest, rateLimitHeaders, type Rate, type RateDecision, type RateCheck, type RateLimiterOptions } from "./rate-limit.js";
+export { RateLimiter, addressBucket, rateOption, parseRate, formatRate, limitRequest, rateLimitHeaders, type Rate, type RateDecision, type RateCheck, type RateLimiterOptions, type RateOptionSource } from "./rate-limit.js";

@@ -203,3 +203,24 @@ export function addressBucket(ip: string): string {
   const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right];
   return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
 }
+
+/** What `rateOption` needs of a module (structural: a Module fits). */
+export interface RateOptionSource {
+  getOption(name: string, defaultValue?: string): unknown;
+  log(level: "error", format: string, ...args: unknown[]): void;
+}
+
+/**
+ * A rate option of a module, e.g. `invites_api_rate = "100/minute"`: the parsed rate, undefined
+ * when the option is `false` (limit off). A value that is not a rate is logged and `fallback` used.
+ */
+export function rateOption(module: RateOptionSource, name: string, fallback: string): Rate | undefined {
+  const v = module.getOption(name, fallback);
+  if (v === false) return undefined;
+  const rate = typeof v === "string" ? parseRate(v) : undefined;
+  if (rate) return rate;
+  module.log("error", "Ignoring %s = %s: expected requests per period such as \"%s\", or false; using \"%s\"", name, JSON.stringify(v), fallback, fallback);
+  const dflt = parseRate(fallback);
+  if (!dflt) throw new RangeError(`rateOption: bad fallback ${fallback}`);
+  return dflt;
+}

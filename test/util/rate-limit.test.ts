@@ -1,7 +1,7 @@
 /** The token bucket in src/util/rate-limit.ts: refill, refusal, headers, and its memory bound. */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { RateLimiter, addressBucket, formatRate, limitRequest, parseRate } from "../../src/util/rate-limit.js";
+import { RateLimiter, addressBucket, formatRate, limitRequest, parseRate, rateOption } from "../../src/util/rate-limit.js";
 import { parseDuration } from "../../src/util/duration.js";
 
 /** A clock the test moves by hand (milliseconds). */
@@ -105,6 +105,18 @@ test("addressBucket: IPv4 as is, IPv6 by its /64, odd strings bounded", () => {
   assert.is(addressBucket("2001:db8::"), "2001:db8:0:0::/64");
   assert.is(addressBucket("::1"), "0:0:0:0::/64");
   assert.is(addressBucket("x".repeat(1000)).length, 64);
+});
+
+test("rateOption: a rate, false = off, a bad value logged and the fallback used", () => {
+  const logged: string[] = [];
+  const source = (value: unknown) => ({ getOption: (_n: string, d?: string) => (value === undefined ? d : value), log: (_l: string, f: string) => void logged.push(f) });
+  assert.equal(rateOption(source("5/s"), "x_rate", "10/minute"), { limit: 5, period: 1 });
+  assert.equal(rateOption(source(undefined), "x_rate", "10/minute"), { limit: 10, period: 60 });
+  assert.is(rateOption(source(false), "x_rate", "10/minute"), undefined);
+  assert.is(logged.length, 0);
+  assert.equal(rateOption(source("lots"), "x_rate", "10/minute"), { limit: 10, period: 60 });
+  assert.equal(rateOption(source(7), "x_rate", "10/minute"), { limit: 10, period: 60 });
+  assert.is(logged.length, 2);
 });
 
 test("misuse throws early", () => {
