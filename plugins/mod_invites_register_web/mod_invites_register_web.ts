@@ -147,7 +147,8 @@ export default async function (module: Module): Promise<void> {
 
   async function postForm(event: HttpEvent): Promise<Answer | number> {
     if (perAddress) {
-      const headers = event.response.headers;
+      // The pages keep Prosody's headers (browsers make no use of ours); a 429 carries them all.
+      const headers: Record<string, string> = {};
       const refused = limitRequest(headers, [{ name: "address", limiter: perAddress, key: addressBucket(event.request.ip) }]);
       if (refused) {
         return html(429, renderError(siteName(), `Too many attempts from your network. Please try again in ${refused.retryAfter} seconds.`), { ...headers, ...NO_CACHE });
