@@ -5,7 +5,10 @@
 // 127.0.0.1; every run is bounded by BENCH_SECONDS (default 5).
 //
 // Usage: npm run build && node bench/invites-api.mjs [--seconds N] [--warmup N] [--rows 0,100000]
-//          [--storage sql,internal,postgresql] [--pg-durable] [--no-prosody]
+//          [--storage sql,internal,postgresql] [--pg-durable] [--no-prosody] [--no-limits]
+// Our rate limits stay on (the bench key gets --rate 100000000/s and the host the same per
+// address, so no request is refused but every one goes through both token buckets); --no-limits
+// turns them off (invites_api_rate = false, invites_api_rate_per_ip = false) to measure their cost.
 // `postgresql` starts a private PostgreSQL cluster (test/helpers/postgres.ts, loaded through tsx:
 // initdb in a temporary directory, stopped at exit) and measures, each on its own database of it:
 // ours with one instance, ours with two instances on one database (two server processes, the load
@@ -41,6 +44,8 @@ const ROWS = String(opt("rows", "0,100000")).split(",").map(Number);
 const STORAGES = String(opt("storage", "sql")).split(",");
 const WITH_PROSODY = !args.includes("--no-prosody");
 const PG_DURABLE = args.includes("--pg-durable");
+const LIMITS = !args.includes("--no-limits");
+const HIGH_RATE = "100000000/s";
 if (!existsSync(join(root, "dist", "cli.js"))) {
   console.error("bench: run `npm run build` first");
   process.exit(1);
@@ -200,7 +205,8 @@ async function benchOurs(rows, storage, instances = 1) {
   writeFileSync(
     cfg,
     `run_as_root = true\ndata_path = "${dir}/data"\nhttp_ports = { ${ports[0]} }\nhttp_interfaces = { "127.0.0.1" }\nstorage = "${pgDb ? "sql" : storage}"\n` +
-      `${pgDb ? pgDb.sqlOption : 'sql = { driver = "SQLite3", database = "prosody.sqlite" }'}\nVirtualHost "example.com"\nmodules_enabled = { "http", "invites", "invites_api" }\n`,
+      `${pgDb ? pgDb.sqlOption : 'sql = { driver = "SQLite3", database = "prosody.sqlite" }'}\nVirtualHost "example.com"\nmodules_enabled = { "http", "invites", "invites_api" }\n` +
+      (LIMITS ? `invites_api_rate_per_ip = "${HIGH_RATE}"\n` : "invites_api_rate = false\ninvites_api_rate_per_ip = false\n"),
   );
   if (!pgDb) prefill(dir, storage, rows);
   else mkdirSync(join(dir, "data"), { recursive: true });
@@ -212,7 +218,7 @@ async function benchOurs(rows, storage, instances = 1) {
     return own;
   });
   const ctl = (a) => execFileSync(process.execPath, [join(root, "prosodyctl-shim/prosodyctl"), "--config", cfg, ...a], { cwd: dir }).toString().trim();
-  const key = ctl(["mod_invites_api", "create", "example.com", "bench"]);
+  const key = ctl(["mod_invites_api", "create", "example.com", "bench", ...(LIMITS ? ["--rate", HIGH_RATE] : [])]);
   const before = pgDb && pgStats(pgDb.db);
   const servers = cfgs.map((c) => spawn(process.execPath, [join(root, "prosodyctl-shim/prosodyctl"), "--config", c, "--quiet", "start"], { cwd: dir, stdio: "ignore" }));
   return measure({ servers, ports, key, dir, storage, rows, pgDb, before });
@@ -351,6 +357,7 @@ for (const storage of STORAGES) for (const rows of ROWS) {
   }
 }
 console.log(`\ninvite creation over HTTP, ${SECONDS} s per run after ${WARMUP} s of warm-up, wrk on 127.0.0.1 (${new Date().toISOString()})`);
+console.log(`our rate limits: ${LIMITS ? `on (${HIGH_RATE} per key and per address: every request counted, none refused)` : "off (--no-limits)"}`);
 if (STORAGES.includes("postgresql")) console.log(`PostgreSQL: private cluster, fsync ${PG_DURABLE ? "on (--pg-durable)" : "off"}`);
 console.log(`${"server".padEnd(W)} ${"stored".padStart(7)} ${"conns".padStart(5)}  ${"req/s".padStart(8)}  ${"p50 ms".padStart(8)}  ${"p99 ms".padStart(8)}  ${"errors".padStart(6)}  ${"cpu ms".padStart(7)}  ${"db ms".padStart(7)}`);
 console.log(`(cpu ms / db ms: CPU time per created invite at 16 connections, of the server process(es) / of the whole PostgreSQL cluster)`);

@@ -7,21 +7,15 @@
  * ("Unknown parameter"), where 13.0 stores `groups = true`; a duration in years is whole seconds.
  */
 import type { Module, ShellCommand, ShellSession } from "prosody-ts";
+import { parseDuration } from "prosody-ts/util";
 import type { Invite, InvitesApi } from "./invites.js";
 
 const SECTION = { section: "invite", section_desc: "Create and manage invitations" } as const;
 
 type Reply = [boolean | undefined, string?];
 
-const DAY = 86400;
-const UNITS: Record<string, number> = { s: 1, min: 60, h: 3600, ho: 3600, d: DAY, w: 7 * DAY, mon: 31 * DAY, y: 365.2425 * DAY };
-
-/** Prosody's util.human.io.parse_duration: "1d", "2 weeks", "30min", "1mon", "1y"; no unit fails. */
-export function parseDuration(text: string): number | undefined {
-  const m = /(\d+)\s*([smhdwy]?[io]?n?)/.exec(text.toLowerCase());
-  const unit = m ? UNITS[m[2]!] : undefined;
-  return m && unit !== undefined ? Math.floor(Number(m[1]) * unit) : undefined;
-}
+// In prosody-ts/util since mod_invites_api's --expires-after parses durations too.
+export { parseDuration };
 
 /** os.date("%Y-%m-%d %T") in the server's time zone; `sep` "T" for the list's column. */
 export function localTime(seconds: number, sep = " "): string {

@@ -12,7 +12,7 @@
  */
 import type { HttpRequest, MapStore } from "prosody-ts";
 import { formdecode, now } from "prosody-ts/util";
-import { getKey, secretMatches, type ApiKeyRecord } from "./keys.js";
+import { getKey, previousSecretMatches, secretMatches, type ApiKeyRecord } from "./keys.js";
 
 export const SCOPES = ["create", "read", "revoke", "admin"] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -75,7 +75,9 @@ export async function authorize(store: MapStore, request: HttpRequest, scope: Sc
   if (slash <= 0 || slash === cred.key.length - 1) return { ok: false, reason: "malformed" };
   const keyId = cred.key.slice(0, slash);
   const record = await getKey(store, keyId);
-  if (!record || !secretMatches(record, cred.key.slice(slash + 1))) return { ok: false, reason: "unknown" };
+  const secret = cred.key.slice(slash + 1);
+  // After `rotate`, the previous secret works until its grace period ends, then it is unknown.
+  if (!record || !(secretMatches(record, secret) || previousSecretMatches(record, secret, at))) return { ok: false, reason: "unknown" };
   // Expiry before scope: an expired key is told it expired whatever it asked for.
   if (typeof record.expires === "number" && at >= record.expires) return { ok: false, reason: "expired", keyId };
   const scopes = scopesOf(record);

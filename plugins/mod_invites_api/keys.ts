@@ -22,6 +22,21 @@ export interface ApiKeyRecord {
   scopes?: string[];
   /** Our extension: Unix seconds after which the key is refused (401); absent = never. */
   expires?: number;
+  /** Our extension: the key's own rate limit ("100/minute"); absent = the host's invites_api_rate. */
+  rate?: string;
+  /** Our extension (rotate): the secret before the last rotation, as "sha256:<hex>"… */
+  previous_secret_hash?: string;
+  /** …accepted until these Unix seconds (the grace period). */
+  previous_expires?: number;
+  /** Our extension: when the secret was last rotated (Unix seconds). */
+  rotated_at?: number;
+}
+
+/** What `create` may add to a key beyond Prosody's record (none of it by default). */
+export interface KeyOptions {
+  scopes?: string[];
+  expires?: number;
+  rate?: string;
 }
 
 const HASH_PREFIX = "sha256:";
@@ -73,19 +88,29 @@ export function openKeyStore(module: Module): Promise<MapStore> {
   return module.openStore("invite_api_keys", "map");
 }
 
-export async function createKey(module: Module, name: string | undefined): Promise<string> {
+/** The stored form of a secret: its SHA-256, or the secret itself with invites_api_plaintext_keys. */
+function storeSecret(module: Module, record: ApiKeyRecord, secret: string): void {
+  delete record.token;
+  delete record.secret_hash;
+  if (module.getOptionBoolean("invites_api_plaintext_keys", false)) record.token = secret;
+  else record.secret_hash = HASH_PREFIX + sha256(secret).toString("hex");
+}
+
+export async function createKey(module: Module, name: string | undefined, options: KeyOptions = {}): Promise<string> {
   const store = await openKeyStore(module);
   const keyId = id.short();
   const secret = id.long();
-  const plaintext = module.getOptionBoolean("invites_api_plaintext_keys", false);
   const record: ApiKeyRecord = {
     id: keyId,
     created_at: now(),
     allowed_methods: { GET: true, POST: true },
   };
-  if (plaintext) record.token = secret;
-  else record.secret_hash = HASH_PREFIX + sha256(secret).toString("hex");
+  storeSecret(module, record, secret);
   if (name !== undefined) record.name = name;
+  // Only fields asked for: a key made without options is exactly Prosody's record.
+  if (options.scopes !== undefined) record.scopes = options.scopes;
+  if (options.expires !== undefined) record.expires = options.expires;
+  if (options.rate !== undefined) record.rate = options.rate;
   await store.set(null, keyId, record as unknown as StoreRecord);
   return `${keyId}/${secret}`;
 }
@@ -93,4 +118,33 @@ export async function createKey(module: Module, name: string | undefined): Promi
 export async function getKey(store: MapStore, keyId: string): Promise<ApiKeyRecord | undefined> {
   const v = await store.get(null, keyId);
   return v && typeof v === "object" && !Array.isArray(v) ? (v as unknown as ApiKeyRecord) : undefined;
+}
+
+/**
+ * A new secret for key `keyId` (same id, scopes, expiry): returns `<id>/<secret>`, or undefined for
+ * no such key. The old secret is accepted `grace` more seconds (as its hash: a plaintext Prosody
+ * token is not kept), then refused; rotating again ends the earlier grace at once.
+ */
+export async function rotateKey(module: Module, keyId: string, grace: number, at: number = now()): Promise<string | undefined> {
+  const store = await openKeyStore(module);
+  const record = await getKey(store, keyId);
+  if (!record) return undefined;
+  const old = typeof record.secret_hash === "string" ? record.secret_hash : typeof record.token === "string" ? HASH_PREFIX + sha256(record.token).toString("hex") : undefined;
+  const secret = id.long();
+  storeSecret(module, record, secret);
+  delete record.previous_secret_hash;
+  delete record.previous_expires;
+  if (old !== undefined && grace > 0) {
+    record.previous_secret_hash = old;
+    record.previous_expires = at + grace;
+  }
+  record.rotated_at = at;
+  await store.set(null, keyId, record as unknown as StoreRecord);
+  return `${keyId}/${secret}`;
+}
+
+/** Whether `secret` is the key's previous one (before `rotate`), still within its grace at `at`. */
+export function previousSecretMatches(record: ApiKeyRecord, secret: string, at: number): boolean {
+  if (typeof record.previous_secret_hash !== "string" || typeof record.previous_expires !== "number" || at >= record.previous_expires) return false;
+  return secretMatches({ id: record.id, created_at: record.created_at, secret_hash: record.previous_secret_hash }, secret);
 }

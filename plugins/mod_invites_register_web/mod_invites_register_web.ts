@@ -9,7 +9,7 @@
  * error page), the invite is claimed (taken out of the store atomically), the account is created
  * through the host's auth module (`authentication`, default internal_hashed), and
  * `user-registered` is fired (source "mod_invites_register_web"). Options: `site_name` (default
- * the host), `webchat_url`.
+ * the host), `webchat_url`, `register_web_rate_per_ip` (default "10/minute", `false` = off).
  *
  * Deliberate differences from Prosody + prosody-modules:
  * - a password-reset invite (`additional_data.allow_reset = U`) resets U's password (only U; the
@@ -28,10 +28,12 @@
  * - an account is created only if the username is still free at that moment (atomically, so two
  *   registrations of one name in different processes cannot overwrite each other's account);
  * - error re-renders keep the chosen app and the typed username;
- * - own HTML, self-contained (no /share/bootstrap4 references).
+ * - own HTML, self-contained (no /share/bootstrap4 references);
+ * - form submissions are rate limited per client address (IPv6: per /64; a token bucket, in this
+ *   process only): past the limit, 429 with Retry-After and RateLimit headers, nothing checked.
  */
 import type { HttpEvent, HttpResultObject, Module, ModuleExports } from "prosody-ts";
-import { PREP_MAX_BYTES, formdecode, id, nodeprep, SECRET_PAGE_HEADERS, secretHint } from "prosody-ts/util";
+import { PREP_MAX_BYTES, addressBucket, formdecode, id, limitRequest, nodeprep, rateOption, RateLimiter, SECRET_PAGE_HEADERS, secretHint } from "prosody-ts/util";
 import { multipartDecode } from "./form.js";
 import { renderError, renderForm, renderSuccess, type SiteApp } from "./pages.js";
 
@@ -139,7 +141,19 @@ export default async function (module: Module): Promise<void> {
     return run;
   };
 
+  // Each submission (a registration attempt, or a guess at a token) counts against its address.
+  const rate = rateOption(module, "register_web_rate_per_ip", "10/minute");
+  const perAddress = rate ? new RateLimiter({ rate }) : undefined;
+
   async function postForm(event: HttpEvent): Promise<Answer | number> {
+    if (perAddress) {
+      // The pages keep Prosody's headers (browsers make no use of ours); a 429 carries them all.
+      const headers: Record<string, string> = {};
+      const refused = limitRequest(headers, [{ name: "address", limiter: perAddress, key: addressBucket(event.request.ip) }]);
+      if (refused) {
+        return html(429, renderError(siteName(), `Too many attempts from your network. Please try again in ${refused.retryAfter} seconds.`), { ...headers, ...NO_CACHE });
+      }
+    }
     const form = readBody(event.request);
     if (typeof form === "number") return form;
     return serially(() => register(event, form));

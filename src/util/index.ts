@@ -10,3 +10,5 @@ export { secretHint } from "./secret-hint.js";
 export { SECRET_PAGE_HEADERS } from "./http-headers.js";
 export { createApiRouter, apiError, schemaErrorField, API_ERROR_SCHEMA, type ApiRoute, type ApiReply, type ApiInput, type ApiResponseDef, type ApiRouter, type ApiAuthorize, type ApiAllows, type ApiScope, type ApiMethod, type ApiErrorBody, type JsonSchema } from "../http/json-api.js";
 export { openApiDocument, type OpenApiInfo } from "../http/openapi.js";
+export { parseDuration } from "./duration.js";
+export { RateLimiter, addressBucket, rateOption, parseRate, formatRate, limitRequest, rateLimitHeaders, type Rate, type RateDecision, type RateCheck, type RateLimiterOptions, type RateOptionSource } from "./rate-limit.js";

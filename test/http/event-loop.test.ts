@@ -41,6 +41,10 @@ test.before(async () => {
 http_ports = { ${port} }
 http_interfaces = { "127.0.0.1" }
 storage = "memory"
+-- Load from one address; the rate limits have their own tests (invites/api-limits).
+invites_api_rate = false
+invites_api_rate_per_ip = false
+register_web_rate_per_ip = false
 VirtualHost "example.com"
 modules_enabled = { "http", "invites", "invites_api", "invites_page", "register_apps", "invites_register", "invites_register_web" }
 `);
