@@ -1,9 +1,10 @@
 /**
  * mod_http_admin_api: the invite endpoints of Snikket's admin API (spec §12) under `/admin_api`,
  * authenticated with our API keys (mod_invites_api's, with scopes) instead of OAuth tokens, plus
- * extensions (max_uses, cursor listing, expire, who-invited-whom) and OpenAPI 3.1 documents at
- * `/admin_api/openapi.json` and `/invites_api/openapi.json`, generated from the same route
- * definitions that validate requests.
+ * extensions (max_uses, cursor listing, expire, who-invited-whom) and an OpenAPI 3.1 document at
+ * `/admin_api/openapi.json`, generated from the same route definitions that validate requests.
+ * Creating routes are rate-limited as mod_invites_api's endpoint is (its buckets, per key and per
+ * client address).
  *
  * Deliberate differences from Snikket's module, each tested: every error has its status
  * (400/401/403/404/405/409/413/501; upstream's newest answers 500 for most), 401 carries
@@ -14,12 +15,14 @@
 import type { HttpEvent, Module } from "prosody-ts";
 import { cachedPromise, createApiRouter, openApiDocument, type ApiReply, type ApiRoute, type ApiScope, type OpenApiInfo } from "prosody-ts/util";
 import { authFailureReply } from "./auth-reply.js";
-import { INVITES_API_ROUTES } from "./invites-api-doc.js";
 import { inviteRoutes, unknownTypeRoute, type KeyAuth } from "./invite-routes.js";
 
 /** Largest request body of a POST: an invite request is a few hundred bytes. */
 const MAX_BODY = 64 * 1024;
 const VERSION = "1.0.0";
+
+/** The routes that create invites (a path below the app's base). */
+const CREATING = /\/invites\/(account|group|reset)$/;
 
 type KeyScope = "create" | "read" | "revoke" | "admin";
 
@@ -62,7 +65,15 @@ export default async function (module: Module): Promise<void> {
   async function authorize(event: HttpEvent, scope: ApiScope): Promise<{ ok: true; auth: KeyAuth } | { ok: false; reply: ApiReply }> {
     if (!isKeyScope(scope)) throw new TypeError(`route scope ${scope} is not an API key scope`);
     const r = await keys.authorize(event.request, scope);
-    if (r.ok) return { ok: true, auth: { keyId: r.keyId, scopes: r.scopes } };
+    if (r.ok) {
+      // Creating invites is what a leaked key would be used for: the same buckets as
+      // mod_invites_api's endpoint (per key, per client address).
+      if (event.request.method === "POST" && CREATING.test(event.request.path)) {
+        const limited = keys.rateLimit(event, r);
+        if (limited) return { ok: false, reply: { status: 429, json: JSON.parse(String(limited.body)), headers: limited.headers } };
+      }
+      return { ok: true, auth: { keyId: r.keyId, scopes: r.scopes } };
+    }
     return { ok: false, reply: authFailureReply(r.reason, scope, host) };
   }
   const allows = (auth: KeyAuth, scope: ApiScope) => auth.scopes.includes("admin") || auth.scopes.includes(scope);
@@ -107,27 +118,5 @@ export default async function (module: Module): Promise<void> {
     max_content_size: { "POST /*": MAX_BODY, "DELETE /*": 0, "PUT /*": 0, "PATCH /*": 0 },
     // Answers carry invite links and tokens.
     headers: { cache_control: "no-store" },
-  });
-
-  // mod_invites_api's document, under that module's own path (http_paths["invites_api"] applies).
-  module.provides("http", {
-    name: "invites_api",
-    default_path: "/invites_api",
-    route: {
-      "GET /openapi.json": (event: HttpEvent) => {
-        const { server, path } = splitUrl(module.httpUrl("invites_api", "/invites_api"));
-        const doc = openApiDocument(INVITES_API_ROUTES, {
-          title: `Invites API of ${host}`,
-          version: VERSION,
-          description: "prosody-modules' mod_invites_api: create an account invite with an API key.",
-          server,
-          prefix: path,
-          routerErrors: false,
-          security: KEY_SECURITY,
-        });
-        event.response.headers.content_type = "application/json";
-        return JSON.stringify(doc);
-      },
-    },
   });
 }

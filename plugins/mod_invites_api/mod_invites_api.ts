@@ -19,6 +19,7 @@ import { cachedPromise, formdecode, SECRET_PAGE_HEADERS } from "prosody-ts/util"
 import { openKeyStore } from "./keys.js";
 import { authErrorBody, authorize, type AuthResult, type Scope } from "./authorize.js";
 import { apiLimits } from "./limits.js";
+import { invitesApiDocument } from "./openapi.js";
 import { keyUsage } from "./usage.js";
 
 /** What other modules get from `module.depends("invites_api")`. */
@@ -95,6 +96,11 @@ export default async function (module: Module): Promise<void> {
     route: {
       GET: handle,
       POST: handle,
+      // Needs no key: it describes the API, it grants nothing.
+      "GET /openapi.json": (event: HttpEvent) => {
+        event.response.headers.content_type = "application/json";
+        return JSON.stringify(invitesApiDocument(module.httpUrl(), module.host));
+      },
     },
     // The body is never read; a small one (an empty form some clients send with POST) is accepted.
     max_content_size: 4096,

@@ -12,7 +12,9 @@
  *
  * Options: `invites_bootstrap_secret` (without it the module does nothing), `invites_bootstrap_index`
  * (a non-negative integer, raised for each new bootstrap; read as get_option_number does, as
- * Snikket's), `invites_bootstrap_ttl` (seconds); all read on each request.
+ * Snikket's), `invites_bootstrap_ttl` (seconds); all read on each request. Ours:
+ * `invites_bootstrap_rate_per_ip` (default "10/minute", `false` = off): requests per client
+ * address with a secret set, 429 + Retry-After beyond it (the secret travels in a URL: slow guessing).
  * Keyval store `invites_bootstrap`, host record: the list of `{ index, timestamp, result }`,
  * oldest first. Snikket's module stores it as a Lua sequence (`[1]`, `[2]`…); our keyval records
  * are objects with string keys, so it is written with the keys `["1"]`, `["2"]`… A list Snikket
@@ -32,7 +34,7 @@
  */
 import type { HttpEvent, HttpResultObject, Module, StoreRecord, StoreValue } from "prosody-ts";
 import { StorageError } from "prosody-ts";
-import { cachedPromise, formdecode, now, SECRET_PAGE_HEADERS } from "prosody-ts/util";
+import { addressBucket, cachedPromise, formdecode, limitRequest, now, rateOption, RateLimiter, SECRET_PAGE_HEADERS } from "prosody-ts/util";
 import { timingSafeEqual } from "node:crypto";
 
 interface BootstrapRecord {
@@ -92,10 +94,19 @@ export default async function (module: Module): Promise<void> {
   }
 
   // One at a time: two requests at once must not make two admin invites.
+  // Guesses at the secret are slowed per client address (`invites_bootstrap_rate_per_ip`).
+  const rate = rateOption(module, "invites_bootstrap_rate_per_ip", "10/minute");
+  const perAddress = rate ? new RateLimiter({ rate }) : undefined;
+
   let queue: Promise<unknown> = Promise.resolve();
-  function handle(event: HttpEvent): Promise<HttpResultObject | number> | number {
+  function handle(event: HttpEvent): Promise<HttpResultObject | number> | HttpResultObject | number {
     const secret = module.getOptionString("invites_bootstrap_secret");
     if (!secret) return 404; // removed from the config since load
+    if (perAddress) {
+      const headers: Record<string, string> = {};
+      const refused = limitRequest(headers, [{ name: "address", limiter: perAddress, key: addressBucket(event.request.ip) }]);
+      if (refused) return { statusCode: 429, headers, body: "Too many requests: try again later.\n" };
+    }
     const given = formdecode(event.request.url.query ?? "").get("token");
     if (given === undefined || !sameSecret(given, secret)) return 403;
     const run = queue.then(bootstrap, bootstrap);

@@ -10,7 +10,10 @@
  * Status codes are upstream's: 400 (no body, Content-Type not exactly application/json, bad JSON,
  * missing field, name nodeprep refuses), 404 (invite unknown, expired or used), 403 (a reset
  * invite used for another account, or `user-registering` refused), 409 (the username is taken).
- * Option: `site_name` (default the host). The portal, not this module, adds the CORS headers of
+ * Options: `site_name` (default the host); `register_api_rate_per_ip` (default "30/minute",
+ * `false` = off: registrations per client address, 429 + Retry-After beyond it — a portal that
+ * calls from one address for everyone needs a higher value, or to be in `trusted_proxies` and send
+ * X-Forwarded-For). The portal, not this module, adds the CORS headers of
  * its invite view (`Access-Control-Allow-Origin: *`, `Access-Control-Expose-Headers: Link`), so
  * none are sent here, as upstream.
  *
@@ -34,7 +37,7 @@
  */
 import type { HttpEvent, HttpResultObject, Module, ModuleExports } from "prosody-ts";
 import { StorageError } from "prosody-ts";
-import { PREP_MAX_BYTES, id, nodeprep, SECRET_PAGE_HEADERS, secretHint } from "prosody-ts/util";
+import { PREP_MAX_BYTES, addressBucket, id, limitRequest, nodeprep, rateOption, RateLimiter, SECRET_PAGE_HEADERS, secretHint } from "prosody-ts/util";
 import { readRegistration } from "./body.js";
 
 type AuthProvider = ModuleExports["auth_internal_hashed"];
@@ -74,8 +77,18 @@ export default async function (module: Module): Promise<void> {
     return run;
   };
 
+  const rate = rateOption(module, "register_api_rate_per_ip", "30/minute");
+  const perAddress = rate ? new RateLimiter({ rate }) : undefined;
+
   async function register(event: HttpEvent): Promise<HttpResultObject | number> {
     const { request } = event;
+    if (perAddress) {
+      const headers: Record<string, string> = { content_type: JSON_TYPE };
+      const refused = limitRequest(headers, [{ name: "address", limiter: perAddress, key: addressBucket(request.ip) }]);
+      if (refused) {
+        return { statusCode: 429, headers, body: JSON.stringify({ error: "rate-limited", message: "Too many registrations from this address: try again later.", retry_after: refused.retryAfter }) };
+      }
+    }
     if (request.headers.content_type !== JSON_TYPE) return 400; // COMPAT: upstream wants exactly this value
     const form = readRegistration(request.rawBody);
     if (typeof form === "number") return form;

@@ -35,6 +35,11 @@ export async function startHost(modules: string[] = [], extraConfig = ""): Promi
 data_path = "$DIR/data"
 http_ports = { ${port} }
 http_interfaces = { "127.0.0.1" }
+-- Every request here comes from 127.0.0.1 with few keys: the limits are tested on their own
+-- (test/invites/limits-wiring.test.ts); extraConfig may turn them on again.
+invites_api_rate = false
+invites_api_rate_per_ip = false
+register_web_rate_per_ip = false
 VirtualHost "${HOST}"
 modules_enabled = { "invites", "invites_api", "http_admin_api", "http"${modules.map((m) => `, "${m}"`).join("")} }
 ${extraConfig}

@@ -60,6 +60,11 @@ data_path = "$DIR/data"
 plugin_paths = { ${JSON.stringify(plugins)} }
 http_ports = { ${port} }
 http_interfaces = { "127.0.0.1" }
+-- Every request here comes from 127.0.0.1: the per-address limits are tested on their own
+-- (test/invites/limits-wiring.test.ts).
+register_api_rate_per_ip = false
+invites_bootstrap_rate_per_ip = false
+register_web_rate_per_ip = false
 ${body.replaceAll("$PORT", String(port))}`);
   const rt = await startServer(await loadConfigFile(config), { cwd: dir });
   const exportsOf = (host: string, name: string) => {
