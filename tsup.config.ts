@@ -24,6 +24,9 @@ export default defineConfig({
   // Plugins reach the host through the package's public entry points (resolved by Node as a
   // self-reference), never through a bundled copy of the core.
   external: ["prosody-ts", "prosody-ts/util"],
+  // prosodyctl parses its options with yargs-parser before anything else: one bundled chunk
+  // instead of its five files saves each prosodyctl run their resolving and loading.
+  noExternal: ["yargs-parser"],
   format: ["esm"],
   target: "node20",
   platform: "node",

@@ -7,9 +7,8 @@
  */
 import net from "node:net";
 import type { Config } from "../core/config/index.js";
-import { HEARTBEAT_MS, adminSocketPath, configIdentity, readMessages, send, type RunRequest } from "./admin-socket.js";
+import { HEARTBEAT_MS, adminSocketPath, configIdentity, readMessages, send, type RunRequest } from "./admin-protocol.js";
 import { INTERRUPTED, type CliIO, type PasswordInput } from "./io.js";
-import { openPasswordInput } from "./users.js";
 
 /** How long a server has to greet us before we run the command ourselves. */
 const HELLO_MS = 2000;
@@ -64,11 +63,19 @@ export async function runInServer(argv: string[], config: Config, io: CliIO): Pr
       else if (msg.t === "err" && typeof msg.d === "string") io.stderr(msg.d);
       else if (msg.t === "exit") finish(typeof msg.code === "number" ? msg.code : 1);
       else if (msg.t === "read") {
-        input ??= io.passwordInput ?? openPasswordInput(process.stdin);
         reading = true;
         clearTimeout(timer);
-        const read = msg.kind === "choice" ? input.readChoice() : input.readSecret();
-        void read.then((value) => {
+        const kind = msg.kind;
+        // Loaded only when a command asks for a password (most never do).
+        const opened = input ?? io.passwordInput ?? import("./password-input.js").then(({ openPasswordInput }) => openPasswordInput(process.stdin));
+        void Promise.resolve(opened).then((inp): Promise<string | undefined | typeof INTERRUPTED> => {
+          input = inp;
+          if (sock.destroyed) {
+            inp.close();
+            return Promise.resolve(undefined);
+          }
+          return kind === "choice" ? inp.readChoice() : inp.readSecret();
+        }).then((value) => {
           reading = false;
           send(sock, value === INTERRUPTED ? { t: "answer", interrupted: true } : { t: "answer", value: value ?? null });
           watch();

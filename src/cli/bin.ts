@@ -47,12 +47,22 @@ function answerWithoutLoading(argv: string[]): number | undefined {
 }
 
 const argv = process.argv.slice(2);
+const fail = (err: unknown) => {
+  process.stderr.write(`prosodyctl: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
+  exitSoon(1);
+};
 const quick = answerWithoutLoading(argv);
+const opts = { dropPrivileges: true, argv0, command: runnable() };
 if (quick !== undefined) exitSoon(quick);
 else
-  import("./prosodyctl.js")
-    .then(({ main }) => main(argv, { dropPrivileges: true, argv0, command: runnable() }))
-    .then(exitSoon, (err: unknown) => {
-      process.stderr.write(`prosodyctl: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
-      exitSoon(1);
-    });
+  // A command the running server may run: only the config and the socket client are loaded
+  // first (src/cli/startup.ts); the rest of prosodyctl when it runs here after all.
+  import("./startup.js")
+    .then(async ({ runInServerFirst, tryServerFirst }) => {
+      const parsed = parseArgs(argv);
+      const first = parsed.ok && tryServerFirst(parsed) ? await runInServerFirst(argv, parsed, opts) : undefined;
+      if (typeof first === "number") return first;
+      const { main } = await import("./prosodyctl.js");
+      return main(argv, opts, first);
+    })
+    .then(exitSoon, fail);

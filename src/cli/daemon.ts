@@ -12,7 +12,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../core/config/index.js";
 import { PACKAGE_ROOT } from "../core/paths.js";
-import { dataDirOf } from "../core/runtime.js";
+import { dataDirOf } from "../core/data-dir.js";
 import type { CliIO } from "./io.js";
 import { PIDFILE_ERRORS, pidfilePath, processInfo, runningPid } from "./pidfile.js";
 

@@ -18,7 +18,7 @@ import { basename, dirname, extname, join, resolve } from "node:path";
 import type { Config } from "../core/config/index.js";
 import { createLogger } from "../core/logger.js";
 import { toOptionSet } from "../core/options.js";
-import { dataDirOf } from "../core/runtime.js";
+import { dataDirOf } from "../core/data-dir.js";
 
 const log = createLogger("general");
 

@@ -22,7 +22,7 @@ import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { Config } from "../core/config/index.js";
 import { BUNDLED_PLUGINS_DIR } from "../core/paths.js";
-import { dataDirOf, pluginPathsOf } from "../core/runtime.js";
+import { dataDirOf, pluginPathsOf } from "../core/data-dir.js";
 import { checkTrustedPath, type TrustPolicy } from "../core/trusted-paths.js";
 
 /** Returns the one-line refusal, or undefined when everything the config names may be used. */

@@ -19,7 +19,9 @@ import type { Runtime } from "../core/runtime.js";
 import { createRuntime } from "../create-runtime.js";
 import type { TrustPolicy } from "../core/trusted-paths.js";
 import { openSqlStorage } from "./sql-storage.js";
+import type { SharedStorage } from "./module-command.js";
 import { INTERRUPTED, type PasswordInput } from "./io.js";
+import { openPasswordInput } from "./password-input.js";
 import { PREP_MAX_BYTES, nameprep, nodeprep } from "../util/stringprep.js";
 
 export type UserCommand = "adduser" | "passwd" | "deluser";
@@ -41,6 +43,8 @@ export interface UserCommandContext {
    * when the process started as root (see src/cli/trust.ts).
    */
   loadConfig: () => Promise<{ config: Config; trust?: TrustPolicy } | number>;
+  /** In the running server: its storage, when the command may use it (module-command.ts). */
+  shared?: SharedStorage;
 }
 
 /** What mod_auth_* exports (see plugins/mod_auth_internal_hashed). */
@@ -126,6 +130,8 @@ export async function runUserCommand(command: UserCommand, args: string[], ctx: 
 
   const log = createLogger("prosodyctl");
   for (const w of config.warnings) log("warn", "Configuration warning: %s", w);
+  // The running server's storage serves hosts of its config (one prosodyctl would add is not there).
+  const storage = config.sections.has(host) ? ctx.shared?.(config) : undefined;
   if (!config.sections.has(host)) {
     say(`The host '${host}' is not listed in the configuration file (or is not enabled).`);
     if (command !== "deluser") say("The user will not be able to log in until this is changed.");
@@ -133,10 +139,10 @@ export async function runUserCommand(command: UserCommand, args: string[], ctx: 
     config.sections.set(host, { name: host, kind: "VirtualHost", options: {}, file: config.file ?? "(prosodyctl)" });
   }
 
-  const runtime = createRuntime({ config, processType: "prosodyctl", cwd: io.cwd, trust });
+  const runtime = createRuntime({ config, processType: "prosodyctl", cwd: io.cwd, trust, storage });
   let input: PasswordInput | undefined;
   try {
-    const refused = await openSqlStorage(runtime, config);
+    const refused = storage ? undefined : await openSqlStorage(runtime, config);
     if (refused) {
       say(refused);
       return 1;
@@ -209,7 +215,7 @@ export async function runUserCommand(command: UserCommand, args: string[], ctx: 
     return 1;
   } finally {
     input?.close();
-    // Flush every store written to before the process exits.
+    // Flush every store written to before the process exits (the server's own stay open).
     await runtime.stop().catch((err) => log("error", "Error while closing: %s", err instanceof Error ? err.message : err));
   }
 }
@@ -261,146 +267,7 @@ async function readPassword(input: PasswordInput, write: (text: string) => void)
   }
 }
 
-export function openPasswordInput(stream: NonNullable<UserCommandIO["input"]>): PasswordInput {
-  return stream.isTTY && typeof stream.setRawMode === "function" ? terminalInput(stream) : lineInput(stream);
-}
-
-/** Lines from a pipe or file. */
-function lineInput(stream: NodeJS.ReadableStream): PasswordInput {
-  const lines: string[] = [];
-  const waiting: Array<() => void> = [];
-  let partial = "";
-  let ended = false;
-  let started = false;
-  const wake = () => {
-    while (waiting.length) waiting.shift()!();
-  };
-  const onData = (chunk: string | Buffer) => {
-    partial += chunk.toString();
-    let nl: number;
-    while ((nl = partial.indexOf("\n")) >= 0) {
-      lines.push(partial.slice(0, nl).replace(/\r$/, ""));
-      partial = partial.slice(nl + 1);
-    }
-    wake();
-  };
-  const onEnd = () => {
-    if (partial !== "") lines.push(partial);
-    partial = "";
-    ended = true;
-    wake();
-  };
-  const start = () => {
-    if (started) return;
-    started = true;
-    stream.setEncoding("utf8");
-    stream.on("data", onData);
-    stream.once("end", onEnd);
-    stream.once("error", onEnd);
-    stream.resume();
-  };
-  const next = async (): Promise<string | undefined> => {
-    start();
-    while (!lines.length && !ended) await new Promise<void>((r) => waiting.push(r));
-    return lines.shift();
-  };
-  return {
-    readSecret: next,
-    readChoice: async () => (await next())?.charAt(0),
-    close() {
-      if (!started) return;
-      stream.removeListener("data", onData);
-      stream.removeListener("end", onEnd);
-      stream.removeListener("error", onEnd);
-      stream.pause();
-      // Let the process exit even though stdin is still open.
-      (stream as { unref?: () => void }).unref?.();
-      ended = true;
-      wake();
-    },
-  };
-}
-
-/** Keys from a terminal in raw mode: nothing is echoed; Backspace, Ctrl-U, Ctrl-C and Ctrl-D work. */
-function terminalInput(stream: NodeJS.ReadableStream & { setRawMode?: (raw: boolean) => unknown }): PasswordInput {
-  let pending = "";
-  let ended = false;
-  let raw = false;
-  let waiter: (() => void) | undefined;
-  const onData = (chunk: string | Buffer) => {
-    pending += chunk.toString();
-    waiter?.();
-  };
-  const onEnd = () => {
-    ended = true;
-    waiter?.();
-  };
-  const ensureRaw = () => {
-    if (raw) return;
-    raw = true;
-    stream.setRawMode!(true);
-    stream.setEncoding("utf8");
-    stream.on("data", onData);
-    stream.once("end", onEnd);
-    stream.resume();
-  };
-  const more = () => new Promise<void>((r) => (waiter = r)).finally(() => (waiter = undefined));
-
-  return {
-    async readSecret() {
-      ensureRaw();
-      let line = "";
-      for (;;) {
-        while (pending === "") {
-          if (ended) return line === "" ? undefined : line;
-          await more();
-        }
-        const chars = [...pending];
-        pending = "";
-        for (let i = 0; i < chars.length; i++) {
-          const c = chars[i]!;
-          if (c === "\r" || c === "\n") {
-            // Keep what was typed ahead for the next prompt ("\r\n" counts once).
-            pending = chars.slice(c === "\r" && chars[i + 1] === "\n" ? i + 2 : i + 1).join("");
-            return line;
-          }
-          if (c === "\u0003") return INTERRUPTED;
-          if (c === "\u0004") {
-            if (line === "") return undefined;
-            continue;
-          }
-          if (c === "\u007f" || c === "\b") line = [...line].slice(0, -1).join("");
-          else if (c === "\u0015") line = "";
-          else if (c === "\u001b") {
-            // Skip an escape sequence (arrow keys and the like).
-            if (chars[i + 1] === "[" || chars[i + 1] === "O") {
-              i += 2;
-              while (i < chars.length && !/[A-Za-z~]/.test(chars[i]!)) i++;
-            }
-          } else if (c >= " ") line += c;
-        }
-      }
-    },
-    async readChoice() {
-      ensureRaw();
-      while (pending === "") {
-        if (ended) return undefined;
-        await more();
-      }
-      const [c, ...rest] = [...pending];
-      pending = rest.join("");
-      return c === "\u0003" ? INTERRUPTED : c;
-    },
-    close() {
-      if (!raw) return;
-      raw = false;
-      stream.setRawMode!(false);
-      stream.removeListener("data", onData);
-      stream.removeListener("end", onEnd);
-      stream.pause();
-    },
-  };
-}
+export { openPasswordInput };
 
 // --- Deleting ---
 

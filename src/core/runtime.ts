@@ -23,25 +23,9 @@ import type { Paths, ServerContext } from "./types.js";
 
 const log = createLogger("general");
 
-/** The `plugin_paths` directories, absolute (relative ones are under the data directory). */
-export function pluginPathsOf(config: Config, dataDir: string): string[] {
-  const v = config.get("*", "plugin_paths");
-  const list = Array.isArray(v) ? v : typeof v === "string" ? [v] : [];
-  return list
-    .filter((p): p is string => typeof p === "string")
-    .map((p) => (isAbsolute(p) ? p : resolve(dataDir, p)));
-}
+import { dataDirOf, pluginPathsOf } from "./data-dir.js";
 
-/**
- * The data directory: `data_path` resolved against `cwd`, else the default decided when the
- * config was found (Debian's /var/lib/prosody for a system config, $PROSODY_TS_DATA_DIR), else
- * `./data`.
- */
-export function dataDirOf(config: Config, cwd: string): string {
-  const dataPath = config.get("*", "data_path");
-  if (typeof dataPath === "string") return resolve(cwd, dataPath);
-  return config.pathDefaults?.data?.path ?? resolve(cwd, "data");
-}
+export { dataDirOf, pluginPathsOf };
 
 /**
  * The certificates directory as Prosody's certmanager finds it: option `certificates` (global),
@@ -70,6 +54,12 @@ export interface RuntimeOptions {
    * entry points pass src/modules' table (createRuntime in src/create-runtime.ts does).
    */
   builtins?: BuiltinModules;
+  /**
+   * Another runtime's storage, used instead of one of this runtime's own: its loaded drivers and
+   * open stores (a command the running server runs for prosodyctl gets the server's). This
+   * runtime's stop leaves them open.
+   */
+  storage?: StorageManager;
 }
 
 export class Runtime implements ServerContext, ModuleManagerRuntime, StorageManagerRuntime {
@@ -103,7 +93,7 @@ export class Runtime implements ServerContext, ModuleManagerRuntime, StorageMana
       plugins: BUNDLED_PLUGINS_DIR,
     };
     this.modules = new ModuleManager(this);
-    this.storage = new StorageManager(this);
+    this.storage = opts.storage ?? new StorageManager(this);
   }
 
   get config(): Config {

@@ -100,12 +100,16 @@ interface Data {
   caseFold: Map<number, string>;
   bidiL: RangeSet;
   bidiRAL: RangeSet;
+}
+
+interface Profiles {
   nodeprep: Profile;
   nameprep: Profile;
   saslprep: Profile;
 }
 
 let data: Data | undefined;
+let profiles: Profiles | undefined;
 
 function profile(caseFold: boolean, spacesToSpace: boolean, prohibited: RangeSet): Profile {
   const asciiProhibited = new Uint8Array(128);
@@ -113,11 +117,25 @@ function profile(caseFold: boolean, spacesToSpace: boolean, prohibited: RangeSet
   return { caseFold, spacesToSpace, prohibited, asciiProhibited };
 }
 
-/** Decoded on first use (a few milliseconds), not at import. */
-function load(): Data {
-  if (data) return data;
+/**
+ * The profiles' prohibited tables (small), decoded on first use: enough for ASCII input (host
+ * names in a config, most user names), which needs nothing of the large tables below.
+ */
+function loadProfiles(): Profiles {
+  if (profiles) return profiles;
   // C.1.1 (the ASCII space), and " & ' / : < > @ (RFC 3920 appendix A.5).
   const nodeSpecials = singles([..." \"&'/:<>@"].map((ch) => ch.charCodeAt(0)));
+  profiles = {
+    nodeprep: profile(true, false, decodeRanges(tables.C12, tables.C21, tables.C22, tables.C3_9, nodeSpecials)),
+    nameprep: profile(true, false, decodeRanges(tables.C12, tables.C22, tables.C3_9)),
+    saslprep: profile(false, true, decodeRanges(tables.C12, tables.C21, tables.C22, tables.C3_9)),
+  };
+  return profiles;
+}
+
+/** Decoded on first use with non-ASCII input (a few milliseconds), not at import. */
+function load(): Data {
+  if (data) return data;
   data = {
     unassigned: decodeRanges(tables.A1),
     nothing: decodeRanges(tables.B1),
@@ -125,9 +143,6 @@ function load(): Data {
     caseFold: decodeMap(tables.B2),
     bidiL: decodeRanges(tables.BIDI_L),
     bidiRAL: decodeRanges(tables.BIDI_RAL),
-    nodeprep: profile(true, false, decodeRanges(tables.C12, tables.C21, tables.C22, tables.C3_9, nodeSpecials)),
-    nameprep: profile(true, false, decodeRanges(tables.C12, tables.C22, tables.C3_9)),
-    saslprep: profile(false, true, decodeRanges(tables.C12, tables.C21, tables.C22, tables.C3_9)),
   };
   return data;
 }
@@ -166,17 +181,17 @@ function nfkc32(s: string, d: Data): string {
   return run ? out + run.normalize("NFKC") : out;
 }
 
-function prep(input: unknown, pick: (d: Data) => Profile, strict: boolean): string | undefined {
+function prep(input: unknown, pick: (p: Profiles) => Profile, strict: boolean): string | undefined {
   if (typeof input !== "string") return undefined;
   if (input.length > PREP_MAX_BYTES || Buffer.byteLength(input, "utf8") > PREP_MAX_BYTES) return undefined;
   if (/\p{Cs}/u.test(input)) return undefined; // a lone surrogate: not valid UTF-8
-  const d = load();
-  const p = pick(d);
+  const p = pick(loadProfiles());
   if (isAscii(input)) {
     // Nothing in ASCII is mapped to nothing, normalized, or R/AL: only case and prohibitions.
     for (let i = 0; i < input.length; i++) if (p.asciiProhibited[input.charCodeAt(i)]) return undefined;
     return p.caseFold ? input.toLowerCase() : input;
   }
+  const d = load();
 
   let mapped = "";
   for (const ch of input) {

@@ -9,12 +9,12 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { prosodyctl, tempConfig } from "../helpers/cli.js";
 
-// Registered before the CLI runs: prints "resolved <specifier>" for bare package names.
+// Registered before the CLI runs: prints "resolved <specifier>" for every module but Node's own.
 const HOOK = `data:text/javascript,${encodeURIComponent(`
 import { register } from "node:module";
 register("data:text/javascript," + encodeURIComponent(\`
 export async function resolve(specifier, context, next) {
-  if (/^[a-z@]/.test(specifier) && !specifier.startsWith("node:")) process.stderr.write("resolved " + specifier + "\\\\n");
+  if (!specifier.startsWith("node:")) process.stderr.write("resolved " + specifier + "\\\\n");
   return next(specifier, context);
 }\`));
 `)}`;
@@ -37,7 +37,8 @@ test("help, --version and a usage error do not load sql.js (nor the runtime that
   for (const args of [["--help"], [], ["--version"], ["--no-such-option"], ["--config", "/nonexistent.cfg.lua", "--help"]]) {
     const r = await prosodyctl(args, { env: { NODE_OPTIONS: `--import=${HOOK}` } });
     const resolved = r.stderr.split("\n").filter((l) => l.startsWith("resolved ")).map((l) => l.slice(9));
-    assert.ok(resolved.includes("yargs-parser"), `${args.join(" ")}: the hook sees what is loaded (${resolved.join(", ")})`);
+    // (yargs-parser is bundled into dist/: the entry point is what shows the hook at work.)
+    assert.ok(resolved.some((s) => s.endsWith("/dist/cli.js")), `${args.join(" ")}: the hook sees what is loaded (${resolved.join(", ")})`);
     assert.not.ok(resolved.includes("sql.js"), `${args.join(" ")} loaded sql.js: ${resolved.join(", ")}`);
     assert.ok(r.stdout.length > 0, "it answered");
   }
