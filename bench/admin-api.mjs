@@ -4,7 +4,8 @@
 // (`POST /invites_api`, empty body, Location header), on one server, same storage, same run.
 // Load tool: wrk (apt install wrk). Traffic stays on 127.0.0.1; each run lasts --seconds (default 5).
 //
-// Usage: npm run build && node bench/admin-api.mjs [--seconds N] [--warmup N] [--storage sql|internal]
+// Usage: npm run build && node bench/admin-api.mjs [--seconds N] [--warmup N] [--storage sql|internal] [--no-limits]
+// (bench/invites-api.mjs runs it at its end, for its row of the admin API.)
 // Prints requests/s and p50/p99 latency at 1 and 16 connections per endpoint, and the non-2xx count.
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -24,6 +25,9 @@ const opt = (name, dflt) => {
 const SECONDS = Number(opt("seconds", 5));
 const WARMUP = Number(opt("warmup", 2));
 const STORAGE = opt("storage", "sql");
+// As in bench/invites-api.mjs: the limits stay on, high enough that nothing is refused.
+const LIMITS = !args.includes("--no-limits");
+const HIGH_RATE = "100000000/s";
 if (!existsSync(join(root, "dist", "cli.js"))) {
   console.error("bench: run `npm run build` first");
   process.exit(1);
@@ -83,11 +87,13 @@ const cfg = join(dir, "prosody.cfg.lua");
 writeFileSync(
   cfg,
   `run_as_root = true\ndata_path = "${dir}/data"\nhttp_ports = { ${port} }\nhttp_interfaces = { "127.0.0.1" }\nstorage = "${STORAGE}"\n` +
-    `sql = { driver = "SQLite3", database = "prosody.sqlite" }\nVirtualHost "example.com"\nmodules_enabled = { "http", "invites", "invites_api", "http_admin_api" }\n`,
+    `sql = { driver = "SQLite3", database = "prosody.sqlite" }\n` +
+    (LIMITS ? `invites_api_rate_per_ip = "${HIGH_RATE}"\n` : `invites_api_rate = false\ninvites_api_rate_per_ip = false\n`) +
+    `VirtualHost "example.com"\nmodules_enabled = { "http", "invites", "invites_api", "http_admin_api" }\n`,
 );
 const ctl = (a) => execFileSync(process.execPath, [join(root, "prosodyctl-shim/prosodyctl"), "--config", cfg, ...a], { cwd: dir }).toString().trim();
 // A key made as Prosody makes them: the create scope, which both endpoints need.
-const key = ctl(["mod_invites_api", "create", "example.com", "bench"]);
+const key = ctl(["mod_invites_api", "create", "example.com", "bench", ...(LIMITS ? ["--rate", HIGH_RATE] : [])]);
 const server = spawn(process.execPath, [join(root, "prosodyctl-shim/prosodyctl"), "--config", cfg, "--quiet", "start"], { cwd: dir, stdio: ["ignore", "ignore", "inherit"] });
 try {
   await waitHttp(port);

@@ -5,7 +5,9 @@
 // 127.0.0.1; every run is bounded by BENCH_SECONDS (default 5).
 //
 // Usage: npm run build && node bench/invites-api.mjs [--seconds N] [--warmup N] [--rows 0,100000]
-//          [--storage sql,internal,postgresql] [--pg-durable] [--no-prosody] [--no-limits]
+//          [--storage sql,internal,postgresql] [--pg-durable] [--no-prosody] [--no-limits] [--no-admin-api]
+// At the end it runs bench/admin-api.mjs (unless --no-admin-api): POST /admin_api/invites/account
+// next to POST /invites_api on one of our servers (SQLite, 0 stored), the admin API's row.
 // Our rate limits stay on (the bench key gets --rate 100000000/s and the host the same per
 // address, so no request is refused but every one goes through both token buckets); --no-limits
 // turns them off (invites_api_rate = false, invites_api_rate_per_ip = false) to measure their cost.
@@ -377,3 +379,7 @@ for (const storage of STORAGES) for (const rows of ROWS) {
 }
 if (!haveProsody) console.log("(real Prosody not installed or --no-prosody: its rows are missing)");
 if (STORAGES.includes("postgresql") && haveProsody && !haveLuaPg) console.log("(lua-dbi-postgresql not installed: real Prosody's PostgreSQL rows are missing)");
+if (!args.includes("--no-admin-api")) {
+  const extra = ["--seconds", String(SECONDS), "--warmup", String(WARMUP), ...(LIMITS ? [] : ["--no-limits"])];
+  spawnSync(process.execPath, [join(root, "bench", "admin-api.mjs"), ...extra], { stdio: "inherit" });
+}
