@@ -6,6 +6,7 @@
  */
 import type { Config } from "../core/config/index.js";
 import type { Runtime } from "../core/runtime.js";
+import { createLogger } from "../core/logger.js";
 import { findStartupError } from "../core/startup-error.js";
 import type { TrustPolicy } from "../core/trusted-paths.js";
 import { startServer, stopServer, waitForStopSignal } from "../server.js";
@@ -74,6 +75,10 @@ export async function runStart(
     return 1;
   }
   logging.attach(runtime.globalEvents);
+  // A promise a module forgot to handle (a timer's async work, a fire-and-forget write) would
+  // end the process under Node's default; Prosody logs a module's error and goes on, and so do we.
+  const stray = strayRejectionLogger();
+  process.on("unhandledRejection", stray);
   reloads.attach(runtime, { env: io.env, vet: loaded.vet });
   // mod_http loaded on its own (listening, answering 404) is what the config asked for; nothing
   // at all to serve is a config written for Prosody alone (Debian's stock one).
@@ -81,6 +86,7 @@ export async function runStart(
     io.stderr(`Failed to start: ${NOTHING_SERVED}\n`);
     await reloads.detach();
     await stopServer(runtime);
+    process.off("unhandledRejection", stray);
     pidfile?.release();
     await logging.close();
     return 1;
@@ -92,9 +98,19 @@ export async function runStart(
   await admin?.close();
   await reloads.detach();
   await stopServer(runtime);
+  process.off("unhandledRejection", stray);
   pidfile?.release();
   await logging.close();
   return 0;
+}
+
+/** Logs an unhandled rejection (with its stack, for the module's author) instead of exiting. */
+function strayRejectionLogger(): (reason: unknown) => void {
+  const log = createLogger("general");
+  return (reason) => {
+    const detail = reason instanceof Error ? (reason.stack ?? reason.message) : String(reason);
+    log("error", "Unhandled promise rejection (a bug in a module; the server goes on): %s", detail);
+  };
 }
 
 // --- internal ---
