@@ -49,6 +49,14 @@ export interface DurableSqliteOptions {
    * starts its own when it first compacts in the background and ends it on close.
    */
   snapshots?: SnapshotWorker;
+  /**
+   * How the working copy holds the database: "memory" (default) copies the DB file's image into an
+   * SQLite in-memory database, for long-lived processes that write a lot (the server); "in-place"
+   * opens the image as a file in sql.js's MEMFS without that copy, for short-lived processes
+   * (prosodyctl: ~0.3 s less to open a 100k-invite store, and no second copy in memory). Both
+   * follow the same files the same way (DESIGN.md, "Working copy").
+   */
+  workingCopy?: "memory" | "in-place";
   /** How long a write waits for the cross-process lock before failing. Default 30 s. */
   lockTimeoutMs?: number;
   /** Told when a damaged or incomplete journal tail is cut (torn-tail.ts). */
@@ -138,6 +146,7 @@ export class DurableSqlite {
       log: opts.log,
       beforeJournalRename: () => hook("compact:before-journal-rename"),
       stats: this.stats,
+      inPlace: opts.workingCopy === "in-place",
     });
     this.compaction = new Compaction({
       file,
@@ -235,6 +244,7 @@ export class DurableSqlite {
     }
     return new Promise<T>((resolve, reject) => this.queue.push({ kind: "fn", fn, resolve: resolve as (v: unknown) => void, reject }));
   }
+
 
   /** Folds the journal into the DB file now (normally automatic). */
   compact(): Promise<void> {
