@@ -10,6 +10,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { DurableSqlite } from "../../src/storage/sqlite/durable-db.js";
 import { HEADER_SIZE } from "../../src/storage/sqlite/journal.js";
+import { SnapshotWorker } from "../../src/storage/sqlite/snapshot-client.js";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "prosody-ts-foldidle-"));
 process.on("exit", () => fs.rmSync(root, { recursive: true, force: true }));
@@ -68,6 +69,20 @@ test("on by default: 64 KiB of journal is folded about 2 s after the last write"
     assert.ok(await eventually(() => db.stats.idleFolds === 1 && fs.statSync(db.journalFile).size === HEADER_SIZE), "folded with the default settings");
   } finally {
     await db.close();
+  }
+});
+
+test("when writes go idle, the compaction worker (a copy of the store) ends, folded or not", async () => {
+  const snapshots = new SnapshotWorker(600_000); // would otherwise live on for 10 minutes
+  const db = await DurableSqlite.open(newDb(), { snapshots, compactThresholdBytes: 16 * 1024, foldIdleMs: 300 });
+  try {
+    await burst(db, 200, 200); // past the threshold: background compactions in the worker
+    assert.ok(await eventually(() => db.stats.workerSnapshots > 0), "the worker built an image");
+    assert.ok(snapshots.running());
+    assert.ok(await eventually(() => !snapshots.running()), "the worker ended");
+  } finally {
+    await db.close();
+    await snapshots.end();
   }
 });
 

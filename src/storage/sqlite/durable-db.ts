@@ -286,13 +286,20 @@ export class DurableSqlite {
     const wait = this.lastWrite + ms - Date.now();
     if (wait > 0) return this.armFold(wait);
     if (!this.queue.quiet) return this.armFold(ms); // a commit or a background compaction is under way
+    // Writes went idle: the compaction worker's copy (the store's size again) ends now rather than
+    // 20 s later; the next compaction loads one from the files, as it must after a fold anyway.
     const f = this.follower;
-    if (f.journal.kind === "stale" || f.offset - JOURNAL_HEADER_SIZE < (this.opts.foldIdleMinBytes ?? DEFAULT_FOLD_IDLE_MIN_BYTES)) return;
+    if (f.journal.kind === "stale" || f.offset - JOURNAL_HEADER_SIZE < (this.opts.foldIdleMinBytes ?? DEFAULT_FOLD_IDLE_MIN_BYTES)) {
+      return this.snapshots.endIfIdle();
+    }
     this.stats.idleFolds++;
     // A failure loses nothing (the records stay in the journal); it is kept like a background one's.
-    this.enqueueCompact(false).catch((err: unknown) => {
-      this.compaction.lastError = err;
-    });
+    this.enqueueCompact(false).then(
+      () => this.snapshots.endIfIdle(),
+      (err: unknown) => {
+        this.compaction.lastError = err;
+      },
+    );
   }
 
   /** Folds the journal into the DB file now (normally automatic). */
