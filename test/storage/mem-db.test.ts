@@ -96,4 +96,20 @@ test("a store grows far past its loaded size, stays intact, and its compacted fi
   await again.close();
 });
 
+test("an export makes one copy of the database in JavaScript memory, not two", () => {
+  const db = MemoryDb.load(SQL, memory, image(60_000)); // ~10 MB
+  try {
+    const before = process.memoryUsage().arrayBuffers;
+    const out = db.export();
+    const grew = process.memoryUsage().arrayBuffers - before;
+    assert.ok(grew < 1.5 * out.length, `array buffers grew by ${grew} bytes for a ${out.length}-byte image`);
+    assert.is(Buffer.from(out.buffer, out.byteOffset, out.length).readUInt32BE(28) * 4096, out.length);
+    const back = new SQL.Database(out);
+    assert.equal(back.exec(`SELECT count(*) FROM t`)[0]!.values, [[60_000]]);
+    back.close();
+  } finally {
+    db.close();
+  }
+});
+
 test.run();

@@ -188,7 +188,9 @@ export class SqlDatabases {
         await previous; // let it finish (and release the lock) before reopening
         const { manageTables, ...engineOpts } = opts;
         if (target.driver === "PostgreSQL") return SqlDatabase.over(await PgEngine.open(target, engineOpts), { manageTables });
-        return SqlDatabase.over(await SqljsEngine.open(target.file, { ...engineOpts, snapshots }), { manageTables });
+        // prosodyctl runs one command and exits: its copy of the database is opened in place.
+        const workingCopy = this.processType === "server" ? "memory" : "in-place";
+        return SqlDatabase.over(await SqljsEngine.open(target.file, { workingCopy, ...engineOpts, snapshots }), { manageTables });
       })(),
     };
     entry.database.catch(() => {

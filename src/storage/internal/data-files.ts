@@ -12,7 +12,7 @@ import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import { isWritableFileName } from "../lua/encode-path.js";
-import { readLuaData } from "../lua/read.js";
+import { readLuaData, readLuaDataIndexed } from "../lua/read.js";
 import { serializeFileBytes, type EntryIndex } from "../lua/serialize.js";
 import { DIR_MODE, FILE_MODE, randomSuffix } from "../sqlite/fsutil.js";
 import { NameTooLongError, StorageError, type StoreRecord, type StoreValue } from "../types.js";
@@ -136,8 +136,14 @@ export class DataFiles {
       throw new StorageError(`${file}: cannot read: ${errMsg(err)}`);
     }
     let rec: StoreRecord | undefined;
+    let index: EntryIndex | undefined;
     try {
-      rec = asRecord(readLuaData(bytes, file), file);
+      if (bytes.length >= CACHE_MIN_BYTES) {
+        // Cached: with its members' places, so that a change splices (splice.ts) even the first time.
+        const parsed = readLuaDataIndexed(bytes, file);
+        rec = asRecord(parsed.value, file);
+        if (rec === parsed.value) index = parsed.index;
+      } else rec = asRecord(readLuaData(bytes, file), file);
     } catch (err) {
       unpin(pin);
       this.cache.drop(file);
@@ -145,7 +151,7 @@ export class DataFiles {
       throw err;
     }
     if (bytes.length >= CACHE_MIN_BYTES) {
-      this.cache.put(file, Rope.of(bytes), rec, undefined, pin);
+      this.cache.put(file, Rope.of(bytes), rec, index, pin);
       return { rec, shared: true, entry: this.cache.current(file) };
     }
     unpin(pin);

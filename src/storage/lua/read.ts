@@ -36,6 +36,9 @@
  */
 import { StorageError } from "../types.js";
 import { CLASS, C_DIGIT, C_IDSTART, LuaLexer } from "./lexer.js";
+import type { EntryIndex } from "./serialize.js";
+
+const isArrayIndex = (k: string) => /^(?:0|[1-9][0-9]{0,9})$/.test(k) && Number(k) < 4294967295;
 
 /** Lua's own parser gives up at about 200 nested levels (LUAI_MAXCCALLS). */
 const MAX_NESTING = 200;
@@ -48,6 +51,13 @@ const RESERVED = new Set([
 ]);
 
 class Reader extends LuaLexer {
+  /**
+   * readLuaDataIndexed: true until the returned table's parse starts; then its members' places
+   * (undefined once it holds a member the index cannot describe).
+   */
+  wantIndex = false;
+  index: EntryIndex | undefined;
+
   /** chunk := {';'} [ 'return' [explist] [';'] ] {';'} EOF   (a bare value is accepted too) */
   parseChunk(): unknown {
     this.skipSemicolons();
@@ -59,6 +69,7 @@ class Reader extends LuaLexer {
       this.skip();
       if (this.pos >= this.src.length || this.src[this.pos] === 0x3b) value = undefined;
       else {
+        this.wantIndex &&= this.src[this.pos] === 0x7b; // `return {` : that table is the value
         value = this.parseExpr(0);
         this.skip();
         while (this.src[this.pos] === 0x2c) {
@@ -68,6 +79,7 @@ class Reader extends LuaLexer {
         }
       }
     } else {
+      this.wantIndex = false;
       value = this.parseExpr(0);
     }
     this.skipSemicolons();
@@ -166,6 +178,14 @@ class Reader extends LuaLexer {
     const src = this.src;
     const open = this.pos;
     this.pos++; // {
+    // The returned table of readLuaDataIndexed: each member from just after the separator before
+    // it (the "{" for the first) through its own separator.
+    let idx: EntryIndex | undefined;
+    if (this.wantIndex) {
+      this.wantIndex = false;
+      idx = this.index = new Map();
+    }
+    let memberStart = this.pos;
     let obj: Record<string, unknown> | null = null; // string keys
     let other: Map<number | boolean, unknown> | null = null; // number/boolean keys
     let arr: unknown[] | null = null; // positional items (undefined = nil)
@@ -209,6 +229,7 @@ class Reader extends LuaLexer {
         } else this.pos = save;
       }
       const value = this.parseExpr(depth + 1);
+      if (idx && (typeof key !== "string" || value === undefined || idx.has(key) || isArrayIndex(key))) idx = this.index = undefined;
       if (keyed) {
         if (typeof key === "string") {
           obj ??= {};
@@ -231,10 +252,15 @@ class Reader extends LuaLexer {
       b = src[this.pos] ?? -1;
       if (b === 0x2c || b === 0x3b) {
         this.pos++;
+        if (idx) {
+          idx.set(key as string, [memberStart, this.pos]);
+          memberStart = this.pos;
+        }
         continue;
       }
       if (b === 0x7d) {
         this.pos++;
+        if (idx) idx = this.index = undefined; // a member without its separator: nothing can follow it as is
         break;
       }
       if (this.pos >= src.length) this.fail("unfinished table ('}' expected)", open);
@@ -320,6 +346,28 @@ export function readLuaData(bytes: Uint8Array, name: string): unknown {
   const reader = new Reader(bytes, name);
   try {
     return reader.parseChunk();
+  } catch (err) {
+    if (err instanceof StorageError) throw err;
+    if (err instanceof RangeError) throw new StorageError(`${name}: cannot read data file: ${err.message}`);
+    throw err;
+  }
+}
+
+/**
+ * readLuaData, and where each member of the returned table lies in `bytes` (an EntryIndex, as
+ * serialize.ts makes for the files it writes), so that internal/splice.ts can change a few members
+ * of a file it did not write in this process without serialising it all again. A member's range
+ * runs from just after the separator before it (the newline in a file we wrote: the same ranges as
+ * serialize.ts gives) through its own ";" or ",". `index` is undefined unless the chunk is
+ * `return {` … with string keys only, none of them an array index, none twice or nil, every member
+ * followed by a separator.
+ */
+export function readLuaDataIndexed(bytes: Uint8Array, name: string): { value: unknown; index: EntryIndex | undefined } {
+  const reader = new Reader(bytes, name);
+  reader.wantIndex = true;
+  try {
+    const value = reader.parseChunk();
+    return { value, index: reader.index };
   } catch (err) {
     if (err instanceof StorageError) throw err;
     if (err instanceof RangeError) throw new StorageError(`${name}: cannot read data file: ${err.message}`);

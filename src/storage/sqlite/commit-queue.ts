@@ -71,6 +71,11 @@ export class CommitQueue {
     this.settleDrain();
   }
 
+  /** Nothing queued, committing, syncing or compacting in the background. */
+  get quiet(): boolean {
+    return this.idle();
+  }
+
   /** Resolves once nothing is queued, committing, syncing or compacting in the background. */
   drain(): Promise<void> {
     if (this.idle()) return Promise.resolve();

@@ -41,6 +41,8 @@ export interface FollowerDeps {
   /** Crash-test hook before a journal replacement is renamed into place. */
   beforeJournalRename(): void;
   stats: { reloads: number; recordsReplayed: number };
+  /** Open the DB file's image in place rather than copying it (DurableSqliteOptions.workingCopy). */
+  inPlace?: boolean;
 }
 
 const errMsg = (err: unknown) => (err instanceof Error ? err.message : String(err));
@@ -229,7 +231,7 @@ export class Follower {
         if (!own && !stale) refuseForeignRecords(file, journalFile, jfd!, follows ? base : HEADER_SIZE, jSize);
         let copy: WorkingCopy;
         try {
-          copy = WorkingCopy.load(this.d.SQL, this.d.memory, img);
+          copy = WorkingCopy.load(this.d.SQL, this.d.memory, img, { inPlace: this.d.inPlace });
         } catch (err) {
           throw new StorageError(`${file}: cannot load the database: ${errMsg(err)}`);
         }

@@ -13,6 +13,13 @@
  * The image goes in and out with SQLite's online backup API, through a temporary sql.js Database
  * that holds it as a file. The price: the database must fit in the WebAssembly memory (at most
  * 2 GiB with sql.js's build, shared with everything else SQLite allocates).
+ *
+ * `MemoryDb.inPlace` is the other way, for short-lived processes (prosodyctl): the image opened
+ * where sql.js puts it, as a file in MEMFS, with no copy into the WebAssembly heap. SQLite then
+ * reads only the pages a command touches (through its page cache, bounded), and the backup copy
+ * of every page (~0.3 s and the database's size in WebAssembly memory that is never given back,
+ * at 100k invites) is skipped. Writes grow the MEMFS file by copying it (see above): fine for a
+ * handful of commits, not for a server.
  */
 import type { Database, SqlJsStatic } from "sql.js";
 import { RawStatements, handleOf } from "./raw-sqlite.js";
@@ -48,16 +55,18 @@ export class MemoryDb {
     private readonly SQL: SqlJsStatic,
     private readonly api: BackupExports,
     private readonly memory: WasmMemory,
-    /** The sqlite3* of the in-memory database. */
+    /** The sqlite3* of the database. */
     readonly handle: number,
+    /** inPlace: the sql.js Database whose MEMFS file this is (closed with it). */
+    private readonly file?: Database,
   ) {}
+
+  /** How many databases were copied into the WebAssembly heap (load with an image) in this thread (tests). */
+  static copiesIn = 0;
 
   /** A new in-memory database holding `image` (an SQLite file's bytes; empty = a new database). */
   static load(SQL: SqlJsStatic, memory: WasmMemory, image: Uint8Array): MemoryDb {
-    const api = SQL as unknown as Partial<BackupExports>;
-    const missing = REQUIRED.filter((f) => typeof api[f] !== "function");
-    if (missing.length) throw new Error(`sql.js does not export ${missing.join(", ")} (unsupported sql.js version)`);
-    const a = api as BackupExports;
+    const a = exportsOf(SQL);
     const slot = a._malloc(4);
     let handle = 0;
     try {
@@ -75,6 +84,7 @@ export class MemoryDb {
       let file: Database | undefined;
       try {
         file = new SQL.Database(image);
+        MemoryDb.copiesIn++;
         db.copy(handleOf(file), handle);
       } catch (err) {
         db.close();
@@ -84,6 +94,18 @@ export class MemoryDb {
       }
     }
     return db;
+  }
+
+  /** `image` opened where it is: a file in sql.js's MEMFS (see the header), not copied into the heap. */
+  static inPlace(SQL: SqlJsStatic, memory: WasmMemory, image: Uint8Array): MemoryDb {
+    const a = exportsOf(SQL);
+    const file = new SQL.Database(image);
+    try {
+      return new MemoryDb(SQL, a, memory, handleOf(file), file);
+    } catch (err) {
+      file.close();
+      throw err;
+    }
   }
 
   /** Runs one or more statements that return no rows (pragmas). */
@@ -96,11 +118,31 @@ export class MemoryDb {
    * The database as an SQLite file's bytes (what sql.js's `export()` returns). The file it is copied
    * into starts at its final size (a blank one-page database followed by zeros, which SQLite
    * ignores), so MEMFS never grows it, and has no rollback journal of its own to write: ~100 ms for
-   * 40 MB instead of ~400 ms.
+   * 40 MB instead of ~400 ms. That file is a Node Buffer, which MEMFS keeps as it is (it takes a
+   * first write's data with `slice()`, a view for a Buffer), so the pages land in the very buffer
+   * returned: one copy of the database in JavaScript memory, not two (checked: else sql.js's export).
    */
   export(): Uint8Array {
+    // In place: sql.js's own export, one backup straight into the array it returns (outside a
+    // transaction, as every caller is).
+    if (this.file) return this.file.export();
     const pageSize = this.pragmaInt("page_size");
     const pages = this.pragmaInt("page_count");
+    if (pages <= 1) return this.exportThroughSqljs(pages, pageSize);
+    const out = this.blankFile(pageSize, pages * pageSize);
+    const file = new this.SQL.Database(out);
+    try {
+      file.exec("PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=1");
+      this.copy(this.handle, handleOf(file));
+      // The header's page count (bytes 28..31) says whether the backup wrote into `out` itself.
+      if (out.readUInt32BE(28) === pages) return out;
+      return file.export();
+    } finally {
+      file.close();
+    }
+  }
+
+  private exportThroughSqljs(pages: number, pageSize: number): Uint8Array {
     const file = pages > 0 ? new this.SQL.Database(this.blankFile(pageSize, pages * pageSize)) : new this.SQL.Database();
     try {
       file.exec("PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=1");
@@ -116,7 +158,8 @@ export class MemoryDb {
     this.open = false;
     this.raw?.free();
     this.raw = undefined;
-    this.api._sqlite3_close_v2(this.handle);
+    if (this.file) this.file.close(); // closes the handle and removes the MEMFS file
+    else this.api._sqlite3_close_v2(this.handle);
   }
 
   private raw: RawStatements | undefined;
@@ -127,7 +170,7 @@ export class MemoryDb {
   }
 
   /** A valid one-page database of this page size, padded with zeros to `size` bytes. */
-  private blankFile(pageSize: number, size: number): Uint8Array {
+  private blankFile(pageSize: number, size: number): Buffer {
     let page = blankPages.get(pageSize);
     if (!page) {
       const db = new this.SQL.Database();
@@ -139,7 +182,7 @@ export class MemoryDb {
       }
       blankPages.set(pageSize, page);
     }
-    const out = new Uint8Array(Math.max(size, page.length));
+    const out = Buffer.alloc(Math.max(size, page.length));
     out.set(page);
     return out;
   }
@@ -160,6 +203,13 @@ export class MemoryDb {
     const end = heap.indexOf(0, p);
     return Buffer.from(heap.buffer, p, (end < 0 ? heap.length : end) - p).toString("utf8");
   }
+}
+
+function exportsOf(SQL: SqlJsStatic): BackupExports {
+  const api = SQL as unknown as Partial<BackupExports>;
+  const missing = REQUIRED.filter((f) => typeof api[f] !== "function");
+  if (missing.length) throw new Error(`sql.js does not export ${missing.join(", ")} (unsupported sql.js version)`);
+  return api as BackupExports;
 }
 
 function withCString<T>(api: BackupExports, memory: WasmMemory, s: string, fn: (p: number) => T): T {

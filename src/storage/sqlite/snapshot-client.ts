@@ -95,6 +95,19 @@ export class SnapshotWorker {
     });
   }
 
+  /**
+   * Ends the thread now if it has no request out (a later request starts a new one). For when its
+   * copies are known to be useless: a foreground compaction of an idle store replaced the files
+   * they follow, so they would be loaded again anyway; meanwhile they cost the store's size.
+   */
+  endIfIdle(): void {
+    const w = this.worker;
+    if (!w || this.pending.size > 0) return;
+    clearTimeout(this.idleTimer);
+    this.worker = undefined; // its exit is not a failure
+    void w.terminate();
+  }
+
   /** Ends the thread (its copies go with it); outstanding requests fail. */
   async end(): Promise<void> {
     this.ended = true;

@@ -25,16 +25,20 @@ export class WorkingCopy {
     private readonly raw: RawStatements,
   ) {}
 
-  /** A copy holding `img` (a DB file's bytes; changed in place where it is a WAL-mode file). */
-  static load(SQL: SqlJsStatic, memory: WasmMemory, img: Buffer, maxStatements?: number): WorkingCopy {
+  /**
+   * A copy holding `img` (a DB file's bytes; changed in place where it is a WAL-mode file).
+   * `inPlace`: opened as a file where sql.js holds it, not copied into the WebAssembly heap (for
+   * short-lived processes, see MemoryDb.inPlace).
+   */
+  static load(SQL: SqlJsStatic, memory: WasmMemory, img: Buffer, opts: { maxStatements?: number; inPlace?: boolean } = {}): WorkingCopy {
     if (img.length >= 20 && (img[18] === 2 || img[19] === 2)) {
       img[18] = 1; // WAL-mode file (an empty -wal was checked at open): read it in rollback mode
       img[19] = 1;
     }
-    const db = MemoryDb.load(SQL, memory, img);
+    const db = opts.inPlace ? MemoryDb.inPlace(SQL, memory, img) : MemoryDb.load(SQL, memory, img);
     try {
       db.exec(CONNECTION_PRAGMAS);
-      return new WorkingCopy(db, new RawStatements(SQL, memory, db, maxStatements));
+      return new WorkingCopy(db, new RawStatements(SQL, memory, db, opts.maxStatements));
     } catch (err) {
       db.close();
       throw err;
