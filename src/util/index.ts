@@ -8,3 +8,4 @@ export { formdecode, urldecode } from "./form.js";
 export { cachedPromise } from "./cached-promise.js";
 export { secretHint } from "./secret-hint.js";
 export { SECRET_PAGE_HEADERS } from "./http-headers.js";
+export { loadCatalog, matchLanguage, shapeOf, type Catalog, type LanguageChoice, type Messages, type MessageShape, type MessageValues, type TagFunction } from "./i18n.js";
