@@ -64,6 +64,7 @@ test("landing page: lang parameter, then Accept-Language (q-values, region), els
     [`?${token}`, undefined, "en", "Invite to Café <Zürich>"],
     [`?${token}&lang=de`, undefined, "de", "Einladung zu Café <Zürich>"],
     [`?${token}&lang=FR`, "de", "fr", "Invitation à Café <Zürich>"],
+    [`?${token}&lang=es-419`, "de", "es", "Invitación a Café <Zürich>"],
     [`?${token}`, "es-MX,es;q=0.9", "es", "Invitación a Café <Zürich>"],
     [`?${token}`, "de-AT", "de", "Einladung zu Café <Zürich>"],
     [`?${token}`, "ja, fr;q=0.4, de;q=0.6", "de", "Einladung zu Café <Zürich>"],
