@@ -82,7 +82,7 @@ export default async function (module: Module): Promise<void> {
   addLandingPage(configured ?? `${baseUrl}?{invite.token}`);
   if (external) return;
 
-  await module.depends("register_apps");
+  const registerApps = await module.depends("register_apps");
   const siteApps = module.shared<SharedApps>("register_apps/apps");
   const siteName = module.getOptionString("site_name", module.host) ?? module.host;
   const registrationPage = module.getOptionString("invites_registration_page", DEFAULT_REGISTRATION_PAGE) ?? DEFAULT_REGISTRATION_PAGE;
@@ -102,6 +102,7 @@ export default async function (module: Module): Promise<void> {
     event.response.headers.vary = "Accept-Language";
     return {
       token: event.request.url.query === undefined ? undefined : token!,
+      lang,
       pages: templates.get(lang)!,
       // Carried on to the setup and register pages: only a language the visitor chose, only ours.
       langQuery: explicit ? `&lang=${lang}` : "",
@@ -139,23 +140,27 @@ export default async function (module: Module): Promise<void> {
       return rendered;
     });
 
+  /** The listed apps, the built-in ones' texts in `lang`. */
+  const appsIn = (lang: string): App[] => (siteApps.list ?? []).map((app) => registerApps.localize(app, lang));
+
   const invalidPage = (pages: PageTemplates) => renderHtml(pages.invalid, { site_name: siteName, static: staticUrl });
 
   async function invitePage(event: HttpEvent): Promise<string> {
-    const { token, pages, langQuery } = readQuery(event);
+    const { token, lang, pages, langQuery } = readQuery(event);
     const invite = await findInvite(token);
     if (!invite) return invalidPage(pages);
     const vars = await pageVars(invite, langQuery);
-    vars.apps = withProceedUrls(siteApps.list ?? [], vars, langQuery);
+    vars.apps = withProceedUrls(appsIn(lang), vars, langQuery);
     event.response.headers.link = `<${invite.uri}>; rel="alternate"`;
     return renderHtml(pages.invite, vars);
   }
 
   async function setupPage(event: HttpEvent, appId = ""): Promise<string | { statusCode: number; body: string }> {
-    const { token, pages, langQuery } = readQuery(event);
+    const { token, lang, pages, langQuery } = readQuery(event);
     const invite = await findInvite(token);
     if (!invite) return invalidPage(pages);
-    const app = siteApps.byId?.get(appId);
+    const found = siteApps.byId?.get(appId);
+    const app = found && registerApps.localize(found, lang);
     if (!app) {
       const body = renderHtml(pages.unknownApp, {
         site_name: siteName,
@@ -166,7 +171,7 @@ export default async function (module: Module): Promise<void> {
       return { statusCode: 404, body };
     }
     const vars = await pageVars(invite, langQuery);
-    vars.apps = siteApps.list ?? [];
+    vars.apps = appsIn(lang);
     vars.app = withProceedUrls([app], vars, langQuery)[0];
     return renderHtml(pages.setup, vars);
   }

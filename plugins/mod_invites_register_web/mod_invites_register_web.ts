@@ -64,9 +64,10 @@ export default async function (module: Module): Promise<void> {
   const auth = await module.depends<AuthProvider>(`auth_${authName}`);
   await module.depends("http");
   // Prosody depends on these too; here they are optional (pages and app list come from them).
-  for (const name of ["register_apps", "invites_page"]) {
-    await module.depends(name).catch((err) => module.log("debug", "Continuing without mod_%s: %s", name, err instanceof Error ? err.message : err));
-  }
+  const optional = <T>(name: string, loading: Promise<T>) =>
+    loading.catch((err) => void module.log("debug", "Continuing without mod_%s: %s", name, err instanceof Error ? err.message : err));
+  const registerApps = await optional("register_apps", module.depends("register_apps"));
+  await optional("invites_page", module.depends("invites_page"));
 
   const catalog = await loadCatalog(REGISTER_MESSAGES, "en");
   /** The page's language from `lang` in the query, else Accept-Language. */
@@ -82,8 +83,13 @@ export default async function (module: Module): Promise<void> {
     return Number.isFinite(n) && n > 0 ? n : 1;
   };
 
-  /** The app `appId` names in mod_register_apps' shared list, if any. */
-  function findApp(appId: string | undefined): SiteApp | undefined {
+  /** The app `appId` names in mod_register_apps' shared list, if any, its texts in the page's language. */
+  function findApp(appId: string | undefined, l: PageLanguage): SiteApp | undefined {
+    const app = findListedApp(appId);
+    return app && typeof registerApps?.localize === "function" ? registerApps.localize(app, l.lang) : app;
+  }
+
+  function findListedApp(appId: string | undefined): SiteApp | undefined {
     if (!appId) return undefined;
     const shared = module.shared<Record<string, unknown>>("register_apps/apps");
     const direct = Object.hasOwn(shared, appId) ? shared[appId] : undefined;
@@ -142,7 +148,8 @@ export default async function (module: Module): Promise<void> {
     const [invite] = await invites.get(params.get("t") ?? "");
     if (!invite) return toInvitePage(query);
     const appId = params.get("c");
-    return formPage(languageOf(event.request), invite, findApp(appId), appId);
+    const l = languageOf(event.request);
+    return formPage(l, invite, findApp(appId, l), appId);
   }
 
   // One registration at a time per host: the checks and the account write must not interleave.
@@ -168,8 +175,8 @@ export default async function (module: Module): Promise<void> {
     const user = form.get("user") ?? "";
     const password = form.get("password") ?? "";
     const appId = form.get("app_id");
-    const app = findApp(appId);
     const l = languageOf(request);
+    const app = findApp(appId, l);
     const t = l.t;
     const again = (message: string, typed = user) => formPage(l, invite, app, appId, message, typed);
 

@@ -27,8 +27,11 @@ site_apps = {
     setup = { text = "Configured setup text" } };
   { name = "Plain App", text = "Plain description" };
   { name = "Magic App", magic_link_format = "https://magic.example/{invite.token}" };
+  { name = "Dino", text = "Configured Dino text", download = { buttons = { { text = "Configured Dino button", url = "https://dino.im/" } } } };
 }
 modules_enabled = { "invites", "invites_page", "register_apps", "invites_register", "invites_register_web", "password_policy", "http", "auth_internal_hashed" }
+VirtualHost "builtin.example"
+modules_enabled = { "invites", "invites_page", "register_apps", "invites_register", "invites_register_web", "http", "auth_internal_hashed" }
 `);
   invites = srv.exports<InvitesApi>("example.com", "invites");
 });
@@ -88,8 +91,9 @@ test("landing page in German: the texts, site_name and the configured app texts 
   assert.match(page, "Du wurdest eingeladen, auf <strong>Café &lt;Zürich&gt;</strong> zu chatten.");
   assert.match(page, "Configured description");
   assert.match(page, "Plain description");
+  assert.match(page, "Configured Dino text", "a configured app named like a built-in one keeps its text");
   assert.equal(linksLabelled(page, "Configured select").length, 1, "a configured select_text stays");
-  assert.equal(linksLabelled(page, "Auswählen").length, 2, "the default one is translated");
+  assert.equal(linksLabelled(page, "Auswählen").length, 3, "the default one is translated");
   assert.match(page, 'aria-label="QR-Code der Einladung xmpp:example.com?register;preauth=');
   assert.not.match(page, /\{[a-z_.]+\}/, "no placeholder left");
 });
@@ -103,6 +107,7 @@ test("lang carried on: register link, setup and registration-page Select targets
     `${base}/setup/preauth-app?${token}&lang=es`,
     `register?t=${token}&c=plain-app&lang=es`,
     `https://magic.example/${token}`,
+    `register?t=${token}&c=dino&lang=es`,
   ]);
   // chosen by Accept-Language: the browser sends it again, nothing to carry
   const byHeader = (await get(`/invites_page?${token}`, "es")).body.toString();
@@ -207,6 +212,29 @@ test("register form: Accept-Language without lang; a configured setup text and v
   } finally {
     bus.unhook("user-registering", veto);
   }
+});
+
+test("the built-in apps' own texts are translated (landing, setup, register and success pages)", async () => {
+  const builtin = srv.exports<InvitesApi>("builtin.example", "invites");
+  const [invite] = await builtin.createAccount();
+  const token = invite!.token;
+  const on = (path: string) => srv.get(path, { host: "builtin.example" });
+  const landing = (await on(`/invites_page?${token}&lang=de`)).body.toString();
+  assert.match(landing, "Eine schnelle, akkuschonende XMPP-App für Android-Handys");
+  assert.not.match(landing, "battery-friendly");
+  const setup = (await on(`/invites_page/setup/siskin-im?${token}&lang=fr`)).body.toString();
+  assert.match(setup, "Une application XMPP pour iPhone et iPad par Tigase");
+  assert.match(setup, ">Télécharger dans l’App Store</a>");
+  const english = (await on(`/invites_page/setup/siskin-im?${token}`)).body.toString();
+  assert.match(english, ">Download on the App Store</a>");
+  const body = new URLSearchParams({ token, user: "dora", password: "long enough password", app_id: "beagle-im" }).toString();
+  const ok = await rawRequest(
+    srv.port,
+    `POST /register?t=${token}&c=beagle-im&lang=es HTTP/1.1\r\nHost: builtin.example\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+  );
+  assert.match(ok.body.toString(), "<h3>1. Consigue Beagle IM</h3>");
+  assert.match(ok.body.toString(), ">Descargar en el Mac App Store</a>");
+  assert.match(ok.body.toString(), "<p>Abre Beagle IM y elige añadir una cuenta existente");
 });
 
 test.run();

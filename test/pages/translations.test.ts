@@ -8,6 +8,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { PAGE_MESSAGES } from "../../plugins/mod_invites_page/locales/index.js";
 import { REGISTER_MESSAGES } from "../../plugins/mod_invites_register_web/locales/index.js";
+import { appId, DEFAULT_APPS, type App } from "../../plugins/mod_register_apps/apps.js";
+import { BUILTIN_APP_TEXTS } from "../../plugins/mod_register_apps/locales/index.js";
 import { loadCatalog, shapeOf } from "../../src/util/i18n.js";
 
 const CATALOGS: Record<string, Readonly<Record<string, Readonly<Record<string, string>>>>> = {
@@ -62,6 +64,25 @@ test("mod_invites_register_web: only <strong>, and none in the error texts (they
     const { tags } = await shapeOf(english, "en");
     assert.ok(tags.every((t) => t === "strong"), key);
     if (key.startsWith("error.")) assert.equal(tags, [], key);
+  }
+});
+
+test("mod_register_apps: every built-in app's texts in German, French and Spanish, button for button", () => {
+  assert.equal(Object.keys(BUILTIN_APP_TEXTS), ["de", "fr", "es"]);
+  // the first app of an id is the one listed (the second Monal is never shown)
+  const listed = (DEFAULT_APPS as ReadonlyArray<App>).filter((app, i) => DEFAULT_APPS.findIndex((a) => appId(a) === appId(app)) === i);
+  for (const [lang, texts] of Object.entries(BUILTIN_APP_TEXTS)) {
+    assert.equal(Object.keys(texts).sort(), listed.map((a) => appId(a)!).sort(), lang);
+    for (const app of listed) {
+      const t = texts[appId(app)!]!;
+      const label = `${lang} ${app.name}`;
+      assert.is(t.buttons.length, app.download?.buttons?.length ?? 0, label);
+      assert.is(t.setup !== undefined, app.setup?.text !== undefined, `${label}: setup text`);
+      for (const s of [t.text, ...t.buttons, t.setup ?? "x"]) {
+        assert.not.match(s, /[<>&"{}|]/, label);
+        assert.is.not(s, app.text, `${label}: translated`);
+      }
+    }
   }
 });
 
