@@ -69,11 +69,14 @@ export default async function (module: Module): Promise<void> {
   const registerApps = await optional("register_apps", module.depends("register_apps"));
   await optional("invites_page", module.depends("invites_page"));
 
-  const catalog = await loadCatalog(REGISTER_MESSAGES, "en");
+  // Loaded with the server; prosodyctl, which draws no page, does not load the message libraries.
+  let catalog = module.server.processType === "server" ? await loadCatalog(REGISTER_MESSAGES, "en") : undefined;
   /** The page's language from `lang` in the query, else Accept-Language. */
-  const languageOf = (request: HttpEvent["request"]): PageLanguage => {
+  const languageOf = async (request: HttpEvent["request"]): Promise<PageLanguage> => {
+    catalog ??= await loadCatalog(REGISTER_MESSAGES, "en");
     const { lang } = catalog.negotiate(formdecode(request.url.query).get("lang"), request.headers.accept_language);
-    return { lang, t: (key, values) => catalog.format(lang, key, values) };
+    const loaded = catalog;
+    return { lang, t: (key, values) => loaded.format(lang, key, values) };
   };
 
   const siteName = () => module.getOptionString("site_name", host) ?? host;
@@ -148,7 +151,7 @@ export default async function (module: Module): Promise<void> {
     const [invite] = await invites.get(params.get("t") ?? "");
     if (!invite) return toInvitePage(query);
     const appId = params.get("c");
-    const l = languageOf(event.request);
+    const l = await languageOf(event.request);
     return formPage(l, invite, findApp(appId, l), appId);
   }
 
@@ -175,7 +178,7 @@ export default async function (module: Module): Promise<void> {
     const user = form.get("user") ?? "";
     const password = form.get("password") ?? "";
     const appId = form.get("app_id");
-    const l = languageOf(request);
+    const l = await languageOf(request);
     const app = findApp(appId, l);
     const t = l.t;
     const again = (message: string, typed = user) => formPage(l, invite, app, appId, message, typed);
