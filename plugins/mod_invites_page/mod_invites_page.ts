@@ -16,15 +16,21 @@
  * - In prosodyctl (no HTTP there) only an explicit `invites_page` template sets `landing_page`, so
  *   `prosodyctl mod_invites generate` prints the rendered template, or else the xmpp: URI.
  *
+ * - The pages speak English, German, French and Spanish (locales/): `lang` in the query
+ *   (`?TOKEN&lang=de`; only a last `&lang=` part is split off the token) or else Accept-Language
+ *   chooses; links to the setup and register pages carry a `lang` that chose the language.
+ *   `site_name` and the app texts from `site_apps` are shown as configured.
+ *
  * Differences from Prosody (deliberate): the QR code is the invite's xmpp: URI as an SVG drawn on
  * the server (Prosody draws the page URL with a client-side script, so `static/qrcode.min.js` is
  * not served); an unknown app on the setup page answers 404 with its own page (Prosody: 200 with
  * raw `{app.name}` placeholders); the setup page also knows the inviter; the pages are our own.
  */
 import type { HttpEvent, Module, ModuleExports } from "prosody-ts";
-import { createHtmlRenderer, createUrlRenderer, SECRET_PAGE_HEADERS, serveFiles, type TemplateValues } from "prosody-ts/util";
+import { createHtmlRenderer, createUrlRenderer, formdecode, loadCatalog, SECRET_PAGE_HEADERS, serveFiles, type TemplateValues } from "prosody-ts/util";
+import { PAGE_MESSAGES } from "./locales/index.js";
 import { staticFiles } from "./static.js";
-import { INVALID_PAGE, INVITE_PAGE, SETUP_PAGE, UNKNOWN_APP_PAGE } from "./templates.js";
+import { pageTemplates, TEMPLATE_ARGS, type PageTemplates } from "./templates.js";
 
 // The other modules' types, from their entries in ModuleExports (no import of their folders).
 type InvitesApi = ModuleExports["invites"];
@@ -76,20 +82,40 @@ export default async function (module: Module): Promise<void> {
   addLandingPage(configured ?? `${baseUrl}?{invite.token}`);
   if (external) return;
 
-  await module.depends("register_apps");
+  const registerApps = await module.depends("register_apps");
   const siteApps = module.shared<SharedApps>("register_apps/apps");
   const siteName = module.getOptionString("site_name", module.host) ?? module.host;
   const registrationPage = module.getOptionString("invites_registration_page", DEFAULT_REGISTRATION_PAGE) ?? DEFAULT_REGISTRATION_PAGE;
   const staticUrl = `${baseUrl}/static`;
   const renderHtml = createHtmlRenderer({ baseUrl });
+  const catalog = await loadCatalog(PAGE_MESSAGES, "en");
+  const templates = new Map<string, PageTemplates>(
+    catalog.languages.map((lang) => [lang, pageTemplates(lang, (key, args) => catalog.format(lang, key, { ...TEMPLATE_ARGS, ...args }))]),
+  );
 
-  const findInvite = async (query: string | undefined): Promise<ValidatedInvite | undefined> => {
-    if (query === undefined) return undefined;
-    const [invite] = await invites.get(query);
+  /** The token and the page's language from `?TOKEN[&lang=xx]`; sets the language headers. */
+  const readQuery = (event: HttpEvent) => {
+    const [, token, langPart] = /^(.*?)(?:(?:^|&)(lang=[^&]*))?$/s.exec(event.request.url.query ?? "")!;
+    const { lang, explicit } = catalog.negotiate(formdecode(langPart).get("lang"), event.request.headers.accept_language);
+    event.response.headers.content_type = HTML;
+    event.response.headers.content_language = lang;
+    event.response.headers.vary = "Accept-Language";
+    return {
+      token: event.request.url.query === undefined ? undefined : token!,
+      lang,
+      pages: templates.get(lang)!,
+      // Carried on to the setup and register pages: only a language the visitor chose, only ours.
+      langQuery: explicit ? `&lang=${lang}` : "",
+    };
+  };
+
+  const findInvite = async (token: string | undefined): Promise<ValidatedInvite | undefined> => {
+    if (token === undefined) return undefined;
+    const [invite] = await invites.get(token);
     return invite;
   };
 
-  const pageVars = async (invite: ValidatedInvite): Promise<Record<string, unknown>> => ({
+  const pageVars = async (invite: ValidatedInvite, langQuery: string): Promise<Record<string, unknown>> => ({
     site_name: siteName,
     token: invite.token,
     uri: invite.uri,
@@ -99,49 +125,55 @@ export default async function (module: Module): Promise<void> {
     static: staticUrl,
     base_url: baseUrl,
     qr_svg: await qrSvg(invite.uri),
+    lang_query: langQuery,
   });
 
   /** Each app with `proceed_url`, where its "Select" button leads. */
-  const withProceedUrls = (apps: readonly App[], vars: TemplateValues): App[] =>
+  /** `langQuery` goes onto our setup page and the registration page, not onto an app's own link. */
+  const withProceedUrls = (apps: readonly App[], vars: TemplateValues, langQuery: string): App[] =>
     apps.map((app) => {
       const rendered: App = { ...app };
       const values = { app: rendered, invite: vars, base_url: baseUrl };
       if (luaTrue(app.magic_link_format)) rendered.proceed_url = renderUrl(String(app.magic_link_format), values);
-      else if (luaTrue(app.supports_preauth_uri)) rendered.proceed_url = renderUrl("{base_url!}/setup/{app.id}?{invite.token}", values);
-      else rendered.proceed_url = renderUrl(registrationPage, values);
+      else if (luaTrue(app.supports_preauth_uri)) rendered.proceed_url = renderUrl("{base_url!}/setup/{app.id}?{invite.token}", values) + langQuery;
+      else rendered.proceed_url = withQuery(renderUrl(registrationPage, values), langQuery);
       return rendered;
     });
 
-  const invalidPage = () => renderHtml(INVALID_PAGE, { site_name: siteName, static: staticUrl });
+  /** The listed apps, the built-in ones' texts in `lang`. */
+  const appsIn = (lang: string): App[] => (siteApps.list ?? []).map((app) => registerApps.localize(app, lang));
+
+  const invalidPage = (pages: PageTemplates) => renderHtml(pages.invalid, { site_name: siteName, static: staticUrl });
 
   async function invitePage(event: HttpEvent): Promise<string> {
-    event.response.headers.content_type = HTML;
-    const invite = await findInvite(event.request.url.query);
-    if (!invite) return invalidPage();
-    const vars = await pageVars(invite);
-    vars.apps = withProceedUrls(siteApps.list ?? [], vars);
+    const { token, lang, pages, langQuery } = readQuery(event);
+    const invite = await findInvite(token);
+    if (!invite) return invalidPage(pages);
+    const vars = await pageVars(invite, langQuery);
+    vars.apps = withProceedUrls(appsIn(lang), vars, langQuery);
     event.response.headers.link = `<${invite.uri}>; rel="alternate"`;
-    return renderHtml(INVITE_PAGE, vars);
+    return renderHtml(pages.invite, vars);
   }
 
   async function setupPage(event: HttpEvent, appId = ""): Promise<string | { statusCode: number; body: string }> {
-    event.response.headers.content_type = HTML;
-    const invite = await findInvite(event.request.url.query);
-    if (!invite) return invalidPage();
-    const app = siteApps.byId?.get(appId);
+    const { token, lang, pages, langQuery } = readQuery(event);
+    const invite = await findInvite(token);
+    if (!invite) return invalidPage(pages);
+    const found = siteApps.byId?.get(appId);
+    const app = found && registerApps.localize(found, lang);
     if (!app) {
-      const body = renderHtml(UNKNOWN_APP_PAGE, {
+      const body = renderHtml(pages.unknownApp, {
         site_name: siteName,
         static: staticUrl,
         app_id: appId,
-        invite_page: `${baseUrl}?${invite.token}`,
+        invite_page: `${baseUrl}?${invite.token}${langQuery}`,
       });
       return { statusCode: 404, body };
     }
-    const vars = await pageVars(invite);
-    vars.apps = siteApps.list ?? [];
-    vars.app = withProceedUrls([app], vars)[0];
-    return renderHtml(SETUP_PAGE, vars);
+    const vars = await pageVars(invite, langQuery);
+    vars.apps = appsIn(lang);
+    vars.app = withProceedUrls([app], vars, langQuery)[0];
+    return renderHtml(pages.setup, vars);
   }
 
   module.provides("http", {
@@ -157,6 +189,14 @@ export default async function (module: Module): Promise<void> {
 }
 
 // --- Internal helpers ---
+
+/** `url` with `&lang=xx` (`query`) added as its query's last part ("" adds nothing). */
+function withQuery(url: string, query: string): string {
+  if (query === "") return url;
+  const hash = url.indexOf("#");
+  const [path, fragment] = hash < 0 ? [url, ""] : [url.slice(0, hash), url.slice(hash)];
+  return `${path}${path.includes("?") ? "&" : "?"}${query.slice(1)}${fragment}`;
+}
 
 /** Lua truth: everything but nil and false. */
 function luaTrue(v: unknown): boolean {

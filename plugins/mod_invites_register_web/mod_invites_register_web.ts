@@ -11,6 +11,11 @@
  * `user-registered` is fired (source "mod_invites_register_web"). Options: `site_name` (default
  * the host), `webchat_url`, `register_web_rate_per_ip` (default "10/minute", `false` = off).
  *
+ * The pages speak English, German, French and Spanish (locales/), chosen by `lang` in the query
+ * (the form posts back to its own URL, so the choice stays) or else by Accept-Language. A
+ * reason given by a `user-registering` veto and the app texts from `site_apps` are shown as
+ * given; mod_password_policy's three messages are translated.
+ *
  * Deliberate differences from Prosody + prosody-modules:
  * - a password-reset invite (`additional_data.allow_reset = U`) resets U's password (only U; the
  *   username field must be U) and fires `user-password-reset`; a username-bound invite (jid
@@ -33,9 +38,10 @@
  *   process only): past the limit, 429 with Retry-After and RateLimit headers, nothing checked.
  */
 import type { HttpEvent, HttpResultObject, Module, ModuleExports } from "prosody-ts";
-import { PREP_MAX_BYTES, addressBucket, formdecode, id, limitRequest, nodeprep, rateOption, RateLimiter, SECRET_PAGE_HEADERS, secretHint } from "prosody-ts/util";
+import { PREP_MAX_BYTES, addressBucket, formdecode, id, limitRequest, loadCatalog, nodeprep, rateOption, RateLimiter, SECRET_PAGE_HEADERS, secretHint } from "prosody-ts/util";
 import { multipartDecode } from "./form.js";
-import { renderError, renderForm, renderSuccess, type SiteApp } from "./pages.js";
+import { REGISTER_MESSAGES } from "./locales/index.js";
+import { renderError, renderForm, renderSuccess, type PageLanguage, type SiteApp } from "./pages.js";
 
 /** What an auth module (`authentication`) offers: mod_auth_internal_hashed's API is the contract. */
 type AuthProvider = ModuleExports["auth_internal_hashed"];
@@ -60,9 +66,20 @@ export default async function (module: Module): Promise<void> {
   const auth = await module.depends<AuthProvider>(`auth_${authName}`);
   await module.depends("http");
   // Prosody depends on these too; here they are optional (pages and app list come from them).
-  for (const name of ["register_apps", "invites_page"]) {
-    await module.depends(name).catch((err) => module.log("debug", "Continuing without mod_%s: %s", name, err instanceof Error ? err.message : err));
-  }
+  const optional = <T>(name: string, loading: Promise<T>) =>
+    loading.catch((err) => void module.log("debug", "Continuing without mod_%s: %s", name, err instanceof Error ? err.message : err));
+  const registerApps = await optional("register_apps", module.depends("register_apps"));
+  await optional("invites_page", module.depends("invites_page"));
+
+  // Loaded with the server; prosodyctl, which draws no page, does not load the message libraries.
+  let catalog = module.server.processType === "server" ? await loadCatalog(REGISTER_MESSAGES, "en") : undefined;
+  /** The page's language from `lang` in the query, else Accept-Language. */
+  const languageOf = async (request: HttpEvent["request"]): Promise<PageLanguage> => {
+    catalog ??= await loadCatalog(REGISTER_MESSAGES, "en");
+    const { lang } = catalog.negotiate(formdecode(request.url.query).get("lang"), request.headers.accept_language);
+    const loaded = catalog;
+    return { lang, t: (key, values) => loaded.format(lang, key, values) };
+  };
 
   const siteName = () => module.getOptionString("site_name", host) ?? host;
   const webchatUrl = () => module.getOptionString("webchat_url");
@@ -71,8 +88,13 @@ export default async function (module: Module): Promise<void> {
     return Number.isFinite(n) && n > 0 ? n : 1;
   };
 
-  /** The app `appId` names in mod_register_apps' shared list, if any. */
-  function findApp(appId: string | undefined): SiteApp | undefined {
+  /** The app `appId` names in mod_register_apps' shared list, if any, its texts in the page's language. */
+  function findApp(appId: string | undefined, l: PageLanguage): SiteApp | undefined {
+    const app = findListedApp(appId);
+    return app && typeof registerApps?.localize === "function" ? registerApps.localize(app, l.lang) : app;
+  }
+
+  function findListedApp(appId: string | undefined): SiteApp | undefined {
     if (!appId) return undefined;
     const shared = module.shared<Record<string, unknown>>("register_apps/apps");
     const direct = Object.hasOwn(shared, appId) ? shared[appId] : undefined;
@@ -85,15 +107,15 @@ export default async function (module: Module): Promise<void> {
     return undefined;
   }
 
-  const html = (statusCode: number, body: string, extra: Record<string, string> = {}): Answer => ({
+  const html = (l: PageLanguage, statusCode: number, body: string, extra: Record<string, string> = {}): Answer => ({
     statusCode,
-    headers: { content_type: HTML, ...extra },
+    headers: { content_type: HTML, content_language: l.lang, vary: "Accept-Language", ...extra },
     body,
   });
 
   /** Storage failed: nothing was registered, the invite is still valid; try again shortly. */
-  const unavailable = (errorId: string): Answer =>
-    html(503, renderError(siteName(), `Your account could not be created right now (${errorId}). Your invite has not been used: please try again in a moment.`), {
+  const unavailable = (l: PageLanguage, errorId: string): Answer =>
+    html(l, 503, renderError(siteName(), l.t("error.unavailable", { error_id: errorId }), l), {
       ...NO_CACHE,
       retry_after: "5",
     });
@@ -104,9 +126,10 @@ export default async function (module: Module): Promise<void> {
     headers: { location: `${module.httpUrl("invites_page")}?${query ?? ""}` },
   });
 
-  function formPage(invite: ValidatedInvite, app: SiteApp | undefined, appId: string | undefined, message?: string, username?: string) {
+  function formPage(l: PageLanguage, invite: ValidatedInvite, app: SiteApp | undefined, appId: string | undefined, message?: string, username?: string) {
     const resetFor = invite.resetUsername;
     return html(
+      l,
       200,
       renderForm({
         siteName: siteName(),
@@ -120,7 +143,7 @@ export default async function (module: Module): Promise<void> {
         username,
         resetFor,
         fixedUsername: resetFor === undefined ? invite.boundUsername : undefined,
-      }),
+      }, l),
     );
   }
 
@@ -130,7 +153,8 @@ export default async function (module: Module): Promise<void> {
     const [invite] = await invites.get(params.get("t") ?? "");
     if (!invite) return toInvitePage(query);
     const appId = params.get("c");
-    return formPage(invite, findApp(appId), appId);
+    const l = await languageOf(event.request);
+    return formPage(l, invite, findApp(appId, l), appId);
   }
 
   // One registration at a time per host: the checks and the account write must not interleave.
@@ -151,7 +175,8 @@ export default async function (module: Module): Promise<void> {
       const headers: Record<string, string> = {};
       const refused = limitRequest(headers, [{ name: "address", limiter: perAddress, key: addressBucket(event.request.ip) }]);
       if (refused) {
-        return html(429, renderError(siteName(), `Too many attempts from your network. Please try again in ${refused.retryAfter} seconds.`), { ...headers, ...NO_CACHE });
+        const l = await languageOf(event.request);
+        return html(l, 429, renderError(siteName(), l.t("error.rate_limited", { seconds: refused.retryAfter }), l), { ...headers, ...NO_CACHE });
       }
     }
     const form = readBody(event.request);
@@ -168,28 +193,30 @@ export default async function (module: Module): Promise<void> {
     const user = form.get("user") ?? "";
     const password = form.get("password") ?? "";
     const appId = form.get("app_id");
-    const app = findApp(appId);
-    const again = (message: string, typed = user) => formPage(invite, app, appId, message, typed);
+    const l = await languageOf(request);
+    const app = findApp(appId, l);
+    const t = l.t;
+    const again = (message: string, typed = user) => formPage(l, invite, app, appId, message, typed);
 
-    if (user === "" || password === "" || token === "") return again("Please fill in all fields.");
+    if (user === "" || password === "" || token === "") return again(t("error.fill_in"));
     // Prosody cannot prepare longer usernames or passwords either (it says "invalid characters" or
     // fails with "An unknown error"); a clear message, and no hashing of megabytes.
-    if (Buffer.byteLength(user, "utf8") > PREP_MAX_BYTES) return again("This username is too long.", "");
+    if (Buffer.byteLength(user, "utf8") > PREP_MAX_BYTES) return again(t("error.username_too_long"), "");
     const username = nodeprep(user);
-    if (!username) return again("This username contains invalid characters.");
+    if (!username) return again(t("error.username_invalid"));
 
     const resetFor = invite.resetUsername;
     if (resetFor !== undefined) {
-      if (username !== resetFor) return again(`This invite can only change the password of ${resetFor}@${host}.`);
-      if (!(await auth.userExists(username))) return again("This account does not exist.");
+      if (username !== resetFor) return again(t("error.reset_other", { jid: `${resetFor}@${host}` }));
+      if (!(await auth.userExists(username))) return again(t("error.no_account"));
     } else {
       const bound = invite.boundUsername;
-      if (bound !== undefined && username !== bound) return again(`This invite is for the username ${bound}.`);
-      if (await auth.userExists(username)) return again("This username is already in use.");
+      if (bound !== undefined && username !== bound) return again(t("error.bound", { username: bound }));
+      if (await auth.userExists(username)) return again(t("error.username_taken"));
     }
-    if (Buffer.byteLength(password, "utf8") > PREP_MAX_BYTES) return again(`This password is too long (at most ${PREP_MAX_BYTES} bytes).`);
+    if (Buffer.byteLength(password, "utf8") > PREP_MAX_BYTES) return again(t("error.password_too_long", { max: PREP_MAX_BYTES }));
     const problem = policy.checkPassword(password, { username });
-    if (problem) return again(problem);
+    if (problem) return again(policyText(problem, l));
 
     const registering: Record<string, unknown> = {
       username,
@@ -203,7 +230,7 @@ export default async function (module: Module): Promise<void> {
     await module.fireEventAsync("user-registering", registering);
     if (registering.allowed === false) {
       const reason = typeof registering.reason === "string" ? registering.reason : errorText(registering.error);
-      return html(200, renderError(siteName(), reason ?? "Registration is not allowed."));
+      return html(l, 200, renderError(siteName(), reason ?? t("error.not_allowed"), l));
     }
 
     // Take the invite out of the store (atomically among all our processes) BEFORE the account
@@ -214,15 +241,15 @@ export default async function (module: Module): Promise<void> {
     } catch (e) {
       const errorId = id.short();
       module.log("error", "Could not claim invite %s for %s@%s (%s): %s", secretHint(invite.token), username, host, errorId, e instanceof Error ? e.message : e);
-      return unavailable(errorId);
+      return unavailable(l, errorId);
     }
-    if (!claimed) return html(409, renderError(siteName(), "This invite has already been used."), NO_CACHE);
+    if (!claimed) return html(l, 409, renderError(siteName(), t("error.used"), l), NO_CACHE);
 
     // ifAbsent: another process may have registered this username since the check above.
     const [ok, err] = resetFor !== undefined ? await auth.setPassword(username, password) : await auth.createUser(username, password, { ifAbsent: true });
     if (err === "user-exists" || err === "username-too-long") {
       await invite.unclaim().catch((e) => module.log("error", "Could not put back invite %s: %s", secretHint(invite.token), e instanceof Error ? e.message : e));
-      return again(err === "user-exists" ? "This username is already in use." : "This username is too long.");
+      return again(t(err === "user-exists" ? "error.username_taken" : "error.username_too_long"));
     }
     if (!ok) {
       const errorId = id.short();
@@ -231,7 +258,7 @@ export default async function (module: Module): Promise<void> {
       await invite.unclaim().catch((e) =>
         module.log("error", "Could not put back invite %s after the failed registration (%s): %s", secretHint(invite.token), errorId, e instanceof Error ? e.message : e),
       );
-      return err === "unable-to-save-data" ? unavailable(errorId) : html(200, renderError(siteName(), `An unknown error has occurred (${errorId})`));
+      return err === "unable-to-save-data" ? unavailable(l, errorId) : html(l, 200, renderError(siteName(), t("error.unknown", { error_id: errorId }), l));
     }
 
     // Awaited: the answer waits until the handlers' writes (the invite's roles) are durable. A
@@ -245,8 +272,9 @@ export default async function (module: Module): Promise<void> {
     else module.log("info", "User account created: %s@%s (through the web form)", username, host);
 
     return html(
+      l,
       200,
-      renderSuccess({ siteName: siteName(), jid: `${username}@${host}`, app, webchatUrl: webchatUrl(), reset: resetFor !== undefined }),
+      renderSuccess({ siteName: siteName(), jid: `${username}@${host}`, app, webchatUrl: webchatUrl(), reset: resetFor !== undefined }, l),
       NO_CACHE,
     );
   }
@@ -285,7 +313,17 @@ function appIdOf(app: SiteApp): string {
   return typeof app.id === "string" ? app.id : app.name.replace(/[^A-Za-z0-9]+/g, "-").toLowerCase();
 }
 
-
+/**
+ * mod_password_policy's messages (Prosody's wording, fixed strings) in the page's language; any
+ * other text (from another policy module) as it is.
+ */
+function policyText(problem: string, { t }: PageLanguage): string {
+  const short = /^Password is too short \(minimum (\d+) characters\)$/.exec(problem);
+  if (short) return t("error.password_short", { min: Number(short[1]) });
+  if (problem === "Password must not include your username") return t("error.password_username");
+  if (problem === "No password provided") return t("error.no_password");
+  return problem;
+}
 
 function errorText(error: unknown): string | undefined {
   if (error && typeof error === "object" && typeof (error as { text?: unknown }).text === "string") return (error as { text: string }).text;

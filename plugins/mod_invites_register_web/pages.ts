@@ -1,8 +1,16 @@
 /**
  * The pages of the register form, written for this host (self-contained HTML, no external
- * stylesheets or scripts). Every interpolated value goes through esc(). The password is never
- * written into any page.
+ * stylesheets or scripts), in the visitor's language (texts from locales/). Every interpolated
+ * value goes through esc(). The password is never written into any page.
  */
+import type { MessageValues } from "prosody-ts/util";
+import type { RegisterKey } from "./locales/index.js";
+
+/** The language a page is drawn in, and its texts (values are put in as given: escape them). */
+export interface PageLanguage {
+  lang: string;
+  t: (key: RegisterKey, values?: MessageValues) => string;
+}
 
 /** An app from mod_register_apps (only the fields used here). */
 export interface SiteApp {
@@ -69,9 +77,9 @@ button,.button{display:inline-block;margin-top:1.2rem;font-size:1rem;padding:.55
 .downloads a{display:inline-block;margin:.3rem .5rem .3rem 0}.downloads img{max-height:3rem}`;
 
 /** `heading` defaults to the title; both follow Prosody's templates (facts, not markup). */
-function layout(title: string, body: string, heading = title): string {
+function layout(lang: string, title: string, body: string, heading = title): string {
   return `<!DOCTYPE html>
-<html lang="en">
+<html lang="${esc(lang)}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -94,22 +102,21 @@ ${body}
 `;
 }
 
-export function renderForm(p: FormPage): string {
+export function renderForm(p: FormPage, { lang, t }: PageLanguage): string {
   const parts: string[] = [];
   const appName = p.app ? esc(p.app.name) : undefined;
+  const siteName = esc(p.siteName);
   if (p.resetFor !== undefined) {
-    parts.push(`<h2>Reset your password</h2>`, `<p>Choose a new password for <strong>${esc(`${p.resetFor}@${p.domain}`)}</strong>.</p>`);
+    parts.push(`<h2>${t("form.reset_heading")}</h2>`, `<p>${t("form.reset_text", { jid: esc(`${p.resetFor}@${p.domain}`) })}</p>`);
   } else {
-    parts.push(
-      `<p>${esc(p.siteName)} is a chat service on the XMPP network. Pick a username and a password to get your own address${appName ? `, then use it in ${appName}` : ""}.</p>`,
-    );
+    parts.push(`<p>${appName ? t("form.intro_app", { site_name: siteName, app_name: appName }) : t("form.intro", { site_name: siteName })}</p>`);
     if (p.app?.supports_preauth_uri) {
       parts.push(
-        `<div class="alert alert-info"><p>Is ${appName} already installed on this device? It can create the account for you:</p>` +
-          `<a class="button" href="${esc(p.uri)}">Open ${appName}</a></div>`,
+        `<div class="alert alert-info"><p>${t("form.preauth_text", { app_name: appName! })}</p>` +
+          `<a class="button" href="${esc(p.uri)}">${t("form.preauth_open", { app_name: appName! })}</a></div>`,
       );
     }
-    parts.push(`<h2>Create an account</h2>`);
+    parts.push(`<h2>${t("form.heading")}</h2>`);
   }
   if (p.message) parts.push(`<div class="alert alert-warning" role="alert">${esc(p.message)}</div>`);
 
@@ -117,62 +124,66 @@ export function renderForm(p: FormPage): string {
   const userValue = fixed ?? p.username;
   parts.push(
     `<form method="post">`,
-    `<label for="user">Username</label>`,
+    `<label for="user">${t("form.username")}</label>`,
     `<div class="field"><input type="text" id="user" name="user" required minlength="1" maxlength="30" autocomplete="username" autocapitalize="none" spellcheck="false"${userValue ? ` value="${esc(userValue)}"` : ""}${fixed !== undefined ? " readonly" : " autofocus"}><span class="suffix">@${esc(p.domain)}</span></div>`,
     fixed !== undefined
-      ? `<small class="hint">This invite is for this username only.</small>`
-      : `<small class="hint">The part before the @ of your new chat address.</small>`,
-    `<label for="password">${p.resetFor !== undefined ? "New password" : "Password"}</label>`,
+      ? `<small class="hint">${t("form.username_fixed")}</small>`
+      : `<small class="hint">${t("form.username_hint")}</small>`,
+    `<label for="password">${t(p.resetFor !== undefined ? "form.new_password" : "form.password")}</label>`,
     `<div class="field"><input type="password" id="password" name="password" required minlength="${esc(p.minLength)}" maxlength="1023" autocomplete="new-password"${fixed !== undefined ? " autofocus" : ""}></div>`,
-    `<small class="hint">At least ${esc(p.minLength)} characters. Use a password you use nowhere else.</small>`,
+    `<small class="hint">${t("form.password_hint", { min: p.minLength })}</small>`,
     `<input type="hidden" name="token" value="${esc(p.token)}">`,
     p.app && p.appId ? `<input type="hidden" name="app_id" value="${esc(p.appId)}">` : "",
-    `<button type="submit">${p.resetFor !== undefined ? "Set password" : "Create account"}</button>`,
+    `<button type="submit">${t(p.resetFor !== undefined ? "form.submit_reset" : "form.submit")}</button>`,
     `</form>`,
   );
   // Prosody's register.html: title {site_name}, heading "Register on {site_name}".
-  return layout(p.siteName, parts.filter(Boolean).join("\n"), `Register on ${p.siteName}`);
+  // Both are given to layout() as text (it escapes them): only the title is the site's own name.
+  return layout(lang, p.siteName, parts.filter(Boolean).join("\n"), t("form.title", { site_name: p.siteName }));
 }
 
-export function renderSuccess(p: SuccessPage): string {
-  const parts: string[] = [`<h2>Congratulations!</h2>`];
-  if (p.reset) parts.push(`<p>The password of your account has been changed.</p>`);
-  else parts.push(`<p>Your account on ${esc(p.siteName)} is ready.</p>`);
+export function renderSuccess(p: SuccessPage, { lang, t }: PageLanguage): string {
+  const parts: string[] = [`<h2>${t("success.heading")}</h2>`];
+  if (p.reset) parts.push(`<p>${t("success.reset")}</p>`);
+  else parts.push(`<p>${t("success.ready", { site_name: esc(p.siteName) })}</p>`);
   parts.push(
-    `<label for="jid">Your chat address (JID)</label>`,
+    `<label for="jid">${t("success.jid")}</label>`,
     `<div class="field"><input type="text" id="jid" readonly value="${esc(p.jid)}"></div>`,
-    `<p>Sign in with this address and the password you just chose. The server keeps only a hash of it: it cannot be shown again, so keep it somewhere safe.</p>`,
+    `<p>${t("success.sign_in_text")}</p>`,
   );
   const app = p.app;
   if (app && !p.reset) {
     const name = esc(app.name);
-    parts.push(`<h3>1. Get ${name}</h3>`);
+    parts.push(`<h3>${t("success.step1", { app_name: name })}</h3>`);
     const buttons = (app.download?.buttons ?? []).filter((b) => b && safeUrl(b.url));
     if (buttons.length) {
       parts.push(
         `<p class="downloads">` +
           buttons
             .map((b) => {
-              const label = b.image && safeUrl(b.image) ? `<img src="${esc(b.image)}" alt="${esc(b.alttext ?? b.text ?? app.name)}">` : esc(b.text ?? `Download ${app.name}`);
+              const label = b.image && safeUrl(b.image) ? `<img src="${esc(b.image)}" alt="${esc(b.alttext ?? b.text ?? app.name)}">` : b.text != null ? esc(b.text) : t("success.download", { app_name: name });
               return `<a href="${esc(b.url)}"${b.target ? ` target="${esc(b.target)}"` : ""} rel="noopener noreferrer">${label}</a>`;
             })
             .join(" ") +
           `</p>`,
       );
     } else if (safeUrl(app.link)) {
-      parts.push(`<p><a href="${esc(app.link)}" rel="noopener noreferrer">Download ${name}</a></p>`);
+      parts.push(`<p><a href="${esc(app.link)}" rel="noopener noreferrer">${t("success.download", { app_name: name })}</a></p>`);
     } else {
-      parts.push(`<p>Install ${name} on your device.</p>`);
+      parts.push(`<p>${t("success.install", { app_name: name })}</p>`);
     }
-    parts.push(`<h3>2. Sign in</h3>`, `<p>${esc(app.setup?.text ?? `Open ${app.name} and sign in with your chat address and password.`)}</p>`);
+    // A configured setup text is shown as configured, in every language.
+    const setup = app.setup?.text != null ? esc(app.setup.text) : t("success.setup", { app_name: name });
+    parts.push(`<h3>${t("success.step2")}</h3>`, `<p>${setup}</p>`);
   }
   if (p.webchatUrl && safeUrl(p.webchatUrl)) {
-    parts.push(`<p><a class="button" href="${esc(p.webchatUrl)}" rel="noopener noreferrer">Chat in your browser</a></p>`);
+    parts.push(`<p><a class="button" href="${esc(p.webchatUrl)}" rel="noopener noreferrer">${t("success.webchat")}</a></p>`);
   }
-  return layout(p.siteName, parts.join("\n"));
+  return layout(lang, p.siteName, parts.join("\n"));
 }
 
-export function renderError(siteName: string, message: string): string {
+/** `message` is text (escaped here). */
+export function renderError(siteName: string, message: string, { lang, t }: PageLanguage): string {
   // Prosody's register_error.html: title and heading "Invite to {site_name}".
-  return layout(`Invite to ${siteName}`, `<h2>Registration error</h2>\n<div class="alert alert-danger" role="alert">${esc(message)}</div>`);
+  return layout(lang, t("error.title", { site_name: siteName }), `<h2>${t("error.heading")}</h2>\n<div class="alert alert-danger" role="alert">${esc(message)}</div>`);
 }

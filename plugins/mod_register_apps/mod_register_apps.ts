@@ -8,6 +8,10 @@
  * (a SharedApps: `list` in order and `byId`), or call `getApps()` / `getApp(id)` on
  * `await module.depends("register_apps")`.
  *
+ * The built-in list's own texts (descriptions, download button labels, setup text) also exist in
+ * German, French and Spanish (locales/): `localize(app, lang)` gives a page's language's copy.
+ * Apps from `site_apps` or `site-app-provider` are shown as given, in every language.
+ *
  * As in Prosody, the first app with a given id wins, so of the two built-in "Monal" entries only
  * the iOS one is listed. Differences (deliberate): an app without `image` gets the generic logo
  * (Prosody fails to load), one without `name` and `id` is skipped with a warning (Prosody fails).
@@ -15,6 +19,7 @@
 import type { ItemEvent, Module, OptionValue } from "prosody-ts";
 import { appId, DEFAULT_APPS, type App, type SharedApps } from "./apps.js";
 import { serveFiles } from "prosody-ts/util";
+import { BUILTIN_APP_TEXTS, type AppTexts } from "./locales/index.js";
 import { logoAssets } from "./logos.js";
 
 export type { App, AppButton, SharedApps } from "./apps.js";
@@ -30,6 +35,11 @@ declare module "prosody-ts" {
 export interface RegisterAppsApi {
   getApps(): App[];
   getApp(id: string): App | undefined;
+  /**
+   * `app` for a page in `lang`: a built-in app as a copy with its texts in that language (when
+   * there are any), any other app (and any app in English) as it is.
+   */
+  localize<T extends object>(app: T, lang: string): T;
 }
 
 const GENERIC_LOGO = "assets/logos/generic.svg";
@@ -47,8 +57,10 @@ export default async function (module: Module): Promise<void> {
   shared.byId ??= new Map();
 
   const absolute = (url: string) => (ABSOLUTE.test(url) ? url : `${baseUrl}/${url}`);
+  // The apps of the built-in list (not those of site_apps or providers): only they have translations.
+  const builtin = new WeakSet<object>();
 
-  const addApp = (entry: unknown): void => {
+  const addApp = (entry: unknown, fromBuiltinList = false): void => {
     if (!isRecord(entry)) {
       module.log("warn", "Ignoring an app entry that is not a table: %s", entry);
       return;
@@ -64,6 +76,7 @@ export default async function (module: Module): Promise<void> {
     if (typeof app.name !== "string") app.name = id;
     app.image = absolute(typeof app.image === "string" ? app.image : GENERIC_LOGO);
     app._source = module.name;
+    if (fromBuiltinList) builtin.add(app);
     shared.byId.set(id, app);
     shared.list.push(app);
   };
@@ -75,7 +88,8 @@ export default async function (module: Module): Promise<void> {
     shared.byId.delete(id);
   };
 
-  for (const entry of configuredApps(module)) addApp(entry);
+  const configured = configuredApps(module);
+  for (const entry of configured) addApp(entry, configured === DEFAULT_APPS);
 
   module.handleItems<Record<string, unknown>>(
     "site-app-provider",
@@ -88,6 +102,10 @@ export default async function (module: Module): Promise<void> {
 
   module.exports.getApps = (): App[] => [...shared.list];
   module.exports.getApp = (id: string): App | undefined => shared.byId.get(id);
+  module.exports.localize = <T extends object>(app: T, lang: string): T => {
+    const texts = builtin.has(app) ? BUILTIN_APP_TEXTS[lang]?.[(app as App).id] : undefined;
+    return texts ? (withTexts(app as App, texts) as T) : app;
+  };
 
   module.onUnload(() => {
     for (const app of [...shared.list]) if (app._source === module.name) removeApp(app);
@@ -113,6 +131,16 @@ function copy(v: unknown): unknown {
     return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, copy(x)]));
   }
   return v;
+}
+
+/** A copy of `app` with `texts` in place of its description, button labels and setup text. */
+function withTexts(app: App, texts: AppTexts): App {
+  const out: App = { ...app, text: texts.text };
+  if (app.download) {
+    out.download = { ...app.download, buttons: app.download.buttons?.map((b, i) => ({ ...b, text: texts.buttons[i] ?? b.text })) };
+  }
+  if (texts.setup !== undefined) out.setup = { ...app.setup, text: texts.setup };
+  return out;
 }
 
 /** `site_apps` when set (a list; a table that is not a list holds no apps), else the built-in list. */

@@ -12,3 +12,4 @@ export { createApiRouter, apiError, schemaErrorField, API_ERROR_SCHEMA, type Api
 export { openApiDocument, type OpenApiInfo } from "../http/openapi.js";
 export { parseDuration } from "./duration.js";
 export { RateLimiter, addressBucket, rateOption, parseRate, formatRate, limitRequest, rateLimitHeaders, type Rate, type RateDecision, type RateCheck, type RateLimiterOptions, type RateOptionSource } from "./rate-limit.js";
+export { loadCatalog, matchLanguage, shapeOf, type Catalog, type LanguageChoice, type Messages, type MessageShape, type MessageValues, type TagFunction } from "./i18n.js";

@@ -22,7 +22,7 @@ import { verifyScramPassword } from "../../src/util/scram.js";
 import type { AuthProvider } from "../../plugins/mod_auth_internal_hashed/mod_auth_internal_hashed.js";
 import type { InvitesApi } from "../../plugins/mod_invites/invites.js";
 import { tempConfig } from "../helpers/cli.js";
-import { assertTokenHeaders, goldenFile, withTokenHeaders } from "../helpers/golden.js";
+import { assertLanguageHeaders, assertTokenHeaders, goldenFile, withTokenHeaders } from "../helpers/golden.js";
 import { freePort, rawRequest, type RawResponse } from "../helpers/http.js";
 
 const HOST = "example.com";
@@ -60,15 +60,19 @@ const headerNames = (r: RawResponse) => [...new Set(r.headers.map(([k]) => k.toL
 
 /**
  * Compares with the golden case: same status line and the same header names (Date aside), plus
- * the no-store/no-referrer/nosniff/anti-framing headers we add to every answer of this app.
+ * the no-store/no-referrer/nosniff/anti-framing headers we add to every answer of this app, and
+ * Content-Language/Vary on its HTML pages.
  */
 function likeGolden(id: string, r: RawResponse, label = id, fromApp = true) {
   const header = (name: string) => r.headers.find(([k]) => k.toLowerCase() === name)?.[1];
   assertTokenHeaders(header, fromApp, label);
+  // Our pages (not the redirects) say their language: English here, as no test asks for another.
+  const page = fromApp && /^text\/html/.test(header("content-type") ?? "");
+  assertLanguageHeaders(header, page, label);
   const g = golden.get(id);
   if (!g) return; // golden files not present: the explicit assertions still run
   assert.is(r.statusLine, g.status, `${label}: status line`);
-  assert.equal(headerNames(r), withTokenHeaders(g.headers, fromApp), `${label}: header names`);
+  assert.equal(headerNames(r), withTokenHeaders(g.headers, fromApp, page), `${label}: header names`);
 }
 
 // --- requests ---

@@ -175,11 +175,37 @@ export function answeredByTokenApp(target: string, refStatus: number, refHeaderN
   return underApp && fromApp;
 }
 
-/** Golden header names (lower-case) plus ours when `added`, sorted and without duplicates. */
-export function withTokenHeaders(names: readonly string[], added: boolean): string[] {
+/**
+ * Added to the translated HTML pages (landing, setup, register form and its result pages), which
+ * Prosody sends in English only: the page's language, and that it depends on Accept-Language.
+ */
+export const LANGUAGE_HEADERS: Readonly<Record<string, string>> = {
+  "content-language": "en",
+  vary: "Accept-Language",
+};
+
+/** Whether a golden exchange is one of those pages: an HTML answer of the pages' apps (not a static file). */
+export function translatedPage(target: string, refHeaders: ReadonlyArray<readonly [string, string]>): boolean {
+  const path = target.replace(/^[a-z]+:\/\/[^/]*/i, "").split("?")[0]!;
+  const isPage = path === "/invites_page" || path.startsWith("/invites_page/setup/") || path === "/register";
+  const html = refHeaders.some(([k, v]) => k.toLowerCase() === "content-type" && v.startsWith("text/html"));
+  return isPage && html;
+}
+
+/**
+ * Golden header names (lower-case) plus ours when `added` (and the language headers when
+ * `translated`), sorted and without duplicates.
+ */
+export function withTokenHeaders(names: readonly string[], added: boolean, translated = false): string[] {
   const all = names.map((n) => n.toLowerCase());
   if (added) all.push(...Object.keys(TOKEN_PAGE_HEADERS));
+  if (translated) all.push(...Object.keys(LANGUAGE_HEADERS));
   return [...new Set(all)].sort();
+}
+
+/** The language headers are there with their (English) values when `translated`, and absent otherwise. */
+export function assertLanguageHeaders(header: (name: string) => string | undefined, translated: boolean, label: string): void {
+  for (const [name, value] of Object.entries(LANGUAGE_HEADERS)) assert.is(header(name), translated ? value : undefined, `${label}: ${name}`);
 }
 
 /** Our added headers are there with their values when `added`, and absent otherwise. */

@@ -11,7 +11,8 @@
  * - the pages are our own HTML (same URLs, links, classes and key texts; different markup and prose);
  * - every answer of the invites_page app (pages, static files, redirects) carries our added
  *   no-store/no-referrer/nosniff/anti-framing headers: checked by value, and checked absent from
- *   mod_register_apps' logos and from answers no app gives.
+ *   mod_register_apps' logos and from answers no app gives;
+ * - the (translated) pages add Content-Language: en and Vary: Accept-Language.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -19,7 +20,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createKey } from "../../plugins/mod_invites_api/keys.js";
 import type { InvitesApi } from "../../plugins/mod_invites/invites.js";
-import { answeredByTokenApp, assertTokenHeaders, GOLDEN_DIR, goldenFile, withTokenHeaders } from "../helpers/golden.js";
+import { answeredByTokenApp, assertLanguageHeaders, assertTokenHeaders, GOLDEN_DIR, goldenFile, translatedPage, withTokenHeaders } from "../helpers/golden.js";
 import { rawRequest } from "../helpers/http.js";
 import {
   attrs,
@@ -101,8 +102,10 @@ for (const c of cases) {
     else assert.is(r.statusLine, c.status, label);
     const target = c.request[0]!.split(" ")[1]!;
     const added = answeredByTokenApp(target, Number(ref.status.split(" ")[1]), ref.headers.map(([k]) => k));
-    assert.equal(headerNames(r.headers), withTokenHeaders(headerNames(ref.headers), added), label);
+    const translated = added && translatedPage(target, ref.headers);
+    assert.equal(headerNames(r.headers), withTokenHeaders(headerNames(ref.headers), added, translated), label);
     assertTokenHeaders(r.header, added, label);
+    assertLanguageHeaders(r.header, translated, label);
     for (const name of MEANINGFUL) {
       const want = header(ref.headers, name);
       if (want !== undefined) assert.is(r.header(name), substitute(want), `${label}\n(${name})`);
