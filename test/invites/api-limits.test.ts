@@ -129,6 +129,11 @@ test("the registration form: each POST counts against the address; past it 429 w
   assert.match(r.header("content-type") ?? "", /text\/html/);
   assert.match(r.body.toString(), /Too many attempts from your network\. Please try again in 30 seconds\./);
   assert.is((await post("192.0.2.51")).status, 303, "another address is not limited");
+  // The refusal page is in the visitor's language, like the form's other pages.
+  const german = await rawRequest(port, `POST /register HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 192.0.2.50\r\nAccept-Language: de\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${form.length}\r\n\r\n${form}`);
+  assert.is(german.status, 429);
+  assert.is(german.header("content-language"), "de");
+  assert.match(german.body.toString(), /Zu viele Versuche aus deinem Netz\. Bitte versuche es in \d+ Sekunden noch einmal\./);
 });
 
 test.run();
