@@ -235,7 +235,8 @@ export function createGenerator(r: Rng, inputs: FuzzInputs) {
     if (target.length > 8000) closes = true; // over the head limit: 431 and close
     const lines = [`${method} ${target} ${version}`.trimEnd()];
     const host = style === "valid" || chance(0.7) ? "example.com" : pick(HOSTS);
-    if (style === "valid" || chance(0.95)) lines.push(`Host: ${host}`);
+    const sendsHost = style === "valid" || chance(0.95);
+    if (sendsHost) lines.push(`Host: ${host}`);
     let body: Buffer | undefined;
     let type: string | undefined;
     if (method === "POST" || method === "PUT" || (style === "odd" && chance(0.15))) {
@@ -305,9 +306,10 @@ export function createGenerator(r: Rng, inputs: FuzzInputs) {
           closes = true;
       }
       // Only POST /register (16 KiB) and POST /invites_api (4 KiB) on example.com take a body;
-      // anywhere else a body gets its answer (413, 404…) and the connection is closed unread.
+      // anywhere else (a request without Host included: 400 before any route) a body gets its
+      // answer (413, 404, 400…) and the connection is closed unread.
       const path = target.replace(/^http:\/\/[^/]*/, "").split("?")[0];
-      const takesBody = method === "POST" && host === "example.com" && (path === "/register" || path === "/invites_api");
+      const takesBody = method === "POST" && sendsHost && host === "example.com" && (path === "/register" || path === "/invites_api");
       if (!takesBody || body.length > 4096) closes = true;
     }
     const head = method === "HEAD";
