@@ -141,7 +141,10 @@ test("a command that throws or rejects: an error line and exit 1, and the server
   assert.match(server.output(), /Running for prosodyctl: mod_storage_probe reject/);
 });
 
-/** Records every file URL the process loads (an ESM resolve hook, registered by --import). */
+/**
+ * Records every file the process loads: ES modules through a resolve hook (registered by
+ * --import), CommonJS files (the executable's entry) through a preload (--require).
+ */
 function loadRecorder(dir: string): { env: NodeJS.ProcessEnv; loaded: () => string[] } {
   const log = join(dir, "loaded.txt");
   const hooks = join(dir, "record-hooks.mjs");
@@ -152,8 +155,14 @@ function loadRecorder(dir: string): { env: NodeJS.ProcessEnv; loaded: () => stri
   );
   const register = join(dir, "record.mjs");
   writeFileSync(register, `import { register } from "node:module";\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+  const preload = join(dir, "record.cjs");
+  writeFileSync(
+    preload,
+    `const Module = require("node:module"); const { appendFileSync } = require("node:fs"); const resolve = Module._resolveFilename;\n` +
+      `Module._resolveFilename = function (request, ...rest) { const f = resolve.call(this, request, ...rest); if (!Module.isBuiltin(request)) appendFileSync(${JSON.stringify(log)}, "file://" + f + "\\n"); return f; };\n`,
+  );
   return {
-    env: { NODE_OPTIONS: `--import ${pathToFileURL(register).href}` },
+    env: { NODE_OPTIONS: `--require ${preload} --import ${pathToFileURL(register).href}` },
     loaded: () => {
       const text = existsSync(log) ? readFileSync(log, "utf8") : "";
       writeFileSync(log, "");
@@ -167,8 +176,8 @@ test("prosodyctl sending a command to the server loads the config and the socket
   const via = await prosodyctl(["--config", server.config, "mod_storage_probe", "count", "example.com"], { cwd: server.dir, env: rec.env });
   assert.is(via.code, 0, via.stderr);
   const light = rec.loaded();
-  assert.ok(light.some((u) => /\/dist\/startup-\w+\.js$/.test(u)), light.join("\n"));
-  const heavy = (u: string) => /\/dist\/prosodyctl-\w+\.js$|\/node_modules\/(sql\.js|fengari|pg)\//.test(u);
+  assert.ok(light.some((u) => /\/dist\/cli-fast\.cjs$/.test(u)), light.join("\n"));
+  const heavy = (u: string) => /\/dist\/prosodyctl(-\w+)?\.js$|\/node_modules\/(sql\.js|fengari|pg)\//.test(u);
   assert.equal(light.filter(heavy), [], "neither prosodyctl's dispatch nor a storage engine");
 
   // The same config file, but its server's socket turned off: the command runs here.
@@ -176,7 +185,7 @@ test("prosodyctl sending a command to the server loads the config and the socket
   writeFileSync(off, `prosody_ts_admin_socket = false\n${readFileSync(server.config, "utf8")}`);
   const here = await prosodyctl(["--config", off, "mod_storage_probe", "count", "example.com"], { cwd: server.dir, env: rec.env });
   assert.equal([here.stdout, here.code], ["driver loads:\t1\n", 0], here.stderr);
-  assert.ok(rec.loaded().some((u) => /\/dist\/prosodyctl-\w+\.js$/.test(u)), "run here: prosodyctl's dispatch loaded");
+  assert.ok(rec.loaded().some((u) => /\/dist\/prosodyctl(-\w+)?\.js$/.test(u)), "run here: prosodyctl's dispatch loaded");
 });
 
 test.run();

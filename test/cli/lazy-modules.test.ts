@@ -1,12 +1,16 @@
 /**
  * What a prosodyctl process loads: a command on SQLite storage never loads the PostgreSQL client
  * (`pg` pulls in Node's fetch implementation, ~0.2 s of every process's start; issue 15's cold-CLI
- * budget), and help, --version and usage errors load no storage engine at all (issue 15: within
- * `node -e 0` + 40 ms). Observed through a module resolve hook in the real process, which reports
- * every package it resolves.
+ * budget), and help, --version and usage errors load no storage engine at all, and no ES module:
+ * the executable's entry is one CommonJS file (issue 15: within `node -e 0` + 40 ms). Observed
+ * through a module resolve hook and a CommonJS preload in the real process, which report every
+ * module they see.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { prosodyctl, tempConfig } from "../helpers/cli.js";
 
 // Registered before the CLI runs: prints "resolved <specifier>" for every module but Node's own.
@@ -33,13 +37,23 @@ modules_enabled = { "invites", "invites_api" }
   assert.not.ok(resolved.includes("pg"), `pg was loaded: ${resolved.join(", ")}`);
 });
 
-test("help, --version and a usage error do not load sql.js (nor the runtime that imports it)", async () => {
+test("help, --version and a usage error load one CommonJS file and no ES module, so no sql.js", async () => {
+  // A CommonJS preload that reports every file the process requires (the fast entry is CommonJS).
+  const dir = mkdtempSync(join(tmpdir(), "lazy-"));
+  const preload = join(dir, "record.cjs");
+  writeFileSync(
+    preload,
+    `const Module = require("node:module");\nconst resolve = Module._resolveFilename;\n` +
+      `Module._resolveFilename = function (request, ...rest) { const f = resolve.call(this, request, ...rest); if (!Module.isBuiltin(request)) process.stderr.write("required " + f + "\\n"); return f; };\n`,
+  );
   for (const args of [["--help"], [], ["--version"], ["--no-such-option"], ["--config", "/nonexistent.cfg.lua", "--help"]]) {
-    const r = await prosodyctl(args, { env: { NODE_OPTIONS: `--import=${HOOK}` } });
+    const r = await prosodyctl(args, { env: { NODE_OPTIONS: `--require=${preload} --import=${HOOK}` } });
+    const required = r.stderr.split("\n").filter((l) => l.startsWith("required ")).map((l) => l.slice(9));
     const resolved = r.stderr.split("\n").filter((l) => l.startsWith("resolved ")).map((l) => l.slice(9));
-    // (yargs-parser is bundled into dist/: the entry point is what shows the hook at work.)
-    assert.ok(resolved.some((s) => s.endsWith("/dist/cli.js")), `${args.join(" ")}: the hook sees what is loaded (${resolved.join(", ")})`);
-    assert.not.ok(resolved.includes("sql.js"), `${args.join(" ")} loaded sql.js: ${resolved.join(", ")}`);
+    assert.ok(required.some((f) => f.endsWith("/dist/cli-fast.cjs")), `${args.join(" ")}: the preload sees what is loaded (${required.join(", ")})`);
+    // (With hooks registered, Node resolves the executable itself through the ES module loader.)
+    assert.equal(resolved.filter((u) => !u.endsWith("/prosodyctl-shim/prosodyctl")), [], `${args.join(" ")}: no ES module is loaded`);
+    assert.not.ok(required.some((f) => f.includes("sql.js") || f.includes("sql-wasm")), `${args.join(" ")} loaded sql.js: ${required.join(", ")}`);
     assert.ok(r.stdout.length > 0, "it answered");
   }
 });
