@@ -2,7 +2,7 @@
 // invites shaped like Prosody's (SQLite rows, or one invite_token.dat in internal storage).
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { join } from "node:path";
 
 export const isRoot = process.getuid?.() === 0;
@@ -68,4 +68,27 @@ export function prefill(dir, storage, rows) {
   mkdirSync(join(dir, "data"), { recursive: true });
   if (storage === "sql") prepopulate(join(dir, "data", "prosody.sqlite"), rows);
   else prepopulateInternal(join(dir, "data"), rows);
+}
+
+/** The value after `--name` on the command line, else `dflt`. */
+export function opt(args, name, dflt) {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+}
+
+/** Resolves once something accepts connections on 127.0.0.1:`port`; throws after `ms`. */
+export async function waitHttp(port, ms = 20000) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const ok = await new Promise((res) => {
+      const sock = connect(port, "127.0.0.1", () => {
+        sock.destroy();
+        res(true);
+      });
+      sock.on("error", () => res(false));
+    });
+    if (ok) return;
+    await sleep(100);
+  }
+  throw new Error(`nothing listening on ${port}`);
 }

@@ -9,19 +9,15 @@
 // Prints requests/s and p50/p99 latency at 1 and 16 connections per endpoint, and the non-2xx count.
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { ensureApt, freePort, sleep } from "./_common.mjs";
+import { ensureApt, freePort, opt as optOf, waitHttp } from "./_common.mjs";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const opt = (name, dflt) => optOf(args, name, dflt);
 const SECONDS = Number(opt("seconds", 5));
 const WARMUP = Number(opt("warmup", 2));
 const STORAGE = opt("storage", "sql");
@@ -38,22 +34,6 @@ if (!ensureApt("wrk", "wrk")) {
 }
 
 const execFileP = promisify(execFile);
-
-async function waitHttp(port, ms = 20000) {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const ok = await new Promise((res) => {
-      const sock = connect(port, "127.0.0.1", () => {
-        sock.destroy();
-        res(true);
-      });
-      sock.on("error", () => res(false));
-    });
-    if (ok) return;
-    await sleep(100);
-  }
-  throw new Error(`nothing listening on ${port}`);
-}
 
 /** A wrk script sending one POST with this body and key (wrk's Lua API). */
 function script(dir, name, key, body, type) {

@@ -16,14 +16,11 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, wri
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ensureApt, freePort, have, prefill, sleep } from "./_common.mjs";
+import { ensureApt, freePort, have, prefill, sleep, opt as optOf } from "./_common.mjs";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const opt = (name, dflt) => optOf(args, name, dflt);
 const ROWS = String(opt("rows", "0,10000,100000")).split(",").map(Number);
 const STORAGE = String(opt("storage", "sql"));
 const RUNS = Math.max(1, Number(opt("runs", 10)));

@@ -27,19 +27,15 @@
 import { execFile, execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { ensureApt, freePort, have, prefill, sleep } from "./_common.mjs";
+import { ensureApt, freePort, have, prefill, sleep, opt as optOf, waitHttp } from "./_common.mjs";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const opt = (name, dflt) => optOf(args, name, dflt);
 const SECONDS = Number(opt("seconds", process.env.BENCH_SECONDS ?? 5));
 const WARMUP = Number(opt("warmup", process.env.BENCH_WARMUP ?? 2));
 const ROWS = String(opt("rows", "0,100000")).split(",").map(Number);
@@ -58,22 +54,6 @@ if (!ensureApt("wrk", "wrk")) {
 }
 const haveSqlite = ensureApt("sqlite3", "sqlite3");
 const haveProsody = WITH_PROSODY && have("prosody") && have("prosodyctl") && have("runuser");
-
-async function waitHttp(port, ms = 20000) {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const ok = await new Promise((res) => {
-      const sock = connect(port, "127.0.0.1", () => {
-        sock.destroy();
-        res(true);
-      });
-      sock.on("error", () => res(false));
-    });
-    if (ok) return;
-    await sleep(100);
-  }
-  throw new Error(`nothing listening on ${port}`);
-}
 
 function countInternal(dataDir) {
   const f = join(dataDir, "example%2ecom", "invite_token.dat");
