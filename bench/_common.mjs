@@ -1,7 +1,7 @@
 // Helpers shared by the bench scripts: tools from apt, free ports, and stores prefilled with
 // invites shaped like Prosody's (SQLite rows, or one invite_token.dat in internal storage).
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { join } from "node:path";
 
@@ -91,4 +91,18 @@ export async function waitHttp(port, ms = 20000) {
     await sleep(100);
   }
   throw new Error(`nothing listening on ${port}`);
+}
+
+/** Exits with a one-line reason unless the build exists in `root`/dist and each tool is there. */
+export function preflight(root, tools = []) {
+  if (!existsSync(join(root, "dist", "cli.js"))) {
+    console.error("bench: run `npm run build` first");
+    process.exit(1);
+  }
+  for (const tool of tools) {
+    if (!ensureApt(tool, tool)) {
+      console.error(`bench: ${tool} is not installed (apt install ${tool})`);
+      process.exit(1);
+    }
+  }
 }

@@ -8,12 +8,12 @@
 // (bench/invites-api.mjs runs it at its end, for its row of the admin API.)
 // Prints requests/s and p50/p99 latency at 1 and 16 connections per endpoint, and the non-2xx count.
 import { execFile, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { ensureApt, freePort, opt as optOf, waitHttp } from "./_common.mjs";
+import { freePort, opt as optOf, waitHttp, preflight } from "./_common.mjs";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const args = process.argv.slice(2);
@@ -24,14 +24,7 @@ const STORAGE = opt("storage", "sql");
 // As in bench/invites-api.mjs: the limits stay on, high enough that nothing is refused.
 const LIMITS = !args.includes("--no-limits");
 const HIGH_RATE = "100000000/s";
-if (!existsSync(join(root, "dist", "cli.js"))) {
-  console.error("bench: run `npm run build` first");
-  process.exit(1);
-}
-if (!ensureApt("wrk", "wrk")) {
-  console.error("bench: wrk is not installed (apt install wrk)");
-  process.exit(1);
-}
+preflight(root, ["wrk"]);
 
 const execFileP = promisify(execFile);
 

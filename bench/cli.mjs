@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, wri
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ensureApt, freePort, have, prefill, sleep, opt as optOf } from "./_common.mjs";
+import { ensureApt, freePort, have, prefill, sleep, opt as optOf, preflight } from "./_common.mjs";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const args = process.argv.slice(2);
@@ -29,10 +29,7 @@ if (STORAGE !== "sql" && STORAGE !== "internal") {
   process.exit(2);
 }
 const CTL = join(root, "prosodyctl-shim", "prosodyctl");
-if (!existsSync(join(root, "dist", "cli.js"))) {
-  console.error("bench: run `npm run build` first");
-  process.exit(1);
-}
+preflight(root);
 const haveTime = ensureApt("/usr/bin/time", "time") && existsSync("/usr/bin/time");
 if (STORAGE === "sql" && !ensureApt("sqlite3", "sqlite3")) {
   console.error("bench: sqlite3 is needed to prefill the store (apt install sqlite3)");

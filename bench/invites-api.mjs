@@ -31,7 +31,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { ensureApt, freePort, have, prefill, sleep, opt as optOf, waitHttp } from "./_common.mjs";
+import { ensureApt, freePort, have, prefill, sleep, opt as optOf, waitHttp, preflight } from "./_common.mjs";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const args = process.argv.slice(2);
@@ -44,14 +44,7 @@ const WITH_PROSODY = !args.includes("--no-prosody");
 const PG_DURABLE = args.includes("--pg-durable");
 const LIMITS = !args.includes("--no-limits");
 const HIGH_RATE = "100000000/s";
-if (!existsSync(join(root, "dist", "cli.js"))) {
-  console.error("bench: run `npm run build` first");
-  process.exit(1);
-}
-if (!ensureApt("wrk", "wrk")) {
-  console.error("bench: wrk is not installed (apt install wrk)");
-  process.exit(1);
-}
+preflight(root, ["wrk"]);
 const haveSqlite = ensureApt("sqlite3", "sqlite3");
 const haveProsody = WITH_PROSODY && have("prosody") && have("prosodyctl") && have("runuser");
 
