@@ -1,5 +1,5 @@
 /** Running the host: activate every enabled host, serve until SIGINT/SIGTERM, stop cleanly. */
-import type { Config } from "./core/config/index.js";
+import { describeConfigSource, type Config } from "./core/config/index.js";
 import { createLogger } from "./core/logger.js";
 import type { Runtime } from "./core/runtime.js";
 import { createRuntime } from "./create-runtime.js";
@@ -8,22 +8,7 @@ import { loadSqlStorage, openSqlDatabasesEarly } from "./core/sql-startup.js";
 
 const log = createLogger("general");
 
-export function describeConfigSource(config: Config): string {
-  switch (config.source) {
-    case "embedded":
-      return "no config file found (tried --config, PROSODY_CONFIG, ./prosody.cfg.lua, the system config): using the embedded default config";
-    case "embedded-option":
-      return "using the embedded default config (from --embedded-config)";
-    case "system":
-      return `using config file ${config.file} (the system config)`;
-    case "argument":
-      return `using config file ${config.file} (from --config)`;
-    case "PROSODY_CONFIG":
-      return `using config file ${config.file} (from PROSODY_CONFIG)`;
-    default:
-      return `using config file ${config.file} (found in the working directory)`;
-  }
-}
+export { describeConfigSource };
 
 /**
  * Starts the server on a loaded config. `trust`: set by prosodyctl when started as root, so

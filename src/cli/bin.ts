@@ -46,6 +46,16 @@ function answerWithoutLoading(argv: string[]): number | undefined {
   return undefined;
 }
 
+/**
+ * The rest of prosodyctl (an ES module). prosodyctl-shim/prosodyctl runs this file's CommonJS
+ * bundle through node:vm (to use its V8 code cache), where import() needs an experimental Node
+ * feature, so it passes an import function of its own (also used by src/core/config/_fengari.ts).
+ */
+declare const __prosodyctlImport: ((specifier: string) => Promise<unknown>) | undefined;
+type Rest = typeof import("./prosodyctl.js");
+const loadRest = (): Promise<Rest> =>
+  typeof __prosodyctlImport === "function" ? (__prosodyctlImport("./prosodyctl.js") as Promise<Rest>) : import("./prosodyctl.js");
+
 const argv = process.argv.slice(2);
 const fail = (err: unknown) => {
   process.stderr.write(`prosodyctl: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
@@ -55,14 +65,14 @@ const quick = answerWithoutLoading(argv);
 const opts = { dropPrivileges: true, argv0, command: runnable() };
 if (quick !== undefined) exitSoon(quick);
 else
-  // A command the running server may run: only the config and the socket client are loaded
-  // first (src/cli/startup.ts); the rest of prosodyctl when it runs here after all.
+  // A command the running server may run, or `about`: only the config and the socket client are
+  // loaded first (src/cli/startup.ts); the rest of prosodyctl when it runs here after all.
   import("./startup.js")
-    .then(async ({ runInServerFirst, tryServerFirst }) => {
+    .then(async ({ runFirst }) => {
       const parsed = parseArgs(argv);
-      const first = parsed.ok && tryServerFirst(parsed) ? await runInServerFirst(argv, parsed, opts) : undefined;
+      const first = parsed.ok ? await runFirst(argv, parsed, opts) : undefined;
       if (typeof first === "number") return first;
-      const { main } = await import("./prosodyctl.js");
+      const { main } = await loadRest();
       return main(argv, opts, first);
     })
     .then(exitSoon, fail);

@@ -6,7 +6,6 @@
  */
 import { ConfigError, findAndLoadConfig, sameConfig, type Config } from "../core/config/index.js";
 import { consoleText, setLogLevel, withLogCapture } from "../core/logger.js";
-import { createRuntime } from "../create-runtime.js";
 import { aboutText } from "./about.js";
 import { helpText } from "./help.js";
 import { runStart } from "./start.js";
@@ -119,9 +118,7 @@ async function dispatch(
   if (command === "about") {
     const loaded = await load();
     if (typeof loaded === "number") return loaded;
-    const { config } = loaded;
-    const rt = createRuntime({ config, processType: "prosodyctl", cwd: io.cwd, trust: loaded.trust });
-    io.stdout(aboutText(config, rt));
+    io.stdout(aboutText(loaded.config, io.cwd));
     return 0;
   }
 

@@ -2,13 +2,16 @@
  * The first steps of a prosodyctl run, kept small so that a command the running server runs
  * (adduser/passwd/deluser, mod_*, shell) costs little more than node's own start: the terminal,
  * the log level, the config (found, loaded, vetted and the user switched when started as root)
- * and, through the admin socket (admin-client.ts), the server. The executable (bin.ts) loads the
- * rest of prosodyctl only when the command runs here after all.
+ * and, through the admin socket (admin-client.ts), the server. `about` needs only the config and
+ * is answered here too. The executable (bin.ts) loads the rest of prosodyctl only when the
+ * command runs there after all.
  */
+import { isatty } from "node:tty";
 import { ConfigError, findAndLoadConfig, type Config } from "../core/config/index.js";
 import { createLogger, setLogLevel } from "../core/logger.js";
 import type { TrustPolicy } from "../core/trusted-paths.js";
 import type { LogLevel } from "../core/types.js";
+import { aboutText } from "./about.js";
 import { runInServer } from "./admin-client.js";
 import type { CliIO } from "./io.js";
 import type { GlobalOptions, ParsedArgs } from "./options.js";
@@ -19,7 +22,8 @@ import { checkConfigTrust } from "./trust.js";
 function terminalWidth(): number | undefined {
   const cols = Number(process.env.COLUMNS);
   if (Number.isInteger(cols) && cols > 0) return cols;
-  return process.stdout.isTTY ? process.stdout.columns : undefined;
+  // isatty first: process.stdout is a stream made on first use (~0.5 ms), needed only for a terminal.
+  return isatty(1) ? process.stdout.columns : undefined;
 }
 
 export const defaultIO = (): CliIO => ({
@@ -114,4 +118,21 @@ export async function runInServerFirst(argv: string[], parsed: ParsedArgs & { ok
   const loaded = await loadConfig(parsed.options, io);
   if (typeof loaded === "number") return loaded;
   return (await runInServer(argv, loaded.config, io)) ?? loaded;
+}
+
+/**
+ * For the executable: what runs before the rest of prosodyctl is loaded. A number is the exit
+ * code (`about` was answered, the server ran the command, or the config could not be used); a
+ * Loaded config is for the command to run here on; undefined: nothing was done.
+ */
+export async function runFirst(argv: string[], parsed: ParsedArgs & { ok: true }, ioOverrides: Partial<CliIO>): Promise<number | Loaded | undefined> {
+  if (parsed.command === "about" && !parsed.options.help && !parsed.options.version) {
+    const io = { ...defaultIO(), ...ioOverrides };
+    setLogLevel(levelOf(parsed.options, parsed.command));
+    const loaded = await loadConfig(parsed.options, io);
+    if (typeof loaded === "number") return loaded;
+    io.stdout(aboutText(loaded.config, io.cwd));
+    return 0;
+  }
+  return tryServerFirst(parsed) ? runInServerFirst(argv, parsed, ioOverrides) : undefined;
 }

@@ -23,21 +23,9 @@ import type { Paths, ServerContext } from "./types.js";
 
 const log = createLogger("general");
 
-import { dataDirOf, pluginPathsOf } from "./data-dir.js";
+import { certificatesDirOf, dataDirOf, pluginPathsOf } from "./data-dir.js";
 
-export { dataDirOf, pluginPathsOf };
-
-/**
- * The certificates directory as Prosody's certmanager finds it: option `certificates` (global),
- * default "certs", relative to the config directory (so /etc/prosody/certs for a system config).
- */
-export function certificatesDirOf(config: Config, configDir: string): { path: string; origin: string } {
-  const opt = config.get("*", "certificates");
-  if (typeof opt === "string" && opt !== "") {
-    return { path: isAbsolute(opt) ? opt : resolve(configDir, opt), origin: "option certificates" };
-  }
-  return { path: resolve(configDir, "certs"), origin: "the default: certs in the config directory" };
-}
+export { certificatesDirOf, dataDirOf, pluginPathsOf };
 
 export interface RuntimeOptions {
   config: Config;

@@ -143,7 +143,7 @@ test("a command that throws or rejects: an error line and exit 1, and the server
 
 /**
  * Records every file the process loads: ES modules through a resolve hook (registered by
- * --import), CommonJS files (the executable's entry) through a preload (--require).
+ * --import), CommonJS files and the executable's bundle through a preload (--require).
  */
 function loadRecorder(dir: string): { env: NodeJS.ProcessEnv; loaded: () => string[] } {
   const log = join(dir, "loaded.txt");
@@ -159,7 +159,10 @@ function loadRecorder(dir: string): { env: NodeJS.ProcessEnv; loaded: () => stri
   writeFileSync(
     preload,
     `const Module = require("node:module"); const { appendFileSync } = require("node:fs"); const resolve = Module._resolveFilename;\n` +
-      `Module._resolveFilename = function (request, ...rest) { const f = resolve.call(this, request, ...rest); if (!Module.isBuiltin(request)) appendFileSync(${JSON.stringify(log)}, "file://" + f + "\\n"); return f; };\n`,
+      `Module._resolveFilename = function (request, ...rest) { const f = resolve.call(this, request, ...rest); if (!Module.isBuiltin(request)) appendFileSync(${JSON.stringify(log)}, "file://" + f + "\\n"); return f; };\n` +
+      // The executable compiles its bundle from the file's text (with its V8 code cache).
+      `const fs = require("node:fs"); const read = fs.readFileSync;\n` +
+      `fs.readFileSync = function (file, ...rest) { if (/\\.c?js$/.test(String(file))) appendFileSync(${JSON.stringify(log)}, "file://" + file + "\\n"); return read.call(this, file, ...rest); };\n`,
   );
   return {
     env: { NODE_OPTIONS: `--require ${preload} --import ${pathToFileURL(register).href}` },

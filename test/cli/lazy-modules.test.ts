@@ -1,7 +1,7 @@
 /**
  * What a prosodyctl process loads: a command on SQLite storage never loads the PostgreSQL client
  * (`pg` pulls in Node's fetch implementation, ~0.2 s of every process's start; issue 15's cold-CLI
- * budget), and help, --version and usage errors load no storage engine at all, and no ES module:
+ * budget), and help, --version, usage errors and `about` load no storage engine at all, and no ES module:
  * the executable's entry is one CommonJS file (issue 15: within `node -e 0` + 40 ms). Observed
  * through a module resolve hook and a CommonJS preload in the real process, which report every
  * module they see.
@@ -37,16 +37,20 @@ modules_enabled = { "invites", "invites_api" }
   assert.not.ok(resolved.includes("pg"), `pg was loaded: ${resolved.join(", ")}`);
 });
 
-test("help, --version and a usage error load one CommonJS file and no ES module, so no sql.js", async () => {
-  // A CommonJS preload that reports every file the process requires (the fast entry is CommonJS).
+test("help, --version, a usage error and about load one CommonJS file and no ES module, so no sql.js", async () => {
+  // A CommonJS preload that reports every file the process requires, and the JavaScript files it
+  // reads (the executable compiles its one bundle from the file's text, with its code cache).
   const dir = mkdtempSync(join(tmpdir(), "lazy-"));
   const preload = join(dir, "record.cjs");
   writeFileSync(
     preload,
     `const Module = require("node:module");\nconst resolve = Module._resolveFilename;\n` +
-      `Module._resolveFilename = function (request, ...rest) { const f = resolve.call(this, request, ...rest); if (!Module.isBuiltin(request)) process.stderr.write("required " + f + "\\n"); return f; };\n`,
+      `Module._resolveFilename = function (request, ...rest) { const f = resolve.call(this, request, ...rest); if (!Module.isBuiltin(request)) process.stderr.write("required " + f + "\\n"); return f; };\n` +
+      `const fs = require("node:fs");\nconst read = fs.readFileSync;\n` +
+      `fs.readFileSync = function (file, ...rest) { if (/\\.c?js$/.test(String(file))) process.stderr.write("required " + file + "\\n"); return read.call(this, file, ...rest); };\n`,
   );
-  for (const args of [["--help"], [], ["--version"], ["--no-such-option"], ["--config", "/nonexistent.cfg.lua", "--help"]]) {
+  const { config } = tempConfig(`data_path = "$DIR/data"\nstorage = "sql"\nVirtualHost "example.com"\nmodules_enabled = { "invites" }\n`);
+  for (const args of [["--help"], [], ["--version"], ["--no-such-option"], ["--config", "/nonexistent.cfg.lua", "--help"], ["--config", config, "about"]]) {
     const r = await prosodyctl(args, { env: { NODE_OPTIONS: `--require=${preload} --import=${HOOK}` } });
     const required = r.stderr.split("\n").filter((l) => l.startsWith("required ")).map((l) => l.slice(9));
     const resolved = r.stderr.split("\n").filter((l) => l.startsWith("resolved ")).map((l) => l.slice(9));

@@ -44,8 +44,15 @@ export interface Fengari {
 const FENGARI_MODULE = "fengari"; // a variable, so tsc does not look for typings
 let fengari: Promise<Fengari> | undefined;
 
+/**
+ * Set in prosodyctl's fast bundle, which the executable compiles through node:vm, where import()
+ * needs an experimental Node feature (prosodyctl-shim/prosodyctl, src/cli/bin.ts).
+ */
+declare const __prosodyctlImport: ((specifier: string) => Promise<unknown>) | undefined;
+
 /** Imports fengari once, on first use. */
 export function loadFengari(): Promise<Fengari> {
-  fengari ??= import(FENGARI_MODULE).then((m: { default?: Fengari } & Fengari) => m.default ?? m);
+  const imported = typeof __prosodyctlImport === "function" ? __prosodyctlImport(FENGARI_MODULE) : import(FENGARI_MODULE);
+  fengari ??= (imported as Promise<{ default?: Fengari } & Fengari>).then((m) => m.default ?? m);
   return fengari;
 }
