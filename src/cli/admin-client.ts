@@ -45,6 +45,9 @@ export async function runInServer(argv: string[], config: Config, io: CliIO): Pr
       timer = setTimeout(() => (state === "connecting" ? finish(undefined) : gone("stopped answering")), state === "connecting" ? HELLO_MS : SILENCE_MS);
     };
     watch();
+    // Sent at once, not after the greeting: one exchange less. The server reads it after greeting;
+    // a server that cannot take it answers "refused", and the command then runs here.
+    send(sock, { t: "run", v: 1, ...req });
     sock.on("error", () => (state === "connecting" || state === "sent" ? finish(undefined) : gone("went away")));
     sock.on("close", () => (state === "connecting" || state === "sent" ? finish(undefined) : gone("stopped")));
     readMessages(sock, (msg) => {
@@ -52,7 +55,6 @@ export async function runInServer(argv: string[], config: Config, io: CliIO): Pr
       if (state === "connecting") {
         if (msg.t !== "hello" || msg.v !== 1) return finish(undefined);
         state = "sent";
-        send(sock, { t: "run", ...req });
         return watch();
       }
       if (msg.t === "refused") return finish(state === "sent" ? undefined : 1);

@@ -9,8 +9,9 @@
  * (root may always connect). Node cannot read a peer's credentials, so the file's permissions
  * are the whole check; the data directory's own permissions apply on top.
  *
- * Protocol: one JSON object per line each way. The server greets with {t:"hello"}; the client
- * sends one {t:"run"} (argv, cwd, how to name the command, which config it found); the server
+ * Protocol: one JSON object per line each way. The server greets with {t:"hello", v:1}; the
+ * client sends one {t:"run", v:1} (argv, cwd, how to name the command, which config it found),
+ * without waiting for the greeting (a run of another version is refused); the server
  * answers {t:"refused"} (the client then runs the command itself: nothing has run) or
  * {t:"started"} and runs it, streaming {t:"out"} / {t:"err"} text, {t:"read"} when adduser/passwd need a password (the
  * client reads it and sends {t:"answer"}), {t:"alive"} every few seconds, and {t:"exit"} last.
@@ -40,6 +41,8 @@ export type Runner = (req: RunRequest, io: ClientIO) => Promise<number>;
 function parseRequest(msg: Record<string, unknown>): RunRequest | undefined {
   const { argv, cwd, argv0, command, config, width } = msg;
   if (msg.t !== "run" || !Array.isArray(argv) || !argv.every((a) => typeof a === "string")) return undefined;
+  // Clients before the version was sent spoke version 1 too.
+  if (msg.v !== undefined && msg.v !== 1) return undefined;
   if (typeof cwd !== "string" || typeof argv0 !== "string") return undefined;
   if (command !== undefined && typeof command !== "string") return undefined;
   if (config !== null && typeof config !== "string") return undefined;

@@ -311,6 +311,9 @@ test("bad requests are refused without running anything; a request for another d
     assert.is(await exchange(path, [`[1,2]\n`]), hello);
     const run = (cwd: string) => JSON.stringify({ t: "run", argv: ["--config", server.config, "mod_invites", "generate", "example.com"], cwd, argv0: "prosodyctl", config: server.config }) + "\n";
     assert.is(await exchange(path, [run("/tmp")]), `${hello}{"t":"refused","reason":"this server runs another config or data directory"}\n`);
+    // A request of a protocol version this server does not speak.
+    const v2 = JSON.stringify({ ...JSON.parse(run(server.dir)), v: 2 }) + "\n";
+    assert.is(await exchange(path, [v2]), `${hello}{"t":"refused","reason":"bad request"}\n`);
     assert.is(ranInServer(server), 0);
     const ok = await exchange(path, [run(server.dir)]);
     const answered = ok.replace(/\{"t":"alive"\}\n/g, ""); // every 2 s while it runs
