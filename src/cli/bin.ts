@@ -29,8 +29,7 @@ function runnable(): string {
 }
 
 /** The answer when it needs nothing but the command line, else undefined. */
-function answerWithoutLoading(argv: string[]): number | undefined {
-  const parsed = parseArgs(argv);
+function answerWithoutLoading(parsed: ReturnType<typeof parseArgs>): number | undefined {
   if (!parsed.ok) {
     process.stdout.write(`${parsed.error}\n`);
     return 1;
@@ -61,7 +60,8 @@ const fail = (err: unknown) => {
   process.stderr.write(`prosodyctl: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
   exitSoon(1);
 };
-const quick = answerWithoutLoading(argv);
+const parsed = parseArgs(argv);
+const quick = answerWithoutLoading(parsed);
 const opts = { dropPrivileges: true, argv0, command: runnable() };
 if (quick !== undefined) exitSoon(quick);
 else
@@ -69,7 +69,6 @@ else
   // loaded first (src/cli/startup.ts); the rest of prosodyctl when it runs here after all.
   import("./startup.js")
     .then(async ({ runFirst }) => {
-      const parsed = parseArgs(argv);
       const first = parsed.ok ? await runFirst(argv, parsed, opts) : undefined;
       if (typeof first === "number") return first;
       const { main } = await loadRest();
