@@ -7,10 +7,25 @@
  */
 import type { HttpEvent } from "./types.js";
 import { formdecode } from "../util/form.js";
-import Ajv2020Import, { type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
+import { createRequire } from "node:module";
+import type Ajv2020Import from "ajv/dist/2020.js";
+import type { ErrorObject, ValidateFunction } from "ajv/dist/2020.js";
 
-// ajv is CommonJS: its default export may come wrapped once more depending on the loader.
-const Ajv2020 = ((Ajv2020Import as unknown as { default?: unknown }).default ?? Ajv2020Import) as typeof Ajv2020Import;
+type Ajv2020Class = typeof Ajv2020Import;
+let ajv2020: Ajv2020Class | undefined;
+
+/**
+ * ajv, loaded by the first router made: every plugin imports "prosody-ts/util", and loading ajv
+ * costs ~50 ms, which a prosodyctl process (issue 15) or a plugin without a JSON API never needs.
+ * ajv is CommonJS, so require() loads it synchronously; its default export may come wrapped.
+ */
+function Ajv2020(): Ajv2020Class {
+  if (!ajv2020) {
+    const m = createRequire(import.meta.url)("ajv/dist/2020.js") as Ajv2020Class & { default?: Ajv2020Class };
+    ajv2020 = m.default ?? m;
+  }
+  return ajv2020;
+}
 
 export type JsonSchema = Record<string, unknown>;
 export type ApiMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -166,8 +181,9 @@ export type ApiAllows<Auth> = (auth: Auth, scope: ApiScope) => boolean;
  * `scopeFor` after it. Routes are tried in order: put concrete paths before templated ones.
  */
 export function createApiRouter<Auth>(routes: ApiRoute<Auth>[], authorize: ApiAuthorize<Auth>, allows: ApiAllows<Auth>): ApiRouter<Auth> {
-  const plain = new Ajv2020({ allErrors: false, strict: true });
-  const coercing = new Ajv2020({ allErrors: false, strict: true, coerceTypes: true });
+  const Ajv = Ajv2020();
+  const plain = new Ajv({ allErrors: false, strict: true });
+  const coercing = new Ajv({ allErrors: false, strict: true, coerceTypes: true });
   const compiled: Compiled<Auth>[] = routes.map((def) => {
     const names: string[] = [];
     const source = def.path.replace(/[.*+?^${}()|[\]\\]/g, (c) => `\\${c}`).replace(/\\\{(\w+)\\\}/g, (_m, name: string) => {

@@ -23,23 +23,11 @@ export async function resolve(specifier, context, next) {
 }\`));
 `)}`;
 
-test("a SQLite prosodyctl command does not load the PostgreSQL client", async () => {
-  const { config } = tempConfig(`data_path = "$DIR/data"
-storage = "sql"
-sql = { driver = "SQLite3", database = "prosody.sqlite" }
-VirtualHost "example.com"
-modules_enabled = { "invites", "invites_api" }
-`);
-  const r = await prosodyctl(["--config", config, "mod_invites_api", "create", "example.com", "k"], { env: { NODE_OPTIONS: `--import=${HOOK}` } });
-  assert.is(r.code, 0, r.stderr);
-  const resolved = r.stderr.split("\n").filter((l) => l.startsWith("resolved ")).map((l) => l.slice(9));
-  assert.ok(resolved.includes("sql.js"), `the hook sees the packages loaded (${resolved.join(", ")})`);
-  assert.not.ok(resolved.includes("pg"), `pg was loaded: ${resolved.join(", ")}`);
-});
-
-test("help, --version, a usage error and about load one CommonJS file and no ES module, so no sql.js", async () => {
-  // A CommonJS preload that reports every file the process requires, and the JavaScript files it
-  // reads (the executable compiles its one bundle from the file's text, with its code cache).
+/**
+ * A CommonJS preload that reports every file the process requires, and the JavaScript files it
+ * reads (the executable compiles its one bundle from the file's text, with its code cache).
+ */
+function recordingPreload(): string {
   const dir = mkdtempSync(join(tmpdir(), "lazy-"));
   const preload = join(dir, "record.cjs");
   writeFileSync(
@@ -49,6 +37,33 @@ test("help, --version, a usage error and about load one CommonJS file and no ES 
       `const fs = require("node:fs");\nconst read = fs.readFileSync;\n` +
       `fs.readFileSync = function (file, ...rest) { if (/\\.c?js$/.test(String(file))) process.stderr.write("required " + file + "\\n"); return read.call(this, file, ...rest); };\n`,
   );
+  return preload;
+}
+
+test("a SQLite prosodyctl command loads neither the PostgreSQL client nor the JSON schema compiler", async () => {
+  const { config } = tempConfig(`data_path = "$DIR/data"
+storage = "sql"
+sql = { driver = "SQLite3", database = "prosody.sqlite" }
+VirtualHost "example.com"
+modules_enabled = { "invites", "invites_api" }
+`);
+  const r = await prosodyctl(["--config", config, "mod_invites_api", "create", "example.com", "k"], {
+    env: { NODE_OPTIONS: `--require=${recordingPreload()} --import=${HOOK}` },
+  });
+  assert.is(r.code, 0, r.stderr);
+  const resolved = r.stderr.split("\n").filter((l) => l.startsWith("resolved ")).map((l) => l.slice(9));
+  const required = r.stderr.split("\n").filter((l) => l.startsWith("required ")).map((l) => l.slice(9));
+  assert.ok(resolved.includes("sql.js"), `the hook sees the packages loaded (${resolved.join(", ")})`);
+  assert.not.ok(resolved.includes("pg"), `pg was loaded: ${resolved.join(", ")}`);
+  // ajv (~50 ms to load) comes with "prosody-ts/util", which every plugin imports, but only a
+  // plugin that makes a JSON API router needs it (src/http/json-api.ts).
+  assert.ok(resolved.includes("prosody-ts/util"), `the plugins' helpers were loaded (${resolved.join(", ")})`);
+  const ajv = [...resolved, ...required].filter((f) => /(^|\/)ajv(\/|$)/.test(f));
+  assert.equal(ajv, [], "ajv was loaded");
+});
+
+test("help, --version, a usage error and about load one CommonJS file and no ES module, so no sql.js", async () => {
+  const preload = recordingPreload();
   const { config } = tempConfig(`data_path = "$DIR/data"\nstorage = "sql"\nVirtualHost "example.com"\nmodules_enabled = { "invites" }\n`);
   for (const args of [["--help"], [], ["--version"], ["--no-such-option"], ["--config", "/nonexistent.cfg.lua", "--help"], ["--config", config, "about"]]) {
     const r = await prosodyctl(args, { env: { NODE_OPTIONS: `--require=${preload} --import=${HOOK}` } });
