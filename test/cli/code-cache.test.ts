@@ -58,6 +58,16 @@ test("a damaged, foreign or missing cache is not used, and the command answers t
     r = run(["--help"], {});
     assert.equal([r.stdout, r.stderr, r.status], [expected, "prosodyctl: code cache rejected\n", 0], "another source");
 
+    // A bundle of another shape (not the function the build writes): a clear error, no stack trace.
+    const bundle = readFileSync(join(dir, "dist", "cli-fast.cjs"), "utf8");
+    for (const text of ["module.exports = 1;\n", "'an older build';\n", "(function ( {\n"]) {
+      writeFileSync(join(dir, "dist", "cli-fast.cjs"), text);
+      r = run(["--help"], { PROSODY_TS_CODE_CACHE: "" });
+      assert.is(r.status, 1, text);
+      assert.match(r.stderr, /^prosodyctl: \S+\/dist\/cli-fast\.cjs is not what this executable runs; run "npm run build" in \S+\n$/);
+    }
+    writeFileSync(join(dir, "dist", "cli-fast.cjs"), bundle);
+
     // What the build does: a cache written by a run is used by the next.
     const out = join(dir, "made.cache");
     r = run(["--help"], { PROSODY_TS_CODE_CACHE: `write:${out}` });
