@@ -223,9 +223,10 @@ export class DataFiles {
       throw new NameTooLongError(`${file}: name too long for internal storage (${base.length - 4} bytes encoded, at most 250)`);
     }
     const tmp = path.join(dir, `.${randomSuffix()}.tmp`);
+    let replaced: Pin | undefined;
     try {
       await this.makeDir(dir);
-      await this.replace(file, tmp, bytes, bytes.length >= CACHE_MIN_BYTES, renamed);
+      replaced = await this.replace(file, tmp, bytes, bytes.length >= CACHE_MIN_BYTES, renamed);
     } catch (err) {
       await fsp.rm(tmp, { force: true }).catch(() => {});
       if (err instanceof StorageError) throw err;
@@ -241,6 +242,9 @@ export class DataFiles {
       await fsyncDir(dir);
     } catch (err) {
       throw new StorageError(`${dir}: cannot sync the directory: ${errMsg(err)}`);
+    } finally {
+      // Only now: this close frees the replaced inode's blocks, and the directory's sync would wait for that.
+      unpin(replaced);
     }
     await this.sweep(dir);
   }
@@ -258,9 +262,9 @@ export class DataFiles {
   /**
    * Writes `bytes` to the new file `tmp` and renames it over `file`. A replaced file keeps its
    * mode, and its owner when we run as root; as root, a new file gets the owner of its directory
-   * (so that Prosody can use it).
+   * (so that Prosody can use it). Returns the cache's pin on the replaced inode, for the caller to close.
    */
-  private async replace(file: string, tmp: string, bytes: Rope, keep: boolean, renamed: (pin: Pin | undefined) => void): Promise<void> {
+  private async replace(file: string, tmp: string, bytes: Rope, keep: boolean, renamed: (pin: Pin | undefined) => void): Promise<Pin | undefined> {
     let mode = FILE_MODE;
     let owner: { uid: number; gid: number } | undefined;
     try {
@@ -289,7 +293,9 @@ export class DataFiles {
       }
       await fsp.rename(tmp, file);
       open = false; // the pin's now
+      const replaced = this.cache.detachPin(file);
       renamed(pin);
+      return replaced;
     } finally {
       if (open) fs.close(fd, () => {});
     }

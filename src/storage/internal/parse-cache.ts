@@ -81,6 +81,18 @@ export class ParseCache {
     return true;
   }
 
+  /**
+   * Takes the pin off `file`'s entry and hands it to the caller to close, when the inode it holds
+   * has just been renamed over (DataFiles.store): the last close of a replaced inode frees its
+   * blocks (~7 ms for 35 MB on ext4), which need not delay the write that replaced it.
+   */
+  detachPin(file: string): Pin | undefined {
+    const entry = this.parsed.get(file);
+    const pin = entry?.pin;
+    if (entry) delete entry.pin;
+    return pin;
+  }
+
   /** The entry's bytes are (still) those of the inode `pin` holds. */
   repin(entry: Parsed, pin: Pin | undefined): void {
     if (entry.pin !== pin) unpin(entry.pin);
