@@ -11,9 +11,9 @@
  * - Every read reads the whole file again: a change by Prosody or another process is seen on the
  *   next read. Files are parsed by src/storage/lua/read.ts, which never executes anything; a
  *   malformed or hostile file is a StorageError naming the file (the store is never silently empty).
- *   Big files (>= 64 KiB) are not parsed again when their bytes are identical to the last ones seen
- *   (../internal/parse-cache.ts: keyed by the exact content, so never stale); map updates of big
- *   files reuse the serialised form of the unchanged entries.
+ *   Big files (>= 64 KiB) are not parsed again while they are the same unwritten inode as when last
+ *   read or written, or failing that check hold exactly the same bytes (../internal/parse-cache.ts,
+ *   pins.ts); map updates of big files reuse the serialised form of the unchanged entries.
  * - Concurrent map updates of one file by one provider are applied together in one write
  *   (../internal/file-updates.ts).
  * - Writes replace the file atomically (../internal/data-files.ts). A user name whose file Prosody
