@@ -52,7 +52,8 @@ declare const __prosodyctlImport: ((specifier: string) => Promise<unknown>) | un
 
 /** Imports fengari once, on first use. */
 export function loadFengari(): Promise<Fengari> {
-  const imported = typeof __prosodyctlImport === "function" ? __prosodyctlImport(FENGARI_MODULE) : import(FENGARI_MODULE);
-  fengari ??= (imported as Promise<{ default?: Fengari } & Fengari>).then((m) => m.default ?? m);
+  fengari ??= (
+    (typeof __prosodyctlImport === "function" ? __prosodyctlImport(FENGARI_MODULE) : import(FENGARI_MODULE)) as Promise<{ default?: Fengari } & Fengari>
+  ).then((m) => m.default ?? m);
   return fengari;
 }
