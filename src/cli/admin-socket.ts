@@ -29,6 +29,9 @@ export { ADMIN_SOCKET_NAME, ADMIN_SOCKET_OPTION, HEARTBEAT_MS, adminSocketPath, 
 
 const log = createLogger("admin_socket");
 
+/** Output gathered for one message at most (the client's line limit is 4 MiB). */
+const OUT_BATCH_MAX = 64 * 1024;
+
 /** Where a command run for a client writes and reads. */
 export interface ClientIO {
   stdout: (text: string) => void;
@@ -198,16 +201,34 @@ function serveClient(sock: net.Socket, ours: (req: RunRequest) => boolean, run: 
       sock.setTimeout(0);
       log("info", "Running for prosodyctl: %s", describe(req.argv));
       send(sock, { t: "started" });
-      heartbeat = setInterval(() => send(sock, { t: "alive" }), HEARTBEAT_MS);
+      // Output lines are sent together: one message (and one write on each side) per turn of the
+      // event loop rather than per line (a list of 100 invites was 100 messages). Anything else sent
+      // goes after the output before it, so stdout and stderr keep their order.
+      let out = "";
+      const flushOut = () => {
+        if (out === "") return;
+        const d = out;
+        out = "";
+        send(sock, { t: "out", d });
+      };
+      const post = (msg: Record<string, unknown>) => {
+        flushOut();
+        send(sock, msg);
+      };
+      heartbeat = setInterval(() => post({ t: "alive" }), HEARTBEAT_MS);
       const ask = (kind: string) =>
         new Promise<string | undefined | typeof INTERRUPTED>((answer) => {
           if (sock.destroyed) return answer(undefined);
           answers.push(answer);
-          send(sock, { t: "read", kind });
+          post({ t: "read", kind });
         });
       const io: ClientIO = {
-        stdout: (text) => send(sock, { t: "out", d: text }),
-        stderr: (text) => send(sock, { t: "err", d: text }),
+        stdout: (text) => {
+          if (out === "") setImmediate(flushOut);
+          out += text;
+          if (out.length >= OUT_BATCH_MAX) flushOut();
+        },
+        stderr: (text) => post({ t: "err", d: text }),
         passwordInput: { readSecret: () => ask("secret"), readChoice: () => ask("choice"), close: () => undefined },
       };
       run(req, io)
@@ -217,7 +238,7 @@ function serveClient(sock: net.Socket, ours: (req: RunRequest) => boolean, run: 
         })
         .then((code) => {
           clearInterval(heartbeat);
-          send(sock, { t: "exit", code });
+          post({ t: "exit", code });
           sock.end();
           finish();
         });

@@ -10,6 +10,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { test } from "uvu";
+import net from "node:net";
 import * as assert from "uvu/assert";
 import { prosodyctl } from "../helpers/cli.js";
 import { startServerProcess, type ServerProcess } from "../helpers/server-process.js";
@@ -17,7 +18,7 @@ import { startServerProcess, type ServerProcess } from "../helpers/server-proces
 /**
  * A storage driver that counts how often its body ran in this process (once per host it is
  * loaded on) and keeps records in memory, with commands to read that count, print lines slowly
- * and fail.
+ * or around a log line, and fail.
  */
 const PROBE = `
 let loads = 0;
@@ -51,6 +52,13 @@ export function command(args, ctx) {
       }
       return 0;
     })();
+  }
+  if (sub === "mixed") {
+    ctx.print("a");
+    ctx.print("b");
+    ctx.module.log("warn", "between the lines");
+    ctx.print("c");
+    return 0;
   }
   if (sub === "throw") throw new Error("thrown before any promise");
   if (sub === "reject") return Promise.reject(new Error("rejected later"));
@@ -128,6 +136,23 @@ test("commands running at the same time through the socket keep their outputs ap
   for (const [i, w] of words.entries()) {
     assert.equal([runs[i]!.stdout, runs[i]!.code], [[1, 2, 3, 4, 5].map((n) => `${w}\t${n}\n`).join(""), 0]);
   }
+});
+
+test("output lines go out together, and before a log line printed after them", async () => {
+  const req = { t: "run", v: 1, argv: ["--config", server.config, "mod_storage_probe", "mixed", "example.com"], cwd: server.dir, argv0: "prosodyctl", config: server.config };
+  const got = await new Promise<string>((resolve, reject) => {
+    const sock = net.connect(socketOf(server));
+    let text = "";
+    sock.setEncoding("utf8").on("data", (d: string) => (text += d));
+    sock.on("connect", () => sock.write(`${JSON.stringify(req)}\n`));
+    sock.on("error", reject);
+    sock.on("close", () => resolve(text));
+  });
+  const msgs = got.trim().split("\n").map((l) => JSON.parse(l) as { t: string; d?: string });
+  const kept = msgs.filter((m) => m.t !== "alive");
+  assert.equal(kept.map((m) => m.t), ["hello", "started", "out", "err", "out", "exit"], got);
+  assert.equal([kept[2]!.d, kept[4]!.d], ["a\nb\n", "c\n"]);
+  assert.match(kept[3]!.d!, /warn\tbetween the lines/);
 });
 
 test("a command that throws or rejects: an error line and exit 1, and the server keeps serving", async () => {

@@ -324,4 +324,24 @@ test("bad requests are refused without running anything; a request for another d
   }
 });
 
+test("a command's output lines reach prosodyctl in one message", async () => {
+  const server = await startServerProcess(CONFIG);
+  await socketReady(server);
+  try {
+    for (const name of ["one", "two", "three"]) {
+      const made = await prosodyctl(["--config", server.config, "mod_invites_api", "create", "example.com", name], { cwd: server.dir });
+      assert.is(made.code, 0, made.stdout + made.stderr);
+    }
+    const run = (argv: string[]) => JSON.stringify({ t: "run", v: 1, argv: ["--config", server.config, ...argv], cwd: server.dir, argv0: "prosodyctl", config: server.config }) + "\n";
+    const listed = (await exchange(socketOf(server), [run(["mod_invites_api", "list", "example.com"])])).replace(/\{"t":"alive"\}\n/g, "");
+    const msgs = listed.trim().split("\n").map((l) => JSON.parse(l) as { t: string; d?: string });
+    assert.equal(msgs.map((m) => m.t), ["hello", "started", "out", "exit"], listed);
+    assert.equal(msgs[2]!.d!.split("\n").filter(Boolean).map((l) => l.split("\t")[1]).sort(), ["one", "three", "two"]);
+    const same = await prosodyctl(["--config", server.config, "mod_invites_api", "list", "example.com"], { cwd: server.dir });
+    assert.is(same.stdout, msgs[2]!.d, "prosodyctl prints what the message held");
+  } finally {
+    await server.stop();
+  }
+});
+
 test.run();
