@@ -10,7 +10,7 @@ import { StorageError } from "../types.js";
 import { installTemp, writeTemp } from "./atomic-file.js";
 import { IMAGE_CHUNK, nextGen, stampImage } from "./db-image.js";
 import type { Follower } from "./follower.js";
-import { lookOf } from "./fsutil.js";
+import { lookOf, releaseBuffer } from "./fsutil.js";
 import { HEADER_SIZE } from "./journal.js";
 import type { SnapshotWorker } from "./snapshot-client.js";
 import type { WriterLock } from "./writer-lock.js";
@@ -137,7 +137,17 @@ export class Compaction {
         this.failed(err);
         return;
       }
-      written = this.writeImage(buf, true).then((tmp) => ({ tmp, size: buf.length }));
+      const size = buf.length;
+      written = this.writeImage(buf, true).then(
+        (tmp) => {
+          releaseBuffer(buf);
+          return { tmp, size };
+        },
+        (err: unknown) => {
+          releaseBuffer(buf);
+          throw err;
+        },
+      );
     }
     this.bg = bg;
     written.then(
@@ -233,10 +243,16 @@ export class Compaction {
     }
     const newGen = nextGen(f.gen);
     const buf = stampImage(f.db.export(), newGen, 0); // base 0: the journal is replaced or removed, the image holds it all
-    // Not paced: nothing else may write meanwhile (we hold the lock), so the sooner the better.
-    const tmp = await this.writeImage(buf, false);
+    const size = buf.length;
+    let tmp: string;
+    try {
+      // Not paced: nothing else may write meanwhile (we hold the lock), so the sooner the better.
+      tmp = await this.writeImage(buf, false);
+    } finally {
+      releaseBuffer(buf); // the store's size: not left for a collection an idle process may not run
+    }
     installTemp(tmp, this.d.file, () => this.d.hook("compact:before-db-rename"));
-    this.adopt(newGen, buf.length);
+    this.adopt(newGen, size);
     // From here the DB file holds everything; the journal we follow is stale.
     f.journalFolded();
     this.d.hook("compact:after-db-rename");
