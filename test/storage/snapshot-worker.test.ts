@@ -149,6 +149,21 @@ test("the worker keeps one copy per store: two stores compacting by turns are ea
   for (const db of [a, b]) assert.is((await rowsOf(db.file)).length, n);
 });
 
+test("the worker's young generation is bounded (V8 would let it grow to 48 MB and keep it)", async () => {
+  const db = await DurableSqlite.open(path.join(root, "limits", "prosody.sqlite"), { compactInWorker: false });
+  try {
+    await db.execute([[`CREATE TABLE t (k TEXT PRIMARY KEY)`], [`INSERT INTO t VALUES ('a')`]]);
+    const at = filesOf(db);
+    const w = await snapshots.image({ ...at, gen: db.generation + 1, base: at.to, mode: 0o600 });
+    fs.rmSync(w.tmp);
+    const young = snapshots.limits()?.maxYoungGenerationSizeMb;
+    assert.ok(young !== undefined && young <= 4, `maxYoungGenerationSizeMb ${young}`);
+  } finally {
+    snapshots.forget(db.file);
+    await db.close();
+  }
+});
+
 test("the worker thread runs at nice 19 (Linux)", (ctx) => {
   if (process.platform !== "linux") return skip(ctx, "thread priorities are read from Linux's /proc");
   const nices = fs.readdirSync("/proc/self/task").map((tid) => {
