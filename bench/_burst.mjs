@@ -47,20 +47,31 @@ export function rssSplit(pid) {
   return out;
 }
 
-/** A lua script making wrk send POST with the key as a bearer token. */
-function postScript(key) {
+/**
+ * A lua script making wrk send POST with the key as a bearer token; with `perThread`, each of
+ * wrk's threads sends that many POSTs, then GETs the API's OpenAPI document (no write) instead.
+ */
+function postScript(key, perThread) {
   const file = join(tmpdir(), `bench-burst-${process.pid}.lua`);
-  writeFileSync(file, `wrk.method = "POST"\nwrk.headers["Authorization"] = "Bearer ${key}"\nwrk.headers["Host"] = "example.com"\n`);
+  let lua = `wrk.method = "POST"\nwrk.headers["Authorization"] = "Bearer ${key}"\nwrk.headers["Host"] = "example.com"\n`;
+  if (perThread !== undefined)
+    lua +=
+      `local sent = 0\nrequest = function()\n  sent = sent + 1\n` +
+      `  if sent > ${perThread} then return wrk.format("GET", "/invites_api/openapi.json") end\n` +
+      `  return wrk.format("POST", "/invites_api")\nend\n`;
+  writeFileSync(file, lua);
   return file;
 }
 
 /**
  * `conns` connections POSTing /invites_api on 127.0.0.1:`port` for `seconds`; the server's VmRSS
  * sampled every 250 ms meanwhile (its peak) and `after` ms after the burst (and the peak over that
- * wait). Returns { created, non2xx, peak, after, afterPeak } (MB).
+ * wait). `writes`: at most that many POSTs (then the connections GET a document that writes
+ * nothing), so that the store ends at a known size. Returns { requests, non2xx, peak, after,
+ * afterPeak } (MB); `requests` counts every answered request (POSTs and, with `writes`, GETs).
  */
-export async function writeBurst({ pid, port, key, conns = 16, seconds = 10, after = 5000 }) {
-  const script = postScript(key);
+export async function writeBurst({ pid, port, key, conns = 16, seconds = 10, after = 5000, writes }) {
+  const script = postScript(key, writes === undefined ? undefined : Math.ceil(writes / 2));
   let peak = 0;
   const tick = setInterval(() => (peak = Math.max(peak, rssMb(pid))), 250);
   try {
@@ -70,7 +81,7 @@ export async function writeBurst({ pid, port, key, conns = 16, seconds = 10, aft
     const during = peak;
     peak = 0;
     await sleep(after);
-    return { created: total - non2xx, non2xx, peak: during, after: rssMb(pid), afterPeak: peak };
+    return { requests: total - non2xx, non2xx, peak: during, after: rssMb(pid), afterPeak: peak };
   } finally {
     clearInterval(tick);
     rmSync(script, { force: true });

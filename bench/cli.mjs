@@ -240,7 +240,7 @@ for (const s of sizes) {
   console.log(`  server VmRSS: ${f(s.rss.started, 0)} MB after start, ${f(s.rss.idle, 0)} MB after 5 s idle, ${f(s.rss.afterCmds, 0)} MB after the commands above, ${f(s.rss.afterCmdsIdle, 0)} MB 5 s later`);
   if (s.burst)
     console.log(
-      `  server VmRSS under API writes (${BURST_CONNS} connections POST /invites_api for ${BURST_SECONDS} s, ${s.burst.created} invites created, ${s.burst.non2xx} refused): ` +
+      `  server VmRSS under API writes (${BURST_CONNS} connections POST /invites_api for ${BURST_SECONDS} s, ${s.burst.requests} invites created, ${s.burst.non2xx} refused): ` +
         `peak ${f(s.burst.peak, 0)} MB during, ${f(s.burst.after, 0)} MB 5 s after (peak ${f(s.burst.afterPeak, 0)} MB meanwhile)`,
     );
   console.log(`  commands the server ran for prosodyctl (its log): ${s.viaSocket} of ${RUNS * Object.keys(s.via).length}`);

@@ -7,8 +7,10 @@
 // other anonymous, file-backed).
 //
 // Usage: npm run build && node bench/write-rss.mjs [--rows 100000] [--storage sql|internal]
-//          [--seconds 10] [--conns 16] [--after 5000] [--runs 3] [--trace]
-import { spawn } from "node:child_process";
+//          [--seconds 10] [--conns 16] [--after 5000] [--runs 3] [--writes N] [--trace]
+// --writes N: at most N POSTs (about: split over wrk's 2 threads), then the connections GET the
+// API's OpenAPI document for the rest of the burst, so the store ends at --rows + N invites.
+import { execFileSync, spawn } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -25,6 +27,7 @@ const SECONDS = Number(opt("seconds", 10));
 const CONNS = Number(opt("conns", 16));
 const AFTER = Number(opt("after", 5000));
 const RUNS = Number(opt("runs", 3));
+const WRITES = opt("writes", undefined) === undefined ? undefined : Number(opt("writes"));
 const TRACE = args.includes("--trace");
 preflight(root, ["wrk", ...(STORAGE === "sql" ? ["sqlite3"] : [])]);
 const CTL = join(root, "prosodyctl-shim", "prosodyctl");
@@ -49,6 +52,14 @@ const copyLog = (run) => {
   copyFileSync(join(dir, "server.log"), to);
   return to;
 };
+/** Invites in the DB file (read with sqlite3; the journal was folded into it 2 s after the burst). */
+function storedInvites(file) {
+  try {
+    return Number(execFileSync("sqlite3", [file, "SELECT count(*) FROM prosody WHERE store = 'invite_token';"]).toString().trim());
+  } catch {
+    return NaN;
+  }
+}
 const load = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 
 console.log(`server RSS under API writes: ${ROWS} stored (${STORAGE}), ${CONNS} connections POST /invites_api for ${SECONDS} s, RSS ${AFTER} ms later; load ${load()}`);
@@ -73,11 +84,12 @@ for (let run = 1; run <= RUNS; run++) {
   const started = rssMb(server.pid);
   if (TRACE) console.log(`  run ${run} started: ${f(started)} MB (${split(server.pid)})`);
   const tracer = TRACE ? setInterval(() => console.log(`    ${f(rssMb(server.pid))} MB (${split(server.pid)})`), 1000) : undefined;
-  const r = await writeBurst({ pid: server.pid, port, key, conns: CONNS, seconds: SECONDS, after: AFTER });
+  const r = await writeBurst({ pid: server.pid, port, key, conns: CONNS, seconds: SECONDS, after: AFTER, writes: WRITES });
+  const stored = STORAGE === "sql" ? storedInvites(join(dir, "data", "prosody.sqlite")) : NaN;
   clearInterval(tracer);
   if (TRACE) console.log(`  run ${run} after: ${f(r.after)} MB (${split(server.pid)})`);
   rows.push({ started, ...r });
-  console.log(`  run ${run}: ${f(started)} MB after start; ${r.created} invites created (${r.non2xx} non-2xx); peak ${f(r.peak)} MB during; ${f(r.after)} MB ${AFTER} ms after (peak meanwhile ${f(r.afterPeak)} MB); load ${load()}`);
+  console.log(`  run ${run}: ${f(started)} MB after start; ${r.requests} requests answered (${r.non2xx} non-2xx), ${Number.isFinite(stored) ? stored : "?"} invites stored after; peak ${f(r.peak)} MB during; ${f(r.after)} MB ${AFTER} ms after (peak meanwhile ${f(r.afterPeak)} MB); load ${load()}`);
   server.kill("SIGTERM");
   await Promise.race([new Promise((res) => server.on("exit", res)), sleep(15000)]);
   if (TRACE) console.log(`  server log: ${copyLog(run)}`);

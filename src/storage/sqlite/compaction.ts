@@ -93,7 +93,7 @@ export class Compaction {
   /**
    * When the journal has grown by an eighth of the compaction threshold since the last hint: the
    * worker applies the new records now, a slice at a time, so a compaction finds its copy nearly
-   * current (see snapshot-worker.ts).
+   * current (see snapshot-worker.ts). Only a running worker (SnapshotWorker.follow starts none).
    */
   private hintWorker(): void {
     const f = this.d.follower;
