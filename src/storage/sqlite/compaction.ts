@@ -93,14 +93,18 @@ export class Compaction {
   /**
    * When the journal has grown by an eighth of the compaction threshold since the last hint: the
    * worker applies the new records now, a slice at a time, so a compaction finds its copy nearly
-   * current (see snapshot-worker.ts). Only a running worker (SnapshotWorker.follow starts none).
+   * current (see snapshot-worker.ts). A worker that is not running is started by a hint only past
+   * half the threshold: a burst of writes that stays under it (folded on this thread once idle)
+   * then never costs a second copy of the store, while one that goes on finds the worker's copy
+   * half-way current when its compaction comes (starting the worker at the compaction instead, to
+   * load and replay everything at once, measured p99 10-13 ms instead of 7 ms at 100k invites).
    */
   private hintWorker(): void {
     const f = this.d.follower;
     const since = this.lastHint.jIno === f.jIno ? this.lastHint.at : HEADER_SIZE;
     if (f.offset - since < this.threshold() / 8 || !this.workerCanFollow()) return;
     this.lastHint = { jIno: f.jIno, at: f.offset };
-    this.d.snapshots.follow(f.filesAt());
+    this.d.snapshots.follow(f.filesAt(), f.offset >= this.threshold() / 2);
   }
 
   /**

@@ -78,14 +78,12 @@ export class SnapshotWorker {
    * Lets the worker bring its copy forward to `to` now, so that the next image needs only the
    * records after that. A hint: no reply, failures are found by the next image request.
    *
-   * Only for a running thread: a hint never starts one. A new thread loads a full copy of the
-   * store (its size again in memory, ~70 MB of RSS at 100k invites) for a compaction that may never
-   * come: a burst of writes that stays under the threshold is folded on this thread once idle. So
-   * the first compaction after an idle spell starts the thread, which loads the files and replays
-   * the journal in one go (at the lowest CPU priority); from then on hints keep it current.
+   * A hint starts a thread only when `start` is set: a new thread loads a full copy of the store
+   * (its size again in memory, ~70 MB of RSS at 100k invites), worth it only when a compaction is
+   * near (the caller decides: compaction.ts, past half the threshold).
    */
-  follow(at: FilesAt): void {
-    if (!this.worker) return;
+  follow(at: FilesAt, start = false): void {
+    if (!this.worker && !start) return;
     try {
       this.send({ ...at, kind: "follow" });
     } catch {
