@@ -86,4 +86,29 @@ test("when writes go idle, the compaction worker (a copy of the store) ends, fol
   }
 });
 
+test("the worker's copy has ended before an idle fold builds its image (they never take memory together)", async () => {
+  const snapshots = new SnapshotWorker(600_000);
+  const workerAtImage: boolean[] = [];
+  const db = await DurableSqlite.open(newDb(), {
+    snapshots,
+    compactThresholdBytes: 16 * 1024,
+    foldIdleMs: 300,
+    foldIdleMinBytes: 1,
+    hooks: { at: (point) => point === "compact:before-image-write" && workerAtImage.push(snapshots.running()) },
+  });
+  try {
+    await burst(db, 200, 200);
+    assert.ok(await eventually(() => db.stats.workerSnapshots > 0), "the worker built an image");
+    await burst(db, 10, 200); // under the threshold: left for the fold
+    assert.ok(snapshots.running(), "the worker's copy is alive");
+    const folded = await eventually(() => db.stats.idleFolds === 1 && fs.statSync(db.journalFile).size === HEADER_SIZE);
+    assert.ok(folded, `folded once idle: ${JSON.stringify(db.stats)} journal ${fs.statSync(db.journalFile).size}`);
+    assert.ok(workerAtImage.length >= 2, `a background image and the fold's: ${workerAtImage}`);
+    assert.is(workerAtImage.at(-1), false, "the fold's image was built with no worker copy alive");
+  } finally {
+    await db.close();
+    await snapshots.end();
+  }
+});
+
 test.run();

@@ -149,6 +149,43 @@ test("the worker keeps one copy per store: two stores compacting by turns are ea
   for (const db of [a, b]) assert.is((await rowsOf(db.file)).length, n);
 });
 
+test("hints start the worker only past half the compaction threshold: fewer writes cost no second copy", async () => {
+  const own = new SnapshotWorker();
+  const db = await DurableSqlite.open(path.join(root, "hint", "prosody.sqlite"), { snapshots: own, compactThresholdBytes: 256 * 1024, foldIdleMs: 0 });
+  try {
+    await db.execute([[`CREATE TABLE t (k TEXT)`]]);
+    // ~100 KB of journal in many commits: past an eighth of the threshold (hints), short of half.
+    for (let i = 0; i < 70; i++) await db.execute([[`INSERT INTO t VALUES (?)`, [`${i} ${"x".repeat(1400)}`]]]);
+    assert.ok(db.journalSize > 64 * 1024 && db.journalSize < 128 * 1024, `journal ${db.journalSize}`);
+    assert.is(own.running(), false, "no worker thread");
+    own.follow({ ...filesOf(db), to: filesOf(db).to });
+    assert.is(own.running(), false, "a hint without start does not start one");
+    // Past half the threshold (still under it): the worker starts and follows.
+    for (let i = 0; i < 40; i++) await db.execute([[`INSERT INTO t VALUES (?)`, [`${i} ${"x".repeat(1400)}`]]]);
+    assert.ok(db.journalSize > 128 * 1024 && db.journalSize < 256 * 1024, `journal ${db.journalSize}`);
+    assert.is(own.running(), true, "started to follow");
+    assert.is(db.stats.compactions, 0);
+  } finally {
+    await db.close();
+    await own.end();
+  }
+});
+
+test("the worker's young generation is bounded (V8 would let it grow to 48 MB and keep it)", async () => {
+  const db = await DurableSqlite.open(path.join(root, "limits", "prosody.sqlite"), { compactInWorker: false });
+  try {
+    await db.execute([[`CREATE TABLE t (k TEXT PRIMARY KEY)`], [`INSERT INTO t VALUES ('a')`]]);
+    const at = filesOf(db);
+    const w = await snapshots.image({ ...at, gen: db.generation + 1, base: at.to, mode: 0o600 });
+    fs.rmSync(w.tmp);
+    const young = snapshots.limits()?.maxYoungGenerationSizeMb;
+    assert.ok(young !== undefined && young <= 4, `maxYoungGenerationSizeMb ${young}`);
+  } finally {
+    snapshots.forget(db.file);
+    await db.close();
+  }
+});
+
 test("the worker thread runs at nice 19 (Linux)", (ctx) => {
   if (process.platform !== "linux") return skip(ctx, "thread priorities are read from Linux's /proc");
   const nices = fs.readdirSync("/proc/self/task").map((tid) => {

@@ -10,7 +10,7 @@ import { StorageError } from "../types.js";
 import { installTemp, writeTemp } from "./atomic-file.js";
 import { IMAGE_CHUNK, nextGen, stampImage } from "./db-image.js";
 import type { Follower } from "./follower.js";
-import { lookOf } from "./fsutil.js";
+import { lookOf, releaseBuffer } from "./fsutil.js";
 import { HEADER_SIZE } from "./journal.js";
 import type { SnapshotWorker } from "./snapshot-client.js";
 import type { WriterLock } from "./writer-lock.js";
@@ -93,14 +93,18 @@ export class Compaction {
   /**
    * When the journal has grown by an eighth of the compaction threshold since the last hint: the
    * worker applies the new records now, a slice at a time, so a compaction finds its copy nearly
-   * current (see snapshot-worker.ts).
+   * current (see snapshot-worker.ts). A worker that is not running is started by a hint only past
+   * half the threshold: a burst of writes that stays under it (folded on this thread once idle)
+   * then never costs a second copy of the store, while one that goes on finds the worker's copy
+   * half-way current when its compaction comes (starting the worker at the compaction instead, to
+   * load and replay everything at once, measured p99 10-13 ms instead of 7 ms at 100k invites).
    */
   private hintWorker(): void {
     const f = this.d.follower;
     const since = this.lastHint.jIno === f.jIno ? this.lastHint.at : HEADER_SIZE;
     if (f.offset - since < this.threshold() / 8 || !this.workerCanFollow()) return;
     this.lastHint = { jIno: f.jIno, at: f.offset };
-    this.d.snapshots.follow(f.filesAt());
+    this.d.snapshots.follow(f.filesAt(), f.offset >= this.threshold() / 2);
   }
 
   /**
@@ -137,7 +141,17 @@ export class Compaction {
         this.failed(err);
         return;
       }
-      written = this.writeImage(buf, true).then((tmp) => ({ tmp, size: buf.length }));
+      const size = buf.length;
+      written = this.writeImage(buf, true).then(
+        (tmp) => {
+          releaseBuffer(buf);
+          return { tmp, size };
+        },
+        (err: unknown) => {
+          releaseBuffer(buf);
+          throw err;
+        },
+      );
     }
     this.bg = bg;
     written.then(
@@ -233,10 +247,16 @@ export class Compaction {
     }
     const newGen = nextGen(f.gen);
     const buf = stampImage(f.db.export(), newGen, 0); // base 0: the journal is replaced or removed, the image holds it all
-    // Not paced: nothing else may write meanwhile (we hold the lock), so the sooner the better.
-    const tmp = await this.writeImage(buf, false);
+    const size = buf.length;
+    let tmp: string;
+    try {
+      // Not paced: nothing else may write meanwhile (we hold the lock), so the sooner the better.
+      tmp = await this.writeImage(buf, false);
+    } finally {
+      releaseBuffer(buf); // the store's size: not left for a collection an idle process may not run
+    }
     installTemp(tmp, this.d.file, () => this.d.hook("compact:before-db-rename"));
-    this.adopt(newGen, buf.length);
+    this.adopt(newGen, size);
     // From here the DB file holds everything; the journal we follow is stale.
     f.journalFolded();
     this.d.hook("compact:after-db-rename");

@@ -288,18 +288,16 @@ export class DurableSqlite {
     if (!this.queue.quiet) return this.armFold(ms); // a commit or a background compaction is under way
     // Writes went idle: the compaction worker's copy (the store's size again) ends now rather than
     // 20 s later; the next compaction loads one from the files, as it must after a fold anyway.
+    // Before the fold, not after: the fold's image (the store's size, built on this thread) and the
+    // worker's copy then never take memory at the same time.
+    this.snapshots.endIfIdle();
     const f = this.follower;
-    if (f.journal.kind === "stale" || f.offset - JOURNAL_HEADER_SIZE < (this.opts.foldIdleMinBytes ?? DEFAULT_FOLD_IDLE_MIN_BYTES)) {
-      return this.snapshots.endIfIdle();
-    }
+    if (f.journal.kind === "stale" || f.offset - JOURNAL_HEADER_SIZE < (this.opts.foldIdleMinBytes ?? DEFAULT_FOLD_IDLE_MIN_BYTES)) return;
     this.stats.idleFolds++;
     // A failure loses nothing (the records stay in the journal); it is kept like a background one's.
-    this.enqueueCompact(false).then(
-      () => this.snapshots.endIfIdle(),
-      (err: unknown) => {
-        this.compaction.lastError = err;
-      },
-    );
+    this.enqueueCompact(false).catch((err: unknown) => {
+      this.compaction.lastError = err;
+    });
   }
 
   /** Folds the journal into the DB file now (normally automatic). */

@@ -9,7 +9,7 @@ import type { SqlJsStatic } from "sql.js";
 import { StorageError } from "../types.js";
 import { atomicWriteSync, removeTempFiles } from "./atomic-file.js";
 import { dbBaseOffset, dbGeneration, isOwnImage, nextGen, stampImage } from "./db-image.js";
-import { FILE_MODE, PinnedFds, fsyncDir, lookOf, readAtSync } from "./fsutil.js";
+import { FILE_MODE, PinnedFds, fsyncDir, lookOf, readAtSync, releaseBuffer } from "./fsutil.js";
 import { MissingDatabaseError, refuseForeignRecords } from "./integrity.js";
 import { HEADER_SIZE, JournalDamagedError, decodeHeader, encodeHeader, parseRecords } from "./journal.js";
 import type { FilesAt } from "./snapshot-worker.js";
@@ -235,6 +235,8 @@ export class Follower {
         } catch (err) {
           throw new StorageError(`${file}: cannot load the database: ${errMsg(err)}`);
         }
+        // Copied into the WebAssembly heap: the image is garbage (in place, it is the database).
+        if (!this.d.inPlace) releaseBuffer(img);
         this.dropCopy();
         this.closeFd("jfd");
         this.closeFd("dbfd");
@@ -353,6 +355,7 @@ export class Follower {
     const img = readImage(this.state.dbfd!, fs.fstatSync(this.state.dbfd!).size);
     const gen = nextGen(this.state.gen);
     atomicWriteSync(this.d.file, stampImage(img, gen, 0), lookOf(this.d.file));
+    releaseBuffer(img);
     this.followDbFile(gen, this.state.dbSize);
     this.state.dbOwn = true;
     this.state.journal = { kind: "stale" };

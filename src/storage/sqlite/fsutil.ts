@@ -1,6 +1,7 @@
 /** Small file helpers for the durable database (replacing a file whole: atomic-file.ts). */
 import crypto from "node:crypto";
 import fs from "node:fs";
+import { MessageChannel } from "node:worker_threads";
 
 export const FILE_MODE = 0o640;
 export const DIR_MODE = 0o750;
@@ -83,5 +84,32 @@ export function closeQuietly(fd: number): void {
     fs.closeSync(fd);
   } catch {
     /* already closed */
+  }
+}
+
+/** Below this, a buffer is left to the garbage collector. */
+const RELEASE_MIN = 1 << 20;
+
+/**
+ * Gives the memory of a large buffer back now, instead of at the next full garbage collection: a
+ * DB image (tens of MB) is garbage as soon as it is written or loaded, but an idle server may run
+ * no full collection for a long time, so it would stay resident (measured: 40 MB after start, 70 MB
+ * after a fold, at 100k-180k invites). Node 20 has no `ArrayBuffer.prototype.transfer`; the one way
+ * to end an ArrayBuffer's life from JavaScript is to transfer it away: into a message to a closed
+ * port, which is dropped with its contents. `buf` (and every view on its memory) is then empty.
+ * Only for a buffer that owns its whole, unshared memory and that nothing else refers to; others
+ * (small, pooled, shared, views into a larger buffer) are left alone.
+ */
+export function releaseBuffer(buf: Uint8Array): void {
+  const ab = buf.buffer;
+  if (!(ab instanceof ArrayBuffer) || ab.byteLength < RELEASE_MIN || buf.byteOffset !== 0) return;
+  const { port1, port2 } = new MessageChannel();
+  port2.close();
+  try {
+    port1.postMessage(null, [ab]);
+  } catch {
+    /* not transferable (e.g. marked untransferable by Node): the collector will do */
+  } finally {
+    port1.close();
   }
 }

@@ -23,6 +23,7 @@
  */
 import type { Database, SqlJsStatic } from "sql.js";
 import { RawStatements, handleOf } from "./raw-sqlite.js";
+import { releaseBuffer } from "./fsutil.js";
 import type { WasmMemory } from "./sqljs.js";
 
 /** Page 1 of a blank database, per page size (see MemoryDb.blankFile). */
@@ -131,14 +132,17 @@ export class MemoryDb {
     if (pages <= 1) return this.exportThroughSqljs(pages, pageSize);
     const out = this.blankFile(pageSize, pages * pageSize);
     const file = new this.SQL.Database(out);
+    let copied: Uint8Array | undefined;
     try {
       file.exec("PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=1");
       this.copy(this.handle, handleOf(file));
       // The header's page count (bytes 28..31) says whether the backup wrote into `out` itself.
       if (out.readUInt32BE(28) === pages) return out;
-      return file.export();
+      copied = file.export();
+      return copied;
     } finally {
       file.close();
+      if (copied) releaseBuffer(out); // not the image: garbage of the store's size
     }
   }
 

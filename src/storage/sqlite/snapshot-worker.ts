@@ -26,7 +26,7 @@ import os from "node:os";
 import { parentPort } from "node:worker_threads";
 import { writeTempKeptOpen } from "./atomic-file.js";
 import { IMAGE_CHUNK, isOwnImage, stampImage } from "./db-image.js";
-import { closeQuietly, readAtSync } from "./fsutil.js";
+import { closeQuietly, readAtSync, releaseBuffer } from "./fsutil.js";
 import { HEADER_SIZE, decodeHeader, parseRecords } from "./journal.js";
 import { loadSqlJs } from "./sqljs.js";
 import { WorkingCopy, readImage } from "./working-copy.js";
@@ -160,6 +160,7 @@ async function copyFor(r: FilesAt): Promise<Copy> {
     // Journal records are replayed only on the image they continue (see db-image.ts SELF_CRC_AT).
     if (!isOwnImage(img)) throw new Error(`${r.dbFile} was changed by another program; not replaying the journal on it`);
     const fresh: Copy = { copy: WorkingCopy.load(SQL, memory, img), dbFd, jFd, jGen: r.jGen, pos: HEADER_SIZE };
+    releaseBuffer(img); // copied into the WebAssembly heap
     copies.set(r.dbFile, fresh);
     return fresh;
   } catch (err) {
@@ -198,10 +199,17 @@ async function image(r: ImageRequest): Promise<ImageReply> {
   const { c, replayed } = await bringTo(r);
   const buf = stampImage(c.copy.export(), r.gen, r.base);
   // Kept open: its inode identifies it once the main thread has renamed it over the DB file.
-  const { tmp, fd } = writeTempKeptOpen(r.dbFile, buf, { mode: r.mode, uid: r.uid, gid: r.gid }, IMAGE_CHUNK);
+  const size = buf.length;
+  let written: { tmp: string; fd: number };
+  try {
+    written = writeTempKeptOpen(r.dbFile, buf, { mode: r.mode, uid: r.uid, gid: r.gid }, IMAGE_CHUNK);
+  } finally {
+    releaseBuffer(buf); // the store's size, written or not
+  }
+  const { tmp, fd } = written;
   if (c.written) closeQuietly(c.written.fd);
   c.written = { fd, gen: r.gen, base: r.base };
-  const reply = { id: r.id, tmp, size: buf.length, replayed, loads };
+  const reply = { id: r.id, tmp, size, replayed, loads };
   loads = 0;
   return reply;
 }
