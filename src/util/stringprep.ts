@@ -33,7 +33,15 @@ interface RangeSet {
   ends: Int32Array;
 }
 
+let rangeSetsDecoded = 0;
+
+/** How many range tables this process has decoded (for tests: ASCII input decodes none). */
+export function decodedRangeSets(): number {
+  return rangeSetsDecoded;
+}
+
 function decodeRanges(...encoded: Array<string | Array<[number, number]>>): RangeSet {
+  rangeSetsDecoded++;
   const pairs: Array<[number, number]> = [];
   for (const text of encoded) {
     if (typeof text !== "string") {
@@ -90,7 +98,8 @@ interface Profile {
   asciiProhibited: Uint8Array;
   /** saslprep: C.1.2 spaces become U+0020. */
   spacesToSpace: boolean;
-  prohibited: RangeSet;
+  /** All prohibited code points, decoded on first use with non-ASCII input. */
+  prohibited(): RangeSet;
 }
 
 interface Data {
@@ -111,24 +120,51 @@ interface Profiles {
 let data: Data | undefined;
 let profiles: Profiles | undefined;
 
-function profile(caseFold: boolean, spacesToSpace: boolean, prohibited: RangeSet): Profile {
-  const asciiProhibited = new Uint8Array(128);
-  for (let c = 0; c < 128; c++) asciiProhibited[c] = inRanges(prohibited, c) ? 1 : 0;
-  return { caseFold, spacesToSpace, prohibited, asciiProhibited };
+/** The ASCII code points in encoded tables: their ranges are read only as far as code point 127. */
+function asciiIn(encoded: Array<string | Array<[number, number]>>): Uint8Array {
+  const mask = new Uint8Array(128);
+  const mark = (start: number, end: number) => {
+    for (let c = start; c <= Math.min(end, 127); c++) mask[c] = 1;
+  };
+  for (const text of encoded) {
+    if (typeof text !== "string") {
+      for (const [start, end] of text) mark(start, end);
+      continue;
+    }
+    // Same encoding as decodeRanges: gap and length pairs in base 36, ranges in rising order.
+    let end = 0;
+    let at = 0;
+    while (at < text.length && end <= 127) {
+      const comma1 = text.indexOf(",", at);
+      const comma2 = text.indexOf(",", comma1 + 1);
+      const start = end + parseInt(text.slice(at, comma1), 36);
+      end = start + parseInt(text.slice(comma1 + 1, comma2 < 0 ? text.length : comma2), 36);
+      if (start <= 127) mark(start, end - 1);
+      at = comma2 < 0 ? text.length : comma2 + 1;
+    }
+  }
+  return mask;
+}
+
+function profile(caseFold: boolean, spacesToSpace: boolean, ...tablesOf: Array<string | Array<[number, number]>>): Profile {
+  let prohibited: RangeSet | undefined;
+  return { caseFold, spacesToSpace, asciiProhibited: asciiIn(tablesOf), prohibited: () => (prohibited ??= decodeRanges(...tablesOf)) };
 }
 
 /**
- * The profiles' prohibited tables (small), decoded on first use: enough for ASCII input (host
- * names in a config, most user names), which needs nothing of the large tables below.
+ * The profiles, made on first use. ASCII input (host names in a config, most user names) needs
+ * only the ASCII part of their prohibited tables (the whole tables are decoded on first use with
+ * non-ASCII input, as are the large tables below): the config prosodyctl reads before sending a
+ * command to the server costs no table decoding (issue 15).
  */
 function loadProfiles(): Profiles {
   if (profiles) return profiles;
   // C.1.1 (the ASCII space), and " & ' / : < > @ (RFC 3920 appendix A.5).
   const nodeSpecials = singles([..." \"&'/:<>@"].map((ch) => ch.charCodeAt(0)));
   profiles = {
-    nodeprep: profile(true, false, decodeRanges(tables.C12, tables.C21, tables.C22, tables.C3_9, nodeSpecials)),
-    nameprep: profile(true, false, decodeRanges(tables.C12, tables.C22, tables.C3_9)),
-    saslprep: profile(false, true, decodeRanges(tables.C12, tables.C21, tables.C22, tables.C3_9)),
+    nodeprep: profile(true, false, tables.C12, tables.C21, tables.C22, tables.C3_9, nodeSpecials),
+    nameprep: profile(true, false, tables.C12, tables.C22, tables.C3_9),
+    saslprep: profile(false, true, tables.C12, tables.C21, tables.C22, tables.C3_9),
   };
   return profiles;
 }
@@ -211,7 +247,7 @@ function prep(input: unknown, pick: (p: Profiles) => Profile, strict: boolean): 
   let first = true;
   for (const ch of out) {
     const c = ch.codePointAt(0)!;
-    if (inRanges(p.prohibited, c)) return undefined;
+    if (inRanges(p.prohibited(), c)) return undefined;
     const ral = inRanges(d.bidiRAL, c);
     if (ral) hasRAL = true;
     else if (inRanges(d.bidiL, c)) hasL = true;
