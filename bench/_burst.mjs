@@ -93,3 +93,15 @@ export function benchKey(ctl, cwd) {
   const [cmd, ...a] = ctl;
   return execFileSync(cmd, [...a, "mod_invites_api", "create", "example.com", "burst", "--rate", "100000000/s"], { cwd }).toString().trim().split("\n").pop();
 }
+
+/**
+ * Our server's config for these benches: one host with invites and the invites API on `port`;
+ * the write burst's requests all come from 127.0.0.1, so the per-address limit is lifted.
+ */
+export function benchConfig(dir, port, storage) {
+  return (
+    `run_as_root = true\ndata_path = "${dir}/data"\nhttp_ports = { ${port} }\nhttp_interfaces = { "127.0.0.1" }\nstorage = "${storage}"\n` +
+    `sql = { driver = "SQLite3", database = "prosody.sqlite" }\nVirtualHost "example.com"\nmodules_enabled = { "http", "invites", "invites_api" }\n` +
+    `invites_api_rate_per_ip = "100000000/s"\n`
+  );
+}

@@ -22,7 +22,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureApt, freePort, have, prefill, sleep, opt as optOf, preflight } from "./_common.mjs";
-import { benchKey, rssMb, writeBurst } from "./_burst.mjs";
+import { benchConfig, benchKey, rssMb, writeBurst } from "./_burst.mjs";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const args = process.argv.slice(2);
@@ -110,13 +110,7 @@ async function ourSetup(rows) {
   const dir = tempDir("bench-cli-ours-");
   const port = await freePort();
   const cfg = join(dir, "prosody.cfg.lua");
-  writeFileSync(
-    cfg,
-    `run_as_root = true\ndata_path = "${dir}/data"\nhttp_ports = { ${port} }\nhttp_interfaces = { "127.0.0.1" }\nstorage = "${STORAGE}"\n` +
-      `sql = { driver = "SQLite3", database = "prosody.sqlite" }\nVirtualHost "example.com"\nmodules_enabled = { "http", "invites", "invites_api" }\n` +
-      // The write burst's requests all come from 127.0.0.1: none refused by the per-address limit.
-      `invites_api_rate_per_ip = "100000000/s"\n`,
-  );
+  writeFileSync(cfg, benchConfig(dir, port, STORAGE));
   prefill(dir, STORAGE, rows);
   const ctl = (...a) => [process.execPath, CTL, "--config", cfg, ...a];
   return {

@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, opt as optOf, preflight, prefill, sleep, waitHttp } from "./_common.mjs";
-import { benchKey, rssMb, rssSplit, writeBurst } from "./_burst.mjs";
+import { benchConfig, benchKey, rssMb, rssSplit, writeBurst } from "./_burst.mjs";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const args = process.argv.slice(2);
@@ -68,12 +68,7 @@ for (let run = 1; run <= RUNS; run++) {
   dir = mkdtempSync(join(tmpdir(), "bench-write-rss-"));
   const port = await freePort();
   const cfg = join(dir, "prosody.cfg.lua");
-  writeFileSync(
-    cfg,
-    `run_as_root = true\ndata_path = "${dir}/data"\nhttp_ports = { ${port} }\nhttp_interfaces = { "127.0.0.1" }\nstorage = "${STORAGE}"\n` +
-      `sql = { driver = "SQLite3", database = "prosody.sqlite" }\nVirtualHost "example.com"\nmodules_enabled = { "http", "invites", "invites_api" }\n` +
-      `invites_api_rate_per_ip = "100000000/s"\n`,
-  );
+  writeFileSync(cfg, benchConfig(dir, port, STORAGE));
   prefill(dir, STORAGE, ROWS);
   const ctl = [process.execPath, CTL, "--config", cfg];
   const key = benchKey(ctl, dir);
