@@ -106,3 +106,10 @@ export function preflight(root, tools = []) {
     }
   }
 }
+
+/**
+ * Node options our server runs with, as the README's systemd unit, `npm start` and `prosodyctl
+ * restart` start it (SERVER_NODE_FLAGS in src/cli/daemon.ts; test/cli/server-node-flags.test.ts
+ * keeps them equal).
+ */
+export const SERVER_NODE_ARGS = ["--max-semi-space-size=1"];

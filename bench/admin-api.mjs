@@ -13,7 +13,7 @@ import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { freePort, opt as optOf, waitHttp, preflight } from "./_common.mjs";
+import { freePort, opt as optOf, waitHttp, preflight, SERVER_NODE_ARGS } from "./_common.mjs";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const args = process.argv.slice(2);
@@ -67,7 +67,7 @@ writeFileSync(
 const ctl = (a) => execFileSync(process.execPath, [join(root, "prosodyctl-shim/prosodyctl"), "--config", cfg, ...a], { cwd: dir }).toString().trim();
 // A key made as Prosody makes them: the create scope, which both endpoints need.
 const key = ctl(["mod_invites_api", "create", "example.com", "bench", ...(LIMITS ? ["--rate", HIGH_RATE] : [])]);
-const server = spawn(process.execPath, [join(root, "prosodyctl-shim/prosodyctl"), "--config", cfg, "--quiet", "start"], { cwd: dir, stdio: ["ignore", "ignore", "inherit"] });
+const server = spawn(process.execPath, [...SERVER_NODE_ARGS, join(root, "prosodyctl-shim/prosodyctl"), "--config", cfg, "--quiet", "start"], { cwd: dir, stdio: ["ignore", "ignore", "inherit"] });
 try {
   await waitHttp(port);
   const endpoints = [

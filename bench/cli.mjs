@@ -21,7 +21,7 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, wri
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ensureApt, freePort, have, prefill, sleep, opt as optOf, preflight } from "./_common.mjs";
+import { ensureApt, freePort, have, prefill, sleep, opt as optOf, preflight, SERVER_NODE_ARGS } from "./_common.mjs";
 import { benchConfig, benchKey, rssMb, writeBurst } from "./_burst.mjs";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -128,7 +128,7 @@ async function ourSetup(rows) {
 async function startOurs(setup) {
   const log = join(setup.dir, "server.log");
   const out = openSync(log, "a");
-  const server = spawn(process.execPath, [CTL, "--config", setup.cfg, "start"], { cwd: setup.dir, stdio: ["ignore", out, out] });
+  const server = spawn(process.execPath, [...SERVER_NODE_ARGS, CTL, "--config", setup.cfg, "start"], { cwd: setup.dir, stdio: ["ignore", out, out] });
   servers.add(server);
   const sock = join(setup.dir, "data", "prosody-ts.sock");
   const until = Date.now() + 60000;

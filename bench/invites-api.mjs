@@ -31,7 +31,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { ensureApt, freePort, have, prefill, sleep, opt as optOf, waitHttp, preflight } from "./_common.mjs";
+import { ensureApt, freePort, have, prefill, sleep, opt as optOf, waitHttp, preflight, SERVER_NODE_ARGS } from "./_common.mjs";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const args = process.argv.slice(2);
@@ -195,7 +195,7 @@ async function benchOurs(rows, storage, instances = 1) {
   const ctl = (a) => execFileSync(process.execPath, [join(root, "prosodyctl-shim/prosodyctl"), "--config", cfg, ...a], { cwd: dir }).toString().trim();
   const key = ctl(["mod_invites_api", "create", "example.com", "bench", ...(LIMITS ? ["--rate", HIGH_RATE] : [])]);
   const before = pgDb && pgStats(pgDb.db);
-  const servers = cfgs.map((c) => spawn(process.execPath, [join(root, "prosodyctl-shim/prosodyctl"), "--config", c, "--quiet", "start"], { cwd: dir, stdio: "ignore" }));
+  const servers = cfgs.map((c) => spawn(process.execPath, [...SERVER_NODE_ARGS, join(root, "prosodyctl-shim/prosodyctl"), "--config", c, "--quiet", "start"], { cwd: dir, stdio: "ignore" }));
   return measure({ servers, ports, key, dir, storage, rows, pgDb, before });
 }
 

@@ -15,7 +15,7 @@ import { copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort, opt as optOf, preflight, prefill, sleep, waitHttp } from "./_common.mjs";
+import { freePort, opt as optOf, preflight, prefill, sleep, waitHttp, SERVER_NODE_ARGS } from "./_common.mjs";
 import { benchConfig, benchKey, rssMb, rssSplit, writeBurst } from "./_burst.mjs";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -73,7 +73,7 @@ for (let run = 1; run <= RUNS; run++) {
   const ctl = [process.execPath, CTL, "--config", cfg];
   const key = benchKey(ctl, dir);
   const out = openSync(join(dir, "server.log"), "a");
-  server = spawn(process.execPath, [CTL, "--config", cfg, "start"], { cwd: dir, stdio: ["ignore", out, out] });
+  server = spawn(process.execPath, [...SERVER_NODE_ARGS, CTL, "--config", cfg, "start"], { cwd: dir, stdio: ["ignore", out, out] });
   await waitHttp(port, 60000);
   await sleep(2000);
   const started = rssMb(server.pid);
