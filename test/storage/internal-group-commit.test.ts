@@ -14,6 +14,7 @@ import { DataFiles } from "../../src/storage/internal/data-files.js";
 import { FileUpdates } from "../../src/storage/internal/file-updates.js";
 import { ParseCache } from "../../src/storage/internal/parse-cache.js";
 import type { StoreRecord } from "../../src/storage/types.js";
+import { serialLock } from "../helpers/serial-lock.js";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -34,13 +35,7 @@ function setup(slowMs: number) {
     await sleep(slowMs);
     return write(file, rec);
   };
-  let tail: Promise<unknown> = Promise.resolve();
-  const withLock = <T>(_file: string, fn: () => Promise<T>): Promise<T> => {
-    const run = tail.then(fn);
-    tail = run.catch(() => {});
-    return run;
-  };
-  const updates = new FileUpdates(files, withLock);
+  const updates = new FileUpdates(files, serialLock());
   const file = path.join(dir, "host", "store.dat");
   return { dir, files, updates, file, batches };
 }

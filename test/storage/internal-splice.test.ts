@@ -23,6 +23,7 @@ import { planSplice, type KeyChange } from "../../src/storage/internal/splice.js
 import type { MapStore, StoreRecord, StoreValue } from "../../src/storage/types.js";
 import { applyMapChanges } from "../../src/storage/values.js";
 import { seededRandom } from "../helpers/seed.js";
+import { serialLock } from "../helpers/serial-lock.js";
 
 const { random } = seededRandom();
 const int = (n: number) => Math.floor(random() * n);
@@ -243,13 +244,7 @@ test("writers that come back together after a shared batch share the next one to
       written.push(Object.keys(rec ?? {}).length);
       return write(file, rec);
     };
-    let tail: Promise<unknown> = Promise.resolve();
-    const withLock = <T>(_file: string, fn: () => Promise<T>): Promise<T> => {
-      const run = tail.then(fn);
-      tail = run.catch(() => {});
-      return run;
-    };
-    const updates = new FileUpdates(files, withLock);
+    const updates = new FileUpdates(files, serialLock());
     const file = path.join(dir, "host", "store.dat");
     // Eight writers, each writing again as soon as its change is on disk, as HTTP clients do when
     // their response arrives: their next changes reach the store a few event-loop turns apart.
