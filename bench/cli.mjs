@@ -4,8 +4,9 @@
 // running on the same config (the command then runs in the server over the admin socket), beside
 // real Prosody 0.12's prosodyctl on its own copy of the same store, when installed. Also our
 // server's RSS after start and after 5 s idle, and `node -e 0` / `--help` / `about` for reference.
-// Where NODE_EXTRA_CA_CERTS is set, node -e 0 and the commands through the server are measured
-// with and without it (see CA_VAR below).
+// Our prosodyctl runs as an admin runs it: the executable itself (its `#!` line). Where
+// NODE_EXTRA_CA_CERTS is set, node -e 0 is measured with and without it, and the commands through
+// the server also as `node prosodyctl-shim/prosodyctl …`, which loads it at start (see CA_VAR below).
 // Then, at each size, the server's RSS during and 5 s after a burst of API writes: --burst-conns
 // connections (default 16) POSTing /invites_api for --burst-seconds (default 10; 0 skips it; needs
 // wrk, installed automatically when run as root). The burst adds invites: the store is bigger after.
@@ -112,7 +113,7 @@ async function ourSetup(rows) {
   const cfg = join(dir, "prosody.cfg.lua");
   writeFileSync(cfg, benchConfig(dir, port, STORAGE));
   prefill(dir, STORAGE, rows);
-  const ctl = (...a) => [process.execPath, CTL, "--config", cfg, ...a];
+  const ctl = (...a) => [CTL, "--config", cfg, ...a];
   return {
     dir,
     cfg,
@@ -181,19 +182,20 @@ const refDir = tempDir("bench-cli-ref-");
 const refCfg = join(refDir, "prosody.cfg.lua");
 writeFileSync(refCfg, `data_path = "${refDir}/data"\nVirtualHost "example.com"\n`);
 mkdirSync(join(refDir, "data"));
-// NODE_EXTRA_CA_CERTS makes node 20 build its TLS root store at every start, before any of our
-// code runs (~40 ms here: 19 ms for node's own roots, 19 ms for a 144-certificate bundle). Where
-// it is set (this machine sets it for its package proxy; a stock Debian does not), commands
-// through the server are also measured without it, so both figures are in the note.
+// NODE_EXTRA_CA_CERTS makes node 20 build its TLS root store at every start, before any code runs
+// (~40 ms here: 19 ms for node's own roots, 19 ms for a 144-certificate bundle). prosodyctl's
+// executable starts node without it (src/util/extra-ca.ts). Where it is set (this machine sets it
+// for its package proxy; a stock Debian does not), the commands through the server are also run
+// as `node prosodyctl-shim/prosodyctl …`, with the variable loaded at start, for comparison.
 const CA_VAR = "NODE_EXTRA_CA_CERTS";
 const noCaEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== CA_VAR));
 const caSet = process.env[CA_VAR] !== undefined;
-const NO_CA = ` (no ${CA_VAR})`;
+const NO_CA = " (as node CTL)";
 const ref = measureAll({
   "node -e 0": [process.execPath, "-e", "0"],
-  ...(caSet ? { [`node -e 0${NO_CA}`]: [[process.execPath, "-e", "0"], { env: noCaEnv }] } : {}),
-  "prosodyctl --help": [[process.execPath, CTL, "--help"], { cwd: refDir }],
-  "prosodyctl about": [[process.execPath, CTL, "--config", refCfg, "about"], { cwd: refDir }],
+  ...(caSet ? { [`node -e 0 (no ${CA_VAR})`]: [[process.execPath, "-e", "0"], { env: noCaEnv }] } : {}),
+  "prosodyctl --help": [[CTL, "--help"], { cwd: refDir }],
+  "prosodyctl about": [[CTL, "--config", refCfg, "about"], { cwd: refDir }],
 });
 
 const sizes = [];
@@ -204,7 +206,7 @@ for (const rows of ROWS) {
   const srv = await startOurs(ours);
   const via = measureAll({
     ...ours.cmds,
-    ...(caSet ? Object.fromEntries(Object.entries(ours.cmds).map(([k, [argv, o]]) => [`${k}${NO_CA}`, [argv, { ...o, env: noCaEnv }]])) : {}),
+    ...(caSet ? Object.fromEntries(Object.entries(ours.cmds).map(([k, [argv, o]]) => [`${k}${NO_CA}`, [[process.execPath, ...argv], o]])) : {}),
   });
   const afterCmds = rssMb(srv.server.pid);
   await sleep(5000);
@@ -214,7 +216,7 @@ for (const rows of ROWS) {
   let burst;
   if (haveWrk) {
     process.stderr.write(`[bench] ${rows} stored: ${BURST_SECONDS} s write burst…\n`);
-    const key = benchKey([process.execPath, CTL, "--config", ours.cfg], ours.dir);
+    const key = benchKey([CTL, "--config", ours.cfg], ours.dir);
     burst = await writeBurst({ pid: srv.server.pid, port: ours.port, key, conns: BURST_CONNS, seconds: BURST_SECONDS, after: 5000 });
   }
   await stopOurs(srv.server);
@@ -231,9 +233,11 @@ console.log(`\nprosodyctl whole-process figures, ${STORAGE === "sql" ? "SQLite" 
 console.log(`time: wall seconds around the process; MB: peak RSS (${haveTime ? "GNU time %M" : "n/a: /usr/bin/time missing"}); load average before ${load0}, after ${load1}`);
 console.log(`\nno store, for reference:`);
 for (const [k, x] of Object.entries(ref)) console.log(`  ${k.padEnd(caSet ? 36 : 22)} ${cell(x)}`);
-const budget = ref["node -e 0"].s + 0.04;
+// Against node's start without the variable where it is set: the stricter of the two.
+const bare = ref[`node -e 0 (no ${CA_VAR})`] ?? ref["node -e 0"];
+const budget = bare.s + 0.04;
 for (const k of ["prosodyctl --help", "prosodyctl about"])
-  console.log(`  goal ${k} ≤ node -e 0 + 40 ms (${f(budget)} s): ${mark(Number.isFinite(ref[k].s) ? ref[k].s <= budget : undefined)}`);
+  console.log(`  goal ${k} ≤ node -e 0${caSet ? ` (no ${CA_VAR})` : ""} + 40 ms (${f(budget)} s): ${mark(Number.isFinite(ref[k].s) ? ref[k].s <= budget : undefined)}`);
 
 /** Our commands (the cold table also holds Prosody's). */
 const ourNames = (s) => Object.keys(s.cold).filter((k) => !k.startsWith("prosody "));
@@ -241,7 +245,7 @@ const W = 24;
 const C = 24;
 for (const s of sizes) {
   console.log(`\n${s.rows} invites stored`);
-  const viaNoCa = caSet ? ` ${`via, no ${CA_VAR}`.padEnd(C + 8)}` : "";
+  const viaNoCa = caSet ? ` ${"via, as node CTL".padEnd(C + 8)}` : "";
   console.log(`  ${"command".padEnd(W)} ${"ours cold".padEnd(C)} ${"ours via server".padEnd(C)}${viaNoCa} ${"Prosody 0.12".padEnd(C)} ${"cold/P".padStart(6)} ${"via/P".padStart(6)}`);
   for (const k of ourNames(s)) {
     const p = s.cold[`prosody ${k}`];

@@ -5,9 +5,14 @@
  * `node -e 0` + 40 ms). Their output is exactly what main() would print.
  */
 import { basename, delimiter, dirname, isAbsolute, relative, resolve } from "node:path";
+import { handOverExtraCaCerts } from "../util/extra-ca-handover.js";
 import { helpText } from "./help.js";
 import { parseArgs } from "./options.js";
 import { versionLine } from "./version.js";
+
+// Before anything reads the environment: NODE_EXTRA_CA_CERTS, which the executable's first line
+// kept from node's start (src/util/extra-ca.ts says why), is back for the processes this one starts.
+handOverExtraCaCerts();
 
 function exitSoon(code: number): void {
   process.exitCode = code;

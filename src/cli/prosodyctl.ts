@@ -23,6 +23,7 @@ import { runInServer } from "./admin-client.js";
 import { ADMIN_SOCKET_OPTION, adminSocketPath, type Runner } from "./admin-socket.js";
 import { runShell } from "./shell.js";
 import type { Runtime } from "../core/runtime.js";
+import { trustDeferredExtraCaInHttps } from "../util/extra-ca.js";
 
 export type { CliIO } from "./io.js";
 
@@ -33,6 +34,8 @@ export type { CliIO } from "./io.js";
  */
 export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}, preloaded?: Loaded): Promise<number> {
   const io = { ...defaultIO(), ...ioOverrides };
+  // A NODE_EXTRA_CA_CERTS node did not load (src/util/extra-ca.ts) is trusted by https requests here.
+  trustDeferredExtraCaInHttps();
   const parsed = parseArgs(argv);
   if (!parsed.ok) {
     io.stdout(`${parsed.error}\n`);

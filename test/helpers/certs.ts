@@ -13,6 +13,8 @@ export interface CertSpec {
   cn: string;
   /** subjectAltName DNS names (none: CN only). */
   dns?: string[];
+  /** subjectAltName IP addresses. */
+  ip?: string[];
   /** Validity in days; -1 makes a certificate that expired a day ago. */
   days?: number;
 }
@@ -23,7 +25,8 @@ export function makeCert(certPath: string, keyPath: string, spec: CertSpec): str
   mkdirSync(dirname(keyPath), { recursive: true });
   const args = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", keyPath, "-out", certPath];
   args.push("-days", String(Math.max(spec.days ?? 30, 1)), "-subj", `/CN=${spec.cn}`);
-  if (spec.dns?.length) args.push("-addext", `subjectAltName=${spec.dns.map((d) => `DNS:${d}`).join(",")}`);
+  const alt = [...(spec.dns ?? []).map((d) => `DNS:${d}`), ...(spec.ip ?? []).map((a) => `IP:${a}`)];
+  if (alt.length) args.push("-addext", `subjectAltName=${alt.join(",")}`);
   execFileSync("openssl", args, { stdio: "ignore" });
   if ((spec.days ?? 30) < 0) {
     // `req -x509` refuses negative days; re-sign the same request so that it ended yesterday.

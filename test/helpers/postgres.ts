@@ -6,7 +6,7 @@
  * the process be killed, through a detached watchdog that waits for it to disappear.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -60,8 +60,9 @@ let counter = 0;
  * Starts a cluster (see the header); throws when it cannot (check postgresMissing() first).
  * @param opts.durable commits wait for the disk (fsync on, as in production); by default they do
  *   not (`-F`: tests need no crash safety and should not wait for the disk)
+ * @param opts.tls the server also offers TLS with this certificate and key (PEM files, copied)
  */
-export async function startCluster(opts: { durable?: boolean } = {}): Promise<PgCluster> {
+export async function startCluster(opts: { durable?: boolean; tls?: { cert: string; key: string } } = {}): Promise<PgCluster> {
   const bin = binDir()!;
   const user = clusterUser()!;
   const uid = Number(execFileSync("id", ["-u", user]).toString());
@@ -74,7 +75,17 @@ export async function startCluster(opts: { durable?: boolean } = {}): Promise<Pg
   const init = as("initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]);
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
   const port = await freePort();
-  const options = `-k ${dir} -h 127.0.0.1 -p ${port}${opts.durable ? "" : " -F"} -c max_connections=50`;
+  let tlsOptions = "";
+  if (opts.tls) {
+    // PostgreSQL wants its key owned by the user it runs as, readable by no one else.
+    for (const [name, from] of [["server.crt", opts.tls.cert], ["server.key", opts.tls.key]] as const) {
+      copyFileSync(from, join(dir, name));
+      chownSync(join(dir, name), uid, gid);
+      chmodSync(join(dir, name), 0o600);
+    }
+    tlsOptions = ` -c ssl=on -c ssl_cert_file=${join(dir, "server.crt")} -c ssl_key_file=${join(dir, "server.key")}`;
+  }
+  const options = `-k ${dir} -h 127.0.0.1 -p ${port}${opts.durable ? "" : " -F"} -c max_connections=50${tlsOptions}`;
   // Not spawnSync: a test's own requests keep flowing while the server restarts.
   const pgCtl = (action: string, ...args: string[]) =>
     new Promise<void>((resolve, reject) => {

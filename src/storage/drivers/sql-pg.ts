@@ -46,6 +46,8 @@
  *   hide a committed write (an invite created but not announced, harmless: it is never handed out).
  */
 import { userInfo } from "node:os";
+import type { SecureContext } from "node:tls";
+import { extraCaContext } from "../../util/extra-ca.js";
 // The `pg` module is loaded on first use (open): loading it costs every process ~0.2 s (it pulls
 // in Node's fetch implementation), and most of ours (a SQLite prosodyctl) never use it.
 import type pg from "pg";
@@ -132,6 +134,17 @@ export function inlineParams(sql: string, params: readonly SqlParam[] = []): str
   });
   if (used.n !== params.length) throw new Error(`statement has ${used.n} placeholders for ${params.length} parameters: ${sql}`);
   return out.replace(/;\s*$/, "");
+}
+
+/**
+ * `pg` reads PGSSLMODE itself; when it asks for TLS in a prosodyctl whose NODE_EXTRA_CA_CERTS node
+ * did not load (src/util/extra-ca.ts), the server's certificate is checked against those
+ * certificates too, as it would have been.
+ */
+export function sslWithDeferredExtraCa(mode = process.env.PGSSLMODE): { ssl?: { secureContext: SecureContext } } {
+  if (!["prefer", "require", "verify-ca", "verify-full"].includes(mode ?? "")) return {};
+  const secureContext = extraCaContext();
+  return secureContext ? { ssl: { secureContext } } : {};
 }
 
 let pgModule: typeof pg | undefined;
@@ -278,6 +291,7 @@ export class PgEngine implements SqlEngine {
       // Lets the kernel notice a peer that vanished while the connection sat idle in the pool.
       keepAlive: true,
       client_encoding: "UTF8",
+      ...sslWithDeferredExtraCa(),
     });
     const label = `PostgreSQL ${target.username ?? ""}${target.username ? "@" : ""}${host}:${port}/${target.database ?? ""}`;
     // An idle connection dropped by the server must not crash the process; the next query reconnects.
