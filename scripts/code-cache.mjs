@@ -41,7 +41,9 @@ export async function buildCodeCache() {
     const out = join(dir, "cli-fast.cjs.cache");
     const ctl = join(root, "prosodyctl-shim", "prosodyctl");
     const { code, stderr } = await new Promise((done) => {
-      const child = spawn(process.execPath, [ctl, "--config", cfg, "mod_invites_api", "list", "example.com"], {
+      // The executable itself: V8 accepts a cache only under the node options it was made with,
+      // and its first line gives node the server's options (src/cli/daemon.ts SERVER_NODE_FLAGS).
+      const child = spawn(ctl, ["--config", cfg, "mod_invites_api", "list", "example.com"], {
         cwd: dir,
         env: { ...process.env, NODE_OPTIONS: "", PROSODY_TS_CODE_CACHE: `write:${out}` },
         stdio: ["ignore", "ignore", "pipe"],

@@ -154,7 +154,8 @@ function serviceWarning(config: Config, command: string, say: (line: string) => 
 
 /**
  * Node options the server runs with: `restart` starts it with them, and so do the README's systemd
- * unit and `npm start` (test/cli/server-node-flags.test.ts keeps them equal). A 1 MB semi-space
+ * unit, `npm start` and the executable's first line, for `prosodyctl start` typed by hand
+ * (test/cli/server-node-flags.test.ts keeps them equal). A 1 MB semi-space
  * (V8's young generation; Node's default lets it grow to 16 MB each, ~48 MB in all, and keeps it):
  * at 100k invites, 20k more written through the API left the server at ~160 MB, ~139 MB with it
  * (peak 190–203 → ~153 MB), at the same throughput and p99 within the noise of bench/invites-api.

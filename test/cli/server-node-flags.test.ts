@@ -1,7 +1,7 @@
 /**
  * The Node options the server runs with (SERVER_NODE_FLAGS, src/cli/daemon.ts) are the same
- * wherever this project starts it: `prosodyctl restart`, `npm start`, the README's systemd unit,
- * and the benches that measure it.
+ * wherever this project starts it: `prosodyctl restart`, `prosodyctl start` typed by hand (the
+ * executable's first line), `npm start`, the README's systemd unit, and the benches that measure it.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -19,6 +19,14 @@ test("prosodyctl restart starts the server with them, before the executable", as
   assert.equal(args.slice(0, SERVER_NODE_FLAGS.length), [...SERVER_NODE_FLAGS]);
   assert.ok(args[SERVER_NODE_FLAGS.length]!.endsWith("/prosodyctl-shim/prosodyctl"), args.join(" "));
   assert.equal(args.slice(-2), ["--root", "start"]);
+});
+
+test("the executable's first line runs node with them, in a line older kernels read whole", () => {
+  const first = readFileSync(join(ROOT, "prosodyctl-shim", "prosodyctl"), "utf8").split("\n")[0]!;
+  assert.ok(Buffer.byteLength(first) < 128, `${Buffer.byteLength(first)} bytes: ${first}`);
+  assert.ok(first.startsWith("#!/usr/bin/env -S "), first);
+  const words = first.slice("#!/usr/bin/env -S ".length).split(" ");
+  assert.equal(words.slice(words.indexOf("node") + 1), [...SERVER_NODE_FLAGS]);
 });
 
 test("npm start runs node with the server's options", () => {
