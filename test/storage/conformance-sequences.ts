@@ -44,6 +44,21 @@ export function sequenceTests<P>(test: Test<{ provider: P }>, { keyval, map, wit
     assert.equal((await kv.users()).filter((u) => u !== ""), ["alice"]);
   });
 
+  test("keyval sequence: a big one (internal: over the parse cache's threshold) reads back whole, as copies", async ({ provider }) => {
+    const kv = keyval(provider, "seq_big");
+    const big: StoreValue[] = Array.from({ length: 1500 }, (_, i) => ({ index: i, result: `https://example.test/invite/${"x".repeat(40)}${i}/` }));
+    await kv.set(null, big);
+    assert.equal(await kv.get(null), big);
+    const got = (await kv.get(null)) as StoreValue[];
+    got.length = 1;
+    (got[0] as { index: number }).index = -1;
+    assert.equal(await kv.get(null), big, "a second read (from the cache) is whole");
+    await kv.set(null, [...big, "one more"]);
+    assert.equal(((await kv.get(null)) as StoreValue[]).length, 1501);
+    await kv.set(null, { a: 1 });
+    assert.equal(await kv.get(null), { a: 1 });
+  });
+
   test("keyval sequence: set([]) deletes; a sequence and a record replace each other", async ({ provider }) => {
     const kv = keyval(provider, "seq_replace");
     await kv.set("u", LIST);

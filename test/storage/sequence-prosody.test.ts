@@ -133,10 +133,13 @@ withMigrator("sql: a sequence is one row (key \"\", json, the JSON array); real 
   const dir = freshDir();
   const file = path.join(dir, "prosody.sqlite");
   const db = await openSqlDatabase(file);
-  const kv = createSqlProvider({ host: "example.com", db }).open("invites_bootstrap", "keyval") as KeyvalStore;
-  await kv.set(null, BOOTSTRAP_LIST);
-  await kv.set("alice", ["only"]);
-  await db.close({ fold: true });
+  try {
+    const kv = createSqlProvider({ host: "example.com", db }).open("invites_bootstrap", "keyval") as KeyvalStore;
+    await kv.set(null, BOOTSTRAP_LIST);
+    await kv.set("alice", ["only"]);
+  } finally {
+    await db.close({ fold: true });
+  }
   const ours = sqliteRows(file, "invites_bootstrap");
   assert.equal(
     ours.map((r) => r.split("|").slice(0, 5).join("|")),
