@@ -347,7 +347,8 @@ export function createInvitesApi(module: Module): InvitesApi {
         }
         return gone;
       };
-      const records = (await kv.get(null)) ?? {};
+      const stored = await kv.get(null);
+      const records = stored && !Array.isArray(stored) ? stored : {}; // a sequence holds no invites
       const hostWide = expiredIn(records, (v) => {
         if (!v || typeof v !== "object") return undefined;
         const revokedAt = (v as any).additional_data?.revoked_at;
@@ -362,7 +363,8 @@ export function createInvitesApi(module: Module): InvitesApi {
       }
       for (const user of await kv.users()) {
         if (user === "") continue;
-        const gone = expiredIn(await kv.get(user), (v) => (typeof v === "number" ? v : undefined));
+        const userRecord = await kv.get(user);
+        const gone = expiredIn(Array.isArray(userRecord) ? undefined : userRecord, (v) => (typeof v === "number" ? v : undefined));
         if (Object.keys(gone).length) {
           await map.setKeys(user, gone);
           removed += Object.keys(gone).length;

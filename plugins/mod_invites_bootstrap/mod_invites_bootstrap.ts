@@ -16,10 +16,11 @@
  * `invites_bootstrap_rate_per_ip` (default "10/minute", `false` = off): requests per client
  * address with a secret set, 429 + Retry-After beyond it (the secret travels in a URL: slow guessing).
  * Keyval store `invites_bootstrap`, host record: the list of `{ index, timestamp, result }`,
- * oldest first. Snikket's module stores it as a Lua sequence (`[1]`, `[2]`…); our keyval records
- * are objects with string keys, so it is written with the keys `["1"]`, `["2"]`… A list Snikket
- * wrote is read as it is (our readers give a sequence record those same keys); real Prosody's
- * module would not see a list written here (`#list` is 0 for string keys).
+ * oldest first, stored as Snikket's module stores it: a Lua sequence (a keyval record that is an
+ * array), so Snikket's module, reading `#list` / `list[#list]` on a real Prosody sharing the data,
+ * sees every bootstrap made here. Earlier versions of this module wrote the list with the string
+ * keys `["1"]`, `["2"]`… (which Snikket's module sees as an empty list); such a list is still read,
+ * and the next bootstrap rewrites it as a sequence.
  *
  * Deliberate differences from Snikket's module, each tested:
  * - a request without a query string is a 403 (Snikket: a Lua error, 500);
@@ -32,7 +33,7 @@
  * - storage failures answer 503 with Retry-After (Snikket: 500), and every answer carries the
  *   no-store / no-referrer headers (the URL holds the secret, the Location an invite).
  */
-import type { HttpEvent, HttpResultObject, Module, StoreRecord, StoreValue } from "prosody-ts";
+import type { HttpEvent, HttpResultObject, KeyvalData, Module, StoreValue } from "prosody-ts";
 import { StorageError } from "prosody-ts";
 import { addressBucket, cachedPromise, formdecode, limitRequest, now, rateOption, RateLimiter, SECRET_PAGE_HEADERS } from "prosody-ts/util";
 import { timingSafeEqual } from "node:crypto";
@@ -82,7 +83,7 @@ export default async function (module: Module): Promise<void> {
     const result = invite.landing_page ?? invite.uri;
     const entry: BootstrapRecord = { index, timestamp: now(), result };
     try {
-      await kv.set(null, recordOf([...records, entry as unknown as StoreValue]));
+      await kv.set(null, [...records, entry as unknown as StoreValue]);
     } catch (e) {
       // Without the record the link could make a second admin invite: take this one back.
       await invites.deleteAccountInvite(invite.token).catch(() => undefined);
@@ -122,19 +123,17 @@ export default async function (module: Module): Promise<void> {
 
 // --- Internal helpers ---
 
-/** The stored list, oldest first: the entries under the keys "1", "2"… (or an array). */
-function recordsOf(stored: StoreRecord | StoreValue[] | undefined): StoreValue[] {
+/**
+ * The stored list, oldest first: a sequence (as Snikket's module and this one write it), or a
+ * record with the keys "1", "2"… (as earlier versions of this module wrote it).
+ */
+function recordsOf(stored: KeyvalData | undefined): StoreValue[] {
   if (Array.isArray(stored)) return stored;
   if (!stored) return [];
   return Object.keys(stored)
     .filter((k) => /^[1-9][0-9]*$/.test(k))
     .sort((a, b) => Number(a) - Number(b))
     .map((k) => stored[k]!);
-}
-
-/** The list as a keyval record: positions as the keys "1", "2"… */
-function recordOf(list: StoreValue[]): StoreRecord {
-  return Object.fromEntries(list.map((v, i) => [String(i + 1), v]));
 }
 
 function isRecord(v: StoreValue): v is StoreValue & BootstrapRecord {

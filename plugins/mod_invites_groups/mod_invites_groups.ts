@@ -38,7 +38,7 @@ export default function (module: Module): void {
   async function addMember(groupId: string, username: string): Promise<StoreRecord | undefined> {
     const { info, members } = await stores();
     const groupInfo = await info.get(groupId);
-    if (!groupInfo) return undefined;
+    if (!groupInfo || Array.isArray(groupInfo)) return undefined;
     await members.set(groupId, username, {});
     return groupInfo;
   }

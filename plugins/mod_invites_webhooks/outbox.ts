@@ -11,7 +11,7 @@
  * entry was removed leaves it to be sent again, with the same event id.
  */
 import { createHash } from "node:crypto";
-import type { KeyvalStore, MapStore, Module, StoreRecord } from "prosody-ts";
+import type { KeyvalData, KeyvalStore, MapStore, Module, StoreRecord, StoreValue } from "prosody-ts";
 import { cachedPromise, uuid } from "prosody-ts/util";
 
 export interface OutboxEntry {
@@ -56,6 +56,8 @@ export function openOutbox(module: Module, log: (level: "warn" | "debug", msg: s
     ]);
     return { entries, claims, claimMap };
   });
+  /** The `lease` of a claim record (a sequence is no claim). */
+  const leaseField = (rec: KeyvalData | undefined): StoreValue | undefined => (rec && !Array.isArray(rec) ? rec.lease : undefined);
   const leaseOf = (v: unknown): { owner: string; until: number } | undefined => {
     if (typeof v !== "string") return undefined;
     const bar = v.lastIndexOf("|");
@@ -90,7 +92,7 @@ export function openOutbox(module: Module, log: (level: "warn" | "debug", msg: s
       const { claims, claimMap } = await stores();
       const mine = `${owner}|${Date.now() + leaseMs}`;
       if (await claims.setIfAbsent(key, { lease: mine })) return true;
-      const seen = leaseOf((await claims.get(key))?.lease);
+      const seen = leaseOf(leaseField(await claims.get(key)));
       if (seen && seen.until > Date.now()) return false;
       // Ran out: take it over. Of several takers exactly one gets the old value back.
       const taken = await claimMap.take(key, "lease");
@@ -106,7 +108,7 @@ export function openOutbox(module: Module, log: (level: "warn" | "debug", msg: s
     },
     async release(key) {
       const { claims } = await stores();
-      const cur = leaseOf((await claims.get(key))?.lease);
+      const cur = leaseOf(leaseField(await claims.get(key)));
       if (cur?.owner === owner) await claims.set(key, undefined);
     },
     async remove(key) {
@@ -122,7 +124,7 @@ export function openOutbox(module: Module, log: (level: "warn" | "debug", msg: s
       const { entries, claims } = await stores();
       for (const key of await claims.users()) {
         if (typeof key !== "string" || key === "") continue;
-        const lease = leaseOf((await claims.get(key))?.lease);
+        const lease = leaseOf(leaseField(await claims.get(key)));
         if (lease && lease.until > Date.now()) continue;
         if ((await entries.get(key)) === undefined) await claims.set(key, undefined);
       }

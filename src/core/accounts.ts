@@ -75,7 +75,8 @@ export function accountRecords(module: Module): AccountRecords {
     validName,
     async get(username) {
       const record = await (await store()).get(username);
-      return record && Object.keys(record).length > 0 ? record : undefined;
+      // A sequence (array) is not an account record.
+      return record && !Array.isArray(record) && Object.keys(record).length > 0 ? record : undefined;
     },
     async exists(username) {
       return validName(username) && (await records.get(username)) !== undefined;

@@ -14,7 +14,7 @@
  * has written some records completely and others not at all; running it again writes only those
  * still missing or different, and a second complete run writes nothing.
  */
-import type { KeyvalStore, StorageProvider, StoreRecord } from "../storage/types.js";
+import type { KeyvalData, KeyvalStore, StorageProvider, StoreRecord } from "../storage/types.js";
 import { setOwn } from "../storage/values.js";
 import { fingerprint } from "./fingerprint.js";
 
@@ -90,9 +90,9 @@ export async function copyJob(
   return counts;
 }
 
-/** The record with its top-level keys inserted in sorted order (see the header). */
-export function sortedRecord(rec: StoreRecord | undefined): StoreRecord | undefined {
-  if (rec === undefined) return undefined;
+/** The record with its top-level keys inserted in sorted order (see the header); a sequence as it is. */
+export function sortedRecord(rec: KeyvalData | undefined): KeyvalData | undefined {
+  if (rec === undefined || Array.isArray(rec)) return rec;
   const out: StoreRecord = {};
   for (const k of Object.keys(rec).sort()) setOwn(out, k, rec[k]!);
   return out;

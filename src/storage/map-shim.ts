@@ -11,11 +11,12 @@
  * synchronous, so its shim never interleaves two updates); across processes the keyval driver's own
  * semantics apply (for internal storage: last rename wins, exactly like Prosody).
  */
-import { REMOVE, type KeyvalStore, type MapStore, type Remove, type StoreRecord, type StoreValue } from "./types.js";
-import { applyMapChanges } from "./values.js";
+import { REMOVE, type KeyvalData, type KeyvalStore, type MapStore, type Remove, type StoreRecord, type StoreValue } from "./types.js";
+import { applyMapChanges, checkMapChangesOnSequence, isStoreRecord } from "./values.js";
 
-function has(rec: StoreRecord, key: string): boolean {
-  return Object.prototype.hasOwnProperty.call(rec, key);
+/** `rec[key]` exists; never for a sequence (Prosody: a string key of an integer-keyed table is nil). */
+function has(rec: KeyvalData | undefined, key: string): rec is StoreRecord {
+  return isStoreRecord(rec) && Object.prototype.hasOwnProperty.call(rec, key);
 }
 
 export function mapOverKeyval(kv: KeyvalStore): MapStore {
@@ -37,7 +38,12 @@ export function mapOverKeyval(kv: KeyvalStore): MapStore {
 
   const modify = (user: string | null, changes: [string, StoreValue | undefined][]) =>
     serial(user, async () => {
-      const rec: StoreRecord = (await kv.get(user)) ?? {};
+      const old = await kv.get(user);
+      if (Array.isArray(old)) {
+        checkMapChangesOnSequence(changes, () => `map store over keyval (user ${user === null ? "nil" : JSON.stringify(user)})`);
+        return;
+      }
+      const rec: StoreRecord = old ?? {};
       if (applyMapChanges(rec, changes)) await kv.set(user, rec);
     });
 
@@ -55,7 +61,7 @@ export function mapOverKeyval(kv: KeyvalStore): MapStore {
     type: "map",
     async get(user, key) {
       const rec = await kv.get(user);
-      return rec && has(rec, key) ? rec[key] : undefined;
+      return has(rec, key) ? rec[key] : undefined;
     },
     set(user, key, value) {
       return modify(user, [[key, norm(value)]]);
@@ -71,7 +77,7 @@ export function mapOverKeyval(kv: KeyvalStore): MapStore {
     take(user, key) {
       return serial(user, async () => {
         const rec = await kv.get(user);
-        if (!rec || !has(rec, key)) return undefined;
+        if (!has(rec, key)) return undefined;
         const value = rec[key];
         delete rec[key];
         await kv.set(user, rec);
@@ -82,7 +88,7 @@ export function mapOverKeyval(kv: KeyvalStore): MapStore {
       const out = new Map<string, StoreValue>();
       for (const user of await allUsers()) {
         const rec = await kv.get(user);
-        if (rec && has(rec, key)) out.set(user ?? "", rec[key]!);
+        if (has(rec, key)) out.set(user ?? "", rec[key]!);
       }
       return out;
     },

@@ -15,6 +15,21 @@ export type StoreType = "keyval" | "map";
 /** A plain-data value a store can hold. */
 export type StoreValue = string | number | boolean | StoreValue[] | { [key: string]: StoreValue };
 export type StoreRecord = { [key: string]: StoreValue };
+/**
+ * A keyval record that is a Lua sequence (`{ v1, v2, … }`, keys 1..n), e.g. Snikket's
+ * mod_invites_bootstrap list. Stored as Prosody stores a sequence: the items of a `.dat` file
+ * (`return { v1; v2; };`), one SQL row with key "" and type json holding the JSON array. Its
+ * items cannot be null/undefined (a sequence has no holes), and the array cannot also carry
+ * named members: a Lua table with both (a "mixed" table) has no JS form here, so such an array
+ * is refused rather than losing the names.
+ */
+export type StoreSequence = StoreValue[];
+/**
+ * What a keyval store holds for a user: a record with string keys, or a sequence. A table
+ * Prosody wrote reads as an array when it is a pure 1..n sequence (n ≥ 1), else as a record (a
+ * mixed table's integer keys then appear as decimal strings, "1", "2"…).
+ */
+export type KeyvalData = StoreRecord | StoreSequence;
 
 /** Marker for `MapStore.setKeys`: delete this key (Prosody's `store.remove`). */
 export const REMOVE: unique symbol = Symbol("storage.remove");
@@ -22,16 +37,19 @@ export type Remove = typeof REMOVE;
 
 export interface KeyvalStore {
   readonly type: "keyval";
-  /** The record, or undefined when there is none (Prosody: absent and empty are the same). */
-  get(user: string | null): Promise<StoreRecord | undefined>;
-  /** Replace the record; `undefined`/`null`/`{}` deletes it. */
-  set(user: string | null, data: StoreRecord | null | undefined): Promise<void>;
+  /**
+   * The record (an object, or an array for a Lua sequence), or undefined when there is none
+   * (Prosody: absent and empty are the same).
+   */
+  get(user: string | null): Promise<KeyvalData | undefined>;
+  /** Replace the record; `undefined`/`null`/`{}`/`[]` deletes it. */
+  set(user: string | null, data: KeyvalData | null | undefined): Promise<void>;
   /**
    * Writes `data` only if `user` has no record yet, in one atomic step among all our processes;
    * resolves false (and writes nothing) when there is one. Our extension (creating an account
    * without overwriting one registered at the same moment by another process).
    */
-  setIfAbsent(user: string | null, data: StoreRecord): Promise<boolean>;
+  setIfAbsent(user: string | null, data: KeyvalData): Promise<boolean>;
   /** Users that have a record (`null` is not listed; SQL lists the host-wide record as ""). */
   users(): Promise<string[]>;
 }

@@ -7,7 +7,7 @@
  * - `undefined`/`null` array items are rejected (a Lua sequence cannot have holes);
  * - anything else (functions, symbols, bigint, NaN/±Infinity, class instances, cycles) is rejected.
  */
-import { StorageError, type StoreRecord, type StoreValue } from "./types.js";
+import { StorageError, type KeyvalData, type StoreRecord, type StoreValue } from "./types.js";
 
 const MAX_DEPTH = 127; // util/serialization.lua's limit
 
@@ -114,6 +114,45 @@ export function cloneRecord(rec: unknown, where: Where = "storage"): StoreRecord
   const out = copy(rec, where, 0, new Set(), true) as StoreRecord;
   for (const _ in out) return out;
   return undefined;
+}
+
+/**
+ * A validated deep copy of what a keyval store is given: a record (plain object) or a sequence
+ * (array); `undefined` when it is absent or empty (Prosody: absent and empty are the same state).
+ * An array that also has named members (`Object.assign([x], { a: 1 })`, Lua's "mixed" table) is
+ * refused: storing it as a sequence would silently drop the names.
+ */
+export function cloneKeyval(data: unknown, where: Where = "storage"): KeyvalData | undefined {
+  if (!Array.isArray(data)) return cloneRecord(data, where);
+  for (const key of Object.keys(data)) {
+    if (!/^(?:0|[1-9][0-9]*)$/.test(key)) {
+      throw new StorageError(
+        `${whereText(where)}: a keyval sequence (array) cannot also have named members (found ${JSON.stringify(key)}); store a record (object) instead`,
+      );
+    }
+  }
+  return data.length === 0 ? undefined : (copy(data, where, 0, new Set(), true) as StoreValue[]);
+}
+
+/** True for a keyval record with string keys (not a sequence, not absent). */
+export function isStoreRecord(v: KeyvalData | StoreValue | undefined): v is StoreRecord {
+  return typeof v === "object" && !Array.isArray(v);
+}
+
+/**
+ * Map changes cannot be applied to a record that is a sequence: a Lua table with both positions
+ * and names has no JS form here (see types.ts), so adding a key is refused; removing one is a
+ * no-op (a sequence has no string keys). True when there is nothing to write.
+ */
+export function checkMapChangesOnSequence(changes: Iterable<readonly [string, StoreValue | undefined]>, where: Where): true {
+  for (const [key, value] of changes) {
+    if (value !== undefined) {
+      throw new StorageError(
+        `${whereText(where)}: the record is a sequence (a Lua array), so the map key ${JSON.stringify(key)} cannot be added to it`,
+      );
+    }
+  }
+  return true;
 }
 
 /**

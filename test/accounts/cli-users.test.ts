@@ -19,6 +19,7 @@ import { verifyScramPassword } from "../../src/util/scram.js";
 import { PROSODYCTL, prosodyctl, tempConfig } from "../helpers/cli.js";
 import { makeConfig } from "../helpers/config.js";
 import { skip } from "../helpers/skip.js";
+import { recordOf } from "../helpers/records.js";
 
 const BUILT = existsSync(resolve(import.meta.dirname, "../../dist/cli.js"));
 const PROMPTS = "Enter new password: \nRetype new password: \n";
@@ -47,7 +48,7 @@ async function withStorage<T>(fn: (rt: Runtime) => Promise<T>, extraHost?: strin
     await rt.stop();
   }
 }
-const account = (user: string, host = "example.com") => withStorage(async (rt) => (await rt.storage.open(host, "accounts")).get(user), host);
+const account = (user: string, host = "example.com") => withStorage(async (rt) => (await rt.storage.open(host, "accounts")).get(user).then((r) => (r ? recordOf(r) : undefined)), host);
 
 function expectRun(r: { stdout: string; stderr: string; code: number | null }, stdout: string, code: number, label: string) {
   assert.is(r.stdout, stdout, `${label}: stdout`);

@@ -12,6 +12,7 @@ import type { InvitesApi } from "../../plugins/mod_invites/invites.js";
 import type { PasswordPolicyApi } from "../../plugins/mod_password_policy/mod_password_policy.js";
 import { makeConfig } from "../helpers/config.js";
 import { captureLogs } from "../helpers/logs.js";
+import { recordOf } from "../helpers/records.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -33,7 +34,7 @@ test("auth: createUser writes exactly Prosody's record and fires no event", asyn
   }
   assert.not.ok(await auth.userExists("alice"));
   assert.equal(await auth.createUser("alice", "correct horse battery"), [true, undefined]);
-  const rec = (await accounts.get("alice"))!;
+  const rec = recordOf(await accounts.get("alice"));
   assert.equal(Object.keys(rec).sort(), ["iteration_count", "salt", "server_key", "stored_key"]);
   assert.match(rec.salt as string, UUID);
   assert.is(rec.iteration_count, 10000);
@@ -62,7 +63,7 @@ test("auth: setPassword re-salts, keeps other fields, never lowers the iteration
   const { auth, accounts } = await runtime();
   await accounts.set("carol", { salt: "old-salt", stored_key: "0".repeat(40), server_key: "0".repeat(40), iteration_count: 20000, extra: "kept" });
   assert.equal(await auth.setPassword("carol", "new password"), [true, undefined]);
-  const rec = (await accounts.get("carol"))!;
+  const rec = recordOf(await accounts.get("carol"));
   assert.is(rec.extra, "kept");
   assert.is(rec.iteration_count, 20000);
   assert.match(rec.salt as string, UUID);
@@ -88,7 +89,7 @@ test("auth: a legacy plaintext record logs in and is re-hashed on the first succ
   assert.not.ok(await auth.testPassword("erin", "wrong"));
   assert.equal(await accounts.get("erin"), { password: "secret-pw" }, "a failed attempt changes nothing");
   assert.ok(await auth.testPassword("erin", "secret-pw"));
-  const rec = (await accounts.get("erin"))!;
+  const rec = recordOf(await accounts.get("erin"));
   assert.not.ok("password" in rec);
   assert.equal(Object.keys(rec).sort(), ["iteration_count", "salt", "server_key", "stored_key"]);
   assert.ok(await auth.testPassword("erin", "secret-pw"));
@@ -97,7 +98,7 @@ test("auth: a legacy plaintext record logs in and is re-hashed on the first succ
 test("auth: password_hash = SHA-256 and default_iteration_count; provides an auth item", async () => {
   const { rt, auth, accounts } = await runtime({ password_hash: "SHA-256", default_iteration_count: 4096 });
   await auth.createUser("frank", "password1");
-  const rec = (await accounts.get("frank"))!;
+  const rec = recordOf(await accounts.get("frank"));
   assert.is(rec.iteration_count, 4096);
   assert.match(rec.stored_key as string, /^[0-9a-f]{64}$/);
   assert.ok(await verifyScramPassword(rec, "password1", "sha256"));

@@ -24,6 +24,7 @@ import type { InvitesApi } from "../../plugins/mod_invites/invites.js";
 import { tempConfig } from "../helpers/cli.js";
 import { assertLanguageHeaders, assertTokenHeaders, goldenFile, withTokenHeaders } from "../helpers/golden.js";
 import { freePort, rawRequest, type RawResponse } from "../helpers/http.js";
+import { recordOf } from "../helpers/records.js";
 
 const HOST = "example.com";
 const GOOD = "goodpassword1";
@@ -257,7 +258,7 @@ test("R17 success without app_id; the stored record is Prosody's and verifies wi
   assert.match(text(r), "Congratulations!");
   assert.match(text(r), 'value="dave@example.com"');
   assertNoPassword(r, GOOD);
-  const record = (await accounts.get("dave"))!;
+  const record = recordOf(await accounts.get("dave"));
   assert.equal(Object.keys(record).sort(), ["iteration_count", "salt", "server_key", "stored_key"]);
   assert.is(record.iteration_count, 10000);
   assert.match(record.salt as string, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
@@ -434,7 +435,8 @@ test("a user-registering handler may veto after an awaited storage lookup (fired
   await blocklist.set("ursula", { reason: "Blocked by the test" });
   const bus = rt.eventsFor(HOST);
   const veto = async (e: Record<string, unknown>) => {
-    const entry = await blocklist.get(e.username as string);
+    const found = await blocklist.get(e.username as string);
+      const entry = found && recordOf(found);
     if (entry) {
       e.allowed = false;
       e.reason = entry.reason;

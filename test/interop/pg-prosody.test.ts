@@ -18,6 +18,7 @@ import { DESCRIBE_SCHEMA } from "../helpers/pg-schema.js";
 import { postgresMissing, startCluster } from "../helpers/postgres.js";
 import { prosodyMissing } from "../helpers/prosody.js";
 import { skipIf } from "../helpers/skip.js";
+import { recordOf } from "../helpers/records.js";
 
 const missing =
   postgresMissing() ??
@@ -78,7 +79,7 @@ pgTest("an account written by real prosodyctl is read by us, and one we write is
   const { config, cleanup } = prosodyConfig(target);
   assert.is(realCtl(config, ["adduser", "alice@example.com"], "pw\npw\n").status, 0);
   const { db, store } = await accounts(target);
-  const alice = await store.get("alice");
+  const alice = recordOf(await store.get("alice"));
   assert.is(alice?.iteration_count, 10000);
   assert.match(String(alice?.stored_key), /^[0-9a-f]{40}$/);
   assert.equal(Object.keys(alice!).sort(), ["iteration_count", "salt", "server_key", "stored_key"]);

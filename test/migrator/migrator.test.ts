@@ -92,6 +92,33 @@ back { type = "prosody_files", path = d .. "/b" } -- Prosody's old name for inte
   assert.equal(treeTimes(join(dir, "b")), times, "no file was rewritten");
 });
 
+test("a sequence (Snikket's bootstrap list) moves as a sequence: one SQL row key \"\" holding the JSON array, the same file back", async () => {
+  const { dir, config } = migratorConfig(`
+local d = "$DIR"
+files { type = "internal", path = d .. "/a" }
+db { type = "sql", driver = "SQLite3", database = d .. "/prosody.sqlite" }
+back { type = "internal", path = d .. "/b" }
+`);
+  const list = [
+    { index: 1, result: "https://example.com/invite/a/", timestamp: 1700000000 },
+    { index: 2, result: "https://example.com/invite/b/", timestamp: 1700000100 },
+  ];
+  await (createInternalProvider({ dataPath: join(dir, "a"), host: "example.com" }).open("invites_bootstrap", "keyval") as KeyvalStore).set(null, list);
+  const there = await migrator(["--root", "--config", config, "files", "db"]);
+  assert.is(there.code, 0, there.stderr + there.stdout);
+  const db = await openSqlDatabase(join(dir, "prosody.sqlite"));
+  try {
+    const rows = db.engine.read((v) => v.all(`SELECT "user", "key", "type", "value" FROM "prosody" WHERE "store" = 'invites_bootstrap'`, []));
+    assert.equal(rows.map((r) => [r.user, r.key, r.type, JSON.parse(String(r.value))]), [["", "", "json", list]]);
+  } finally {
+    await db.close({ fold: false });
+  }
+  const back = await migrator(["--root", "--config", config, "db", "back"]);
+  assert.is(back.code, 0, back.stderr + back.stdout);
+  const file = "example%2ecom/invites_bootstrap.dat";
+  assert.ok(treeBytes(join(dir, "b")).get(file)!.equals(treeBytes(join(dir, "a")).get(file)!), "the same bytes");
+});
+
 test("a store named in hosts is the only one moved; a record the output has and the input not fails verification", async () => {
   const { dir, config } = migratorConfig(`
 input { type = "internal", path = "$DIR/a", hosts = { ["example.com"] = { "accounts" } } }

@@ -15,6 +15,7 @@ import { setLogLevel } from "../../src/core/logger.js";
 import type { Runtime } from "../../src/core/runtime.js";
 import { makeConfig } from "../helpers/config.js";
 import { startReceiver, type Receiver } from "../helpers/webhook-receiver.js";
+import { recordOf } from "../helpers/records.js";
 
 const SECRET = "a-secret-of-enough-length";
 const ALL = ["invite-created", "invite-used", "user-registered"];
@@ -152,7 +153,7 @@ test("a full outbox drops its oldest events, keeps the newest", async () => {
     const tokens: string[] = [];
     for (let i = 0; i < 4; i++) tokens.push((await invitesOf(rt).createAccount())[0]!.token);
     const outbox = await rt.storage.open("example.com", "invites_webhooks_outbox", "keyval");
-    const kept = await Promise.all((await outbox.users()).map(async (k) => JSON.parse(String((await outbox.get(k))!.body)).data.invite.id));
+    const kept = await Promise.all((await outbox.users()).map(async (k) => JSON.parse(String(recordOf(await outbox.get(k)).body)).data.invite.id));
     assert.equal(kept.sort(), tokens.slice(2).sort());
   } finally {
     await rt.stop();

@@ -22,6 +22,8 @@ import {
 import { makeConfig } from "../helpers/config.js";
 import { pluginDir } from "../helpers/plugins.js";
 import { skip } from "../helpers/skip.js";
+import { recordOf } from "../helpers/records.js";
+import { sequenceTests } from "./conformance-sequences.js";
 
 type Made = { provider: StorageProvider; cleanup(): Promise<void> };
 
@@ -244,7 +246,7 @@ export function storageConformance(name: string, makeProvider: () => Promise<Mad
       nested: { arr: [{ a: [] as string[] }] },
     };
     await kv.set("x", rec);
-    const got = (await kv.get("x"))!;
+    const got = recordOf(await kv.get("x"));
     const { nested, ...rest } = rec;
     const { nested: gotNested, ...gotRest } = got;
     assert.equal(gotRest, rest);
@@ -262,7 +264,7 @@ export function storageConformance(name: string, makeProvider: () => Promise<Mad
     await kv.set("u", rec);
     rec.a.b.push(3);
     rec.c = "changed";
-    const got = (await kv.get("u"))!;
+    const got = recordOf(await kv.get("u"));
     assert.equal(got, { a: { b: [1, 2] }, c: "x" });
     (got.a as { b: number[] }).b.push(99);
     got.c = "mutated";
@@ -524,6 +526,8 @@ export function storageConformance(name: string, makeProvider: () => Promise<Mad
 
   mapTests("map", (p) => p);
   mapTests("map shim (open(map) → undefined)", withoutMap);
+
+  sequenceTests(test, { keyval, map, withoutMap });
 
   test("purge deletes a user everywhere", async (ctx) => {
     const { provider } = ctx;

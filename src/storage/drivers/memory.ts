@@ -5,11 +5,12 @@
  * store and the keyval store of the same name see each other's data. Values are deep-copied on
  * the way in and out, so callers can never mutate stored data through a reference.
  */
-import { applyMapChanges, cloneRecord, cloneValue } from "../values.js";
+import { applyMapChanges, checkMapChangesOnSequence, cloneKeyval, cloneValue } from "../values.js";
 import {
   REMOVE,
   type KeyvalStore,
   type MapStore,
+  type KeyvalData,
   type Remove,
   type StorageProvider,
   type Store,
@@ -18,7 +19,7 @@ import {
   type StoreValue,
 } from "../types.js";
 
-type Records = Map<string | null, StoreRecord>;
+type Records = Map<string | null, KeyvalData>;
 
 function isEmpty(rec: StoreRecord): boolean {
   for (const _ in rec) return false;
@@ -39,15 +40,15 @@ export function createMemoryProvider(): StorageProvider {
       type: "keyval",
       async get(user) {
         const rec = stores.get(store)?.get(user);
-        return rec ? (cloneValue(rec) as StoreRecord) : undefined;
+        return rec ? (cloneValue(rec) as KeyvalData) : undefined;
       },
       async set(user, data) {
-        const rec = cloneRecord(data, where(user));
+        const rec = cloneKeyval(data, where(user));
         if (rec) recordsOf(store).set(user, rec);
         else stores.get(store)?.delete(user);
       },
       async setIfAbsent(user, data) {
-        const rec = cloneRecord(data, where(user));
+        const rec = cloneKeyval(data, where(user));
         if (stores.get(store)?.has(user)) return false;
         if (rec) recordsOf(store).set(user, rec);
         return true;
@@ -66,7 +67,12 @@ export function createMemoryProvider(): StorageProvider {
     // Validate everything first so a bad value leaves the record untouched (atomic setKeys).
     const apply = (user: string | null, changes: [string, StoreValue | undefined][]) => {
       const records = recordsOf(store);
-      const rec: StoreRecord = { ...(records.get(user) ?? {}) };
+      const old = records.get(user);
+      if (Array.isArray(old)) {
+        checkMapChangesOnSequence(changes, () => where(user, changes[0]?.[0] ?? ""));
+        return;
+      }
+      const rec: StoreRecord = { ...(old ?? {}) };
       applyMapChanges(rec, changes);
       if (isEmpty(rec)) records.delete(user);
       else records.set(user, rec);
@@ -77,7 +83,7 @@ export function createMemoryProvider(): StorageProvider {
       type: "map",
       async get(user, key) {
         const rec = stores.get(store)?.get(user);
-        if (!rec || !Object.prototype.hasOwnProperty.call(rec, key)) return undefined;
+        if (!rec || Array.isArray(rec) || !Object.prototype.hasOwnProperty.call(rec, key)) return undefined;
         return cloneValue(rec[key]);
       },
       async set(user, key, value) {
@@ -92,7 +98,7 @@ export function createMemoryProvider(): StorageProvider {
       async take(user, key) {
         // Synchronous between the read and the delete: nothing can interleave.
         const rec = stores.get(store)?.get(user);
-        if (!rec || !Object.prototype.hasOwnProperty.call(rec, key)) return undefined;
+        if (!rec || Array.isArray(rec) || !Object.prototype.hasOwnProperty.call(rec, key)) return undefined;
         const value = rec[key]!;
         apply(user, [[key, undefined]]);
         return value; // no longer stored: the caller may keep it
@@ -100,7 +106,7 @@ export function createMemoryProvider(): StorageProvider {
       async getAll(key) {
         const out = new Map<string, StoreValue>();
         for (const [user, rec] of stores.get(store) ?? []) {
-          if (Object.prototype.hasOwnProperty.call(rec, key)) out.set(user ?? "", cloneValue(rec[key]));
+          if (!Array.isArray(rec) && Object.prototype.hasOwnProperty.call(rec, key)) out.set(user ?? "", cloneValue(rec[key]));
         }
         return out;
       },

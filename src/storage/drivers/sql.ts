@@ -7,17 +7,20 @@
  * (host, user — "" for the host-wide record —, store, key, type, value). keyval and map are two
  * views of the same rows:
  * - keyval `set` = one atomic group: DELETE all rows of (host,user,store) + one INSERT per non-empty
- *   string key; the entry under key "" goes into a `key = ""` json row holding `{"": value}`.
- *   keyval `get` reads all rows and merges the `""` row's table in; no rows → undefined.
+ *   string key; the entry under key "" goes into a `key = ""` json row holding `{"": value}`; a
+ *   sequence (array) is that row alone, holding the JSON array (Prosody's non-string keys).
+ *   keyval `get` reads all rows and merges the `""` row's table in (a lone JSON array: the
+ *   sequence itself); no rows → undefined.
  * - map `get` = SELECT type,value … LIMIT 1 (cached: sql-read-cache.ts); `set` = DELETE that key +
  *   INSERT (no INSERT to delete); the key "" lives inside the `""` row (read-modify-write in one
  *   atomic update).
  * - `users()` = SELECT DISTINCT user (so the host-wide record shows up as "", like Prosody).
  */
-import { cloneRecord, copyStoreValue, setOwn, whereText, type Where } from "../values.js";
+import { checkMapChangesOnSequence, cloneKeyval, copyStoreValue, setOwn, whereText, type Where } from "../values.js";
 import {
   REMOVE,
   StorageError,
+  type KeyvalData,
   type KeyvalStore,
   type MapStore,
   type Remove,
@@ -104,7 +107,17 @@ export function createSqlProvider(opts: { host: string; db: SqlDatabase }): Stor
 
   /** The `""` row's table as read (`row`, maybe none), changed by `change`, as statements replacing it. */
   const rewriteExtra = (row: SqlRow | undefined, store: string, user: string | null, change: (extra: { [key: string]: StoreValue }) => void) => {
-    const extra = { ...extraAsObject(row ? decodeRow(row, store, user, "") : undefined, where(store, user, "")) };
+    const decoded = row ? decodeRow(row, store, user, "") : undefined;
+    if (Array.isArray(decoded)) {
+      // The row holds the record's positions (a sequence, or the integer keys of a mixed table):
+      // rewritten as an object they would come back as string keys "1", "2"… So only a change
+      // that adds nothing (removing the absent key "") passes, and writes nothing.
+      const added: { [key: string]: StoreValue } = {};
+      change(added);
+      checkMapChangesOnSequence(Object.entries(added), where(store, user, ""));
+      return [];
+    }
+    const extra = { ...extraAsObject(decoded, where(store, user, "")) };
     change(extra);
     const stmts: SqlStatement[] = [[Q.mapDelete, [host, u(user), store, ""]]];
     if (!isEmpty(extra)) stmts.push([Q.insert, [host, u(user), store, "", "json", encodeJson(extra)]]);
@@ -113,9 +126,11 @@ export function createSqlProvider(opts: { host: string; db: SqlDatabase }): Stor
 
   function keyval(store: string): KeyvalStore {
     /** The INSERTs of a whole record (the entry under key "" goes into the `""` row). */
-    const recordInserts = (user: string | null, rec: StoreRecord | undefined): SqlStatement[] => {
+    const recordInserts = (user: string | null, rec: KeyvalData | undefined): SqlStatement[] => {
       const stmts: SqlStatement[] = [];
       if (!rec) return stmts;
+      // A sequence has no string keys: Prosody writes all of it as the "" row, a JSON array.
+      if (Array.isArray(rec)) return [[Q.insert, [host, u(user), store, "", "json", encodeJson(rec)]]];
       for (const key of Object.keys(rec)) {
         if (key === "") continue;
         stmts.push(insertRow(store, user, key, rec[key]));
@@ -138,16 +153,19 @@ export function createSqlProvider(opts: { host: string; db: SqlDatabase }): Stor
           if (key === "") extra = v;
           else if (v !== undefined) setOwn(result, key, v);
         }
+        // Only positions (the "" row holds a JSON array, no other row): a sequence, as Prosody
+        // reads it. With string keys beside them (a mixed table) the positions become "1", "2"…
+        if (Array.isArray(extra) && isEmpty(result)) return extra.length ? extra : undefined;
         if (extra !== undefined) for (const [k, v] of Object.entries(extraAsObject(extra, where(store, user, "")))) setOwn(result, k, v);
         return isEmpty(result) ? undefined : result;
       },
       async set(user, data) {
-        const stmts: SqlStatement[] = [[Q.kvDelete, [host, u(user), store]], ...recordInserts(user, cloneRecord(data, where(store, user)))];
+        const stmts: SqlStatement[] = [[Q.kvDelete, [host, u(user), store]], ...recordInserts(user, cloneKeyval(data, where(store, user)))];
         await write(store, () => engine.execute(stmts));
       },
       async setIfAbsent(user, data) {
         // Encoded first, so a bad value rejects before anything runs.
-        const inserts = recordInserts(user, cloneRecord(data, where(store, user)));
+        const inserts = recordInserts(user, cloneKeyval(data, where(store, user)));
         return write(store, () =>
           engine.update({
             reads: [[Q.kvExists, [host, u(user), store]]],

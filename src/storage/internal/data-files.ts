@@ -15,7 +15,7 @@ import { isWritableFileName } from "../lua/encode-path.js";
 import { readLuaData, readLuaDataIndexed } from "../lua/read.js";
 import { serializeFileBytes, type EntryIndex } from "../lua/serialize.js";
 import { DIR_MODE, FILE_MODE, randomSuffix } from "../sqlite/fsutil.js";
-import { NameTooLongError, StorageError, type StoreRecord, type StoreValue } from "../types.js";
+import { NameTooLongError, StorageError, type KeyvalData, type StoreValue } from "../types.js";
 import { applyMapChanges, setOwn } from "../values.js";
 import { CACHE_MIN_BYTES, type ParseCache, type Parsed } from "./parse-cache.js";
 import { pinFd, readPinned, stampOfPath, unpin, type Pin } from "./pins.js";
@@ -70,19 +70,17 @@ export function copyData<T>(v: T): T {
   return out as T;
 }
 
-/** The record a data file's value stands for (undefined: none). */
-function asRecord(v: unknown, file: string): StoreRecord | undefined {
+/**
+ * The record a data file's value stands for (undefined: none): a table with string keys as an
+ * object, a Lua sequence (what the reader gives for a pure 1..n table) as an array.
+ */
+function asRecord(v: unknown, file: string): KeyvalData | undefined {
   if (v === undefined) return undefined;
-  if (Array.isArray(v)) {
-    if (v.length === 0) return undefined;
-    const out: StoreRecord = {};
-    v.forEach((item, i) => (out[String(i + 1)] = item as StoreValue));
-    return out;
-  }
+  if (Array.isArray(v)) return v.length === 0 ? undefined : (v as StoreValue[]);
   if (typeof v !== "object" || v === null) {
     throw new StorageError(`${file}: the file holds a ${typeof v}, not a table`);
   }
-  for (const _ in v) return v as StoreRecord;
+  for (const _ in v) return v as KeyvalData;
   return undefined;
 }
 
@@ -112,7 +110,7 @@ export class DataFiles {
    * The record in `file`; `shared` records come from the parse cache and must not be mutated or
    * handed out (copy them).
    */
-  async readShared(file: string): Promise<{ rec: StoreRecord | undefined; shared: boolean; entry?: Parsed }> {
+  async readShared(file: string): Promise<{ rec: KeyvalData | undefined; shared: boolean; entry?: Parsed }> {
     let bytes: Buffer;
     let pin: Pin | undefined;
     try {
@@ -135,14 +133,14 @@ export class DataFiles {
       this.log("error", `Unable to read ${file}: ${errMsg(err)}`);
       throw new StorageError(`${file}: cannot read: ${errMsg(err)}`);
     }
-    let rec: StoreRecord | undefined;
+    let rec: KeyvalData | undefined;
     let index: EntryIndex | undefined;
     try {
       if (bytes.length >= CACHE_MIN_BYTES) {
         // Cached: with its members' places, so that a change splices (splice.ts) even the first time.
         const parsed = readLuaDataIndexed(bytes, file);
         rec = asRecord(parsed.value, file);
-        if (rec === parsed.value) index = parsed.index;
+        if (rec === parsed.value && !Array.isArray(rec)) index = parsed.index;
       } else rec = asRecord(readLuaData(bytes, file), file);
     } catch (err) {
       unpin(pin);
@@ -159,7 +157,7 @@ export class DataFiles {
   }
 
   /** A record the caller may keep and change. */
-  async readOwned(file: string): Promise<StoreRecord | undefined> {
+  async readOwned(file: string): Promise<KeyvalData | undefined> {
     const { rec, shared } = await this.readShared(file);
     return shared ? copyData(rec) : rec;
   }
@@ -167,7 +165,8 @@ export class DataFiles {
   /** One value of a record, for the caller to keep. */
   async readValue(file: string, key: string): Promise<StoreValue | undefined> {
     const { rec, shared } = await this.readShared(file);
-    if (!rec || !Object.prototype.hasOwnProperty.call(rec, key)) return undefined;
+    // A sequence has no string keys (Prosody: `t["1"]` of a sequence is nil).
+    if (!rec || Array.isArray(rec) || !Object.prototype.hasOwnProperty.call(rec, key)) return undefined;
     return shared ? copyData(rec[key]) : rec[key];
   }
 
@@ -177,12 +176,13 @@ export class DataFiles {
    * Replaces `file` atomically with `rec`, or deletes it for an absent record. Call under the
    * file's lock. `rec` must not be changed afterwards: it may be shared through the parse cache.
    */
-  async write(file: string, rec: StoreRecord | undefined): Promise<void> {
+  async write(file: string, rec: KeyvalData | undefined): Promise<void> {
     if (!rec) {
       this.cache.drop(file);
       return this.remove(file, path.dirname(file));
     }
-    const index: EntryIndex = new Map();
+    // A sequence gets no index: map changes never splice into it (see FileUpdates).
+    const index: EntryIndex | undefined = Array.isArray(rec) ? undefined : new Map();
     const bytes = Rope.of(serializeFileBytes(rec, this.cache.entries, index));
     // Until the rename, the cached entry (if any) still stands for the file.
     await this.store(file, bytes, (pin) => this.cache.put(file, bytes, rec, index, pin));
@@ -197,7 +197,7 @@ export class DataFiles {
    * the old ones and the record as it was.
    */
   async writeChanges(file: string, entry: Parsed, changes: readonly KeyChange[]): Promise<"done" | "unchanged" | "full"> {
-    if (!entry.index || !entry.rec) return "full";
+    if (!entry.index || !entry.rec || Array.isArray(entry.rec)) return "full";
     const plan = planSplice(entry.bytes, entry.index, changes);
     if (plan.kind !== "splice") return plan.kind;
     const { index, rec } = entry;

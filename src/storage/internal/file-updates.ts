@@ -5,7 +5,7 @@
  * round trip and the rewrite of a big file are paid once per batch, not once per change.
  */
 import type { StoreRecord, StoreValue } from "../types.js";
-import { applyMapChanges } from "../values.js";
+import { applyMapChanges, checkMapChangesOnSequence } from "../values.js";
 import { copyData, type DataFiles } from "./data-files.js";
 import type { KeyChange } from "./splice.js";
 
@@ -133,7 +133,7 @@ export class FileUpdates {
     this.pending.delete(file);
     return this.withLock(file, async () => {
       const { rec: current, shared, entry } = await this.files.readShared(file);
-      if (!current || !has(current, key)) return undefined;
+      if (!current || Array.isArray(current) || !has(current, key)) return undefined;
       const value = shared ? copyData(current[key]!) : current[key]!;
       if (entry && (await this.files.writeChanges(file, entry, [[key, undefined]])) !== "full") return value;
       const rec: StoreRecord = { ...current };
@@ -148,6 +148,12 @@ export class FileUpdates {
   /** One batch, under the lock: the record as it is now, changed, written if anything changed. */
   private async apply(file: string, changes: KeyChange[]): Promise<void> {
     const { rec: current, entry } = await this.files.readShared(file);
+    // The file holds a sequence: only removals (no-ops) can apply; adding a key is refused (for
+    // every change of this batch: they all add to the same sequence, or remove nothing).
+    if (Array.isArray(current)) {
+      checkMapChangesOnSequence(changes, file);
+      return;
+    }
     if (entry && (await this.files.writeChanges(file, entry, changes)) !== "full") return;
     const rec: StoreRecord = { ...current }; // shallow: values are replaced, never changed
     if (!applyMapChanges(rec, changes)) return;

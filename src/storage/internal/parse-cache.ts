@@ -9,7 +9,7 @@
  * moment its new bytes become the file's (splice.ts), so a record always matches its bytes.
  */
 import type { EntryIndex } from "../lua/serialize.js";
-import type { StoreRecord } from "../types.js";
+import type { KeyvalData } from "../types.js";
 import { unpin, type Pin } from "./pins.js";
 import { Rope } from "./rope.js";
 
@@ -19,7 +19,7 @@ const CACHE_BUDGET_BYTES = 48 * 1024 * 1024;
 
 export interface Parsed {
   bytes: Rope;
-  rec: StoreRecord | undefined;
+  rec: KeyvalData | undefined;
   /** Where each member lies in `bytes`, when we wrote them (see splice.ts). */
   index?: EntryIndex;
   /** The inode `bytes` came from (see pins.ts); closed when the entry goes. */
@@ -56,7 +56,7 @@ export class ParseCache {
     }
   }
 
-  put(file: string, bytes: Rope, rec: StoreRecord | undefined, index?: EntryIndex, pin?: Pin): void {
+  put(file: string, bytes: Rope, rec: KeyvalData | undefined, index?: EntryIndex, pin?: Pin): void {
     this.drop(file);
     if (bytes.length < CACHE_MIN_BYTES || bytes.length > CACHE_BUDGET_BYTES) return unpin(pin);
     const entry: Parsed = { bytes, rec };

@@ -3,7 +3,7 @@
  * map is native here but behaves exactly like Prosody's shim (one file per user holding all keys;
  * a map store and the keyval store of the same name are the same file).
  */
-import { cloneRecord, cloneValue } from "../values.js";
+import { cloneKeyval, cloneValue } from "../values.js";
 import { REMOVE, type KeyvalStore, type MapStore, type Remove, type StoreValue } from "../types.js";
 import type { DataFiles } from "./data-files.js";
 import type { FileUpdates, KeyChange, WithLock } from "./file-updates.js";
@@ -28,12 +28,12 @@ export function keyvalStore(deps: StoreDeps, store: string): KeyvalStore {
     type: "keyval",
     get: (user) => files.readOwned(pathOf(store, user)),
     async set(user, data) {
-      const rec = cloneRecord(data, label(store, user));
+      const rec = cloneKeyval(data, label(store, user));
       const file = pathOf(store, user);
       await withLock(file, () => files.write(file, rec));
     },
     async setIfAbsent(user, data) {
-      const rec = cloneRecord(data, label(store, user));
+      const rec = cloneKeyval(data, label(store, user));
       const file = pathOf(store, user);
       if (!rec) return !(await files.readShared(file)).rec; // nothing to write
       return withLock(file, async () => {
