@@ -7,7 +7,7 @@
  * answers, then delivered by a worker in the server process: signed (deliver.ts), retried with
  * exponential backoff and jitter (config.ts), at least once, each with an event id stable across
  * retries. Several of our instances on one database claim entries so that only one delivers an
- * entry at a time.
+ * entry at a time. A reloaded config applies to the next event and delivery (config-reloaded).
  */
 import type { Module } from "prosody-ts";
 import { now, uuid } from "prosody-ts/util";
@@ -19,15 +19,25 @@ import { inviteView, registeredView, usedView, type InviteRecord } from "./paylo
 const USER_AGENT = "prosody-ts mod_invites_webhooks";
 
 export default function (module: Module): void {
-  const settings = readSettings(module); // a config mistake stops the module here, with its message
-  if (settings.hooks.length === 0) {
-    module.log("debug", "No invites_webhooks configured on %s", module.host);
-    return;
-  }
+  let settings = readSettings(module); // a config mistake stops the module here, with its message
+  if (settings.hooks.length === 0) module.log("debug", "No invites_webhooks configured on %s", module.host);
   const log = (level: "warn" | "debug" | "info" | "error", msg: string, ...args: unknown[]) => module.log(level, msg, ...args);
   const outbox = openOutbox(module, log);
-  const byUrl = new Map<string, Webhook>(settings.hooks.map((h) => [h.url, h]));
+  let byUrl = new Map<string, Webhook>(settings.hooks.map((h) => [h.url, h]));
   const isServer = module.server.processType === "server";
+
+  // A reloaded config (SIGHUP) applies to the next event and the next delivery: a rotated secret,
+  // a new URL or event list need no restart. Entries queued for a URL no longer listed are
+  // dropped when their turn comes (below). Settings with a mistake are refused, loudly, and the
+  // running ones stay, as a config that cannot be read leaves the running config in place.
+  module.hookGlobal("config-reloaded", () => {
+    try {
+      settings = readSettings(module);
+      byUrl = new Map<string, Webhook>(settings.hooks.map((h) => [h.url, h]));
+    } catch (err) {
+      module.log("error", "invites_webhooks not reloaded, the previous settings stay: %s", err instanceof Error ? err.message : err);
+    }
+  });
 
   /** Writes one entry per webhook that wants `event`; durable when it resolves. */
   async function emit(event: WebhookEventName, data: Record<string, unknown>): Promise<undefined> {
@@ -50,7 +60,7 @@ export default function (module: Module): void {
   if (!isServer) return;
 
   // --- the worker ---
-  const leaseMs = settings.timeoutS * 1000 + 3000;
+  const leaseMs = () => settings.timeoutS * 1000 + 3000;
   let stopped = false;
   let current: Promise<void> | undefined;
   let again = false;
@@ -81,7 +91,7 @@ export default function (module: Module): void {
       if (stopped) return;
       const seen = await outbox.get(key);
       if (!seen || seen.next_ms > Date.now()) continue;
-      if (!(await outbox.claim(key, leaseMs))) continue;
+      if (!(await outbox.claim(key, leaseMs()))) continue;
       try {
         const entry = await outbox.get(key); // delivered by another instance meanwhile?
         if (!entry) continue;

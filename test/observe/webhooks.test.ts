@@ -13,6 +13,9 @@ import type { InvitesApi } from "../../plugins/mod_invites/invites.js";
 import { createRuntime } from "../../src/create-runtime.js";
 import { setLogLevel } from "../../src/core/logger.js";
 import type { Runtime } from "../../src/core/runtime.js";
+import type { Config } from "../../src/core/config/index.js";
+import { applyConfig } from "../../src/core/reload.js";
+import { captureLogs } from "../helpers/logs.js";
 import { makeConfig } from "../helpers/config.js";
 import { startReceiver, type Receiver } from "../helpers/webhook-receiver.js";
 import { recordOf } from "../helpers/records.js";
@@ -22,21 +25,22 @@ const ALL = ["invite-created", "invite-used", "user-registered"];
 
 setLogLevel("error");
 
+function configOf(options: Record<string, any>, dataDir: string): Config {
+  return makeConfig(
+    {
+      data_path: dataDir,
+      storage: "sql",
+      invites_webhooks_retry_base: 0.05,
+      invites_webhooks_poll: 0.1,
+      invites_webhooks_timeout: 2,
+      ...options,
+    },
+    { "example.com": { modules_enabled: ["invites", "invites_register", "invites_webhooks"] } },
+  );
+}
+
 async function runtime(options: Record<string, any>, dataDir?: string): Promise<Runtime> {
-  const rt = createRuntime({
-    config: makeConfig(
-      {
-        data_path: dataDir ?? mkdtempSync(join(tmpdir(), "webhooks-")),
-        storage: "sql",
-        invites_webhooks_retry_base: 0.05,
-        invites_webhooks_poll: 0.1,
-        invites_webhooks_timeout: 2,
-        ...options,
-      },
-      { "example.com": { modules_enabled: ["invites", "invites_register", "invites_webhooks"] } },
-    ),
-    processType: "server",
-  });
+  const rt = createRuntime({ config: configOf(options, dataDir ?? mkdtempSync(join(tmpdir(), "webhooks-"))), processType: "server" });
   await rt.start();
   return rt;
 }
@@ -143,6 +147,50 @@ test("a webhook only gets the events it lists; a redirect is a failure, not foll
   } finally {
     await rt.stop();
     await other.close();
+  }
+});
+
+test("a reloaded config applies to the next event: webhooks added, a new URL and secret; mistaken settings leave the running ones", async () => {
+  const SECRET2 = "a-second-secret-of-enough-length";
+  const second = await startReceiver(SECRET2);
+  receiver.deliveries.length = 0;
+  receiver.answer = () => 204;
+  const dir = mkdtempSync(join(tmpdir(), "webhooks-reload-"));
+  const rt = await runtime({}, dir); // none configured at start
+  // What a SIGHUP does (src/server-reload.ts): apply the config, then announce it.
+  const reload = async (invites_webhooks: unknown) => {
+    const next = configOf({ invites_webhooks }, dir);
+    await applyConfig(rt, next);
+    rt.globalEvents.fire("config-reloaded", { config: next });
+  };
+  const created = async () => (await invitesOf(rt).createAccount())[0]!.token;
+  const sentTo = (r: Receiver, token: string) => r.deliveries.filter((d) => d.body.data.invite?.id === token);
+  const logs = captureLogs();
+  try {
+    const before = await created();
+    await reload([{ url: receiver.url, events: ["invite-created"], secret: SECRET }]);
+    const first = await created();
+    await receiver.until((ds) => ds.some((d) => d.body.data.invite?.id === first), 10_000, "the first invite after the reload");
+    assert.is(sentTo(receiver, before).length, 0, "an event from before the webhook was configured is not sent");
+
+    await reload([{ url: second.url, events: ["invite-created"], secret: SECRET2 }]);
+    const rotated = await created();
+    await second.until((ds) => ds.some((d) => d.body.data.invite?.id === rotated), 10_000, "delivered to the new URL");
+    assert.ok(sentTo(second, rotated).every((d) => d.signatureOk), "signed with the new secret");
+    assert.is(sentTo(receiver, rotated).length, 0, "not sent to the URL no longer listed");
+
+    await reload([{ url: "ftp://example.net/", events: ["invite-created"], secret: SECRET2 }]);
+    assert.ok(
+      logs.messages("error").some((m) => /^invites_webhooks not reloaded, the previous settings stay: .*only http and https URLs/.test(m)),
+      logs.messages("error").join("\n"),
+    );
+    const kept = await created();
+    await second.until((ds) => ds.some((d) => d.body.data.invite?.id === kept), 10_000, "still delivered with the running settings");
+  } finally {
+    logs.restore();
+    setLogLevel("error");
+    await rt.stop();
+    await second.close();
   }
 });
 
