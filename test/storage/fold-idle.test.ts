@@ -74,7 +74,9 @@ test("on by default: 64 KiB of journal is folded about 2 s after the last write"
 
 test("when writes go idle, the compaction worker (a copy of the store) ends, folded or not", async () => {
   const snapshots = new SnapshotWorker(600_000); // would otherwise live on for 10 minutes
-  const db = await DurableSqlite.open(newDb(), { snapshots, compactThresholdBytes: 16 * 1024, foldIdleMs: 300 });
+  // Idle long enough that the checks below run before the fold, even on a loaded machine (at
+  // 300 ms the worker's image under load took longer, and the fold had ended the worker already).
+  const db = await DurableSqlite.open(newDb(), { snapshots, compactThresholdBytes: 16 * 1024, foldIdleMs: 2000 });
   try {
     await burst(db, 200, 200); // past the threshold: background compactions in the worker
     assert.ok(await eventually(() => db.stats.workerSnapshots > 0), "the worker built an image");
@@ -92,7 +94,7 @@ test("the worker's copy has ended before an idle fold builds its image (they nev
   const db = await DurableSqlite.open(newDb(), {
     snapshots,
     compactThresholdBytes: 16 * 1024,
-    foldIdleMs: 300,
+    foldIdleMs: 2000, // as above
     foldIdleMinBytes: 1,
     hooks: { at: (point) => point === "compact:before-image-write" && workerAtImage.push(snapshots.running()) },
   });
