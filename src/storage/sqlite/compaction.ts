@@ -246,14 +246,17 @@ export class Compaction {
       return;
     }
     const newGen = nextGen(f.gen);
-    const buf = stampImage(f.db.export(), newGen, 0); // base 0: the journal is replaced or removed, the image holds it all
+    // In place (prosodyctl), the working copy's file is the image, not copied (MemoryDb.liveImage):
+    // nothing writes to it until this returns (the commit queue waits for us). Else a copy.
+    const live = f.db.liveImage(newGen);
+    const buf = stampImage(live ?? f.db.export(), newGen, 0); // base 0: the journal is replaced or removed, the image holds it all
     const size = buf.length;
     let tmp: string;
     try {
       // Not paced: nothing else may write meanwhile (we hold the lock), so the sooner the better.
       tmp = await this.writeImage(buf, false);
     } finally {
-      releaseBuffer(buf); // the store's size: not left for a collection an idle process may not run
+      if (!live) releaseBuffer(buf); // the store's size: not left for a collection an idle process may not run
     }
     installTemp(tmp, this.d.file, () => this.d.hook("compact:before-db-rename"));
     this.adopt(newGen, size);
