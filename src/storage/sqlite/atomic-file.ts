@@ -66,22 +66,42 @@ export function writeTempSync(target: string, data: Uint8Array, look: FileLook, 
 }
 
 /**
+ * The first `length` bytes of the data are written last, after `ready()` (run while the rest is
+ * being written, by another thread) has filled them in: a header holding a checksum of the whole.
+ */
+export interface HeadLast {
+  length: number;
+  ready(): void;
+}
+
+/**
  * writeTempSync without blocking the event loop: for an image written on the main thread (tens of
  * MB), while requests go on being served.
  */
-export async function writeTemp(target: string, data: Uint8Array, look: FileLook, chunk = Infinity): Promise<string> {
+export async function writeTemp(target: string, data: Uint8Array, look: FileLook, chunk = Infinity, head?: HeadLast): Promise<string> {
   const tmp = `${target}.tmp-${randomSuffix()}`;
   const fh = await fsp.open(tmp, "wx", look.mode);
   try {
     try {
       await fh.chmod(look.mode);
       if (look.uid !== undefined && look.gid !== undefined && isRoot()) await fh.chown(look.uid, look.gid);
-      let off = 0;
+      const from = head ? Math.min(head.length, data.length) : 0;
+      let off = from;
+      let ready = head === undefined;
       while (off < data.length) {
         const end = Math.min(data.length, off + chunk);
-        while (off < end) off += (await fh.write(data, off, end - off, off)).bytesWritten;
+        while (off < end) {
+          const writing = fh.write(data, off, end - off, off);
+          if (!ready) {
+            ready = true;
+            head!.ready(); // meanwhile, on this thread
+          }
+          off += (await writing).bytesWritten;
+        }
         if (off < data.length) await fh.datasync();
       }
+      if (!ready) head!.ready();
+      for (let h = 0; h < from; ) h += (await fh.write(data, h, from - h, h)).bytesWritten;
       await fh.sync();
     } finally {
       await fh.close();

@@ -7,8 +7,8 @@
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import { StorageError } from "../types.js";
-import { installTemp, writeTemp } from "./atomic-file.js";
-import { IMAGE_CHUNK, nextGen, stampImage } from "./db-image.js";
+import { installTemp, writeTemp, type HeadLast } from "./atomic-file.js";
+import { IMAGE_CHUNK, STAMPED_HEADER_BYTES, nextGen, stampChecksum, stampFields, stampImage } from "./db-image.js";
 import type { Follower } from "./follower.js";
 import { lookOf, releaseBuffer } from "./fsutil.js";
 import { HEADER_SIZE } from "./journal.js";
@@ -246,14 +246,18 @@ export class Compaction {
       return;
     }
     const newGen = nextGen(f.gen);
-    const buf = stampImage(f.db.export(), newGen, 0); // base 0: the journal is replaced or removed, the image holds it all
+    // In place (prosodyctl), the working copy's file is the image, not copied (MemoryDb.liveImage):
+    // nothing writes to it until this returns (the commit queue waits for us). Else a copy.
+    const live = f.db.liveImage(newGen);
+    const buf = stampFields(live ?? f.db.export(), newGen, 0); // base 0: the journal is replaced or removed, the image holds it all
     const size = buf.length;
     let tmp: string;
     try {
       // Not paced: nothing else may write meanwhile (we hold the lock), so the sooner the better.
-      tmp = await this.writeImage(buf, false);
+      // The checksum is computed while the rest of the image is being written.
+      tmp = await this.writeImage(buf, false, { length: STAMPED_HEADER_BYTES, ready: () => stampChecksum(buf) });
     } finally {
-      releaseBuffer(buf); // the store's size: not left for a collection an idle process may not run
+      if (!live) releaseBuffer(buf); // the store's size: not left for a collection an idle process may not run
     }
     installTemp(tmp, this.d.file, () => this.d.hook("compact:before-db-rename"));
     this.adopt(newGen, size);
@@ -273,9 +277,9 @@ export class Compaction {
   }
 
   /** Writes an image to a new temporary file beside the DB (paced: see IMAGE_CHUNK) and syncs it; a failing hook rejects. */
-  private async writeImage(buf: Buffer, paced: boolean): Promise<string> {
+  private async writeImage(buf: Buffer, paced: boolean, head?: HeadLast): Promise<string> {
     this.d.hook("compact:before-image-write");
-    return writeTemp(this.d.file, buf, lookOf(this.d.file), paced ? IMAGE_CHUNK : Infinity);
+    return writeTemp(this.d.file, buf, lookOf(this.d.file), paced ? IMAGE_CHUNK : Infinity, head);
   }
 }
 

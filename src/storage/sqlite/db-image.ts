@@ -60,12 +60,26 @@ export function isOwnImage(img: Uint8Array): boolean {
 
 /** Writes the generation, journal base and own checksum into an exported image's header. */
 export function stampImage(img: Uint8Array, gen: number, base: number): Buffer {
+  const buf = stampFields(img, gen, base);
+  stampChecksum(buf);
+  return buf;
+}
+
+/** stampImage's first half: the generation and journal base (the checksum must follow, stampChecksum). */
+export function stampFields(img: Uint8Array, gen: number, base: number): Buffer {
   const buf = Buffer.from(img.buffer, img.byteOffset, img.byteLength);
   buf.writeUInt32BE(gen >>> 0, GEN_AT);
   buf.writeUInt32BE(base >>> 0, BASE_OFFSET_AT);
-  buf.writeUInt32BE(imageChecksum(buf), SELF_CRC_AT);
   return buf;
 }
+
+/** stampImage's second half: the image's own checksum, once every other byte is final. */
+export function stampChecksum(buf: Buffer): void {
+  buf.writeUInt32BE(imageChecksum(buf), SELF_CRC_AT);
+}
+
+/** The bytes of an image's header that stampImage writes into (all of them before this offset). */
+export const STAMPED_HEADER_BYTES = 100;
 
 /**
  * Connection settings of a working copy (not stored in the file). Nobody else opens this in-memory

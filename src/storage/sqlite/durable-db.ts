@@ -195,7 +195,8 @@ export class DurableSqlite {
 
   /** Opens (creating if needed) the database `file`. Prefer one instance per file per owner. */
   static async open(file: string, opts: DurableSqliteOptions = {}): Promise<DurableSqlite> {
-    const loaded = await loadSqlJs();
+    // In place = a short-lived process: SQLite's code compiled once, quickly (see loadSqlJs).
+    const loaded = await loadSqlJs({ tier: opts.workingCopy === "in-place" ? "baseline" : "optimizing" });
     const abs = path.resolve(file);
     let realFile: string;
     try {

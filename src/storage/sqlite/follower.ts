@@ -15,7 +15,7 @@ import { HEADER_SIZE, JournalDamagedError, decodeHeader, encodeHeader, parseReco
 import type { FilesAt } from "./snapshot-worker.js";
 import type { WasmMemory } from "./sqljs.js";
 import { reportTornTail, type TornTailLog } from "./torn-tail.js";
-import { WorkingCopy, readImage } from "./working-copy.js";
+import { WorkingCopy, inPlaceSpare, readImage } from "./working-copy.js";
 import type { WriterLock } from "./writer-lock.js";
 
 /** What the journal we follow holds for our copy. */
@@ -211,7 +211,9 @@ export class Follower {
         }
         dfd = fs.openSync(file, "r");
         const dst = fs.fstatSync(dfd);
-        const img = readImage(dfd, dst.size);
+        // In place, with room to grow into (a command's writes), so that no copy is made for a fold.
+        const spare = this.d.inPlace ? inPlaceSpare(dst.size) : 0;
+        const img = readImage(dfd, dst.size, spare);
         const dgen = dbGeneration(img, file);
         const base = dbBaseOffset(img);
         if (jfd !== null && jgen > dgen) {
@@ -231,7 +233,7 @@ export class Follower {
         if (!own && !stale) refuseForeignRecords(file, journalFile, jfd!, follows ? base : HEADER_SIZE, jSize);
         let copy: WorkingCopy;
         try {
-          copy = WorkingCopy.load(this.d.SQL, this.d.memory, img, { inPlace: this.d.inPlace });
+          copy = WorkingCopy.load(this.d.SQL, this.d.memory, img, { inPlace: this.d.inPlace, room: img.length + spare });
         } catch (err) {
           throw new StorageError(`${file}: cannot load the database: ${errMsg(err)}`);
         }

@@ -18,8 +18,10 @@
  * where sql.js puts it, as a file in MEMFS, with no copy into the WebAssembly heap. SQLite then
  * reads only the pages a command touches (through its page cache, bounded), and the backup copy
  * of every page (~0.3 s and the database's size in WebAssembly memory that is never given back,
- * at 100k invites) is skipped. Writes grow the MEMFS file by copying it (see above): fine for a
- * handful of commits, not for a server.
+ * at 100k invites) is skipped. Writes grow the MEMFS file by copying it (see above) once past the
+ * room given with the image: fine for a handful of commits, not for a server. Within that room the
+ * file stays in the buffer we gave, so folding the journal on exit writes that buffer as it is
+ * (liveImage) instead of a second, exported copy of the database.
  */
 import type { Database, SqlJsStatic } from "sql.js";
 import { RawStatements, handleOf } from "./raw-sqlite.js";
@@ -29,6 +31,8 @@ import type { WasmMemory } from "./sqljs.js";
 /** Page 1 of a blank database, per page size (see MemoryDb.blankFile). */
 const blankPages = new Map<number, Uint8Array>();
 
+/** Where SQLite's header keeps PRAGMA user_version. */
+const USER_VERSION_AT = 60;
 const SQLITE_OK = 0;
 const SQLITE_DONE = 101;
 
@@ -60,10 +64,14 @@ export class MemoryDb {
     readonly handle: number,
     /** inPlace: the sql.js Database whose MEMFS file this is (closed with it). */
     private readonly file?: Database,
+    /** inPlace: the memory given to MEMFS as the file's contents, room to grow included. */
+    private readonly room?: Buffer,
   ) {}
 
   /** How many databases were copied into the WebAssembly heap (load with an image) in this thread (tests). */
   static copiesIn = 0;
+  /** How many images liveImage() handed out without a copy in this thread (tests). */
+  static liveImages = 0;
 
   /** A new in-memory database holding `image` (an SQLite file's bytes; empty = a new database). */
   static load(SQL: SqlJsStatic, memory: WasmMemory, image: Uint8Array): MemoryDb {
@@ -97,16 +105,61 @@ export class MemoryDb {
     return db;
   }
 
-  /** `image` opened where it is: a file in sql.js's MEMFS (see the header), not copied into the heap. */
-  static inPlace(SQL: SqlJsStatic, memory: WasmMemory, image: Uint8Array): MemoryDb {
+  /**
+   * `image` opened where it is: a file in sql.js's MEMFS (see the header), not copied into the heap.
+   * `room`: bytes from the image's start that are ours to use (its buffer's unpooled memory past
+   * it, readImage's `spare`): the file may grow into them in place.
+   *
+   * How: MEMFS takes the data of a file's first write as `data.slice(0, data.length)` (a view, for
+   * a Buffer) and grows a file by copying it only once it outgrows that array's length. So the
+   * image is handed over as a Buffer whose `slice` gives the whole room instead: the file keeps
+   * its length (MEMFS's own count of bytes used) and has the room as its capacity. If MEMFS ever
+   * takes its data differently, the room is simply unused: liveImage() checks where writes land.
+   */
+  static inPlace(SQL: SqlJsStatic, memory: WasmMemory, image: Buffer, room = image.length): MemoryDb {
     const a = exportsOf(SQL);
-    const file = new SQL.Database(image);
+    let whole: Buffer | undefined;
+    let data = image;
+    if (image.length > 0 && room > image.length) {
+      const all = Buffer.from(image.buffer, image.byteOffset, room);
+      whole = all;
+      data = Buffer.from(image.buffer, image.byteOffset, image.length);
+      const plain = data.slice.bind(data);
+      Object.defineProperty(data, "slice", {
+        value: (start?: number, end?: number) => (start === 0 && end === image.length ? all : plain(start, end)),
+      });
+    }
+    const file = new SQL.Database(data);
     try {
-      return new MemoryDb(SQL, a, memory, handleOf(file), file);
+      return new MemoryDb(SQL, a, memory, handleOf(file), file, whole ?? image);
     } catch (err) {
       file.close();
       throw err;
     }
+  }
+
+  /**
+   * In place only: the database file's bytes where MEMFS keeps them, without a copy, after writing
+   * `userVersion` (PRAGMA user_version, header bytes 60..63; call outside a transaction); undefined
+   * where they are not in the memory given to inPlace any more (MEMFS moved a file that outgrew
+   * its room into a new array, which we cannot see; the caller then exports a copy).
+   *
+   * Why the write: it proves where the file is. MEMFS writes into the file's current array and
+   * never moves a file back into an earlier one, so if this last write of page 1 landed in our
+   * memory, every earlier write did too and the memory holds the whole, committed file (SQLite
+   * writes every dirty page at COMMIT). The bytes are the live file: valid until the next write.
+   * Its header may be changed in place (db-image.ts stamps it): SQLite keeps page 1 in its own
+   * cache and rewrites those fields at its next commit.
+   */
+  liveImage(userVersion: number): Buffer | undefined {
+    const room = this.file ? this.room : undefined;
+    if (!room || room.length < 100 || room.readUInt32BE(USER_VERSION_AT) === userVersion >>> 0) return undefined;
+    this.exec(`PRAGMA user_version=${userVersion | 0}`);
+    if (room.readUInt32BE(USER_VERSION_AT) !== userVersion >>> 0) return undefined;
+    const size = this.pragmaInt("page_count") * this.pragmaInt("page_size");
+    if (size <= 0 || size > room.length) return undefined;
+    MemoryDb.liveImages++;
+    return room.subarray(0, size);
   }
 
   /** Runs one or more statements that return no rows (pragmas). */

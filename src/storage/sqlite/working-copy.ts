@@ -6,6 +6,7 @@
  *
  * Its connection settings (CONNECTION_PRAGMAS) are never written to the DB file.
  */
+import fs from "node:fs";
 import type { SqlJsStatic } from "sql.js";
 import { CONNECTION_PRAGMAS } from "./db-image.js";
 import { readAtSync } from "./fsutil.js";
@@ -14,9 +15,26 @@ import { MemoryDb } from "./mem-db.js";
 import { RawStatements, type RawRow } from "./raw-sqlite.js";
 import type { WasmMemory } from "./sqljs.js";
 
-/** The whole file open as `fd`, as an image to load. */
-export function readImage(fd: number, size: number): Buffer {
-  return readAtSync(fd, 0, size);
+/**
+ * Room left after an image opened in place: an eighth of its size, at least 1 MiB. Only address
+ * space until written (the memory is not initialised), and a command's writes rarely need more.
+ */
+export const inPlaceSpare = (size: number): number => Math.max(1 << 20, Math.ceil(size / 8));
+
+/**
+ * The whole file open as `fd`, as an image to load. `spare`: that many bytes of room are left after
+ * it in the same (unpooled) memory, for an image opened in place to grow into (MemoryDb.inPlace).
+ */
+export function readImage(fd: number, size: number, spare = 0): Buffer {
+  if (spare <= 0) return readAtSync(fd, 0, size);
+  const buf = Buffer.allocUnsafeSlow(size + spare);
+  let off = 0;
+  while (off < size) {
+    const n = fs.readSync(fd, buf, off, size - off, off);
+    if (n === 0) break;
+    off += n;
+  }
+  return buf.subarray(0, off);
 }
 
 export class WorkingCopy {
@@ -28,14 +46,15 @@ export class WorkingCopy {
   /**
    * A copy holding `img` (a DB file's bytes; changed in place where it is a WAL-mode file).
    * `inPlace`: opened as a file where sql.js holds it, not copied into the WebAssembly heap (for
-   * short-lived processes, see MemoryDb.inPlace).
+   * short-lived processes, see MemoryDb.inPlace), with room to grow into up to `room` bytes from
+   * its start (readImage's `spare`).
    */
-  static load(SQL: SqlJsStatic, memory: WasmMemory, img: Buffer, opts: { maxStatements?: number; inPlace?: boolean } = {}): WorkingCopy {
+  static load(SQL: SqlJsStatic, memory: WasmMemory, img: Buffer, opts: { maxStatements?: number; inPlace?: boolean; room?: number } = {}): WorkingCopy {
     if (img.length >= 20 && (img[18] === 2 || img[19] === 2)) {
       img[18] = 1; // WAL-mode file (an empty -wal was checked at open): read it in rollback mode
       img[19] = 1;
     }
-    const db = opts.inPlace ? MemoryDb.inPlace(SQL, memory, img) : MemoryDb.load(SQL, memory, img);
+    const db = opts.inPlace ? MemoryDb.inPlace(SQL, memory, img, opts.room) : MemoryDb.load(SQL, memory, img);
     try {
       db.exec(CONNECTION_PRAGMAS);
       return new WorkingCopy(db, new RawStatements(SQL, memory, db, opts.maxStatements));
@@ -77,6 +96,11 @@ export class WorkingCopy {
   /** The database as an SQLite file image. */
   export(): Uint8Array {
     return this.db.export();
+  }
+
+  /** In place: the file's own bytes after writing `userVersion`, without a copy, where possible (MemoryDb.liveImage). */
+  liveImage(userVersion: number): Buffer | undefined {
+    return this.db.liveImage(userVersion);
   }
 
   close(): void {
