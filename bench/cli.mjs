@@ -260,8 +260,9 @@ for (const s of sizes) {
         `peak ${f(s.burst.peak, 0)} MB during, ${f(s.burst.after, 0)} MB 5 s after (peak ${f(s.burst.afterPeak, 0)} MB meanwhile)`,
     );
   console.log(`  commands the server ran for prosodyctl (its log): ${s.viaSocket} of ${RUNS * Object.keys(s.via).length}`);
-  for (const k of Object.keys(s.via)) {
-    const p = s.cold[`prosody ${k.replace(NO_CA, "")}`];
+  // The goal is for prosodyctl as typed (the executable); `node prosodyctl-shim/prosodyctl` is shown for comparison only.
+  for (const k of Object.keys(s.via).filter((k) => !k.endsWith(NO_CA))) {
+    const p = s.cold[`prosody ${k}`];
     if (!p || !p.n || !s.via[k].n) continue;
     console.log(`  goal via server ≤ Prosody × 2, ${k}: ${f(s.via[k].s)} s vs ${f(2 * p.s)} s: ${mark(s.via[k].s <= 2 * p.s)}`);
   }
@@ -272,10 +273,12 @@ for (const s of sizes) {
     console.log(`  goal server RSS ≤ 160 MB at 100k, after start and idle: ${f(rest, 0)} MB: ${mark(Number.isFinite(rest) ? rest <= 160 : undefined)}`);
     console.log(`  goal server RSS ≤ 160 MB at 100k, also after serving the commands: ${f(worst, 0)} MB: ${mark(Number.isFinite(worst) ? worst <= 160 : undefined)}`);
     if (s.burst) {
+      // The burst makes the store grow well past 100k, so these are not the 100k goal; the issue's
+      // case (100k + 20k written through the API) is `bench/write-rss.mjs --writes 20000`.
       const during = s.burst.peak;
       const after = Math.max(s.burst.after, s.burst.afterPeak);
-      console.log(`  goal server RSS ≤ 160 MB at 100k, during the write burst: ${f(during, 0)} MB: ${mark(Number.isFinite(during) ? during <= 160 : undefined)}`);
-      console.log(`  goal server RSS ≤ 160 MB at 100k, in the 5 s after it: ${f(after, 0)} MB: ${mark(Number.isFinite(after) ? after <= 160 : undefined)}`);
+      const grown = `${Math.round((s.rows + s.burst.requests) / 1000)}k`;
+      console.log(`  server RSS ≤ 160 MB while the burst grows the store to ~${grown} (beyond the 100k goal): during ${f(during, 0)} MB: ${mark(Number.isFinite(during) ? during <= 160 : undefined)}; in the 5 s after: ${f(after, 0)} MB: ${mark(Number.isFinite(after) ? after <= 160 : undefined)}`);
     }
   }
 }
