@@ -16,22 +16,14 @@ import { isOwnImage } from "../../src/storage/sqlite/db-image.js";
 import { DurableSqlite } from "../../src/storage/sqlite/durable-db.js";
 import { MemoryDb } from "../../src/storage/sqlite/mem-db.js";
 import { loadSqlJs } from "../../src/storage/sqlite/sqljs.js";
+import { filledStore } from "../helpers/sqlite-fill.js";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "prosody-ts-inplace-fold-"));
 process.on("exit", () => fs.rmSync(root, { recursive: true, force: true }));
 let n = 0;
 
 /** A store with `rows` rows of `valueBytes`, folded into its file. */
-async function filled(rows: number, valueBytes = 100): Promise<string> {
-  const file = path.join(root, `d${n++}`, "prosody.sqlite");
-  const db = await DurableSqlite.open(file);
-  await db.execute([[`CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)`]]);
-  for (let i = 0; i < rows; i += 500) {
-    await db.execute(Array.from({ length: Math.min(500, rows - i) }, (_, j) => [`INSERT INTO t VALUES (?, ?)`, [`k${i + j}`, "x".repeat(valueBytes)]] as const));
-  }
-  await db.close({ compact: true });
-  return file;
-}
+const filled = (rows: number, valueBytes = 100) => filledStore(path.join(root, `d${n++}`, "prosody.sqlite"), rows, valueBytes);
 
 /** The file as SQLite sees it: integrity, row count, sum of value lengths; and that it carries our own checksum. */
 async function inspect(file: string): Promise<{ ok: string; rows: number; bytes: number; own: boolean }> {

@@ -19,6 +19,7 @@ import { DurableSqlite } from "../../src/storage/sqlite/durable-db.js";
 import { MemoryDb } from "../../src/storage/sqlite/mem-db.js";
 import { loadSqlJs } from "../../src/storage/sqlite/sqljs.js";
 import { storageConformance } from "./conformance.js";
+import { filledStore } from "../helpers/sqlite-fill.js";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "prosody-ts-inplace-"));
 process.on("exit", () => fs.rmSync(root, { recursive: true, force: true }));
@@ -26,16 +27,7 @@ let n = 0;
 const newDb = () => path.join(root, `d${n++}`, "prosody.sqlite");
 
 /** A store with `rows` rows, folded into its file (so that opening it loads a real image). */
-async function filled(rows: number, valueBytes = 100): Promise<string> {
-  const file = newDb();
-  const db = await DurableSqlite.open(file);
-  await db.execute([[`CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)`]]);
-  for (let i = 0; i < rows; i += 500) {
-    await db.execute(Array.from({ length: Math.min(500, rows - i) }, (_, j) => [`INSERT INTO t VALUES (?, ?)`, [`k${i + j}`, "x".repeat(valueBytes)]] as const));
-  }
-  await db.close({ compact: true });
-  return file;
-}
+const filled = (rows: number, valueBytes = 100) => filledStore(newDb(), rows, valueBytes);
 
 test("a prosodyctl process opens its SQL databases in place; the server copies them", async () => {
   const file = await filled(2000);
