@@ -5,7 +5,6 @@
  * and a PostgreSQL server when PGSSLMODE asks for TLS. Runs the executable itself (its `#!` line),
  * as an admin does, after `npm run build`.
  */
-import { spawn } from "node:child_process";
 import { createServer, type Server } from "node:https";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
@@ -14,24 +13,14 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { makeCert, opensslMissing } from "../helpers/certs.js";
-import { PROSODYCTL, tempConfig, type Ran } from "../helpers/cli.js";
+import { prosodyctl, tempConfig, type Ran } from "../helpers/cli.js";
 import { postgresMissing, startCluster } from "../helpers/postgres.js";
 import { skip } from "../helpers/skip.js";
 
 /** prosodyctl run as a program (its `#!` line), or through `node` when `viaNode`. */
 function run(args: string[], env: NodeJS.ProcessEnv, opts: { cwd?: string; viaNode?: boolean } = {}): Promise<Ran> {
-  const base: NodeJS.ProcessEnv = { ...process.env, PROSODY_TS_SYSTEM_CONFIG: "" };
-  delete base.NODE_EXTRA_CA_CERTS; // this machine may set it; each test says what it wants
-  return new Promise((resolve, reject) => {
-    const [cmd, argv] = opts.viaNode ? [process.execPath, [PROSODYCTL, ...args]] : [PROSODYCTL, args];
-    const child = spawn(cmd, argv, { cwd: opts.cwd, env: { ...base, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ stdout, stderr, code }));
-  });
+  // This machine may set NODE_EXTRA_CA_CERTS; each test says what it wants.
+  return prosodyctl(args, { cwd: opts.cwd, asTyped: !opts.viaNode, env: { PROSODY_TS_SYSTEM_CONFIG: "", NODE_EXTRA_CA_CERTS: undefined, ...env } });
 }
 
 const missing = opensslMissing();

@@ -12,9 +12,14 @@ export interface Ran {
   code: number | null;
 }
 
-export function prosodyctl(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<Ran> {
+/**
+ * `asTyped`: run the executable itself, as an admin types it (its `#!` line: its node options and
+ * environment), rather than through `node`. An `env` value of undefined removes that variable.
+ */
+export function prosodyctl(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; asTyped?: boolean } = {}): Promise<Ran> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [PROSODYCTL, ...args], {
+    const [cmd, argv] = opts.asTyped ? [PROSODYCTL, args] : [process.execPath, [PROSODYCTL, ...args]];
+    const child = spawn(cmd, argv, {
       cwd: opts.cwd,
       // This machine's /etc/prosody/prosody.cfg.lua stays out of the search unless a test names one.
       env: { ...process.env, PROSODY_TS_SYSTEM_CONFIG: process.env.PROSODY_TS_SYSTEM_CONFIG ?? "", ...opts.env },
